@@ -1,0 +1,1 @@
+"""Tables owned by the access feature (join `handoff.store.metadata.metadata`)."""

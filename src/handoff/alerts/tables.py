@@ -1,0 +1,1 @@
+"""Tables owned by the alerts feature (join `handoff.store.metadata.metadata`)."""

@@ -1,0 +1,1 @@
+"""The FastAPI service, versioned under /v1."""

@@ -1,0 +1,1 @@
+"""The `handoff` command line: one module per noun, heavy imports inside commands."""

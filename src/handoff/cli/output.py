@@ -1,0 +1,54 @@
+"""How commands talk to people and scripts: one JSON document, or rich text, and progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, default=_default, ensure_ascii=False) + "\n")
+
+
+def emit_jsonl(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, default=_default, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def progress(items: Iterable[T], description: str, total: int | None = None, enabled: bool = True) -> Iterator[T]:
+    """A progress bar on stderr when it is a terminal; silent in scripts, pipes and `--json` mode."""
+    if not enabled or not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.progress import track
+
+    yield from track(items, description=description, total=total, transient=True, console=_stderr_console())
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def say(message: str) -> None:
+    """Human-readable status on stderr, so stdout stays clean for data."""
+    _stderr_console().print(message, highlight=False)

@@ -1,0 +1,1 @@
+"""The CRM side: the data dictionary, CSV imports with YAML mappings, and the demo CRM history."""

@@ -1,0 +1,54 @@
+"""The error hierarchy. Domain code raises these; the API and CLI map them to status codes and exit codes.
+
+HandoffError
+├── InvalidInput        the caller sent something we cannot use (API 400/422, CLI exit 2)
+│   ├── ImportRejected  a CRM import with row-level problems; nothing was written
+│   └── TooLarge        over a configured size limit (API 413)
+├── NotFound            the thing asked for does not exist (API 404)
+├── Conflict            the request clashes with the current state (API 409)
+├── PermissionDenied    the caller's role may not do this (API 403)
+├── NotReady            a model or dependency is missing (API 503, CLI exit 3)
+└── ExternalFailure     a server we talk to failed (SMTP, IMAP, LLM, webhook); retryable
+"""
+
+from __future__ import annotations
+
+
+class HandoffError(Exception):
+    """Base class: `str(error)` is one line a person can act on."""
+
+
+class InvalidInput(HandoffError):
+    pass
+
+
+class ImportRejected(InvalidInput):
+    """Carries every problem found, so a user fixes the file in one pass."""
+
+    def __init__(self, problems: list) -> None:
+        self.problems = problems
+        super().__init__(f"import rejected: {len(problems)} problem(s); nothing was written")
+
+
+class TooLarge(InvalidInput):
+    pass
+
+
+class NotFound(HandoffError):
+    pass
+
+
+class Conflict(HandoffError):
+    pass
+
+
+class PermissionDenied(HandoffError):
+    pass
+
+
+class NotReady(HandoffError):
+    pass
+
+
+class ExternalFailure(HandoffError):
+    pass

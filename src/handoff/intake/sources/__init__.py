@@ -1,0 +1,1 @@
+"""Where messages come from: the SMTP inbox, an IMAP mailbox, HTTP, files."""

@@ -1,0 +1,1 @@
+"""Tables owned by the intake feature (join `handoff.store.metadata.metadata`)."""

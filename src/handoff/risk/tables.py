@@ -1,0 +1,1 @@
+"""Tables owned by the risk feature (join `handoff.store.metadata.metadata`)."""

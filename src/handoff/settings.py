@@ -1,0 +1,124 @@
+"""The one Settings object: every knob, read from `HANDOFF_*` variables; all state lives under `home`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class LlmSettings(BaseModel):
+    """An OpenAI-compatible endpoint; extraction stays offline while `base_url` is unset."""
+
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr = SecretStr("not-needed")
+    timeout_s: float = 20.0
+    max_retries: int = 2
+    max_concurrency: int = 4
+    prompt_version: str = "v1"
+    tracing: bool = False
+
+
+class InboxSettings(BaseModel):
+    """Who may send to the inbox and how much it accepts."""
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    recipients: list[str] = Field(default_factory=lambda: ["tasks@handoff.local"])
+    allowed_sender_domains: list[str] = Field(default_factory=list)  # empty: any domain
+    max_message_bytes: int = 25 * 1024 * 1024
+    parse_timeout_s: float = 10.0
+    webhook_secret: SecretStr | None = None
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_mailbox: str = "INBOX"
+    imap_ssl: bool = True
+    imap_poll_s: float = 30.0
+
+
+class ExtractionSettings(BaseModel):
+    """How tasks are read out of messages and when they skip review."""
+
+    auto_accept_confidence: float | None = None  # None: every task waits for review
+    duplicate_similarity: float = 0.85
+
+
+class AlertSettings(BaseModel):
+    """When a churn score becomes an alert, and where digests go."""
+
+    churn_threshold: float = 0.5
+    jump_threshold: float = 0.15
+    low_survey_score: float = 6.0  # NPS 0-10 / CSAT scaled to 0-10
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "handoff@handoff.local"
+    slack_webhook_url: str | None = None
+    wecom_webhook_url: str | None = None
+    dingtalk_webhook_url: str | None = None
+    dingtalk_secret: SecretStr | None = None
+    generic_webhook_url: str | None = None
+    generic_webhook_secret: SecretStr | None = None
+    nightly_hour_utc: int = 2
+
+
+class ApiSettings(BaseModel):
+    """Where the service listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 25 * 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Everything handoff reads from its environment. Build it once, in `wiring`, and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", env_nested_delimiter="__", env_file=".env", extra="ignore")
+
+    home: Path = Path("var")
+    database_url: str | None = None  # None: SQLite under home
+    datasets_dir: Path = PROJECT_ROOT.parent / "shared" / "datasets"
+    mlflow_tracking_uri: str | None = None  # None: a file store under home
+    environment: str = "development"
+    scheduler: bool = False  # the in-process nightly scheduler; `make run` turns it on
+
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
+    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @cached_property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_home / 'handoff.db'}"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        # A SQLite-backed store: the model registry (aliases) needs a database backend.
+        return f"sqlite:///{self.resolved_home / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.resolved_home / "mlartifacts"
+
+    @property
+    def raw_mail_dir(self) -> Path:
+        return self.resolved_home / "raw"
+
+    def ensure_home(self) -> Path:
+        """Create the state folder on first use (never at import)."""
+        for folder in (self.resolved_home, self.raw_mail_dir, self.mlflow_artifacts_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self.resolved_home

@@ -1,0 +1,1 @@
+"""Suggested tasks, the review queue, and reviewers' corrections kept as labels."""

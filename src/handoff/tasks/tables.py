@@ -1,0 +1,1 @@
+"""Tables owned by the tasks feature (join `handoff.store.metadata.metadata`)."""
