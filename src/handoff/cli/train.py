@@ -1,4 +1,4 @@
-"""`handoff train` commands (being built)."""
+"""`handoff train`: (re)train the risk models, or the extractor's action-item classifier."""
 
 from __future__ import annotations
 
@@ -6,4 +6,45 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Adds this noun's commands to the app."""
+    train = typer.Typer(help="Train models.", no_args_is_help=False)
+    app.add_typer(train, name="train")
+
+    @train.callback(invoke_without_command=True)
+    def risk_models(
+        ctx: typer.Context,
+        source: str = typer.Option("database", "--from", help="'database' (the store) or 'demo' (fresh demo history)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
+    ) -> None:
+        """Train the effort, duration, overrun and churn models; promote each that beats its champion."""
+        if ctx.invoked_subcommand is not None:
+            return
+        from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
+        from handoff.risk.training import train_all
+        from handoff.wiring import build
+
+        if source not in ("database", "demo"):
+            raise InvalidInput(f"--from must be 'database' or 'demo', not {source!r}")
+        parts = build()
+        parts.migrate()
+        summary = train_all(parts, source=source, show_progress=not as_json)
+        if as_json:
+            emit_json(summary)
+        else:
+            for name, result in summary["models"].items():
+                say(f"{name}: {result}")
+
+    @train.command("extractor")
+    def extractor(
+        as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
+    ) -> None:
+        """Rebuild the offline action-item classifier from the shared datasets (reproducible)."""
+        from handoff.cli.output import emit_json, say
+        from handoff.extraction.training import train_extractor
+        from handoff.settings import Settings
+
+        summary = train_extractor(Settings(), show_progress=not as_json)
+        if as_json:
+            emit_json(summary)
+        else:
+            say(f"extractor trained: {summary}")
