@@ -18,13 +18,14 @@ def register(app: typer.Typer) -> None:
         """Train the effort, duration, overrun and churn models; promote each that beats its champion."""
         if ctx.invoked_subcommand is not None:
             return
-        from handoff.cli.output import emit_json, say
         from handoff.errors import InvalidInput
-        from handoff.risk.training import train_all
-        from handoff.wiring import build
 
         if source not in ("database", "demo"):
             raise InvalidInput(f"--from must be 'database' or 'demo', not {source!r}")
+        from handoff.cli.output import emit_json, say
+        from handoff.risk.training import train_all
+        from handoff.wiring import build
+
         parts = build()
         parts.migrate()
         summary = train_all(parts, source=source, show_progress=not as_json)

@@ -1,0 +1,16 @@
+"""`make eval`: quality numbers against published anchors (`python -m eval.run [name...]` runs a subset)."""
+
+from __future__ import annotations
+
+import sys
+
+from eval.runner import run_modules
+
+EVALS = (
+    "eval.extraction.eval",
+    "eval.tabular.eval",
+    "eval.models.eval",
+)
+
+if __name__ == "__main__":
+    sys.exit(run_modules("eval", EVALS, sys.argv[1:]))
