@@ -13,6 +13,7 @@ TABLE_MODULES = (
     "handoff.tasks.tables",
     "handoff.risk.tables",
     "handoff.alerts.tables",
+    "handoff.loop.tables",
     "handoff.access.tables",
 )
 

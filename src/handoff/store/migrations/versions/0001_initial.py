@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 23:24:28.716323
+Create Date: 2026-11-26 23:30:57.633877
 """
 
 import sqlalchemy as sa
@@ -75,6 +75,130 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_activities_occurred_at"), ["occurred_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_activities_project_id"), ["project_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_activities_team_member_id"), ["team_member_id"], unique=False)
+
+    op.create_table(
+        "alert_deliveries",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("digest_id", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="sent or failed."),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_deliveries")),
+        sa.UniqueConstraint("digest_id", "channel", name=op.f("uq_alert_deliveries_digest_id_channel")),
+        comment="Each digest on each channel; only failed ones are tried again.",
+    )
+    op.create_table(
+        "alert_digests",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("run_date", sa.Date(), nullable=False),
+        sa.Column("owner_id", sa.String(length=255), nullable=False),
+        sa.Column("recipient", sa.String(length=255), nullable=True),
+        sa.Column("alert_ids", sa.JSON(), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_digests")),
+        sa.UniqueConstraint("run_date", "owner_id", name=op.f("uq_alert_digests_run_date_owner_id")),
+        comment="One digest per owner per run date; a re-run sends the same digest, never a second one.",
+    )
+    op.create_table(
+        "alert_events",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("alert_id", sa.String(length=32), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("run_date", sa.Date(), nullable=True),
+        sa.Column(
+            "kind",
+            sa.String(length=16),
+            nullable=False,
+            comment="opened, updated, snoozed, unsnoozed, reopened, resolved.",
+        ),
+        sa.Column("actor", sa.String(length=255), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_events")),
+        comment="The history of every alert.",
+    )
+    with op.batch_alter_table("alert_events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alert_events_alert_id"), ["alert_id"], unique=False)
+
+    op.create_table(
+        "alert_runs",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("run_date", sa.Date(), nullable=False, comment="The as-of date scored; features see data before it."),
+        sa.Column("dry_run", sa.Boolean(), nullable=False),
+        sa.Column(
+            "status",
+            sa.String(length=16),
+            nullable=False,
+            comment="ok, warnings, degraded (a channel failed) or failed.",
+        ),
+        sa.Column("started_at", sa.DateTime(), nullable=False),
+        sa.Column("finished_at", sa.DateTime(), nullable=True),
+        sa.Column("duration_s", sa.Float(), nullable=True),
+        sa.Column("model_version", sa.String(length=64), nullable=True),
+        sa.Column(
+            "counts", sa.JSON(), nullable=False, comment="accounts scored, alerts opened/updated, digests, deliveries."
+        ),
+        sa.Column(
+            "problems", sa.JSON(), nullable=False, comment="Bad data and failures, one object each; never a crash."
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_runs")),
+        comment="One row per `handoff nightly` invocation.",
+    )
+    with op.batch_alter_table("alert_runs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alert_runs_run_date"), ["run_date"], unique=False)
+
+    op.create_table(
+        "alert_scores",
+        sa.Column("run_date", sa.Date(), nullable=False),
+        sa.Column("account_id", sa.String(length=255), nullable=False),
+        sa.Column("probability", sa.Float(), nullable=False),
+        sa.Column("drivers", sa.JSON(), nullable=False, comment="Top drivers in plain words, strongest first."),
+        sa.Column("model_version", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("run_date", "account_id", name=op.f("pk_alert_scores")),
+        comment="The churn score of each active account per run date; the next run compares against it.",
+    )
+    op.create_table(
+        "alerts",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.String(length=255), nullable=False),
+        sa.Column("owner_id", sa.String(length=255), nullable=True),
+        sa.Column(
+            "cause",
+            sa.String(length=16),
+            nullable=False,
+            comment="threshold (risk above it) or jump (risk rose quickly).",
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="open, snoozed or resolved."),
+        sa.Column("live_key", sa.String(length=300), nullable=True),
+        sa.Column("probability", sa.Float(), nullable=False),
+        sa.Column("previous_probability", sa.Float(), nullable=True),
+        sa.Column("drivers", sa.JSON(), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=False, comment="What changed since the last run."),
+        sa.Column("opened_on", sa.Date(), nullable=False),
+        sa.Column("last_run_date", sa.Date(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("snoozed_until", sa.Date(), nullable=True),
+        sa.Column("snooze_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "snoozed_probability",
+            sa.Float(),
+            nullable=True,
+            comment="Risk when snoozed; a jump above it lifts the snooze.",
+        ),
+        sa.Column("resolved_at", sa.DateTime(), nullable=True),
+        sa.Column("resolved_by", sa.String(length=255), nullable=True),
+        sa.Column("resolution_note", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alerts")),
+        sa.UniqueConstraint("live_key", name=op.f("uq_alerts_live_key")),
+        comment="Churn-risk alerts: one live alert per account and cause.",
+    )
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alerts_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alerts_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alerts_status"), ["status"], unique=False)
 
     op.create_table(
         "churn_events",
@@ -171,6 +295,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_invoices_issued_at"), ["issued_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_invoices_project_id"), ["project_id"], unique=False)
 
+    op.create_table(
+        "loop_progress",
+        sa.Column("project_id", sa.String(length=255), nullable=False),
+        sa.Column(
+            "signature",
+            sa.String(length=255),
+            nullable=False,
+            comment="Status and task counts last written as an event.",
+        ),
+        sa.Column("activity_id", sa.String(length=255), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("project_id", name=op.f("pk_loop_progress")),
+        comment="The last progress event written per project, so an unchanged project writes no new event.",
+    )
     op.create_table(
         "projects",
         sa.Column(
@@ -425,6 +563,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_projects_account_id"))
 
     op.drop_table("projects")
+    op.drop_table("loop_progress")
     with op.batch_alter_table("invoices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_invoices_project_id"))
         batch_op.drop_index(batch_op.f("ix_invoices_issued_at"))
@@ -446,6 +585,23 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_churn_events_account_id"))
 
     op.drop_table("churn_events")
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alerts_status"))
+        batch_op.drop_index(batch_op.f("ix_alerts_owner_id"))
+        batch_op.drop_index(batch_op.f("ix_alerts_account_id"))
+
+    op.drop_table("alerts")
+    op.drop_table("alert_scores")
+    with op.batch_alter_table("alert_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_runs_run_date"))
+
+    op.drop_table("alert_runs")
+    with op.batch_alter_table("alert_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alert_events_alert_id"))
+
+    op.drop_table("alert_events")
+    op.drop_table("alert_digests")
+    op.drop_table("alert_deliveries")
     with op.batch_alter_table("activities", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_activities_team_member_id"))
         batch_op.drop_index(batch_op.f("ix_activities_project_id"))
