@@ -1,0 +1,164 @@
+"""Behaviour of the pure learners on small synthetic tables: interval coverage, calibration, serialisation, reasons."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from handoff.risk.learners import CalibratedClassifier, IntervalRegressor
+
+
+def effort_table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Hours that grow with size and depend on the contract type, with multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "size": rng.lognormal(3, 0.8, n),
+            "team": rng.integers(1, 10, n).astype(float),
+            "contract": rng.choice(["fixed", "time_and_materials", "retainer"], n),
+        }
+    )
+    mu = (
+        2.0
+        + 0.7 * np.log(frame["size"])
+        + frame["contract"].map({"fixed": 0.0, "time_and_materials": 0.4, "retainer": 0.8})
+    )
+    hours = np.exp(mu + 0.05 * frame["team"] ** 1.5 + rng.normal(0, 0.45, n))
+    return frame, hours.to_numpy()
+
+
+def churn_table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A rare positive class (~10 %) with an interaction the booster has to find."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "usage": rng.normal(size=n),
+            "tickets": rng.poisson(2, n).astype(float),
+            "plan": rng.choice(["basic", "pro", "enterprise"], n),
+        }
+    )
+    logit = -3.0 - 1.2 * frame["usage"] + 0.4 * frame["tickets"] * (frame["plan"] == "basic") + 0.3 * frame["tickets"]
+    labels = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame, labels.to_numpy()
+
+
+@pytest.fixture(scope="module")
+def regressor() -> IntervalRegressor:
+    frame, hours = effort_table(400, seed=1)
+    return IntervalRegressor(random_state=0).fit(frame, hours)
+
+
+@pytest.fixture(scope="module")
+def classifier() -> CalibratedClassifier:
+    frame, labels = churn_table(3000, seed=2)
+    return CalibratedClassifier(random_state=0).fit(frame, labels)
+
+
+def test_interval_covers_about_eighty_percent_of_new_rows(regressor: IntervalRegressor) -> None:
+    frame, hours = effort_table(4000, seed=3)
+    band = regressor.predict(frame)
+    coverage = float(np.mean((hours >= band["p10"]) & (hours <= band["p90"])))
+    assert 0.74 <= coverage <= 0.86, coverage
+
+
+def test_uncalibrated_quantiles_cover_differently_so_the_test_above_can_fail(regressor: IntervalRegressor) -> None:
+    frame, hours = effort_table(4000, seed=3)
+    broken = IntervalRegressor.from_dict({**regressor.to_dict(), "conformal_offset": regressor.conformal_offset + 0.3})
+    band = broken.predict(frame)
+    assert np.mean((hours >= band["p10"]) & (hours <= band["p90"])) > 0.86
+
+
+def test_interval_is_ordered_and_in_the_target_units(regressor: IntervalRegressor) -> None:
+    frame, hours = effort_table(500, seed=4)
+    band = regressor.predict(frame)
+    assert list(band.columns) == ["p10", "p50", "p90"]
+    assert (band["p10"] <= band["p50"]).all() and (band["p50"] <= band["p90"]).all()
+    # The median beats predicting the training median for everyone: the model learned something.
+    assert np.mean(np.abs(band["p50"] - hours)) < np.mean(np.abs(np.median(hours) - hours))
+
+
+def test_regressor_contributions_sum_to_the_raw_median(regressor: IntervalRegressor) -> None:
+    frame, _ = effort_table(50, seed=5)
+    contributions = regressor.contributions(frame)
+    assert list(contributions.columns) == [*regressor.feature_names, "bias"]
+    np.testing.assert_allclose(contributions.sum(axis=1), regressor.predict_raw(frame), atol=1e-9)
+    np.testing.assert_allclose(np.expm1(regressor.predict_raw(frame)), regressor.predict(frame)["p50"], rtol=1e-9)
+
+
+def test_regressor_survives_json_and_keeps_category_levels(regressor: IntervalRegressor) -> None:
+    restored = IntervalRegressor.from_dict(json.loads(json.dumps(regressor.to_dict())))
+    frame, _ = effort_table(100, seed=6)
+    pd.testing.assert_frame_equal(restored.predict(frame), regressor.predict(frame))
+    assert restored.encoder.levels["contract"] == regressor.encoder.levels["contract"]
+    # A level never seen in training reads as missing instead of failing or being confused with a known level.
+    unseen = frame.head(1).assign(contract="framework_agreement")
+    missing = frame.head(1).assign(contract=None)
+    pd.testing.assert_frame_equal(restored.predict(unseen), restored.predict(missing))
+
+
+def test_predict_row_matches_the_frame_path(regressor: IntervalRegressor) -> None:
+    frame, _ = effort_table(20, seed=7)
+    for i in range(5):
+        record = frame.iloc[i].to_dict()
+        expected = regressor.predict(frame.iloc[[i]]).iloc[0].to_dict()
+        assert regressor.predict_row(record) == pytest.approx(expected)
+    contributions = regressor.contributions_row(frame.iloc[0].to_dict())
+    assert contributions == pytest.approx(regressor.contributions(frame.iloc[[0]]).iloc[0].to_dict())
+    # Absent fields are unknown, not an error (a brief may lack the sales estimate).
+    assert set(regressor.predict_row({"size": 30.0})) == {"p10", "p50", "p90"}
+
+
+def test_calibration_lowers_brier_on_a_skewed_set(classifier: CalibratedClassifier) -> None:
+    frame, labels = churn_table(6000, seed=8)
+    calibrated = classifier.predict_proba(frame)
+    uncalibrated = 1 / (1 + np.exp(-classifier.decision_function(frame)))
+    # A booster trained with a heavily weighted positive class is systematically overconfident.
+    over = CalibratedClassifier(random_state=0, params={"scale_pos_weight": 8.0}, blend=False)
+    train_frame, train_labels = churn_table(3000, seed=2)
+    over.fit(train_frame, train_labels)
+    over_raw = 1 / (1 + np.exp(-over.decision_function(frame)))
+    over_calibrated = over.predict_proba(frame)
+    assert np.mean((over_calibrated - labels) ** 2) < np.mean((over_raw - labels) ** 2) - 0.01
+    assert np.mean((calibrated - labels) ** 2) <= np.mean((uncalibrated - labels) ** 2) + 0.002
+    assert abs(calibrated.mean() - labels.mean()) < 0.02
+
+
+def test_sigmoid_calibration_also_works() -> None:
+    frame, labels = churn_table(1500, seed=9)
+    model = CalibratedClassifier(method="sigmoid", random_state=0).fit(frame, labels)
+    test_frame, test_labels = churn_table(3000, seed=10)
+    probabilities = model.predict_proba(test_frame)
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+    assert np.mean((probabilities - test_labels) ** 2) < np.mean((labels.mean() - test_labels) ** 2)
+
+
+def test_classifier_contributions_sum_to_the_logit(classifier: CalibratedClassifier) -> None:
+    frame, _ = churn_table(50, seed=11)
+    contributions = classifier.contributions(frame)
+    assert list(contributions.columns) == [*classifier.feature_names, "bias"]
+    np.testing.assert_allclose(contributions.sum(axis=1), classifier.decision_function(frame), atol=1e-9)
+
+
+def test_classifier_survives_json_and_scores_rows_alike(classifier: CalibratedClassifier) -> None:
+    restored = CalibratedClassifier.from_dict(json.loads(json.dumps(classifier.to_dict())))
+    frame, _ = churn_table(100, seed=12)
+    np.testing.assert_allclose(restored.predict_proba(frame), classifier.predict_proba(frame))
+    assert restored.encoder.levels["plan"] == classifier.encoder.levels["plan"]
+    record = frame.iloc[3].to_dict()
+    assert restored.predict_row(record) == pytest.approx(classifier.predict_proba(frame.iloc[[3]])[0])
+    assert restored.predict_row({**record, "plan": "platinum"}) == pytest.approx(
+        restored.predict_row({**record, "plan": None})
+    )
+
+
+def test_bad_inputs_are_refused() -> None:
+    frame, labels = churn_table(50, seed=13)
+    with pytest.raises(ValueError):
+        CalibratedClassifier().fit(frame, np.zeros(len(frame)))
+    with pytest.raises(ValueError):
+        IntervalRegressor().fit(frame, np.full(len(frame), np.nan))
+    with pytest.raises(ValueError):
+        IntervalRegressor.from_dict({"kind": "CalibratedClassifier"})
