@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 23:30:57.633877
+Create Date: 2026-11-26 23:38:39.850707
 """
 
 import sqlalchemy as sa
@@ -95,7 +95,12 @@ def upgrade() -> None:
         sa.Column("run_date", sa.Date(), nullable=False),
         sa.Column("owner_id", sa.String(length=255), nullable=False),
         sa.Column("recipient", sa.String(length=255), nullable=True),
-        sa.Column("alert_ids", sa.JSON(), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON(),
+            nullable=False,
+            comment="The digest as sent (alerts, drivers, changes); re-sends use it.",
+        ),
         sa.Column("subject", sa.String(length=255), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
@@ -140,6 +145,9 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(length=64), nullable=True),
         sa.Column(
             "counts", sa.JSON(), nullable=False, comment="accounts scored, alerts opened/updated, digests, deliveries."
+        ),
+        sa.Column(
+            "stage_seconds", sa.JSON(), nullable=False, comment="Wall time of each stage: loop, features, score, ..."
         ),
         sa.Column(
             "problems", sa.JSON(), nullable=False, comment="Bad data and failures, one object each; never a crash."
@@ -273,6 +281,98 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deals_owner_id"), ["owner_id"], unique=False)
 
     op.create_table(
+        "intake_imap_cursors",
+        sa.Column("mailbox", sa.String(length=255), nullable=False, comment="user@host:port/mailbox"),
+        sa.Column("uidvalidity", sa.BigInteger(), nullable=False),
+        sa.Column("last_uid", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("mailbox", name=op.f("pk_intake_imap_cursors")),
+        comment="How far the IMAP poller has read each mailbox.",
+    )
+    op.create_table(
+        "intake_ledger",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False, comment="smtp, imap, http, webhook, file, notes"),
+        sa.Column("kind", sa.String(length=16), nullable=False, comment="email or notes"),
+        sa.Column("notes_format", sa.String(length=16), nullable=True, comment="text, markdown or vtt for notes"),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "raw_path",
+            sa.String(length=512),
+            nullable=True,
+            comment="raw bytes under settings.raw_mail_dir; empty when refused for size",
+        ),
+        sa.Column("raw_size", sa.BigInteger(), nullable=False),
+        sa.Column("raw_sha256", sa.String(length=64), nullable=False),
+        sa.Column("message_id", sa.Text(), nullable=True, comment="Message-ID as written"),
+        sa.Column(
+            "message_key", sa.String(length=255), nullable=False, comment="Message-ID used for dedupe ('' when absent)"
+        ),
+        sa.Column(
+            "body_hash", sa.String(length=64), nullable=False, comment="sha256 of the whitespace-normalised body"
+        ),
+        sa.Column("first_copy", sa.Boolean(), nullable=True),
+        sa.Column("duplicate_of", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False, comment="received, parsed, processed"),
+        sa.Column(
+            "outcome",
+            sa.String(length=20),
+            nullable=True,
+            comment="tasks_created, threaded, duplicate, no_tasks, rejected, failed",
+        ),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sender_email", sa.String(length=255), nullable=True, comment="the original author (the customer)"),
+        sa.Column("sender_name", sa.String(length=255), nullable=True),
+        sa.Column("forwarded_by", sa.String(length=255), nullable=True),
+        sa.Column("subject", sa.Text(), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("thread_id", sa.String(length=40), nullable=True),
+        sa.Column("contact_id", sa.String(length=255), nullable=True),
+        sa.Column("account_id", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=255), nullable=True),
+        sa.Column("links", sa.JSON(), nullable=True, comment="confidence of each link and how it was made"),
+        sa.Column("details", sa.JSON(), nullable=True, comment="parse summary: forward hops, attachments, defects"),
+        sa.Column("task_ids", sa.JSON(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_intake_ledger")),
+        sa.UniqueConstraint(
+            "message_key", "body_hash", "first_copy", name=op.f("uq_intake_ledger_message_key_body_hash_first_copy")
+        ),
+        comment="Intake ledger: every message received, with its status and outcome.",
+    )
+    with op.batch_alter_table("intake_ledger", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_intake_ledger_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_intake_ledger_lease_until"), ["lease_until"], unique=False)
+        batch_op.create_index(batch_op.f("ix_intake_ledger_outcome"), ["outcome"], unique=False)
+        batch_op.create_index(batch_op.f("ix_intake_ledger_sender_email"), ["sender_email"], unique=False)
+        batch_op.create_index(batch_op.f("ix_intake_ledger_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_intake_ledger_thread_id"), ["thread_id"], unique=False)
+
+    op.create_table(
+        "intake_threads",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("subject_key", sa.String(length=255), nullable=False),
+        sa.Column(
+            "customer", sa.String(length=255), nullable=True, comment="customer domain, or address on free-mail domains"
+        ),
+        sa.Column("account_id", sa.String(length=255), nullable=True),
+        sa.Column("project_id", sa.String(length=255), nullable=True),
+        sa.Column("first_ledger_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_intake_threads")),
+        comment="Conversations: messages that belong together and share their tasks.",
+    )
+    with op.batch_alter_table("intake_threads", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_intake_threads_customer"), ["customer"], unique=False)
+        batch_op.create_index(batch_op.f("ix_intake_threads_subject_key"), ["subject_key"], unique=False)
+
+    op.create_table(
         "invoices",
         sa.Column(
             "id",
@@ -351,6 +451,41 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_projects_deal_id"), ["deal_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_projects_manager_id"), ["manager_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_projects_planned_start"), ["planned_start"], unique=False)
+
+    op.create_table(
+        "risk_estimates",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("account_id", sa.String(length=255), nullable=True),
+        sa.Column("deal_id", sa.String(length=255), nullable=True),
+        sa.Column(
+            "project_id", sa.String(length=255), nullable=True, comment="Set when the estimate is for a known project."
+        ),
+        sa.Column(
+            "as_of", sa.Date(), nullable=False, comment="History cutoff: the estimate saw CRM rows before this date."
+        ),
+        sa.Column("brief", sa.JSON(), nullable=False, comment="The brief as received, for replay."),
+        sa.Column("effort_p10", sa.Float(), nullable=False),
+        sa.Column("effort_p50", sa.Float(), nullable=False),
+        sa.Column("effort_p90", sa.Float(), nullable=False),
+        sa.Column("duration_p10", sa.Float(), nullable=False),
+        sa.Column("duration_p50", sa.Float(), nullable=False),
+        sa.Column("duration_p90", sa.Float(), nullable=False),
+        sa.Column("overrun_probability", sa.Float(), nullable=False, comment="P(actual cost > planned budget x 1.1)."),
+        sa.Column("expected_overrun_pct", sa.Float(), nullable=True),
+        sa.Column("factors", sa.JSON(), nullable=False, comment="Top factors per model, in plain words."),
+        sa.Column("similar_projects", sa.JSON(), nullable=False),
+        sa.Column(
+            "model_versions", sa.JSON(), nullable=False, comment="Registered model name -> version that answered."
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_risk_estimates")),
+        comment="Kickoff estimates as given, so actual effort, duration and cost can later be compared with them.",
+    )
+    with op.batch_alter_table("risk_estimates", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_risk_estimates_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_risk_estimates_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_risk_estimates_deal_id"), ["deal_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_risk_estimates_project_id"), ["project_id"], unique=False)
 
     op.create_table(
         "subscriptions",
@@ -556,6 +691,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_subscriptions_account_id"))
 
     op.drop_table("subscriptions")
+    with op.batch_alter_table("risk_estimates", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_risk_estimates_project_id"))
+        batch_op.drop_index(batch_op.f("ix_risk_estimates_deal_id"))
+        batch_op.drop_index(batch_op.f("ix_risk_estimates_created_at"))
+        batch_op.drop_index(batch_op.f("ix_risk_estimates_account_id"))
+
+    op.drop_table("risk_estimates")
     with op.batch_alter_table("projects", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_projects_planned_start"))
         batch_op.drop_index(batch_op.f("ix_projects_manager_id"))
@@ -570,6 +712,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_invoices_account_id"))
 
     op.drop_table("invoices")
+    with op.batch_alter_table("intake_threads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_intake_threads_subject_key"))
+        batch_op.drop_index(batch_op.f("ix_intake_threads_customer"))
+
+    op.drop_table("intake_threads")
+    with op.batch_alter_table("intake_ledger", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_intake_ledger_thread_id"))
+        batch_op.drop_index(batch_op.f("ix_intake_ledger_status"))
+        batch_op.drop_index(batch_op.f("ix_intake_ledger_sender_email"))
+        batch_op.drop_index(batch_op.f("ix_intake_ledger_outcome"))
+        batch_op.drop_index(batch_op.f("ix_intake_ledger_lease_until"))
+        batch_op.drop_index(batch_op.f("ix_intake_ledger_account_id"))
+
+    op.drop_table("intake_ledger")
+    op.drop_table("intake_imap_cursors")
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deals_owner_id"))
         batch_op.drop_index(batch_op.f("ix_deals_created_at"))

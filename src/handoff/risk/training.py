@@ -1,0 +1,447 @@
+"""Trains the four product models on CRM history with time-based validation; logs, registers and promotes them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from handoff.risk import features as feats
+from handoff.risk.bundle import ModelBundle
+
+MODEL_NAMES = ("effort", "duration", "overrun", "churn")
+HOLDOUT_SHARE = 0.2  # the latest fifth of projects (by planned start) is the holdout
+CHURN_CUTOFFS = 15  # monthly cutoffs stacked for churn training
+CHURN_HOLDOUT_CUTOFFS = 2  # the latest cutoffs are the holdout
+# Lower is better for each; a new model is promoted only when it beats the champion on this, on the same holdout.
+PRIMARY_METRIC = {"effort": "mae", "duration": "mae", "overrun": "brier", "churn": "brier"}
+DEMO_ACCOUNTS = 3000
+DEMO_SEED = 7
+DEMO_END = date(2026, 10, 31)
+
+
+@dataclass
+class TrainingSet:
+    """One model's training and holdout rows, split by time, and a summary for the model card."""
+
+    name: str
+    kind: str
+    x_train: pd.DataFrame
+    y_train: pd.DataFrame  # column `y`; overrun also has `overrun_pct`
+    x_holdout: pd.DataFrame
+    y_holdout: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _learner_classes():
+    from handoff.risk.learners import CalibratedClassifier, IntervalRegressor
+
+    return IntervalRegressor, CalibratedClassifier
+
+
+def _span(values: pd.Series) -> list[str]:
+    values = pd.to_datetime(values).dropna()
+    return [values.min().date().isoformat(), values.max().date().isoformat()] if len(values) else []
+
+
+def project_training_sets(frames: feats.Frames, holdout_share: float = HOLDOUT_SHARE) -> dict[str, TrainingSet]:
+    """Effort, duration and overrun sets from finished projects, split at a planned-start date.
+
+    Training rows are projects that had finished before the split date (their actuals were known then); the
+    holdout is every project that started on or after it. No random split: estimates are always about the future.
+    """
+    f = feats.normalise_frames(frames)
+    targets = feats.project_targets(f)
+    if len(targets) < 20:
+        from handoff.errors import NotReady
+
+        raise NotReady(f"only {len(targets)} finished projects in the CRM history; at least 20 are needed to train")
+    x_all = feats.project_features(f).loc[targets.index]
+    order = targets["planned_start"].sort_values(kind="stable")
+    split_at = order.iloc[int(len(order) * (1 - holdout_share))]
+    actual_end = f["projects"].loc[targets.index, "actual_end"]
+    train = targets.index[(targets["planned_start"] < split_at) & (actual_end < split_at)]
+    holdout = targets.index[targets["planned_start"] >= split_at]
+    summary = {
+        "split_planned_start": split_at.date().isoformat(),
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "train_planned_start": _span(targets.loc[train, "planned_start"]),
+        "holdout_planned_start": _span(targets.loc[holdout, "planned_start"]),
+        "sales_estimate_share": float(x_all["sales_estimate_hours"].notna().mean()),
+    }
+    sets = {}
+    for name, target, kind in (
+        ("effort", "effort_hours", "interval"),
+        ("duration", "duration_days", "interval"),
+        ("overrun", "overrun", "overrun"),
+    ):
+        y = targets[[target]].rename(columns={target: "y"})
+        if name == "overrun":
+            y = y.assign(overrun_pct=targets["overrun_pct"], planned_budget=x_all["planned_budget"])
+        sets[name] = TrainingSet(
+            name, kind, x_all.loc[train], y.loc[train], x_all.loc[holdout], y.loc[holdout], dict(summary)
+        )
+    return sets
+
+
+def churn_training_set(
+    frames: feats.Frames, end: date, cutoffs: int = CHURN_CUTOFFS, holdout_cutoffs: int = CHURN_HOLDOUT_CUTOFFS
+) -> TrainingSet:
+    """Account snapshots at monthly cutoffs; the latest cutoffs are the holdout.
+
+    Training cutoffs end a full horizon before the first holdout cutoff, so no training label looks into the
+    holdout period.
+    """
+    f = feats.normalise_frames(frames)
+    all_cutoffs = feats.monthly_cutoffs(end, cutoffs)
+    holdout_dates = all_cutoffs[-holdout_cutoffs:]
+    first_holdout = pd.Timestamp(holdout_dates[0])
+    horizon = pd.Timedelta(days=feats.CHURN_HORIZON_DAYS)
+    train_dates = [c for c in all_cutoffs if pd.Timestamp(c) + horizon <= first_holdout]
+    data = feats.churn_dataset(f, [*train_dates, *holdout_dates])
+    data = data.reset_index()
+    is_holdout = data["as_of"] >= first_holdout
+    x = data.drop(columns=["account_id", "as_of", "churned"])
+    y = data[["churned"]].rename(columns={"churned": "y"})
+    summary = {
+        "train_cutoffs": [c.isoformat() for c in train_dates],
+        "holdout_cutoffs": [c.isoformat() for c in holdout_dates],
+        "train_rows": int((~is_holdout).sum()),
+        "holdout_rows": int(is_holdout.sum()),
+        "train_churn_rate": float(y.loc[~is_holdout, "y"].mean()),
+        "holdout_churn_rate": float(y.loc[is_holdout, "y"].mean()),
+        "horizon_days": feats.CHURN_HORIZON_DAYS,
+    }
+    return TrainingSet("churn", "classifier", x[~is_holdout], y[~is_holdout], x[is_holdout], y[is_holdout], summary)
+
+
+def fit_bundle(training: TrainingSet, seed: int = 0) -> ModelBundle:
+    """Fits the learner(s) of one model on its training rows."""
+    interval_regressor, calibrated_classifier = _learner_classes()
+    x, y = training.x_train, training.y_train
+    if training.kind == "interval":
+        learners = {"main": interval_regressor(random_state=seed).fit(x, y["y"].to_numpy())}
+    elif training.kind == "overrun":
+        learners = {
+            "main": calibrated_classifier(random_state=seed).fit(x, y["y"].to_numpy()),
+            "amount": interval_regressor(random_state=seed).fit(x, y["overrun_pct"].to_numpy()),
+        }
+    else:
+        learners = {"main": calibrated_classifier(random_state=seed).fit(x, y["y"].to_numpy())}
+    kind = "classifier" if training.kind == "classifier" else training.kind
+    return ModelBundle(training.name, kind, list(x.columns), learners, {"training": training.summary})
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else None
+
+
+def holdout_metrics(bundle: ModelBundle, training: TrainingSet) -> dict[str, float | None]:
+    """The bundle's numbers on the holdout rows (never on training rows)."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss
+
+    x, y = training.x_holdout, training.y_holdout["y"].to_numpy(dtype="float64")
+    if bundle.kind == "interval":
+        q = bundle.predict(x)
+        errors = np.abs(y - q[:, 1])
+        return {
+            "mae": float(errors.mean()),
+            "mdae": float(np.median(errors)),
+            "coverage80": float(np.mean((y >= q[:, 0]) & (y <= q[:, 2]))),
+            "interval_width": float(np.mean(q[:, 2] - q[:, 0])),
+            "n": float(len(y)),
+        }
+    p = bundle.predict(x)
+    metrics: dict[str, float | None] = {
+        "roc_auc": _roc_auc(y, p),
+        "pr_auc": float(average_precision_score(y, p)) if y.sum() > 0 else None,
+        "brier": float(brier_score_loss(y, p)),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
+        "positive_rate": float(y.mean()),
+        "n": float(len(y)),
+    }
+    expected = bundle.expected_overrun(x)
+    if expected is not None:
+        metrics["overrun_pct_mae"] = float(np.mean(np.abs(training.y_holdout["overrun_pct"].to_numpy() - expected)))
+    return metrics
+
+
+def baseline_metrics(training: TrainingSet) -> dict[str, float | None]:
+    """Trivial baselines on the same holdout: the training median (and P10-P90) or the training base rate."""
+    y = training.y_holdout["y"].to_numpy(dtype="float64")
+    train_y = training.y_train["y"].to_numpy(dtype="float64")
+    if training.kind == "interval":
+        low, mid, high = np.quantile(train_y, [0.1, 0.5, 0.9])
+        out: dict[str, float | None] = {
+            "mae": float(np.mean(np.abs(y - mid))),
+            "coverage80": float(np.mean((y >= low) & (y <= high))),
+            "interval_width": float(high - low),
+        }
+        if training.name == "effort":
+            # The sales team's first estimate is the human anchor a model has to beat where it exists.
+            sales = training.x_holdout["sales_estimate_hours"].to_numpy(dtype="float64")
+            has = ~np.isnan(sales)
+            if has.any():
+                out["sales_estimate_mae"] = float(np.mean(np.abs(y[has] - sales[has])))
+                out["sales_estimate_rows"] = float(has.sum())
+        return out
+    rate = float(train_y.mean())
+    out = {"brier": float(np.mean((y - rate) ** 2)), "roc_auc": 0.5, "base_rate": rate}
+    if training.kind == "overrun":
+        median = float(np.median(training.y_train["overrun_pct"]))
+        out["overrun_pct_mae"] = float(np.mean(np.abs(training.y_holdout["overrun_pct"].to_numpy() - median)))
+    return out
+
+
+def beats(name: str, candidate: Mapping[str, Any], champion: Mapping[str, Any] | None) -> bool:
+    """Strictly better on the primary metric (lower is better); anything beats no champion."""
+    if not champion:
+        return True
+    metric = PRIMARY_METRIC[name]
+    theirs, ours = champion.get(metric), candidate.get(metric)
+    if theirs is None or (isinstance(theirs, float) and np.isnan(theirs)):
+        return True
+    return ours is not None and ours < theirs
+
+
+def importance(bundle: ModelBundle, x: pd.DataFrame) -> pd.Series:
+    """Mean absolute contribution per feature on the given rows, largest first (model-agnostic importance)."""
+    sample = x.iloc[: min(len(x), 2000)]
+    contributions = bundle.contributions(sample).drop(columns=["bias"], errors="ignore")
+    return contributions.abs().mean().sort_values(ascending=False)
+
+
+def figures(bundle: ModelBundle, training: TrainingSet) -> dict[str, Any]:
+    """Calibration (reliability or interval) and importance plots as matplotlib figures, keyed by file name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    x, y = training.x_holdout, training.y_holdout["y"].to_numpy(dtype="float64")
+    fig, ax = plt.subplots(figsize=(5, 5))
+    if bundle.kind == "interval":
+        q = bundle.predict(x)
+        order = np.argsort(q[:, 1])
+        ax.fill_between(np.arange(len(y)), q[order, 0], q[order, 2], alpha=0.3, label="P10-P90")
+        ax.plot(np.arange(len(y)), q[order, 1], label="P50")
+        ax.scatter(np.arange(len(y)), y[order], s=6, color="black", label="actual")
+        inside = np.mean((y >= q[:, 0]) & (y <= q[:, 2]))
+        ax.set_title(f"{bundle.name}: holdout, 80% interval covers {inside:.0%}")
+        ax.set_xlabel("holdout projects, by predicted P50")
+        ax.set_ylabel(bundle.unit)
+        ax.legend()
+    else:
+        from sklearn.calibration import calibration_curve
+
+        p = bundle.predict(x)
+        true_rate, predicted = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
+        ax.plot(predicted, true_rate, marker="o", label="model")
+        ax.set_xlabel("predicted probability")
+        ax.set_ylabel("observed rate")
+        ax.set_title(f"{bundle.name}: reliability on the holdout")
+        ax.legend()
+    fig.tight_layout()
+    out["calibration.png"] = fig
+
+    top = importance(bundle, x).head(15)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.barh(top.index, top.to_numpy())
+    ax.set_xlabel("mean |contribution| on the holdout")
+    ax.set_title(f"{bundle.name}: feature importance")
+    fig.tight_layout()
+    out["importance.png"] = fig
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
+INTENDED_USE = {
+    "effort": "Kickoff effort range (P10/P50/P90 hours) for a project brief, beside the sales team's own estimate.",
+    "duration": "Kickoff duration range (P10/P50/P90 days from actual start to actual end) for a project brief.",
+    "overrun": "Calibrated probability that a project's cost ends above its planned budget x 1.1, and the "
+    "expected overrun share, at kickoff.",
+    "churn": "Calibrated probability that an active account churns within 90 days of the scoring date; nightly "
+    "alerts and account pages.",
+}
+
+LIMITS = {
+    "effort": "Trained on this CRM's finished projects only; briefs unlike any past project (new product, "
+    "10x the usual scope) get wide, less reliable ranges. Not a commitment: compare with the team's plan.",
+    "duration": "Measures calendar days between actual start and end; pauses and holidays are inside it.",
+    "overrun": "Learns from recorded costs; projects with missing cost data are left out of training.",
+    "churn": "Associations, not causes: a driver says what moved the score, not what will fix it. Accounts "
+    "younger than a month have little history and scores near the base rate.",
+}
+
+
+def model_card(bundle: ModelBundle, version: str | None, metrics: dict, baselines: dict, promoted: bool) -> str:
+    """The Markdown model card written to `models/<name>.md`."""
+    summary = bundle.info.get("training", {})
+    lines = [
+        f"# Model card: handoff-{bundle.name}",
+        "",
+        f"- Version: {version or 'unregistered'} ({'champion' if promoted else 'not promoted'})",
+        f"- Trained: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Source: {bundle.info.get('source', 'unknown')}",
+        f"- Kind: {bundle.kind}; {len(bundle.feature_names)} features; primary metric "
+        f"`{PRIMARY_METRIC[bundle.name]}` (lower is better)",
+        "",
+        "## Intended use",
+        "",
+        INTENDED_USE[bundle.name],
+        "",
+        "## Training data and validation",
+        "",
+        "Time-based split, never random: the holdout comes strictly after the training data.",
+        "",
+    ]
+    lines += [f"- {key}: {value}" for key, value in summary.items()]
+    lines += ["", "## Holdout metrics", "", "| metric | model | trivial baseline |", "|---|---|---|"]
+    for key in sorted(set(metrics) | set(baselines)):
+        if key == "n":
+            continue
+        lines.append(f"| {key} | {_fmt(metrics.get(key))} | {_fmt(baselines.get(key))} |")
+    baseline_note = (
+        "Baseline: the training median and its P10–P90 (and, for effort, the sales team's first estimate)."
+        if bundle.kind == "interval"
+        else "Baseline: the training base rate for every row."
+    )
+    lines += ["", baseline_note, "", "## Limits", "", LIMITS[bundle.name], ""]
+    top = bundle.info.get("top_features", [])
+    if top:
+        lines += ["## Strongest features (mean |contribution| on the holdout)", ""]
+        lines += [f"- {name}" for name in top]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def cards_folder(settings) -> Path:
+    """`models/` of the source tree when running from it; otherwise a folder under HANDOFF_HOME."""
+    from handoff.settings import PROJECT_ROOT
+
+    folder = PROJECT_ROOT / "models"
+    return folder if folder.is_dir() else settings.resolved_home / "models"
+
+
+def train_one(
+    settings,
+    training: TrainingSet,
+    source: str,
+    cards_dir: Path | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Fits, evaluates, logs and registers one model; promotes it when it beats the champion on this holdout."""
+    from handoff.risk import registry
+
+    bundle = fit_bundle(training, seed=seed)
+    metrics = holdout_metrics(bundle, training)
+    baselines = baseline_metrics(training)
+    bundle.info.update(
+        source=source,
+        holdout_metrics=metrics,
+        baseline_metrics=baselines,
+        top_features=list(importance(bundle, training.x_holdout).head(8).index),
+    )
+    champion = registry.load_champion(settings, training.name)
+    champion_metrics = None
+    if champion is not None:
+        try:  # the fair comparison: the champion scored on the same, newer holdout
+            champion_metrics = holdout_metrics(champion.bundle, training)
+        except Exception:  # a champion with other features or learner versions: fall back to what it logged
+            champion_metrics = champion.metrics
+    promoted = beats(training.name, metrics, champion_metrics)
+    card_placeholder = model_card(bundle, None, metrics, baselines, promoted)
+    version = registry.log_model(
+        settings,
+        bundle,
+        params={"seed": seed, "source": source, "features": len(bundle.feature_names), **training.summary},
+        metrics=metrics,
+        baselines=baselines,
+        figures=figures(bundle, training),
+        card=card_placeholder,
+        example=training.x_holdout.head(20),
+    )
+    if promoted:
+        registry.set_champion(settings, training.name, version)
+    card = model_card(bundle, version, metrics, baselines, promoted)
+    folder = cards_dir or cards_folder(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{training.name}.md").write_text(card, encoding="utf-8")
+    return {
+        "version": version,
+        "promoted": promoted,
+        "metrics": metrics,
+        "baselines": baselines,
+        "champion_metrics": champion_metrics,
+    }
+
+
+def demo_frames(accounts: int = DEMO_ACCOUNTS, seed: int = DEMO_SEED, end: date = DEMO_END) -> dict[str, pd.DataFrame]:
+    from handoff.crm.demo import generate
+
+    return generate(accounts=accounts, seed=seed, end=end)
+
+
+def history_end(frames: feats.Frames) -> date:
+    """The last day the history knows about: the latest activity, usage, ticket or churn date."""
+    f = feats.normalise_frames(frames)
+    candidates = [
+        f[name][feats.ENTITIES_BY_NAME[name].time_field].max()
+        for name in ("activities", "usage", "tickets", "churn_events", "invoices")
+    ]
+    candidates = [c for c in candidates if pd.notna(c)]
+    if not candidates:
+        from handoff.errors import NotReady
+
+        raise NotReady("the CRM history has no dated activity, usage, tickets or invoices to train on")
+    return max(candidates).date()
+
+
+def train_all(
+    parts,
+    source: str = "database",
+    show_progress: bool = True,
+    frames: feats.Frames | None = None,
+    models: tuple[str, ...] = MODEL_NAMES,
+    cards_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Trains every product model from the store (`database`), a fresh demo history (`demo`) or given frames."""
+    from handoff.cli.output import progress
+    from handoff.errors import NotReady
+
+    if frames is None:
+        if source == "demo":
+            frames = demo_frames()
+        else:
+            frames = feats.load_frames(parts.engine)
+            if frames["accounts"].empty:
+                raise NotReady("the CRM tables are empty: import data (`handoff crm import`) or use `--from demo`")
+    frames = feats.normalise_frames(frames)
+    parts.settings.ensure_home()
+    end = history_end(frames)
+    sets: dict[str, TrainingSet] = {}
+    if any(name in models for name in ("effort", "duration", "overrun")):
+        sets.update(project_training_sets(frames))
+    if "churn" in models:
+        sets["churn"] = churn_training_set(frames, end)
+    results = {}
+    for name in progress([m for m in MODEL_NAMES if m in models], "training", enabled=show_progress):
+        results[name] = train_one(parts.settings, sets[name], source, cards_dir=cards_dir)
+    return {"source": source, "history_end": end.isoformat(), "models": results}
