@@ -1,4 +1,4 @@
-"""`handoff keys` commands (being built)."""
+"""`handoff keys`: create (shown once), list and revoke the API keys the service accepts."""
 
 from __future__ import annotations
 
@@ -6,4 +6,75 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Adds this noun's commands to the app."""
+    keys = typer.Typer(help="API keys with roles: admin, pm, sales, account_owner, integration.", no_args_is_help=True)
+    app.add_typer(keys, name="keys")
+
+    @keys.command("create")
+    def create(
+        role: str = typer.Option(..., "--role", help="admin, pm, sales, account_owner or integration."),
+        name: str | None = typer.Option(None, "--name", help="A label to recognise the key by."),
+        owner: str | None = typer.Option(
+            None, "--owner", help="Team member id the key acts for (required for account_owner)."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Create a key and print it once; only its hash is stored."""
+        from handoff.access.keys import create_key
+        from handoff.cli.output import emit_json, say
+        from handoff.store.db import transaction
+        from handoff.wiring import build
+
+        parts = build()
+        parts.migrate()
+        with transaction(parts.sessions) as session:
+            key, record = create_key(session, role=role, name=name, owner_id=owner)
+        if as_json:
+            emit_json({"key": key, "id": record.id, "name": record.name, "role": record.role, "owner_id": owner})
+            return
+        typer.echo(key)
+        say(f"[dim]{record.role} key {record.name!r} (id {record.id}); store it now, it is not shown again[/dim]")
+
+    @keys.command("list")
+    def list_(
+        include_revoked: bool = typer.Option(False, "--all", help="Include revoked keys."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """The keys (never the keys themselves: id, name, role, owner, prefix)."""
+        from dataclasses import asdict
+
+        from handoff.access.keys import list_keys
+        from handoff.cli.output import emit_json
+        from handoff.wiring import build
+
+        parts = build()
+        parts.migrate()
+        with parts.sessions() as session:
+            found = list_keys(session, include_revoked=include_revoked)
+        if as_json:
+            emit_json([asdict(k) for k in found])
+            return
+        for k in found:
+            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+            typer.echo(f"{k.id}  {k.prefix}…  {k.role:<13} {k.name}  owner={k.owner_id or '-'}  {state}")
+
+    @keys.command("revoke")
+    def revoke(
+        key_id: str = typer.Argument(..., help="The key's id (or its printed prefix)."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """Revoke a key; the service refuses it within a few seconds."""
+        from dataclasses import asdict
+
+        from handoff.access.keys import revoke_key
+        from handoff.cli.output import emit_json, say
+        from handoff.store.db import transaction
+        from handoff.wiring import build
+
+        parts = build()
+        parts.migrate()
+        with transaction(parts.sessions) as session:
+            record = revoke_key(session, key_id)
+        if as_json:
+            emit_json(asdict(record))
+            return
+        say(f"revoked {record.id} ({record.name})")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 23:38:39.850707
+Create Date: 2026-11-26 23:39:21.943644
 """
 
 import sqlalchemy as sa
@@ -207,6 +207,58 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_alerts_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_alerts_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_alerts_status"), ["status"], unique=False)
+
+    op.create_table(
+        "api_keys",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column(
+            "role", sa.String(length=32), nullable=False, comment="admin, pm, sales, account_owner or integration."
+        ),
+        sa.Column(
+            "owner_id",
+            sa.String(length=255),
+            nullable=True,
+            comment="Team member the key acts for; account owners see only their accounts.",
+        ),
+        sa.Column(
+            "prefix",
+            sa.String(length=16),
+            nullable=False,
+            comment="The key's first characters, to recognise it in lists.",
+        ),
+        sa.Column(
+            "key_hash", sa.String(length=64), nullable=False, comment="sha256 hex of the key; the key is not kept."
+        ),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+        comment="API keys, stored hashed; `handoff keys create` prints a key once.",
+    )
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column(
+            "actor",
+            sa.String(length=255),
+            nullable=False,
+            comment="key:<id> (<name>) for people and scripts, ai:<component>.",
+        ),
+        sa.Column("action", sa.String(length=64), nullable=False, comment="What was done, e.g. read_contact_data."),
+        sa.Column(
+            "subject",
+            sa.String(length=255),
+            nullable=False,
+            comment="What it was done to, e.g. ledger:12 or contact:c-1.",
+        ),
+        sa.Column("detail", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+        comment="Who read contact data (or did another audited thing), what, and when.",
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_at"), ["at"], unique=False)
 
     op.create_table(
         "churn_events",
@@ -742,6 +794,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_churn_events_account_id"))
 
     op.drop_table("churn_events")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_at"))
+
+    op.drop_table("audit_log")
+    op.drop_table("api_keys")
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alerts_status"))
         batch_op.drop_index(batch_op.f("ix_alerts_owner_id"))
