@@ -30,6 +30,7 @@ alert_runs = Table(
     Column("duration_s", Float),
     Column("model_version", String(64)),
     Column("counts", JSON, nullable=False, comment="accounts scored, alerts opened/updated, digests, deliveries."),
+    Column("stage_seconds", JSON, nullable=False, comment="Wall time of each stage: loop, features, score, ..."),
     Column("problems", JSON, nullable=False, comment="Bad data and failures, one object each; never a crash."),
     comment="One row per `handoff nightly` invocation.",
 )
@@ -92,7 +93,7 @@ alert_digests = Table(
     Column("run_date", Date, nullable=False),
     Column("owner_id", String(255), nullable=False),
     Column("recipient", String(255)),
-    Column("alert_ids", JSON, nullable=False),
+    Column("payload", JSON, nullable=False, comment="The digest as sent (alerts, drivers, changes); re-sends use it."),
     Column("subject", String(255), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", DateTime, nullable=False),

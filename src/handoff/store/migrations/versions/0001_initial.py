@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 23:39:21.943644
+Create Date: 2026-11-26 23:39:58.088798
 """
 
 import sqlalchemy as sa
