@@ -1,9 +1,152 @@
-"""`handoff inbox` commands (being built)."""
+"""`handoff inbox smtp|imap` (the mail sources) and `handoff ingest PATH...` (files into the ledger, then tasks)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def _parts():
+    from handoff.wiring import build
+
+    parts = build()
+    parts.migrate()
+    return parts
+
+
+def _start_worker(parts):
+    import threading
+
+    from handoff.intake.service import run_worker
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(parts, stop), name="ingest-worker", daemon=True)
+    thread.start()
+    return stop, thread
+
+
 def register(app: typer.Typer) -> None:
-    """Adds this noun's commands to the app."""
+    inbox = typer.Typer(
+        help="Mail sources: the SMTP inbox handoff runs, and an IMAP mailbox it polls.", no_args_is_help=True
+    )
+    app.add_typer(inbox, name="inbox")
+
+    @inbox.command("smtp")
+    def smtp(
+        host: str = typer.Option(None, help="Address to listen on (default: HANDOFF_INBOX__SMTP_HOST)."),
+        port: int = typer.Option(None, help="Port to listen on (default: HANDOFF_INBOX__SMTP_PORT, 2525)."),
+        worker: bool = typer.Option(True, help="Also run the ingest worker that turns received mail into tasks."),
+    ) -> None:
+        """Run the SMTP inbox until Ctrl-C: mail for the configured recipients lands in the ledger."""
+        import threading
+
+        from handoff.cli.output import say
+        from handoff.intake.sources.smtp import smtp_inbox
+
+        parts = _parts()
+        server = smtp_inbox(parts, host, port)
+        server.start()
+        stop = threading.Event()
+        if worker:
+            stop, _ = _start_worker(parts)
+        inbox_settings = parts.settings.inbox
+        say(
+            f"smtp inbox on {server.controller.hostname}:{server.controller.port} for "
+            f"{', '.join(inbox_settings.recipients)}; Ctrl-C stops it"
+        )
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            server.stop()
+            parts.close()
+
+    @inbox.command("imap")
+    def imap(
+        once: bool = typer.Option(False, "--once", help="Poll once and exit instead of polling forever."),
+        worker: bool = typer.Option(True, help="Also run the ingest worker (with --once: process what was fetched)."),
+        json_output: bool = typer.Option(False, "--json", help="With --once: print what was fetched as JSON."),
+    ) -> None:
+        """Poll the IMAP mailbox set in HANDOFF_INBOX__IMAP_*; a UID cursor in the store survives restarts."""
+        import threading
+
+        from handoff.cli.output import emit_json, say
+        from handoff.intake.service import process_entries
+        from handoff.intake.sources.imap import ImapSource
+
+        parts = _parts()
+        source = ImapSource(parts)
+        if once:
+            result = source.poll_once()
+            processed = process_entries(parts, result.ledger_ids) if worker and result.ledger_ids else 0
+            document = {"fetched": result.fetched, "ledger_ids": result.ledger_ids, "processed": processed,
+                        "uidvalidity": result.uidvalidity, "last_uid": result.last_uid}  # fmt: skip
+            if json_output:
+                emit_json(document)
+            else:
+                say(f"fetched {result.fetched} message(s) from {source.cursor_key}; cursor at UID {result.last_uid}")
+            parts.close()
+            return
+        stop = threading.Event()
+        worker_stop = _start_worker(parts)[0] if worker else threading.Event()
+        say(f"polling {source.cursor_key} every {parts.settings.inbox.imap_poll_s:g}s; Ctrl-C stops it")
+        try:
+            source.run(stop)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            stop.set()
+            worker_stop.set()
+            parts.close()
+
+    @app.command("ingest")
+    def ingest(
+        paths: list[Path] = typer.Argument(..., help=".eml, .mbox, .txt, .md, .vtt files or folders of them."),
+        json_output: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
+        wait_s: float = typer.Option(120.0, help="How long to wait for messages another worker is processing."),
+    ) -> None:
+        """Ledger every message in PATHS, process them, and report each one's status (exit 0 when all have one)."""
+        import time
+
+        from handoff.cli.output import emit_json, progress, say
+        from handoff.intake.service import get_entry, process_entries
+        from handoff.intake.sources.files import receive_files
+
+        parts = _parts()
+        arrivals = list(progress(receive_files(parts, paths), "receiving", enabled=not json_output))
+        ids = [a.entry.id for a in arrivals if not a.entry.done]
+        deadline = time.monotonic() + wait_s
+        while True:
+            process_entries(parts, ids)
+            with parts.sessions() as session:
+                entries = {a.entry.id: get_entry(session, a.entry.id) for a in arrivals}
+            ids = [i for i, e in entries.items() if not e.done]
+            if not ids or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)  # another worker holds the rest; its lease or its commit will free them
+        messages = [
+            {
+                "path": a.path,
+                "message_id": entries[a.entry.id].message_id,
+                "status": entries[a.entry.id].display_status,
+                "reason": entries[a.entry.id].reason or entries[a.entry.id].error,
+                "ledger_id": a.entry.id,
+            }
+            for a in arrivals
+        ]
+        by_status: dict[str, int] = {}
+        for message in messages:
+            by_status[message["status"]] = by_status.get(message["status"], 0) + 1
+        parts.close()
+        if json_output:
+            emit_json({"total": len(messages), "by_status": by_status, "messages": messages})
+        else:
+            for message in messages:
+                reason = f"  ({message['reason']})" if message["reason"] else ""
+                say(f"{message['status']:<14} {message['path']}{reason}")
+            say(f"{len(messages)} message(s): " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
+        if ids:
+            raise typer.Exit(1)

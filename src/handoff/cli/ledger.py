@@ -1,4 +1,4 @@
-"""`handoff ledger` commands (being built)."""
+"""`handoff ledger list|retry`: every message that arrived, its status and outcome; failed ones sent back to work."""
 
 from __future__ import annotations
 
@@ -6,4 +6,73 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Adds this noun's commands to the app."""
+    ledger = typer.Typer(help="The intake ledger: what arrived and what became of it.", no_args_is_help=True)
+    app.add_typer(ledger, name="ledger")
+
+    @ledger.command("list")
+    def list_command(
+        status: str = typer.Option(None, help="A state (received, parsed, processed) or an outcome (failed, ...)."),
+        limit: int = typer.Option(50, help="At most this many, newest first."),
+        offset: int = typer.Option(0, help="Skip this many."),
+        json_output: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
+    ) -> None:
+        """List ledger entries, e.g. `handoff ledger list --status failed`."""
+        from handoff.cli.output import emit_json, say
+        from handoff.intake.service import counts, list_entries
+        from handoff.wiring import build
+
+        parts = build()
+        parts.migrate()
+        with parts.sessions() as session:
+            entries = list_entries(session, status, limit, offset)
+            totals = counts(session)
+        parts.close()
+        if json_output:
+            emit_json({"counts": totals, "entries": [entry.to_dict() for entry in entries]})
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("id", "status", "source", "from", "subject", "reason / error", box=None)
+        for entry in entries:
+            table.add_row(
+                str(entry.id),
+                entry.display_status,
+                entry.source,
+                entry.sender or "",
+                (entry.subject or "")[:50],
+                (entry.reason or entry.error or "")[:70],
+            )
+        Console().print(table)
+        say(", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "the ledger is empty")
+
+    @ledger.command("retry")
+    def retry_command(
+        ids: list[int] = typer.Argument(None, help="Ledger ids of failed entries."),
+        all_failed: bool = typer.Option(False, "--all-failed", help="Retry every failed entry."),
+        process: bool = typer.Option(True, help="Process them now (otherwise a running worker picks them up)."),
+        json_output: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
+    ) -> None:
+        """Send failed entries back to the worker: `handoff ledger retry 12 13` or `--all-failed`."""
+        from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
+        from handoff.intake.service import get_entry, process_entries, retry
+        from handoff.wiring import build
+
+        if bool(ids) == all_failed:
+            raise InvalidInput("give ledger ids or --all-failed (one of the two)")
+        parts = build()
+        parts.migrate()
+        retried = retry(parts, None if all_failed else list(ids))
+        if process and retried:
+            process_entries(parts, retried)
+        with parts.sessions() as session:
+            results = [get_entry(session, i) for i in retried]
+        parts.close()
+        if json_output:
+            emit_json({"retried": retried, "entries": [{"id": e.id, "status": e.display_status,
+                                                        "reason": e.reason or e.error} for e in results]})  # fmt: skip
+            return
+        for entry in results:
+            say(f"{entry.id}: {entry.display_status} {entry.reason or entry.error or ''}".rstrip())
+        say(f"retried {len(retried)} entr{'y' if len(retried) == 1 else 'ies'}")

@@ -1,0 +1,103 @@
+"""Separates what a sender newly wrote from the quoted history and the signature below it (all three are kept)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from handoff.intake.forwards import find_header_blocks, strip_quote_prefix
+
+# "On <date>, <name> wrote:" in the languages our customers write in; Gmail may wrap it over two lines.
+_REPLY_HEADER = re.compile(
+    r"^\s*(?:on\b.{0,200}\bwrote|le\b.{0,200}\ba écrit|am\b.{0,200}\bschrieb|el\b.{0,200}\bescribió|"
+    r"在\s*.{0,200}\s*写道|於\s*.{0,200}\s*寫道|.{0,200}于\s*\d{4}.{0,100}写道)\s*[:：]?\s*$",
+    re.IGNORECASE,
+)
+_REPLY_HEADER_START = re.compile(r"^\s*(?:on|le|am|el|在)\s.{5,}$", re.IGNORECASE)
+_SIGNATURE_DELIMITER = re.compile(r"^(?:--|-- |—|__)\s*$")
+_CLOSERS = re.compile(
+    r"^\s*(?:best(?: regards| wishes)?|kind regards|warm regards|regards|many thanks|thanks(?: again| so much)?|"
+    r"thank you|cheers|sincerely|yours(?: truly| sincerely)?|all the best|br|rgds|talk soon|"
+    r"此致|敬礼|此致敬礼|谢谢|多谢|感谢|祝好|顺祝商祺|順頌商祺|祝商祺|谢谢！|best,)\s*[,，.!！。]?\s*$",
+    re.IGNORECASE,
+)
+_MOBILE_FOOTERS = re.compile(
+    r"^\s*(?:sent from my \w+.*|sent from (?:outlook|mail) for .*|get outlook for .*|发自我的\s?\w+.*|"
+    r"从我的\s?\w+发送.*|來自我的\s?\w+.*)\s*$",
+    re.IGNORECASE,
+)
+_DISCLAIMER = re.compile(
+    r"^\s*(?:confidentiality notice|disclaimer|this (?:e-?mail|message) (?:and any|is confidential))", re.IGNORECASE
+)
+MAX_SIGNATURE_LINES = 8
+
+
+@dataclass(frozen=True)
+class CleanText:
+    """A body split three ways: the new text (what extraction reads), the quoted history, the signature."""
+
+    text: str
+    quoted: str
+    signature: str
+
+
+def split_reply(body: str) -> CleanText:
+    """Cut at the first quoted-history marker, then peel the signature off what is left."""
+    lines = body.replace("\r\n", "\n").split("\n")
+    cut = _history_start(lines)
+    new_lines, quoted = lines[:cut], lines[cut:]
+    new_lines, signature = _split_signature(new_lines)
+    return CleanText(
+        text="\n".join(new_lines).strip(),
+        quoted="\n".join(quoted).strip(),
+        signature="\n".join(signature).strip(),
+    )
+
+
+def _history_start(lines: list[str]) -> int:
+    candidates = [len(lines)]
+    blocks = find_header_blocks(lines)
+    if blocks:
+        candidates.append(blocks[0].start)
+    for i, line in enumerate(lines):
+        if _REPLY_HEADER.match(line):
+            candidates.append(i)
+            break
+        if (
+            _REPLY_HEADER_START.match(line)
+            and i + 1 < len(lines)
+            and _REPLY_HEADER.match(line + " " + lines[i + 1].strip())
+        ):
+            candidates.append(i)
+            break
+    # A trailing run of '>' lines is history even without a header (top-posted clients that drop it).
+    quoted_tail = len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        stripped = lines[i].strip()
+        if not stripped:
+            continue
+        if strip_quote_prefix(lines[i])[1]:
+            quoted_tail = i
+        else:
+            break
+    candidates.append(quoted_tail)
+    return min(candidates)
+
+
+def _split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
+    # Trim trailing blank lines first so "the last N lines" means text.
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    lines = lines[:end]
+    for i, line in enumerate(lines):
+        if _SIGNATURE_DELIMITER.match(line) or _MOBILE_FOOTERS.match(line) or _DISCLAIMER.match(line):
+            return lines[:i], lines[i:]
+    nonblank = [i for i, line in enumerate(lines) if line.strip()]
+    for i in nonblank[-(MAX_SIGNATURE_LINES + 1) :]:
+        if _CLOSERS.match(lines[i]):
+            tail = [line for line in lines[i + 1 :] if line.strip()]
+            # A closer followed by a few short lines (name, title, phone) is where the signature starts.
+            if len(tail) <= MAX_SIGNATURE_LINES - 1 and all(len(line.strip()) <= 80 for line in tail):
+                return lines[:i], lines[i:]
+    return lines, []

@@ -1,0 +1,400 @@
+"""The ledger: raw bytes written durably and a row committed before any processing; claims, outcomes and retries."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from handoff.errors import InvalidInput, NotFound
+from handoff.intake.tables import ledger
+
+STATES = ("received", "parsed", "processed")
+OUTCOMES = ("tasks_created", "threaded", "duplicate", "no_tasks", "rejected", "failed")
+MAX_ATTEMPTS = 5  # a message that kills its worker this often is failed instead of crashing workers forever
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID_HEADER = re.compile(rb"^message-id:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they were written as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger row as callers see it."""
+
+    id: int
+    source: str
+    kind: str
+    status: str
+    outcome: str | None
+    reason: str | None
+    error: str | None
+    message_id: str | None
+    subject: str | None
+    sender: str | None
+    forwarded_by: str | None
+    sent_at: datetime | None
+    received_at: datetime
+    thread_id: str | None
+    contact_id: str | None
+    account_id: str | None
+    project_id: str | None
+    attempts: int
+    duplicate_of: int | None
+    raw_size: int
+    task_ids: list[str] = field(default_factory=list)
+    links: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.status == "processed"
+
+    @property
+    def display_status(self) -> str:
+        """The outcome once processed, else the state (what `ingest --json` and `ledger list` show)."""
+        return self.outcome or self.status
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["display_status"] = self.display_status
+        return data
+
+
+def entry_from_row(row: Any) -> LedgerEntry:
+    sender = row.sender_email or None
+    if row.sender_name and row.sender_email:
+        sender = f"{row.sender_name} <{row.sender_email}>"
+    elif row.sender_name:
+        sender = row.sender_name
+    return LedgerEntry(
+        id=row.id,
+        source=row.source,
+        kind=row.kind,
+        status=row.status,
+        outcome=row.outcome,
+        reason=row.reason,
+        error=row.error,
+        message_id=row.message_id,
+        subject=row.subject,
+        sender=sender,
+        forwarded_by=row.forwarded_by,
+        sent_at=as_utc(row.sent_at),
+        received_at=as_utc(row.received_at),  # type: ignore[arg-type]
+        thread_id=row.thread_id,
+        contact_id=row.contact_id,
+        account_id=row.account_id,
+        project_id=row.project_id,
+        attempts=row.attempts,
+        duplicate_of=row.duplicate_of,
+        raw_size=row.raw_size,
+        task_ids=list(row.task_ids or []),
+        links=dict(row.links or {}),
+        details=dict(row.details or {}),
+    )
+
+
+# --- raw bytes ------------------------------------------------------------------------------------------------------
+
+
+def store_raw(raw_dir: Path, data: bytes, suffix: str = ".eml") -> str:
+    """Content-addressed, fsynced write; returns the path relative to `raw_dir`. Same bytes, same file."""
+    digest = hashlib.sha256(data).hexdigest()
+    relative = f"{digest[:2]}/{digest}{suffix}"
+    target = raw_dir / relative
+    if target.exists() and target.stat().st_size == len(data):
+        return relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself must survive a power cut, not only the bytes
+    finally:
+        os.close(directory)
+    return relative
+
+
+def load_raw(raw_dir: Path, relative: str) -> bytes:
+    return (raw_dir / relative).read_bytes()
+
+
+# --- identity for dedupe --------------------------------------------------------------------------------------------
+
+
+def mail_identity(raw: bytes) -> tuple[str | None, str]:
+    """(Message-ID, normalised body hash) from a cheap scan that cannot hang on hostile input."""
+    split = _HEADER_END.search(raw, 0, 262144)
+    head, body = (raw[: split.start()], raw[split.end() :]) if split else (raw[:0], raw)
+    match = _MESSAGE_ID_HEADER.search(head)
+    message_id = None
+    if match:
+        value = re.sub(rb"\s+", b"", match.group(1)).decode("latin-1")[:255]
+        message_id = value or None
+    return message_id, body_hash(body)
+
+
+def body_hash(body: bytes | str) -> str:
+    """Whitespace runs collapsed: a message re-delivered with other line endings or wrapping hashes the same."""
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    return hashlib.sha256(re.sub(rb"\s+", b" ", data).strip()).hexdigest()
+
+
+# --- arrival --------------------------------------------------------------------------------------------------------
+
+
+def record_arrival(
+    session: Session,
+    *,
+    raw_dir: Path,
+    raw: bytes,
+    source: str,
+    kind: str = "email",
+    max_bytes: int | None = None,
+    notes_format: str | None = None,
+    sent_at: datetime | None = None,
+    author: str | None = None,
+    message_id: str | None = None,
+) -> LedgerEntry:
+    """Store the raw bytes, then add the ledger row (a duplicate becomes a `duplicate` row, never an error).
+
+    The caller commits; nothing is processed here."""
+    now = utcnow()
+    too_large = max_bytes is not None and len(raw) > max_bytes
+    if kind == "email":
+        found_id, digest = mail_identity(raw)
+        message_id = message_id or found_id
+    else:
+        digest = body_hash(raw.decode("utf-8", "replace").casefold())
+    suffix = {"markdown": ".md", "vtt": ".vtt", "text": ".txt"}.get(notes_format or "", ".eml")
+    values: dict[str, Any] = {
+        "source": source,
+        "kind": kind,
+        "notes_format": notes_format,
+        "received_at": now,
+        "raw_path": None if too_large else store_raw(raw_dir, raw, suffix),
+        "raw_size": len(raw),
+        "raw_sha256": hashlib.sha256(raw).hexdigest(),
+        "message_id": message_id,
+        "message_key": (message_id or "")[:255],
+        "body_hash": digest,
+        "first_copy": True,
+        "status": "received",
+        "attempts": 0,
+        "sent_at": as_utc(sent_at),
+        "sender_name": (author or None) and author[:255],
+        "updated_at": now,
+    }
+    if too_large:
+        values.update(
+            status="processed",
+            outcome="rejected",
+            reason=f"too large: {len(raw)} bytes is over the {max_bytes}-byte limit",
+            first_copy=None,
+            processed_at=now,
+        )
+        return _insert(session, values)
+    try:
+        with session.begin_nested():
+            return _insert(session, values)
+    except IntegrityError:
+        original = session.execute(
+            select(ledger.c.id).where(
+                ledger.c.message_key == values["message_key"],
+                ledger.c.body_hash == digest,
+                ledger.c.first_copy.is_(True),
+            )
+        ).scalar_one()
+        values.update(
+            first_copy=None,
+            duplicate_of=original,
+            status="processed",
+            outcome="duplicate",
+            reason=f"same Message-ID and body as ledger entry {original}",
+            processed_at=now,
+        )
+        return _insert(session, values)
+
+
+def _insert(session: Session, values: dict[str, Any]) -> LedgerEntry:
+    new_id = session.execute(ledger.insert().values(**values).returning(ledger.c.id)).scalar_one()
+    return get_entry(session, new_id)
+
+
+def get_entry(session: Session, entry_id: int) -> LedgerEntry:
+    row = session.execute(select(ledger).where(ledger.c.id == entry_id)).first()
+    if row is None:
+        raise NotFound(f"no ledger entry {entry_id}")
+    return entry_from_row(row)
+
+
+def raw_path_of(session: Session, entry_id: int) -> str | None:
+    return session.execute(select(ledger.c.raw_path).where(ledger.c.id == entry_id)).scalar_one_or_none()
+
+
+# --- claims ---------------------------------------------------------------------------------------------------------
+
+
+def claim(session: Session, *, worker: str, limit: int, lease: timedelta, only: list[int] | None = None) -> list[int]:
+    """Claim up to `limit` unfinished rows whose lease is free or expired; returns their ids (caller commits).
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED`, so concurrent workers never wait on each other. SQLite has one writer at a
+    time, so the UPDATE itself is the claim; the lease makes a killed worker's rows claimable again."""
+    now = utcnow()
+    unfinished = and_(
+        ledger.c.status.in_(("received", "parsed")),
+        or_(ledger.c.lease_until.is_(None), ledger.c.lease_until < now),
+    )
+    query = select(ledger.c.id, ledger.c.attempts).where(unfinished).order_by(ledger.c.id).limit(limit)
+    if only is not None:
+        query = query.where(ledger.c.id.in_(only))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = session.execute(query).all()
+    claimed: list[int] = []
+    for row in rows:
+        if row.attempts >= MAX_ATTEMPTS:
+            _set(
+                session,
+                row.id,
+                status="processed",
+                outcome="failed",
+                error=f"gave up after {row.attempts} attempts: the worker stopped each time while processing it",
+                claimed_by=None,
+                lease_until=None,
+                processed_at=now,
+            )
+            continue
+        result = session.execute(
+            update(ledger)
+            .where(ledger.c.id == row.id, unfinished)
+            .values(claimed_by=worker, lease_until=now + lease, attempts=ledger.c.attempts + 1, updated_at=now)
+        )
+        if result.rowcount == 1:
+            claimed.append(row.id)
+    return claimed
+
+
+def renew(session: Session, entry_id: int, *, worker: str, lease: timedelta) -> bool:
+    now = utcnow()
+    result = session.execute(
+        update(ledger)
+        .where(ledger.c.id == entry_id, ledger.c.claimed_by == worker)
+        .values(lease_until=now + lease, updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def _set(session: Session, entry_id: int, *, worker: str | None = None, **values: Any) -> None:
+    """Update one row; with `worker`, only while that worker still holds the claim (else the caller rolls back)."""
+    values.setdefault("updated_at", utcnow())
+    values = {key: as_utc(value) if isinstance(value, datetime) else value for key, value in values.items()}
+    statement = update(ledger).where(ledger.c.id == entry_id)
+    if worker is not None:
+        statement = statement.where(ledger.c.claimed_by == worker)
+    result = session.execute(statement.values(**values))
+    if worker is not None and result.rowcount != 1:
+        raise LostClaim(f"ledger entry {entry_id} is no longer claimed by {worker}")
+
+
+class LostClaim(Exception):
+    """Our lease expired and another worker took the row: this worker's work on it must be rolled back."""
+
+
+def mark_parsed(session: Session, entry_id: int, *, worker: str, **values: Any) -> None:
+    _set(session, entry_id, worker=worker, status="parsed", **values)
+
+
+def finish(
+    session: Session,
+    entry_id: int,
+    *,
+    worker: str | None,
+    outcome: str,
+    reason: str | None = None,
+    error: str | None = None,
+    **values: Any,
+) -> None:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    _set(
+        session,
+        entry_id,
+        worker=worker,
+        status="processed",
+        outcome=outcome,
+        reason=reason,
+        error=error,
+        claimed_by=None,
+        lease_until=None,
+        processed_at=utcnow(),
+        **values,
+    )
+
+
+# --- reading and retrying -------------------------------------------------------------------------------------------
+
+
+def list_entries(session: Session, status: str | None = None, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:
+    """Newest first; `status` is a state (received, parsed, processed) or an outcome (failed, rejected, ...)."""
+    query = select(ledger).order_by(ledger.c.id.desc()).limit(limit).offset(offset)
+    if status:
+        if status in STATES:
+            query = query.where(ledger.c.status == status)
+        elif status in OUTCOMES:
+            query = query.where(ledger.c.outcome == status)
+        else:
+            raise InvalidInput(f"unknown status {status!r}; use one of {', '.join(STATES + OUTCOMES)}")
+    return [entry_from_row(row) for row in session.execute(query)]
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    label = func.coalesce(ledger.c.outcome, ledger.c.status)
+    return {row[0]: row[1] for row in session.execute(select(label, func.count()).group_by(label))}
+
+
+def reset_for_retry(session: Session, ids: list[int] | None) -> list[int]:
+    """Put failed rows (all of them when `ids` is None) back to `received`; others are left alone."""
+    query = select(ledger.c.id, ledger.c.outcome).where(ledger.c.outcome == "failed")
+    if ids is not None:
+        found = {
+            row.id: row.outcome
+            for row in session.execute(select(ledger.c.id, ledger.c.outcome).where(ledger.c.id.in_(ids)))
+        }
+        missing = sorted(set(ids) - set(found))
+        if missing:
+            raise NotFound(f"no ledger entries {', '.join(map(str, missing))}")
+        not_failed = sorted(i for i, outcome in found.items() if outcome != "failed")
+        if not_failed:
+            raise InvalidInput(f"only failed entries can be retried; not failed: {', '.join(map(str, not_failed))}")
+        query = query.where(ledger.c.id.in_(ids))
+    retried = [row.id for row in session.execute(query)]
+    if retried:
+        session.execute(
+            update(ledger)
+            .where(ledger.c.id.in_(retried))
+            .values(status="received", outcome=None, attempts=0, claimed_by=None, lease_until=None, updated_at=utcnow())
+        )
+    return retried

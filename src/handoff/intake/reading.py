@@ -1,0 +1,130 @@
+"""One message read end to end without I/O: MIME, screening, forwards unwrapped, reply and signature split off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from handoff.intake.cleaning import split_reply
+from handoff.intake.deadline import NO_DEADLINE, Deadline
+from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject
+from handoff.intake.mime import Address, Attachment, ParsedMail, parse_mail
+from handoff.intake.notes import parse_notes
+from handoff.intake.screening import rejection_reason
+
+
+@dataclass
+class Reading:
+    """A message as the rest of the pipeline needs it: who really wrote it, when, and the new text to extract from."""
+
+    kind: str  # "email" or "notes"
+    message_id: str | None
+    subject: str  # the original subject for forwarded mail
+    sender: Address | None  # the original author (the customer), not the forwarder
+    sent_at: datetime
+    text: str  # new text only: forwarders' notes, then the original body, quotes and signatures removed
+    quoted: str = ""
+    signature: str = ""
+    forwarded_by: Address | None = None
+    hops: list[ForwardHop] = field(default_factory=list)
+    recipients: tuple[str, ...] = ()
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    attachments: list[Attachment] = field(default_factory=list)
+    rejection: str | None = None
+    defects: list[str] = field(default_factory=list)
+    envelope_subject: str = ""  # the subject of the mail as it arrived (e.g. "FW: ...")
+
+    @property
+    def forwarded(self) -> bool:
+        return bool(self.hops)
+
+
+def read_email(
+    raw: bytes,
+    *,
+    received_at: datetime | None = None,
+    own_addresses: Iterable[str] = (),
+    deadline: Deadline = NO_DEADLINE,
+) -> Reading:
+    """Read raw RFC 822 bytes; a message that must not become tasks comes back with `rejection` set."""
+    mail = parse_mail(raw, deadline)
+    fallback_time = mail.date or received_at or datetime.now(UTC)
+    reading = Reading(
+        kind="email",
+        message_id=mail.message_id,
+        subject=mail.subject,
+        sender=mail.sender,
+        sent_at=fallback_time,
+        text="",
+        recipients=tuple(str(a) for a in (*mail.to, *mail.cc)),
+        in_reply_to=mail.in_reply_to,
+        references=mail.references,
+        attachments=list(mail.attachments),
+        defects=list(mail.defects),
+        envelope_subject=mail.subject,
+    )
+    reading.rejection = rejection_reason(mail, own_addresses)
+    if reading.rejection:
+        reading.text = split_reply(mail.text).text
+        return reading
+    deadline.check()
+    _unwrap(reading, mail, deadline)
+    return reading
+
+
+def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline) -> None:
+    zone = mail.date.tzinfo if mail.date else UTC
+    forward = find_forward(mail.text, mail.subject, zone)
+    deadline.check()
+    if forward is not None:
+        original = forward.original
+        reading.hops = list(forward.hops)
+        reading.forwarded_by = mail.sender
+        reading.sender = original.sender or mail.sender
+        reading.subject = original.subject or mail.subject
+        reading.sent_at = original.date or reading.sent_at
+        cleaned = split_reply(forward.body)
+        notes = [split_reply(note).text for note in forward.notes]
+        reading.text = "\n\n".join(part for part in (*notes, cleaned.text) if part)
+        reading.quoted, reading.signature = cleaned.quoted, cleaned.signature
+        return
+    cleaned = split_reply(mail.text)
+    if mail.attached_messages and (is_forward_subject(mail.subject) or len(cleaned.text) < 400):
+        # Forwarded as an attachment (Outlook "Forward as Attachment", Apple "Forward as Attachment").
+        inner = Reading(kind="email", message_id=None, subject="", sender=None, sent_at=reading.sent_at, text="")
+        attached = mail.attached_messages[0]
+        inner.sent_at = attached.date or reading.sent_at
+        inner.sender, inner.subject = attached.sender, attached.subject
+        _unwrap(inner, attached, deadline)
+        reading.hops = [ForwardHop(attached.sender, attached.date, attached.subject, attached.to, "attachment")]
+        reading.hops += inner.hops
+        reading.forwarded_by = mail.sender
+        reading.sender = inner.sender or mail.sender
+        reading.subject = inner.subject or mail.subject
+        reading.sent_at = inner.sent_at
+        reading.text = "\n\n".join(part for part in (cleaned.text, inner.text) if part)
+        reading.quoted, reading.signature = inner.quoted, inner.signature or cleaned.signature
+        return
+    reading.text, reading.quoted, reading.signature = cleaned.text, cleaned.quoted, cleaned.signature
+
+
+def read_notes(text: str, fmt: str | None, sent_at: datetime, author: str | None = None) -> Reading:
+    """Meeting notes: no forwards or quotes to strip; the author (if any) is the sender."""
+    notes = parse_notes(text, fmt)
+    sender = None
+    if author:
+        from handoff.intake.forwards import parse_printed_address
+
+        sender = parse_printed_address(author)
+    return Reading(
+        kind="notes",
+        message_id=None,
+        subject=notes.title or "meeting notes",
+        sender=sender,
+        sent_at=sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC),
+        text=notes.text,
+        recipients=notes.attendees,
+        envelope_subject=notes.title or "",
+    )

@@ -1,0 +1,104 @@
+"""What the API, the CLI and the sources call: receive a message into the ledger, process pending ones, list, retry."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from handoff.errors import InvalidInput, TooLarge
+from handoff.intake import ledger as ledger_store
+from handoff.intake.ledger import LedgerEntry
+from handoff.intake.notes import FORMATS
+from handoff.intake.worker import TaskStage, Worker
+from handoff.store.db import transaction
+from handoff.wiring import Parts
+
+
+def receive_raw(parts: Parts, raw: bytes, source: str, *, refuse_oversize: bool = False) -> LedgerEntry:
+    """Store raw RFC 822 bytes and commit their ledger row; returns once the message is durable (nothing processed).
+
+    Oversized input is ledgered as `rejected` (so every input has a status) unless `refuse_oversize`, where it raises
+    `TooLarge` instead (HTTP answers 413 and nothing is stored)."""
+    settings = parts.settings
+    limit = settings.inbox.max_message_bytes
+    if refuse_oversize and len(raw) > limit:
+        raise TooLarge(f"message of {len(raw)} bytes is over the {limit}-byte limit")
+    settings.ensure_home()
+    with transaction(parts.sessions) as session:
+        return ledger_store.record_arrival(
+            session, raw_dir=settings.raw_mail_dir, raw=raw, source=source, max_bytes=limit
+        )
+
+
+def receive_notes(
+    parts: Parts,
+    text: str,
+    fmt: str | None = None,
+    sent_at: datetime | None = None,
+    author: str | None = None,
+    *,
+    source: str = "notes",
+) -> LedgerEntry:
+    """Meeting notes (plain text, Markdown or WebVTT) into the ledger; `fmt` None means detect it from the text."""
+    from handoff.intake.notes import detect_format
+
+    if fmt is not None and fmt not in FORMATS:
+        raise InvalidInput(f"notes format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if not text.strip():
+        raise InvalidInput("meeting notes are empty")
+    settings = parts.settings
+    settings.ensure_home()
+    raw = text.encode("utf-8")
+    if len(raw) > settings.inbox.max_message_bytes:
+        raise TooLarge(f"notes of {len(raw)} bytes are over the {settings.inbox.max_message_bytes}-byte limit")
+    when = sent_at or datetime.now(UTC)
+    with transaction(parts.sessions) as session:
+        return ledger_store.record_arrival(
+            session,
+            raw_dir=settings.raw_mail_dir,
+            raw=raw,
+            source=source,
+            kind="notes",
+            notes_format=fmt or detect_format(text),
+            sent_at=when if when.tzinfo else when.replace(tzinfo=UTC),
+            author=author,
+        )
+
+
+def process_pending(parts: Parts, limit: int | None = None, *, stage: TaskStage | None = None, **options: Any) -> int:
+    """Process what is waiting in the ledger now; returns how many messages were finished."""
+    return Worker(parts, stage, **options).process_pending(limit)
+
+
+def process_entries(parts: Parts, ids: list[int], *, stage: TaskStage | None = None, **options: Any) -> int:
+    """Process these rows if they are still waiting (another worker may hold some; their lease decides)."""
+    return Worker(parts, stage, **options).process_pending(only=ids)
+
+
+def run_worker(parts: Parts, stop_event: threading.Event, *, stage: TaskStage | None = None, **options: Any) -> None:
+    """The long-running ingest worker `make run` starts (in a thread or its own process) until `stop_event` is set."""
+    Worker(parts, stage, **options).run(stop_event)
+
+
+def get_entry(session: Session, entry_id: int) -> LedgerEntry:
+    return ledger_store.get_entry(session, entry_id)
+
+
+def list_entries(session: Session, status: str | None = None, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:
+    """Newest first; `status` is a state (received, parsed, processed) or an outcome (failed, rejected, ...)."""
+    if limit < 1 or limit > 1000 or offset < 0:
+        raise InvalidInput("limit must be 1-1000 and offset at least 0")
+    return ledger_store.list_entries(session, status, limit, offset)
+
+
+def counts(session: Session) -> dict[str, int]:
+    return ledger_store.count_by_status(session)
+
+
+def retry(parts: Parts, ids: list[int] | None = None) -> list[int]:
+    """Send failed entries (these, or every failed one when `ids` is None) back to the worker; returns their ids."""
+    with transaction(parts.sessions) as session:
+        return ledger_store.reset_for_retry(session, ids)

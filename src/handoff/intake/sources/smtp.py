@@ -1,0 +1,99 @@
+"""The SMTP inbox handoff runs itself (aiosmtpd): accepts mail for configured recipients from allowed domains, and
+answers 250 only after the message is durable in the ledger, so a sender never loses a message we acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from handoff.intake.ledger import LedgerEntry
+from handoff.settings import InboxSettings
+
+log = logging.getLogger(__name__)
+
+
+class InboxHandler:
+    """aiosmtpd handler: envelope checks at MAIL/RCPT time, the ledger write at DATA time."""
+
+    def __init__(self, inbox: InboxSettings, receive: Callable[[bytes], LedgerEntry]) -> None:
+        self.recipients = {address.strip().lower() for address in inbox.recipients}
+        self.allowed_domains = {domain.strip().lower().lstrip("@") for domain in inbox.allowed_sender_domains}
+        self.receive = receive
+        self.accepted = 0
+
+    def _sender_allowed(self, address: str) -> bool:
+        if not self.allowed_domains:
+            return True
+        domain = address.rsplit("@", 1)[1].lower() if "@" in address else ""
+        return any(domain == allowed or domain.endswith("." + allowed) for allowed in self.allowed_domains)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: list) -> str:
+        if not self._sender_allowed(address):
+            return f"550 5.7.1 sender domain not allowed: {address}"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list) -> str:
+        if address.strip().lower() not in self.recipients:
+            return f"550 5.1.1 no such mailbox here: {address}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            # The ledger write blocks (fsync, database); keep the event loop free for other connections.
+            entry = await asyncio.get_running_loop().run_in_executor(None, self.receive, raw)
+        except Exception:
+            log.exception("smtp inbox: could not store a message")
+            return "451 4.3.0 could not store the message; try again later"
+        self.accepted += 1
+        return f"250 2.0.0 queued as ledger entry {entry.id}"
+
+
+class SmtpInbox:
+    """The inbox server; `start()`/`stop()` around a background thread (aiosmtpd's Controller)."""
+
+    def __init__(self, inbox: InboxSettings, receive: Callable[[bytes], LedgerEntry], host: str, port: int) -> None:
+        self.handler = InboxHandler(inbox, receive)
+        self.controller = Controller(
+            self.handler,
+            hostname=host,
+            port=port,
+            data_size_limit=inbox.max_message_bytes,
+            ident="handoff inbox",
+            decode_data=False,
+        )
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def __enter__(self) -> SmtpInbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def smtp_inbox(parts: Any, host: str | None = None, port: int | None = None) -> SmtpInbox:
+    """An inbox that writes into `parts`' ledger with source 'smtp'."""
+    from handoff.intake.service import receive_raw
+
+    inbox = parts.settings.inbox
+    return SmtpInbox(
+        inbox,
+        lambda raw: receive_raw(parts, raw, "smtp"),
+        host or inbox.smtp_host,
+        port if port is not None else inbox.smtp_port,
+    )
