@@ -1,0 +1,92 @@
+"""Bulk-writes CRM DataFrames into the store: one transaction, chunked Core executemany, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, delete, func, select
+
+from handoff.crm.dictionary import ENTITIES, entity
+from handoff.store.crm_tables import CRM_TABLES
+
+CHUNK_ROWS = 5_000
+
+
+def _python_values(series: pd.Series, field_type: str) -> list:
+    """A column as plain Python values the DB drivers accept, with None for every kind of missing."""
+    missing = series.isna().to_numpy()
+    if field_type == "date":
+        values = [None if gone else value.date() for value, gone in zip(series, missing, strict=True)]
+        return values
+    if field_type == "datetime":
+        return [None if gone else value.to_pydatetime() for value, gone in zip(series, missing, strict=True)]
+    if field_type == "int":
+        values = series.astype("float64").to_numpy()
+        return [None if gone else int(value) for value, gone in zip(values, missing, strict=True)]
+    if field_type == "float":
+        return [None if gone else value for value, gone in zip(series.astype("float64").tolist(), missing, strict=True)]
+    if field_type == "bool":
+        return [None if gone else bool(value) for value, gone in zip(series.tolist(), missing, strict=True)]
+    return [None if gone else str(value) for value, gone in zip(series.tolist(), missing, strict=True)]
+
+
+def frame_records(name: str, frame: pd.DataFrame) -> list[dict]:
+    """A frame's rows as dicts keyed by field; unknown columns are an error, missing fields are empty."""
+    ent = entity(name)
+    unknown = set(frame.columns) - set(ent.field_names)
+    if unknown:
+        raise ValueError(f"{name}: columns not in the data dictionary: {sorted(unknown)}")
+    columns = {}
+    for f in ent.fields:
+        if f.name in frame.columns:
+            columns[f.name] = _python_values(frame[f.name], f.type)
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def crm_row_counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            e.name: conn.execute(select(func.count()).select_from(CRM_TABLES[e.name])).scalar_one() for e in ENTITIES
+        }
+
+
+def write_frames(
+    engine: Engine,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    replace: bool,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Inserts every frame (keyed by entity name) in one transaction; returns rows written per entity.
+
+    With `replace`, every CRM table is emptied first (inside the same transaction, so a failure leaves the old
+    data in place). Without it, rows are added and a clashing key fails the whole write.
+    `on_progress(entity, rows)` is called after each chunk.
+    """
+    unknown = set(frames) - set(CRM_TABLES)
+    if unknown:
+        raise ValueError(f"not CRM entities: {sorted(unknown)}")
+    written: dict[str, int] = {}
+    with engine.begin() as conn:
+        if replace:
+            for ent in reversed(ENTITIES):
+                conn.execute(delete(CRM_TABLES[ent.name]))
+        for ent in ENTITIES:  # dictionary order is dependency order
+            if ent.name not in frames:
+                continue
+            records = frame_records(ent.name, frames[ent.name])
+            table = CRM_TABLES[ent.name]
+            for start in range(0, len(records), CHUNK_ROWS):
+                chunk = records[start : start + CHUNK_ROWS]
+                conn.execute(table.insert(), chunk)
+                if on_progress is not None:
+                    on_progress(ent.name, len(chunk))
+            written[ent.name] = len(records)
+    return written
+
+
+def total_rows(frames: Mapping[str, pd.DataFrame]) -> int:
+    return int(np.sum([len(frame) for frame in frames.values()]))
