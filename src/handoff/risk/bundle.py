@@ -90,6 +90,23 @@ class ModelBundle:
             return np.sort(as_quantiles(main.predict(frame)), axis=1)
         return np.clip(as_probability(main.predict_proba(frame)), 0.0, 1.0)
 
+    def predict_row(self, record: dict[str, Any]) -> dict[str, float]:
+        """One feature record in, `{p10, p50, p90}` or `{probability[, expected_overrun_pct]}` out; no pandas."""
+        main = self.learners["main"]
+        if self.kind == "interval":
+            return dict(main.predict_row(record))
+        out = {"probability": min(max(float(main.predict_row(record)), 0.0), 1.0)}
+        amount = self.learners.get("amount")
+        if amount is not None:
+            out["expected_overrun_pct"] = float(amount.predict_row(record)["p50"])
+        return out
+
+    def inverse_link(self, values: np.ndarray) -> np.ndarray:
+        """Maps the main learner's raw score (what contributions add up to) to the prediction's unit."""
+        if self.kind == "interval":
+            return np.expm1(values) if getattr(self.learners["main"], "log_space", False) else values
+        return 1.0 / (1.0 + np.exp(-values))
+
     def expected_overrun(self, features: pd.DataFrame) -> np.ndarray | None:
         """Median predicted (actual cost / budget - 1); None for models without an amount learner."""
         amount = self.learners.get("amount")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from datetime import date, datetime
 
 import numpy as np
@@ -32,9 +33,11 @@ DESCRIPTION_KEYWORDS = (
     "mobile",
     "erp",
     "reporting",
-    "urgent",
-    "complex",
     "multi",
+    "sign-on",
+    "pilot",
+    "standard",
+    "sap",
 )
 
 # Brief fields a kickoff estimate reads; the same names are columns of the `projects` table.
@@ -80,8 +83,13 @@ def normalise_frames(frames: Frames) -> dict[str, pd.DataFrame]:
                 column = changes[field.name]
             else:
                 column = frame[field.name]
-            if field.type in ("date", "datetime") and not pd.api.types.is_datetime64_any_dtype(column):
-                changes[field.name] = pd.to_datetime(column, errors="coerce")
+            if field.type in ("date", "datetime") and column.dtype != "datetime64[ns]":
+                # One resolution everywhere: merge_asof refuses to compare seconds with microseconds.
+                if not pd.api.types.is_datetime64_any_dtype(column):
+                    column = pd.to_datetime(column, errors="coerce")
+                if getattr(column.dt, "tz", None) is not None:
+                    column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+                changes[field.name] = column.astype("datetime64[ns]")
             elif field.type in ("int", "float") and not pd.api.types.is_float_dtype(column):
                 changes[field.name] = pd.to_numeric(column, errors="coerce").astype("float64")
             elif field.type == "bool" and not pd.api.types.is_float_dtype(column):
@@ -97,13 +105,13 @@ def normalise_frames(frames: Frames) -> dict[str, pd.DataFrame]:
 
 
 def load_frames(engine, entities: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Reads the CRM tables (all, or the named entities) into typed frames; `engine` is a SQLAlchemy engine.
+    """Reads whole CRM tables (all, or the named entities) into typed frames.
 
-    The caller owns the connection; this module only asks pandas to read whole tables.
+    `engine` is a SQLAlchemy engine or connection; the caller owns it, this module only asks pandas to read.
     """
     names = list(entities) if entities is not None else list(ENTITIES_BY_NAME)
     frames = {}
-    with engine.connect() as connection:
+    with engine.connect() if hasattr(engine, "connect") else nullcontext(engine) as connection:
         for name in names:
             frames[name] = pd.read_sql_table(name, connection)
     return normalise_frames(frames)
@@ -335,9 +343,10 @@ def _history_asof(events: pd.DataFrame, time: str, values: list[str], queries: p
     running = events.groupby("account_id")[values].cumsum()
     running["_count"] = events.groupby("account_id").cumcount() + 1.0
     running["account_id"] = events["account_id"].astype("object")
-    running["_time"] = events[time]
+    running["_time"] = events[time].astype("datetime64[ns]")
     left = queries.reset_index(drop=True).assign(_row=lambda q: np.arange(len(q)))
     left["account_id"] = left["account_id"].astype("object")
+    left["_cutoff"] = pd.to_datetime(left["_cutoff"]).astype("datetime64[ns]")
     left = left.dropna(subset=["_cutoff"]).sort_values("_cutoff", kind="stable")
     right = running.sort_values("_time", kind="stable")
     merged = pd.merge_asof(

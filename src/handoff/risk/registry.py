@@ -162,20 +162,9 @@ class ServedModel:
         """Interval models: (n, 3) P10/P50/P90; classifiers: (n,) probability."""
         return self.bundle.predict(features)
 
-    def predict_one(self, row: Mapping[str, Any]) -> dict[str, float]:
-        """One feature row (a mapping of feature name to value) in, a small dict out; the API's hot path."""
-        frame = pd.DataFrame([{name: row.get(name, np.nan) for name in self.bundle.feature_names}])
-        for column in frame.columns:
-            if frame[column].dtype == object and all(isinstance(v, int | float) for v in frame[column]):
-                frame[column] = frame[column].astype("float64")
-        prediction = self.bundle.predict(frame)
-        if self.bundle.kind == "interval":
-            return {"p10": float(prediction[0, 0]), "p50": float(prediction[0, 1]), "p90": float(prediction[0, 2])}
-        out = {"probability": float(prediction[0])}
-        expected = self.bundle.expected_overrun(frame)
-        if expected is not None:
-            out["expected_overrun_pct"] = float(expected[0])
-        return out
+    def predict_one(self, record: Mapping[str, Any]) -> dict[str, float]:
+        """One feature record (feature name -> value) in, a small dict out, without pandas: the API's hot path."""
+        return self.bundle.predict_row(dict(record))
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         return self.bundle.contributions(features)

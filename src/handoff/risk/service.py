@@ -1,0 +1,302 @@
+"""Kickoff estimates and churn scores from the champions: read the CRM, predict, explain, store the estimate.
+
+Callers own the session and commit it; `models` maps short names (`effort`, `duration`, `overrun`, `churn`) to
+`registry.ServedModel`s, loaded once (`registry.load_champions(settings)`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from handoff.crm.dictionary import ENTITIES_BY_NAME
+from handoff.errors import NotFound, NotReady
+from handoff.risk import explain, similar
+from handoff.risk import features as feats
+from handoff.risk.registry import ServedModel, registered_name
+from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.risk.tables import risk_estimates
+from handoff.store.crm_tables import CRM_TABLES
+
+ESTIMATE_MODELS = ("effort", "duration", "overrun")
+
+
+def _require(models: Mapping[str, ServedModel], names: Iterable[str]) -> None:
+    missing = [name for name in names if models.get(name) is None]
+    if missing:
+        names_text = ", ".join(registered_name(n) for n in missing)
+        raise NotReady(f"no champion model for {names_text}; run `handoff train` first")
+
+
+def load_account_frames(session: Session, entities: Iterable[str], account_ids: list[str]) -> dict[str, pd.DataFrame]:
+    """CRM rows of some accounts only (usage also through their subscriptions); other entities come whole."""
+    connection = session.connection()
+    frames = {}
+    for name in entities:
+        table = CRM_TABLES[name]
+        query = select(table)
+        if name == "accounts":
+            query = query.where(table.c.id.in_(account_ids))
+        elif name == "usage":
+            subscriptions = CRM_TABLES["subscriptions"]
+            owned = select(subscriptions.c.id).where(subscriptions.c.account_id.in_(account_ids))
+            query = query.where(or_(table.c.account_id.in_(account_ids), table.c.subscription_id.in_(owned)))
+        elif "account_id" in table.c:
+            query = query.where(table.c.account_id.in_(account_ids))
+        frames[name] = pd.read_sql_query(query, connection)
+    return feats.normalise_frames(frames)
+
+
+def _one(session: Session, entity: str, key: str) -> dict[str, Any] | None:
+    table = CRM_TABLES[entity]
+    row = session.execute(select(table).where(table.c.id == key)).mappings().first()
+    return dict(row) if row else None
+
+
+def _brief_row(session: Session, brief: EstimateBrief) -> dict[str, Any]:
+    """The brief as one row of `BRIEF_COLUMNS`; the deal (and its project) fill what the PM left out."""
+    row = brief.model_dump()
+    if brief.deal_id:
+        deal = _one(session, "deals", brief.deal_id)
+        if deal is None:
+            raise NotFound(f"deal {brief.deal_id!r} not found")
+        projects = CRM_TABLES["projects"]
+        project = (
+            session.execute(select(projects).where(projects.c.deal_id == brief.deal_id).order_by(projects.c.id))
+            .mappings()
+            .first()
+        )
+        fallbacks = {
+            "account_id": deal["account_id"],
+            "product": deal["product"],
+            "contract_type": deal["contract_type"],
+            "deal_amount": deal["amount"],
+        }
+        if project is not None:
+            for column in ("team_size", "scope_items", "planned_budget", "sales_estimate_hours", "description"):
+                fallbacks[column] = project[column]
+            fallbacks["planned_start"] = project["planned_start"]
+            fallbacks["project_id"] = project["id"]
+        for column, value in fallbacks.items():
+            if row.get(column) is None:
+                row[column] = value
+    if row.get("account_id") and _one(session, "accounts", row["account_id"]) is None:
+        raise NotFound(f"account {row['account_id']!r} not found")
+    return row
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def estimate(
+    session: Session,
+    models: Mapping[str, ServedModel],
+    brief: EstimateBrief,
+    as_of: date | None = None,
+    store: bool = True,
+) -> EstimatePublic:
+    """Effort and duration P10/P50/P90, P(overrun > 10 %), top factors and 3 similar past projects; stored."""
+    _require(models, ESTIMATE_MODELS)
+    as_of = as_of or _today()
+    row = _brief_row(session, brief)
+    account_ids = [row["account_id"]] if row.get("account_id") else []
+    frames = load_account_frames(session, ("accounts", "deals", "tickets"), account_ids)
+    # The whole project history is needed twice: the account's own past projects and the nearest neighbours.
+    frames["projects"] = feats.normalise_frames(
+        {"projects": pd.read_sql_query(select(CRM_TABLES["projects"]), session.connection())}
+    )["projects"]
+    history_accounts = pd.read_sql_query(
+        select(CRM_TABLES["accounts"].c.id, CRM_TABLES["accounts"].c.segment), session.connection()
+    )
+    briefs = pd.DataFrame([{column: row.get(column) for column in (*feats.BRIEF_COLUMNS, "segment", "deal_amount")}])
+    features = feats.project_features(frames, as_of=as_of, briefs=briefs)
+    effort = models["effort"].predict(features)[0]
+    duration = models["duration"].predict(features)[0]
+    overrun_model = models["overrun"]
+    probability = float(overrun_model.predict(features)[0])
+    expected = overrun_model.bundle.expected_overrun(features)
+    expected_pct = float(expected[0]) if expected is not None else None
+    budget = features["planned_budget"].iloc[0]
+    factors = {
+        name: _factors(models[name], features, unit)
+        for name, unit in (("effort", "h"), ("duration", "days"), ("overrun", "pp"))
+    }
+    history = similar.finished_before({"projects": frames["projects"], "accounts": history_accounts}, as_of)
+    neighbours = similar.similar_projects(features.iloc[0], history, k=3)
+    result = EstimatePublic(
+        id=uuid.uuid4().hex,
+        created_at=datetime.now(UTC).replace(tzinfo=None),
+        as_of=as_of,
+        account_id=row.get("account_id"),
+        deal_id=row.get("deal_id"),
+        project_id=row.get("project_id"),
+        effort_hours={"p10": effort[0], "p50": effort[1], "p90": effort[2]},
+        duration_days={"p10": duration[0], "p50": duration[1], "p90": duration[2]},
+        overrun={
+            "probability": probability,
+            "expected_overrun_pct": expected_pct,
+            "expected_overrun_amount": expected_pct * float(budget)
+            if expected_pct is not None and pd.notna(budget)
+            else None,
+        },
+        factors=factors,
+        similar_projects=neighbours,
+        model_versions={registered_name(name): models[name].version for name in ESTIMATE_MODELS},
+    )
+    if store:
+        _store(session, result, brief)
+    return result
+
+
+def _factors(model: ServedModel, features: pd.DataFrame, unit: str, top: int = 5) -> list[dict[str, Any]]:
+    contributions = model.contributions(features)
+    effects = explain.effects_in_units(contributions, model.bundle.inverse_link)
+    return explain.top_factors(features[model.feature_names].iloc[0], effects.iloc[0], unit, top=top)
+
+
+def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> None:
+    session.execute(
+        insert(risk_estimates).values(
+            id=result.id,
+            created_at=result.created_at,
+            account_id=result.account_id,
+            deal_id=result.deal_id,
+            project_id=result.project_id,
+            as_of=result.as_of,
+            brief=brief.model_dump(mode="json"),
+            effort_p10=result.effort_hours.p10,
+            effort_p50=result.effort_hours.p50,
+            effort_p90=result.effort_hours.p90,
+            duration_p10=result.duration_days.p10,
+            duration_p50=result.duration_days.p50,
+            duration_p90=result.duration_days.p90,
+            overrun_probability=result.overrun.probability,
+            expected_overrun_pct=result.overrun.expected_overrun_pct,
+            factors={k: [f.model_dump() for f in v] for k, v in result.factors.items()},
+            similar_projects=[p.model_dump() for p in result.similar_projects],
+            model_versions=result.model_versions,
+        )
+    )
+    session.flush()
+
+
+def estimate_for_deal(
+    session: Session, models: Mapping[str, ServedModel], deal_id: str, as_of: date | None = None
+) -> EstimatePublic:
+    """An estimate for a CRM deal: the deal and its project (when there is one) are the brief."""
+    return estimate(session, models, EstimateBrief(deal_id=deal_id), as_of=as_of)
+
+
+def get_estimate(session: Session, estimate_id: str) -> EstimatePublic:
+    """A stored estimate, as it was given."""
+    row = session.execute(select(risk_estimates).where(risk_estimates.c.id == estimate_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"estimate {estimate_id!r} not found")
+    return _public(row)
+
+
+def _public(row: Mapping[str, Any]) -> EstimatePublic:
+    return EstimatePublic(
+        id=row["id"],
+        created_at=row["created_at"],
+        as_of=row["as_of"],
+        account_id=row["account_id"],
+        deal_id=row["deal_id"],
+        project_id=row["project_id"],
+        effort_hours={"p10": row["effort_p10"], "p50": row["effort_p50"], "p90": row["effort_p90"]},
+        duration_days={"p10": row["duration_p10"], "p50": row["duration_p50"], "p90": row["duration_p90"]},
+        overrun={"probability": row["overrun_probability"], "expected_overrun_pct": row["expected_overrun_pct"]},
+        factors=row["factors"],
+        similar_projects=row["similar_projects"],
+        model_versions=row["model_versions"],
+    )
+
+
+def estimate_backtest(session: Session) -> pd.DataFrame:
+    """Stored estimates beside the actuals of their finished projects: was the truth inside P10-P90?"""
+    projects = CRM_TABLES["projects"]
+    query = select(
+        risk_estimates.c.id,
+        risk_estimates.c.project_id,
+        risk_estimates.c.effort_p10,
+        risk_estimates.c.effort_p50,
+        risk_estimates.c.effort_p90,
+        risk_estimates.c.overrun_probability,
+        projects.c.actual_hours,
+        projects.c.actual_cost,
+        projects.c.planned_budget,
+    ).join(projects, projects.c.id == risk_estimates.c.project_id)
+    frame = pd.read_sql_query(query.where(projects.c.actual_hours.is_not(None)), session.connection())
+    frame["effort_inside_80"] = (frame["actual_hours"] >= frame["effort_p10"]) & (
+        frame["actual_hours"] <= frame["effort_p90"]
+    )
+    frame["overran"] = frame["actual_cost"] > frame["planned_budget"] * (1 + feats.OVERRUN_TOLERANCE)
+    return frame
+
+
+def score_churn(
+    models: Mapping[str, ServedModel], features: pd.DataFrame, top: int = 3, explain_above: float | None = None
+) -> pd.DataFrame:
+    """Churn probability and top drivers for every row of `account_features` (index `account_id`).
+
+    Returns columns `probability`, `drivers` (list of `{feature, text, effect, unit}`, risk-raising first) and
+    `model_version`. Drivers cost a contribution pass; `explain_above` limits them to rows at or above a
+    probability (others get an empty list), which keeps a million-account nightly run fast.
+    """
+    _require(models, ("churn",))
+    model = models["churn"]
+    probability = model.predict(features)
+    drivers: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
+    chosen = np.arange(len(features)) if explain_above is None else np.flatnonzero(probability >= explain_above)
+    if len(chosen):
+        subset = features.iloc[chosen]
+        effects = explain.effects_in_units(model.contributions(subset), model.bundle.inverse_link)
+        for position, factors in zip(
+            chosen, explain.top_factor_table(subset, effects, "pp", top=top, direction="up"), strict=True
+        ):
+            drivers[position] = factors
+    return pd.DataFrame(
+        {"probability": probability, "drivers": drivers, "model_version": model.version}, index=features.index
+    )
+
+
+def default_as_of(session: Session) -> date:
+    """Today, or the day after the freshest usage/activity row when the CRM data stops earlier (a demo or a
+    stale export): scoring after the data ends would read every quiet day as lost usage."""
+    latest = []
+    for entity in ("usage", "activities"):
+        column = CRM_TABLES[entity].c[ENTITIES_BY_NAME[entity].time_field]
+        value = session.execute(select(func.max(column))).scalar()
+        if value is not None:
+            latest.append(pd.Timestamp(value).date() + timedelta(days=1))
+    return min(_today(), max(latest)) if latest else _today()
+
+
+def churn_for_account(
+    session: Session, models: Mapping[str, ServedModel], account_id: str, as_of: date | None = None
+) -> ChurnScorePublic:
+    """The 90-day churn probability of one account, as of a date (default: `default_as_of`)."""
+    _require(models, ("churn",))
+    if _one(session, "accounts", account_id) is None:
+        raise NotFound(f"account {account_id!r} not found")
+    as_of = as_of or default_as_of(session)
+    frames = load_account_frames(session, feats.ENTITIES_BY_NAME.keys(), [account_id])
+    features = feats.account_features(frames, as_of)
+    if account_id not in features.index:
+        raise NotFound(f"account {account_id!r} was not an active customer on {as_of.isoformat()}")
+    scored = score_churn(models, features.loc[[account_id]], top=5).iloc[0]
+    return ChurnScorePublic(
+        account_id=account_id,
+        as_of=as_of,
+        probability=float(scored["probability"]),
+        drivers=scored["drivers"],
+        model_version=str(scored["model_version"]),
+    )
