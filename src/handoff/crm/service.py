@@ -1,0 +1,61 @@
+"""CRM use cases on a running store: load the demo history, import CSV exports; the CLI and `make run` call these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from handoff.errors import Conflict
+from handoff.wiring import Parts
+
+DEFAULT_ACCOUNTS = 3000
+DEFAULT_SEED = 7
+DEFAULT_END = date(2026, 10, 31)
+
+
+def crm_is_empty(parts: Parts) -> bool:
+    from handoff.crm.loader import crm_row_counts
+
+    return not any(crm_row_counts(parts.engine).values())
+
+
+def load_demo_data(
+    parts: Parts,
+    *,
+    accounts: int = DEFAULT_ACCOUNTS,
+    seed: int = DEFAULT_SEED,
+    end: date = DEFAULT_END,
+    replace: bool = False,
+    on_generated: Callable[[int], None] | None = None,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Migrates, generates the demo history and writes it; refuses to mix it into existing CRM data.
+
+    Returns rows written per entity. `on_generated(total_rows)` runs once the frames exist (before any write).
+    """
+    from handoff.crm.demo import generate
+    from handoff.crm.loader import total_rows, write_frames
+
+    parts.migrate()
+    if not replace and not crm_is_empty(parts):
+        raise Conflict("the CRM tables are not empty; pass --replace to swap their contents for the demo history")
+    frames = generate(accounts=accounts, seed=seed, end=end)
+    if on_generated is not None:
+        on_generated(total_rows(frames))
+    return write_frames(parts.engine, frames, replace=replace, on_progress=on_progress)
+
+
+def ensure_demo_data(parts: Parts) -> bool:
+    """Loads the default demo history when the store has no accounts yet (first `make run`); True if it loaded."""
+    from sqlalchemy import func, select
+
+    from handoff.store.crm_tables import CRM_TABLES
+
+    parts.migrate()
+    with parts.engine.connect() as conn:
+        accounts = conn.execute(select(func.count()).select_from(CRM_TABLES["accounts"])).scalar_one()
+    if accounts:
+        return False
+    # Other tables may hold rows without accounts (a partial import): the demo history replaces them.
+    load_demo_data(parts, replace=True)
+    return True
