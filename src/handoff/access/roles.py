@@ -64,7 +64,6 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 # A /v1 route missing here is refused for everyone (fail closed); a test checks every route is listed.
 ROUTE_PERMISSIONS: dict[str, str] = {
     "receive_email": "emails:write",
-    "receive_inbound_webhook": "emails:write",
     "receive_notes": "notes:write",
     "list_ledger": "ledger:read",
     "get_ledger_entry": "ledger:read",
@@ -88,6 +87,10 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "list_audit": "audit:read",
     "whoami": "",  # any valid key
 }
+
+
+# Routes that authenticate by other means than an API key: the mail provider's webhook signs each request (HMAC).
+SIGNED_ROUTES = ("receive_inbound_webhook",)
 
 
 def permissions_of(role: str) -> frozenset[str]:

@@ -1,7 +1,8 @@
-"""Builds the FastAPI service: parts and models are created in the lifespan, never at import."""
+"""Builds the FastAPI service: parts, keys and champion models are set up in the lifespan, never at import."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,11 +13,56 @@ from handoff.api.errors import install_error_handlers
 from handoff.settings import Settings
 from handoff.wiring import Parts, build
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None, parts: Parts | None = None) -> FastAPI:
+DESCRIPTION = """
+Inbox to tasks, kickoff estimates and churn alerts, from your CRM.
+
+Every `/v1` route takes an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`) made with
+`handoff keys create --role ROLE`. Roles: admin, pm, sales, account_owner, integration; which role may call which
+route is one table (`handoff.access.roles.ROUTE_PERMISSIONS`). Errors always have the shape `{"error", "detail"}`.
+"""
+
+
+def load_models(settings: Settings) -> dict:
+    """Every champion by alias (`models:/handoff-<name>@champion`) as raw LightGBM boosters; none is fine."""
+    from handoff.risk.registry import load_champions
+
+    try:
+        return load_champions(settings)
+    except Exception as error:  # a broken registry must not keep the API (ingest, tasks) from starting
+        log.warning("could not load champion models: %s", error)
+        return {}
+
+
+def create_app(
+    settings: Settings | None = None,
+    parts: Parts | None = None,
+    *,
+    models: dict | None = None,
+    key_cache_ttl_s: float = 5.0,
+    feature_cache_ttl_s: float = 300.0,
+) -> FastAPI:
+    """`parts`/`models` given: the caller owns them (tests, `handoff up`); otherwise they are built in the lifespan."""
+    from handoff.access.keys import KeyCache
+    from handoff.api.limits import BodyLimitMiddleware
+    from handoff.api.metrics import ApiMetrics, MetricsMiddleware
+    from handoff.api.routes import alerts, contacts, intake, meta, risk, tasks
+    from handoff.api.scoring import DefaultDay, FeatureCache
+
+    resolved = settings or (parts.settings if parts is not None else None) or Settings()
+    api_metrics = ApiMetrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.parts = parts or build(settings)
+        app.state.parts = parts or build(resolved)
+        app.state.keys = KeyCache(app.state.parts.sessions, ttl_s=key_cache_ttl_s)
+        # Loaded once, here: requests only ever read `app.state.models`.
+        app.state.models = models if models is not None else load_models(resolved)
+        app.state.features = FeatureCache(ttl_s=feature_cache_ttl_s)
+        app.state.default_day = DefaultDay()
+        app.state.metrics = api_metrics
+        api_metrics.watch_ledger(lambda: _ledger_counts(app.state.parts))
         try:
             yield
         finally:
@@ -26,13 +72,28 @@ def create_app(settings: Settings | None = None, parts: Parts | None = None) -> 
     app = FastAPI(
         title="handoff",
         version=__version__,
-        summary="Inbox to tasks, kickoff estimates and churn alerts, from your CRM.",
+        description=DESCRIPTION,
         lifespan=lifespan,
+        # The route name is the operation id: the permission table, the metrics and client generators share it.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
-
-    @app.get("/healthz", tags=["health"], summary="The process is up.")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
-
+    app.include_router(meta.router)
+    app.include_router(meta.v1)
+    app.include_router(intake.router)
+    app.include_router(intake.signed_router)
+    app.include_router(tasks.router)
+    app.include_router(risk.router)
+    app.include_router(alerts.router)
+    app.include_router(contacts.router)
+    # Outermost last: the size limit answers before anything reads the body; metrics see every answer.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.api.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=api_metrics)
     return app
+
+
+def _ledger_counts(parts: Parts) -> dict[str, int]:
+    from handoff.intake.service import counts
+
+    with parts.sessions() as session:
+        return counts(session)

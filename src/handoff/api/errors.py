@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handoff import errors
 
+log = logging.getLogger(__name__)
+
+
+class Unauthenticated(errors.HandoffError):
+    """No API key, or one the service does not know (HTTP 401); lives here because only HTTP has this notion."""
+
+
 STATUS_BY_ERROR: tuple[tuple[type[errors.HandoffError], int], ...] = (
+    (Unauthenticated, 401),
     (errors.TooLarge, 413),
     (errors.ImportRejected, 422),
     (errors.InvalidInput, 400),
@@ -20,12 +31,30 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.HandoffError], int], ...] = (
     (errors.ExternalFailure, 502),
 )
 
+ERROR_NAMES = {401: "Unauthenticated", 403: "PermissionDenied", 404: "NotFound", 405: "MethodNotAllowed"}
+
 
 class ErrorPublic(BaseModel):
     """Every error response has this shape."""
 
-    error: str
-    detail: str
+    error: str = Field(description="The kind of error, e.g. NotFound, InvalidInput, PermissionDenied.")
+    detail: str = Field(description="One line a person can act on.")
+
+
+def _doc(description: str) -> dict:
+    return {"model": ErrorPublic, "description": description}
+
+
+# The error responses a route can give, for its OpenAPI `responses=`; every authenticated route has 401/403/422.
+R400 = {400: _doc("The input is well-formed but cannot be used.")}
+R401 = {401: _doc("No API key, or an unknown or revoked one.")}
+R403 = {403: _doc("The key's role may not do this.")}
+R404 = {404: _doc("Not found (or not visible to this key).")}
+R409 = {409: _doc("Clashes with the current state.")}
+R413 = {413: _doc("The body is over the size limit.")}
+R422 = {422: _doc("The request does not match the schema.")}
+R503 = {503: _doc("A model or dependency is not ready yet.")}
+AUTHED = {**R401, **R403, **R422}
 
 
 def status_for(error: errors.HandoffError) -> int:
@@ -35,15 +64,27 @@ def status_for(error: errors.HandoffError) -> int:
     return 500
 
 
+def error_response(status: int, error: str, detail: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="handoff"'} if status == 401 else None
+    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.HandoffError)
     async def _domain_error(_request: Request, error: errors.HandoffError) -> JSONResponse:
         status = status_for(error)
-        return JSONResponse(status_code=status, content={"error": type(error).__name__, "detail": str(error)})
+        if status == 500:  # a HandoffError subclass nobody mapped: still one clear line, but log it
+            log.error("unmapped domain error %s: %s", type(error).__name__, error)
+        return error_response(status, type(error).__name__, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()
         )
-        return JSONResponse(status_code=422, content={"error": "InvalidInput", "detail": problems})
+        return error_response(422, "InvalidInput", problems or "the request does not match the schema")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        name = ERROR_NAMES.get(error.status_code, "HTTPError")
+        return error_response(error.status_code, name, str(error.detail))

@@ -1,0 +1,112 @@
+"""Churn alerts: list (account owners see only their own accounts), snooze with a reason, resolve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from handoff.access.keys import Principal
+from handoff.alerts.models import Alert
+from handoff.api.deps import SessionDep
+from handoff.api.errors import AUTHED, R400, R404, R409
+from handoff.api.schemas import ResolveRequest, SnoozeRequest
+from handoff.api.security import Caller
+from handoff.errors import NotFound
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+
+class AlertPublic(Alert):
+    """An open, snoozed or resolved churn alert on one account and cause."""
+
+
+class AlertPagePublic(BaseModel):
+    alerts: list[AlertPublic]
+    total: int
+
+
+def _owner_scope(caller: Principal) -> str | None:
+    """Account owners are held to their own accounts; an owner key without a team member sees nothing."""
+    if caller.role == "account_owner":
+        return caller.owner_id or "\x00no-owner"
+    return None
+
+
+def _visible(session, caller: Principal, alert_id: str) -> Alert:
+    from handoff.alerts.service import get_alert
+
+    alert = get_alert(session, alert_id)
+    scope = _owner_scope(caller)
+    if scope is not None and alert.owner_id != scope:
+        # Same answer as a missing alert, so a key cannot probe which alerts exist on other owners' accounts.
+        raise NotFound(f"alert {alert_id} not found")
+    return alert
+
+
+@router.get(
+    "",
+    name="list_alerts",
+    summary="Alerts, riskiest first; account owners see only their own accounts.",
+    response_model=AlertPagePublic,
+    responses={**AUTHED, **R400},
+)
+def list_alerts(
+    session: SessionDep,
+    caller: Caller,
+    status: Annotated[str | None, Query(description="open, snoozed or resolved.", max_length=16)] = None,
+    account_id: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> AlertPagePublic:
+    from handoff.alerts.service import count_alerts
+    from handoff.alerts.service import list_alerts as find
+
+    owner = _owner_scope(caller)
+    found = find(session, owner_id=owner, status=status, account_id=account_id, limit=limit, offset=offset)
+    total = count_alerts(session, owner_id=owner, status=status)
+    return AlertPagePublic(alerts=[AlertPublic(**a.model_dump()) for a in found], total=total)
+
+
+@router.get(
+    "/{alert_id}",
+    name="get_alert",
+    summary="One alert.",
+    response_model=AlertPublic,
+    responses={**AUTHED, **R404},
+)
+def get_alert(alert_id: str, session: SessionDep, caller: Caller) -> AlertPublic:
+    return AlertPublic(**_visible(session, caller, alert_id).model_dump())
+
+
+@router.post(
+    "/{alert_id}/snooze",
+    name="snooze_alert",
+    summary="Quiet an alert until a date, with a reason; a jump in risk lifts the snooze early.",
+    response_model=AlertPublic,
+    responses={**AUTHED, **R400, **R404, **R409},
+)
+def snooze_alert(alert_id: str, body: SnoozeRequest, session: SessionDep, caller: Caller) -> AlertPublic:
+    from handoff.alerts.service import snooze_alert as snooze
+
+    _visible(session, caller, alert_id)
+    alert = snooze(session, alert_id, until=body.until, reason=body.reason, actor=caller.actor)
+    return AlertPublic(**alert.model_dump())
+
+
+@router.post(
+    "/{alert_id}/resolve",
+    name="resolve_alert",
+    summary="Close an alert; the account can raise a new one on a later run.",
+    response_model=AlertPublic,
+    responses={**AUTHED, **R404, **R409},
+)
+def resolve_alert(
+    alert_id: str, session: SessionDep, caller: Caller, body: ResolveRequest | None = None
+) -> AlertPublic:
+    from handoff.alerts.service import resolve_alert as resolve
+
+    _visible(session, caller, alert_id)
+    alert = resolve(session, alert_id, actor=caller.actor, note=body.note if body else None)
+    return AlertPublic(**alert.model_dump())

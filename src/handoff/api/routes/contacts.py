@@ -1,0 +1,90 @@
+"""Customer contacts: masked unless the role has `contact_data`; every unmasked read is in the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from handoff.access import audit
+from handoff.access.keys import Principal
+from handoff.access.masking import mask_email, mask_phone
+from handoff.access.roles import allows
+from handoff.api.deps import SessionDep
+from handoff.api.errors import AUTHED, R404
+from handoff.api.schemas import ContactPublic
+from handoff.api.security import Caller
+from handoff.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["contacts"])
+
+
+class ContactPagePublic(BaseModel):
+    contacts: list[ContactPublic]
+    masked: bool = Field(description="True when email and phone are masked for this key's role.")
+
+
+def _owned_accounts(session, caller: Principal) -> set[str] | None:
+    """Account owners see contacts of their own accounts only; None means no restriction."""
+    if caller.role != "account_owner":
+        return None
+    from handoff.store.crm_tables import CRM_TABLES
+
+    accounts = CRM_TABLES["accounts"]
+    return set(session.scalars(select(accounts.c.id).where(accounts.c.owner_id == caller.owner_id)))
+
+
+def _page(session, caller: Principal, rows: list, subject: str) -> ContactPagePublic:
+    unmasked = allows(caller.role, "contact_data")
+    contacts = []
+    for row in rows:
+        data = {k: row._mapping.get(k) for k in ContactPublic.model_fields}
+        if not unmasked:
+            data["email"], data["phone"] = mask_email(data["email"]), mask_phone(data["phone"])
+        contacts.append(ContactPublic(**data))
+    if unmasked and contacts:
+        audit.record(
+            session, caller.actor, audit.READ_CONTACT_DATA, subject, {"contacts": [c.id for c in contacts][:1000]}
+        )
+    return ContactPagePublic(contacts=contacts, masked=not unmasked)
+
+
+@router.get(
+    "/accounts/{account_id}/contacts",
+    name="list_account_contacts",
+    summary="The contacts of one account.",
+    response_model=ContactPagePublic,
+    responses={**AUTHED, **R404},
+)
+def list_account_contacts(account_id: str, session: SessionDep, caller: Caller) -> ContactPagePublic:
+    from handoff.store.crm_tables import CRM_TABLES
+
+    accounts, contacts = CRM_TABLES["accounts"], CRM_TABLES["contacts"]
+    owned = _owned_accounts(session, caller)
+    exists = session.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first()
+    if exists is None or (owned is not None and account_id not in owned):
+        raise NotFound(f"account {account_id} not found")
+    rows = list(session.execute(select(contacts).where(contacts.c.account_id == account_id).order_by(contacts.c.id)))
+    return _page(session, caller, rows, f"account:{account_id}")
+
+
+@router.get(
+    "/contacts",
+    name="export_contacts",
+    summary="Bulk export of contacts across accounts (the bulk_export permission).",
+    response_model=ContactPagePublic,
+    responses=AUTHED,
+)
+def export_contacts(
+    session: SessionDep,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> ContactPagePublic:
+    from handoff.store.crm_tables import CRM_TABLES
+
+    contacts = CRM_TABLES["contacts"]
+    rows = list(session.execute(select(contacts).order_by(contacts.c.id).limit(limit).offset(offset)))
+    return _page(session, caller, rows, f"contacts:export:{offset}+{limit}")

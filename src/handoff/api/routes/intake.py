@@ -1,0 +1,209 @@
+"""Messages in (raw RFC 822, the inbound-parse webhook, meeting notes) and the ledger (list by status, retry)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from handoff.access import audit
+from handoff.access.keys import Principal
+from handoff.access.masking import mask_emails_in
+from handoff.access.roles import allows
+from handoff.api.deps import PartsDep, SessionDep
+from handoff.api.errors import AUTHED, R400, R403, R404, R413, R422, R503
+from handoff.api.schemas import (
+    LedgerEntryPublic,
+    LedgerPagePublic,
+    NotesRequest,
+    ReceiptPublic,
+    RetryPublic,
+    RetryRequest,
+)
+from handoff.api.security import Caller
+
+router = APIRouter(prefix="/v1", tags=["intake"])
+signed_router = APIRouter(prefix="/v1", tags=["intake"])
+
+RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+WEBHOOK_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "email": {"type": "string", "description": "The raw message (SendGrid 'send raw')."},
+                        "body-mime": {"type": "string", "description": "The raw message (Mailgun MIME route)."},
+                        "from": {"type": "string"},
+                        "to": {"type": "string"},
+                        "subject": {"type": "string"},
+                        "text": {"type": "string"},
+                        "html": {"type": "string"},
+                        "headers": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+    "parameters": [
+        {
+            "name": "X-Handoff-Timestamp",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Unix seconds; refused when more than 5 minutes off.",
+        },
+        {
+            "name": "X-Handoff-Signature",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "Hex HMAC-SHA256 of timestamp + body under HANDOFF_INBOX__WEBHOOK_SECRET.",
+        },
+    ],
+}
+
+
+def _receipt(entry: Any) -> ReceiptPublic:
+    return ReceiptPublic(id=entry.id, status=entry.display_status, message_id=entry.message_id, reason=entry.reason)
+
+
+@router.post(
+    "/emails",
+    name="receive_email",
+    status_code=202,
+    summary="Take one raw RFC 822 message into the ledger.",
+    response_model=ReceiptPublic,
+    responses={**AUTHED, **R400, **R413},
+    openapi_extra=RAW_BODY,
+)
+async def receive_email(request: Request, parts: PartsDep, caller: Caller) -> ReceiptPublic:
+    """`Content-Type: message/rfc822`; answers once the message is durable (tasks follow from the worker)."""
+    from handoff.intake.sources.http import accept_rfc822
+
+    body = await request.body()
+    entry = await run_in_threadpool(accept_rfc822, parts, body)
+    return _receipt(entry)
+
+
+@signed_router.post(
+    "/emails/inbound",
+    name="receive_inbound_webhook",
+    status_code=202,
+    summary="A mail provider's inbound-parse webhook (multipart), signed with HMAC-SHA256.",
+    response_model=ReceiptPublic,
+    responses={**R400, **R403, **R413, **R422, **R503},
+    openapi_extra=WEBHOOK_BODY,
+)
+async def receive_inbound_webhook(request: Request, parts: PartsDep) -> ReceiptPublic:
+    """Authenticated by its signature, not an API key: providers sign, they do not send bearer tokens."""
+    from handoff.intake.sources.http import accept_webhook
+
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    entry = await run_in_threadpool(accept_webhook, parts, body, content_type, dict(request.headers))
+    return _receipt(entry)
+
+
+@router.post(
+    "/notes",
+    name="receive_notes",
+    status_code=202,
+    summary="Take meeting notes (text, Markdown, WebVTT) into the ledger.",
+    response_model=ReceiptPublic,
+    responses={**AUTHED, **R400, **R413},
+)
+def receive_notes(body: NotesRequest, parts: PartsDep, caller: Caller) -> ReceiptPublic:
+    from handoff.intake.service import receive_notes as receive
+
+    entry = receive(parts, body.text, body.format, body.sent_at, body.author or caller.name, source="api")
+    return _receipt(entry)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_emails_in(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def ledger_public(entry: Any, *, unmasked: bool) -> LedgerEntryPublic:
+    data = entry.to_dict()
+    data.pop("details", None)
+    if not unmasked:
+        data["sender"] = mask_emails_in(entry.sender)
+        data["forwarded_by"] = mask_emails_in(entry.forwarded_by)
+        data["links"] = _masked(data.get("links") or {})
+    return LedgerEntryPublic(**data)
+
+
+def _show_entries(session: Any, caller: Principal, entries: list[Any]) -> list[LedgerEntryPublic]:
+    """Contact addresses in full for roles with `contact_data` (and the read is audited), masked for the rest."""
+    unmasked = allows(caller.role, "contact_data")
+    if unmasked:
+        for entry in entries:
+            if entry.sender or entry.forwarded_by:
+                audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"ledger:{entry.id}")
+    return [ledger_public(entry, unmasked=unmasked) for entry in entries]
+
+
+@router.get(
+    "/ledger",
+    name="list_ledger",
+    summary="Ledger entries, newest first; `status=failed` lists what needs a retry.",
+    response_model=LedgerPagePublic,
+    responses={**AUTHED, **R400},
+)
+def list_ledger(
+    session: SessionDep,
+    caller: Caller,
+    status: Annotated[str | None, Query(max_length=32, description="A status or an outcome.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> LedgerPagePublic:
+    from handoff.intake.ledger import OUTCOMES, STATES
+    from handoff.intake.service import counts, list_entries
+
+    if status is not None and status not in STATES + OUTCOMES:
+        from handoff.errors import InvalidInput
+
+        raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
+    entries = list_entries(session, status, limit, offset)
+    return LedgerPagePublic(entries=_show_entries(session, caller, entries), counts=counts(session))
+
+
+@router.get(
+    "/ledger/{entry_id}",
+    name="get_ledger_entry",
+    summary="One ledger entry.",
+    response_model=LedgerEntryPublic,
+    responses={**AUTHED, **R404},
+)
+def get_ledger_entry(entry_id: int, session: SessionDep, caller: Caller) -> LedgerEntryPublic:
+    from handoff.intake.service import get_entry
+
+    return _show_entries(session, caller, [get_entry(session, entry_id)])[0]
+
+
+@router.post(
+    "/ledger/retry",
+    name="retry_ledger",
+    summary="Send failed entries back to the ingest worker.",
+    response_model=RetryPublic,
+    responses={**AUTHED, **R400, **R404},
+)
+def retry_ledger(body: RetryRequest, parts: PartsDep, caller: Caller) -> RetryPublic:
+    from handoff.intake.service import retry
+
+    return RetryPublic(retried=retry(parts, body.ids))

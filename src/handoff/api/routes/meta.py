@@ -1,0 +1,102 @@
+"""Health, readiness, Prometheus metrics, the caller's own key, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import text
+
+from handoff import __version__
+from handoff.access import audit
+from handoff.access.roles import permissions_of
+from handoff.api.deps import SessionDep
+from handoff.api.errors import AUTHED
+from handoff.api.schemas import AuditEntryPublic, HealthPublic, ReadinessPublic, WhoAmIPublic
+from handoff.api.security import Caller
+
+router = APIRouter(tags=["health"])
+v1 = APIRouter(prefix="/v1", tags=["access"])
+
+
+@router.get("/healthz", name="healthz", summary="The process is up.", response_model=HealthPublic)
+async def healthz() -> HealthPublic:
+    return HealthPublic(status="ok", version=__version__)
+
+
+@router.get(
+    "/readyz",
+    name="readyz",
+    summary="The database answers; which champion model versions are loaded.",
+    response_model=ReadinessPublic,
+    responses={503: {"model": ReadinessPublic, "description": "The database does not answer."}},
+)
+def readyz(request: Request, response: Response) -> ReadinessPublic:
+    from handoff.risk.registry import MODEL_NAMES
+
+    parts = request.app.state.parts
+    try:
+        with parts.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        database = True
+    except Exception:  # readiness reports the failure instead of raising it
+        database = False
+    models = {name: served.version for name, served in request.app.state.models.items()}
+    if not database:
+        response.status_code = 503
+    return ReadinessPublic(
+        status="ready" if database else "degraded",
+        database=database,
+        models=models,
+        missing_models=[name for name in MODEL_NAMES if name not in models],
+    )
+
+
+@router.get(
+    "/metrics",
+    name="metrics",
+    summary="Prometheus metrics: requests and latency by route, ledger rows by status.",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text."}},
+)
+def metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@v1.get(
+    "/me",
+    name="whoami",
+    summary="The calling key: role and permissions.",
+    response_model=WhoAmIPublic,
+    responses=AUTHED,
+)
+async def whoami(caller: Caller) -> WhoAmIPublic:
+    return WhoAmIPublic(
+        key_id=caller.key_id,
+        name=caller.name,
+        role=caller.role,
+        owner_id=caller.owner_id,
+        permissions=sorted(permissions_of(caller.role)),
+    )
+
+
+@v1.get(
+    "/audit",
+    name="list_audit",
+    summary="The audit log, newest first: who read contact data, what, when.",
+    response_model=list[AuditEntryPublic],
+    responses=AUTHED,
+)
+def list_audit(
+    session: SessionDep,
+    caller: Caller,
+    actor: Annotated[str | None, Query(max_length=255)] = None,
+    subject: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[AuditEntryPublic]:
+    entries = audit.list_entries(session, actor=actor, subject=subject, limit=limit, offset=offset)
+    return [AuditEntryPublic(**e.__dict__) for e in entries]

@@ -1,0 +1,152 @@
+"""Kickoff estimates (from a brief or a CRM deal id) and churn scores (one account, a batch), from loaded champions."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from handoff.api.deps import SessionDep
+from handoff.api.errors import AUTHED, R400, R404, R503
+from handoff.api.security import Caller
+from handoff.errors import NotFound
+from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+
+router = APIRouter(prefix="/v1", tags=["risk"])
+
+
+class EstimateRequest(EstimateBrief):
+    """A kickoff brief, or just `deal_id`: the deal (and its project) fill every field the PM leaves out."""
+
+
+class EstimatePagePublic(BaseModel):
+    estimates: list[EstimatePublic]
+
+
+class ChurnBatchRequest(BaseModel):
+    account_ids: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(min_length=1, max_length=10_000)
+    as_of: date | None = Field(None, description="Score as of this day (features see only earlier data).")
+
+
+class ChurnBatchPublic(BaseModel):
+    scores: list[ChurnScorePublic]
+    not_scored: list[str] = Field(description="Unknown accounts, or not active customers on the as-of day.")
+
+
+def _models(request: Request) -> dict:
+    return request.app.state.models
+
+
+@router.post(
+    "/estimates",
+    name="create_estimate",
+    status_code=201,
+    summary="A kickoff estimate: effort and duration P10/P50/P90, P(overrun), factors, similar projects.",
+    response_model=EstimatePublic,
+    responses={**AUTHED, **R400, **R404, **R503},
+)
+def create_estimate(body: EstimateRequest, request: Request, session: SessionDep, caller: Caller) -> EstimatePublic:
+    """Plain `def`: LightGBM scoring is CPU-bound and must not block the event loop."""
+    from handoff.risk.service import estimate
+
+    return estimate(session, _models(request), EstimateBrief(**body.model_dump()))
+
+
+@router.get(
+    "/estimates/{estimate_id}",
+    name="get_estimate",
+    summary="A stored estimate, as it was given.",
+    response_model=EstimatePublic,
+    responses={**AUTHED, **R404},
+)
+def get_estimate(estimate_id: str, session: SessionDep, caller: Caller) -> EstimatePublic:
+    from handoff.risk.service import get_estimate as find
+
+    return find(session, estimate_id)
+
+
+@router.get(
+    "/estimates",
+    name="list_estimates",
+    summary="Stored estimates, newest first.",
+    response_model=EstimatePagePublic,
+    responses=AUTHED,
+)
+def list_estimates(
+    session: SessionDep,
+    caller: Caller,
+    account_id: Annotated[str | None, Query(max_length=255)] = None,
+    deal_id: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> EstimatePagePublic:
+    from handoff.risk.service import get_estimate as find
+    from handoff.risk.tables import risk_estimates as table
+
+    query = select(table.c.id).order_by(table.c.created_at.desc(), table.c.id).limit(limit).offset(offset)
+    if account_id is not None:
+        query = query.where(table.c.account_id == account_id)
+    if deal_id is not None:
+        query = query.where(table.c.deal_id == deal_id)
+    return EstimatePagePublic(estimates=[find(session, i) for i in session.scalars(query)])
+
+
+def _scores(request: Request, session, account_ids: list[str], as_of: date | None) -> list[ChurnScorePublic]:
+    from handoff.risk.service import _require, score_churn
+
+    models = _models(request)
+    _require(models, ("churn",))
+    as_of = as_of or request.app.state.default_day.get(session)
+    features = request.app.state.features.features(session, account_ids, as_of)
+    if features.empty:
+        return []
+    scored = score_churn(models, features, top=5)
+    return [
+        ChurnScorePublic(
+            account_id=str(account_id),
+            as_of=as_of,
+            probability=float(row.probability),
+            drivers=row.drivers,
+            model_version=str(row.model_version),
+        )
+        for account_id, row in zip(scored.index, scored.itertuples(), strict=True)
+    ]
+
+
+@router.get(
+    "/accounts/{account_id}/churn",
+    name="get_account_churn",
+    summary="One account's calibrated 90-day churn probability with its top drivers.",
+    response_model=ChurnScorePublic,
+    responses={**AUTHED, **R404, **R503},
+)
+def get_account_churn(
+    account_id: str,
+    request: Request,
+    session: SessionDep,
+    caller: Caller,
+    as_of: Annotated[date | None, Query(description="Default: today, or the day after the CRM data ends.")] = None,
+) -> ChurnScorePublic:
+    scores = _scores(request, session, [account_id], as_of)
+    if not scores:
+        raise NotFound(f"account {account_id!r} not found, or not an active customer on that day")
+    return scores[0]
+
+
+@router.post(
+    "/churn/batch",
+    name="score_churn_batch",
+    summary="Churn scores for many accounts at once (the bulk_export permission).",
+    response_model=ChurnBatchPublic,
+    responses={**AUTHED, **R400, **R503},
+)
+def score_churn_batch(
+    body: ChurnBatchRequest, request: Request, session: SessionDep, caller: Caller
+) -> ChurnBatchPublic:
+    wanted = list(dict.fromkeys(body.account_ids))
+    scores = _scores(request, session, wanted, body.as_of)
+    scored = {s.account_id for s in scores}
+    return ChurnBatchPublic(scores=scores, not_scored=[a for a in wanted if a not in scored])

@@ -1,0 +1,85 @@
+"""The churn hot path: point-in-time feature rows cached per (account, as-of day), the champion scored every call.
+
+Building an account's features reads ten CRM tables (tens of milliseconds); the features only change when the
+as-of day changes or new CRM rows land, so they are kept for `ttl_s` seconds. Scoring and the drivers run on
+every request against the loaded champion, so a new champion (a restart) answers at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from datetime import date
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+
+class FeatureCache:
+    """A small LRU of one-row feature frames; thread-safe (plain `def` routes run in a thread pool)."""
+
+    def __init__(self, ttl_s: float = 300.0, max_rows: int = 100_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_rows = max_rows
+        self._rows: OrderedDict[tuple[str, date], tuple[float, pd.DataFrame]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _get(self, key: tuple[str, date]) -> pd.DataFrame | None:
+        with self._lock:
+            hit = self._rows.get(key)
+            if hit is None or hit[0] < time.monotonic():
+                return None
+            self._rows.move_to_end(key)
+            return hit[1]
+
+    def _put(self, key: tuple[str, date], row: pd.DataFrame) -> None:
+        with self._lock:
+            self._rows[key] = (time.monotonic() + self.ttl_s, row)
+            while len(self._rows) > self.max_rows:
+                self._rows.popitem(last=False)
+
+    def features(self, session: Session, account_ids: list[str], as_of: date) -> pd.DataFrame:
+        """Feature rows (index `account_id`) for those accounts that were active customers on `as_of`."""
+        from handoff.risk import features as feats
+        from handoff.risk.service import load_account_frames
+
+        found = {}
+        missing = []
+        for account_id in account_ids:
+            row = self._get((account_id, as_of)) if self.ttl_s > 0 else None
+            if row is None:
+                missing.append(account_id)
+            else:
+                found[account_id] = row
+        if missing:
+            frames = load_account_frames(session, feats.ENTITIES_BY_NAME.keys(), missing)
+            computed = feats.account_features(frames, as_of)
+            for account_id in missing:
+                if account_id in computed.index:
+                    row = computed.loc[[account_id]]
+                    found[account_id] = row
+                    if self.ttl_s > 0:
+                        self._put((account_id, as_of), row)
+        ordered = [found[a] for a in account_ids if a in found]
+        if not ordered:
+            return pd.DataFrame()
+        return ordered[0] if len(ordered) == 1 else pd.concat(ordered)
+
+
+class DefaultDay:
+    """`risk.service.default_as_of` (two MAX() queries) remembered for a minute: it moves once a day at most."""
+
+    def __init__(self, ttl_s: float = 60.0) -> None:
+        self.ttl_s = ttl_s
+        self._value: tuple[float, date] | None = None
+
+    def get(self, session: Session) -> date:
+        from handoff.risk.service import default_as_of
+
+        cached = self._value
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        day = default_as_of(session)
+        self._value = (time.monotonic() + self.ttl_s, day)
+        return day

@@ -1,0 +1,68 @@
+"""Keys, roles and the route permission table: who may call what, and that every route is listed."""
+
+from __future__ import annotations
+
+from handoff.access.keys import create_key, hash_key, list_keys, lookup, revoke_key
+from handoff.access.masking import mask_email, mask_emails_in, mask_phone
+from handoff.access.roles import ROLES, ROUTE_PERMISSIONS, SIGNED_ROUTES, allows
+from handoff.api.app import create_app
+from handoff.store.db import transaction
+
+
+def test_every_v1_route_is_in_the_permission_table() -> None:
+    app = create_app(models={})
+    paths = app.openapi()["paths"]
+    names = {op["operationId"] for path, ops in paths.items() if path.startswith("/v1") for op in ops.values()}
+    assert names - set(ROUTE_PERMISSIONS) - set(SIGNED_ROUTES) == set()
+    assert set(ROUTE_PERMISSIONS) - names == set(), "the table lists routes that do not exist"
+
+
+def test_keys_are_stored_hashed_and_revocable(sqlite_parts) -> None:
+    with transaction(sqlite_parts.sessions) as session:
+        key, record = create_key(session, role="pm", name="alice")
+    with sqlite_parts.engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT key_hash FROM api_keys").scalar_one()
+    assert stored == hash_key(key) and key not in stored
+    with sqlite_parts.sessions() as session:
+        assert lookup(session, key).role == "pm"
+        assert lookup(session, key + "x") is None
+    with transaction(sqlite_parts.sessions) as session:
+        revoke_key(session, record.prefix)
+    with sqlite_parts.sessions() as session:
+        assert lookup(session, key) is None
+        assert list_keys(session) == []
+
+
+def test_roles_follow_the_table() -> None:
+    assert all(allows("admin", p) for p in ROUTE_PERMISSIONS.values())
+    assert not allows("pm", "bulk_export")
+    assert not allows("integration", "contact_data")
+    assert allows("sales", "contact_data")
+    assert set(ROLES) == {"admin", "pm", "sales", "account_owner", "integration"}
+
+
+def test_masking() -> None:
+    assert mask_email("john.doe@acme.com") == "j***@acme.com"
+    assert mask_phone("+49 170 5551212") == "+49 *** ** 12"
+    assert mask_phone("030-5551234") == "*** ** 34"
+    assert mask_emails_in('"John Doe" <john@acme.com>') == '"John Doe" <j***@acme.com>'
+
+
+def test_missing_unknown_and_revoked_keys_get_401(client, make_key, parts, auth) -> None:
+    assert client.get("/v1/me").status_code == 401
+    assert client.get("/v1/me", headers=auth("hk_nope")).json()["error"] == "Unauthenticated"
+    key = make_key("sales")
+    assert client.get("/v1/me", headers={"X-API-Key": key}).json()["role"] == "sales"
+    with transaction(parts.sessions) as session:
+        record = next(k for k in list_keys(session) if k.role == "sales")
+        revoke_key(session, record.id)
+    assert client.get("/v1/me", headers=auth(key)).status_code == 401
+
+
+def test_a_role_without_the_permission_gets_403(client, make_key, auth) -> None:
+    pm = make_key("pm")
+    response = client.post("/v1/churn/batch", json={"account_ids": ["a-1"]}, headers=auth(pm))
+    assert response.status_code == 403
+    assert "may not" in response.json()["detail"]
+    assert client.get("/v1/ledger", headers=auth(pm)).status_code == 403
+    assert client.get("/v1/ledger", headers=auth(make_key("integration"))).status_code == 200
