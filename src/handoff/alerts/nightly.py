@@ -58,8 +58,8 @@ class ChampionScorer:
 
         self._model = load_champion(self.parts.settings, "churn")
         if self._model is None:
-            raise NotReady("no champion churn model; train one with `handoff train churn`")
-        self.version = str(getattr(self._model, "version", None) or "unknown")
+            raise NotReady("no champion churn model; train one with `handoff train`")
+        self.version = str(self._model.version)
 
     def score(self, as_of: date, timings: dict[str, float]) -> Any:
         from handoff.risk.features import account_features, load_frames
@@ -67,12 +67,16 @@ class ChampionScorer:
 
         if self._model is None:
             self.load()
+        alerts = self.parts.settings.alerts
         with _timed(timings, "load_frames"):
             frames = load_frames(self.parts.engine)
         with _timed(timings, "features"):
             features = account_features(frames, as_of)
         with _timed(timings, "score"):
-            scored = score_churn(self._model, features)
+            # Drivers cost a contribution pass per row; only rows that can raise an alert need them. A jump of
+            # `jump_threshold` ends at or above it, so that bound covers both causes.
+            explain_above = min(alerts.churn_threshold, alerts.jump_threshold)
+            scored = score_churn({"churn": self._model}, features, top=3, explain_above=explain_above)
         return normalise_scores(scored)
 
 
@@ -144,6 +148,18 @@ def today_utc() -> date:
     return datetime.now(UTC).date()
 
 
+def _default_run_date(parts: Parts) -> date:
+    """Today, or the day after the CRM data ends when the export is older: scoring past the data's end would read
+    every quiet day as lost usage and alert on everyone."""
+    try:
+        from handoff.risk.service import default_as_of
+
+        with parts.sessions() as session:
+            return default_as_of(session)
+    except Exception:  # a missing table or module: today is the honest default, and scoring will say what is wrong
+        return today_utc()
+
+
 def run_nightly(
     parts: Parts,
     *,
@@ -159,10 +175,13 @@ def run_nightly(
 ) -> NightlyRun:
     """One nightly run for `run_date` (default: today, UTC). Never raises for bad data or a failing channel:
     everything goes into the returned (and stored) run record."""
-    run_date = run_date or today_utc()
     settings = parts.settings.alerts
-    run = NightlyRun(id=uuid.uuid4().hex, run_date=run_date, dry_run=dry_run, status="ok", started_at=utcnow())
     problems = _Problems()
+    if run_date is None:
+        run_date = _default_run_date(parts)
+        if run_date != today_utc():
+            problems.add("stale_data", f"the CRM data ends before today; scored as of {run_date.isoformat()}")
+    run = NightlyRun(id=uuid.uuid4().hex, run_date=run_date, dry_run=dry_run, status="ok", started_at=utcnow())
     counts: dict[str, int] = defaultdict(int)
     timings: dict[str, float] = {}
     clock = time.perf_counter()

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from handoff.errors import Conflict, NotFound
+from handoff.errors import Conflict, NotFound, NotReady
 from handoff.loop.tables import loop_progress
 from handoff.loop.templates import choose_template
 from handoff.store.crm_tables import CRM_TABLES
@@ -264,10 +264,11 @@ def _estimate_summary(estimate: Any) -> dict:
         value = effort.get(quantile) if isinstance(effort, dict) else None
         value = value if value is not None else data.get(f"effort_{quantile}") or data.get(f"{quantile}_hours")
         found[f"{quantile}_hours"] = float(value) if value is not None else None
-    for key in ("overrun_probability", "p_overrun", "budget_overrun_probability"):
-        if data.get(key) is not None:
-            found["overrun_probability"] = float(data[key])
-            break
+    overrun = data.get("overrun")
+    if isinstance(overrun, dict) and overrun.get("probability") is not None:
+        found["overrun_probability"] = float(overrun["probability"])
+    elif data.get("overrun_probability") is not None:
+        found["overrun_probability"] = float(data["overrun_probability"])
     if data.get("id") is not None or data.get("estimate_id") is not None:
         found["estimate_id"] = str(data.get("id") or data.get("estimate_id"))
     return found
@@ -372,26 +373,39 @@ def sync_progress(session: Session, *, as_of: date) -> dict:
     return counts
 
 
-def default_estimator(parts: Parts) -> Estimator | None:
-    """The risk service's kickoff estimate with the champion models, or None when none are trained."""
-    try:
-        from handoff.risk.service import estimate_for_deal, load_estimate_models
-    except ImportError:
+def default_estimator(parts: Parts, as_of: date) -> Estimator | None:
+    """The risk service's kickoff estimate with the champion models, or None when they are not all trained."""
+    from handoff.risk.registry import load_champions
+    from handoff.risk.service import ESTIMATE_MODELS, estimate_for_deal
+
+    models = load_champions(parts.settings, ESTIMATE_MODELS)
+    if any(name not in models for name in ESTIMATE_MODELS):
         return None
-    models = load_estimate_models(parts.settings)
-    if not models:
-        return None
-    return lambda session, deal_id: estimate_for_deal(session, models, deal_id)
+    return lambda session, deal_id: estimate_for_deal(session, models, deal_id, as_of=as_of)
+
+
+class _LazyEstimator:
+    """Loads the estimate champions only when a won deal needs them: most nights have none."""
+
+    def __init__(self, parts: Parts, as_of: date) -> None:
+        self.parts, self.as_of = parts, as_of
+        self._loaded = False
+        self._estimator: Estimator | None = None
+
+    def __call__(self, session: Session, deal_id: str) -> Any:
+        if not self._loaded:
+            self._loaded = True
+            self._estimator = default_estimator(self.parts, self.as_of)
+        if self._estimator is None:
+            raise NotReady("no champion effort/duration/overrun models; run `handoff train`")
+        return self._estimator(session, deal_id)
 
 
 def sync_loop(parts: Parts, *, as_of: date, estimator: Estimator | None = None) -> LoopReport:
     """Every loop step for `as_of`, each in its own transaction, so one failing step leaves the others done."""
     report = LoopReport()
     if estimator is None:
-        try:
-            estimator = default_estimator(parts)
-        except Exception as error:
-            report.problems.append({"kind": "no_estimate", "detail": f"estimate models not loaded: {error}"})
+        estimator = _LazyEstimator(parts, as_of)
     steps: list[tuple[str, Callable[[Session], None]]] = [
         (
             "surveys",
