@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ def registered_name(name: str) -> str:
 
 
 def _client(settings) -> MlflowClient:
+    # Progress bars for kilobyte downloads would land in every CLI command's stderr.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings.ensure_home()
     uri = settings.resolved_tracking_uri
     # MLflow keeps a process-wide URI for `start_run`/`log_model`; set it every time, since tests use many homes.
