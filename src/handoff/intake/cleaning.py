@@ -54,22 +54,28 @@ def split_reply(body: str) -> CleanText:
     )
 
 
-def _history_start(lines: list[str]) -> int:
-    candidates = [len(lines)]
-    blocks = find_header_blocks(lines)
-    if blocks:
-        candidates.append(blocks[0].start)
+def reply_header_line(lines: list[str]) -> int | None:
+    """The line where an "On <date>, <name> wrote:" header starts, if there is one."""
     for i, line in enumerate(lines):
         if _REPLY_HEADER.match(line):
-            candidates.append(i)
-            break
+            return i
         if (
             _REPLY_HEADER_START.match(line)
             and i + 1 < len(lines)
             and _REPLY_HEADER.match(line + " " + lines[i + 1].strip())
         ):
-            candidates.append(i)
-            break
+            return i
+    return None
+
+
+def _history_start(lines: list[str]) -> int:
+    candidates = [len(lines)]
+    blocks = find_header_blocks(lines)
+    if blocks:
+        candidates.append(blocks[0].start)
+    reply_at = reply_header_line(lines)
+    if reply_at is not None:
+        candidates.append(reply_at)
     # A trailing run of '>' lines is history even without a header (top-posted clients that drop it).
     quoted_tail = len(lines)
     for i in range(len(lines) - 1, -1, -1):

@@ -149,9 +149,15 @@ def is_forward_subject(subject: str | None) -> bool:
 
 
 def find_forward(
-    text: str, subject: str | None, default_tz: tzinfo | None = None, max_hops: int = 10
+    text: str,
+    subject: str | None,
+    default_tz: tzinfo | None = None,
+    max_hops: int = 10,
+    history_start: int | None = None,
 ) -> Forward | None:
-    """The forward in `text`, following nested forwards down to the first author; None when it is not a forward."""
+    """The forward in `text`, following nested forwards down to the first author; None when it is not a forward.
+
+    A block at or after `history_start` (an "On ... wrote:" reply header line) is quoted history, not a forward."""
     notes: list[str] = []
     hops: list[ForwardHop] = []
     body = text
@@ -160,7 +166,7 @@ def find_forward(
     for _ in range(max_hops):
         lines = body.split("\n")
         block = next((b for b in find_header_blocks(lines) if _is_forward(b, current_subject, lines)), None)
-        if block is None:
+        if block is None or (not hops and history_start is not None and block.start >= history_start):
             break
         notes.append("\n".join(lines[: block.start]).strip())
         hop = _hop(block, default_tz)

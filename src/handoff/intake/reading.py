@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from handoff.intake.cleaning import split_reply
+from handoff.intake.cleaning import reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject
 from handoff.intake.mime import Address, Attachment, ParsedMail, parse_mail
@@ -76,7 +76,8 @@ def read_email(
 
 def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline) -> None:
     zone = mail.date.tzinfo if mail.date else UTC
-    forward = find_forward(mail.text, mail.subject, zone)
+    history_start = reply_header_line(mail.text.split("\n"))
+    forward = find_forward(mail.text, mail.subject, zone, history_start=history_start)
     deadline.check()
     if forward is not None:
         original = forward.original

@@ -1,0 +1,101 @@
+"""The corpus read without I/O: forwards credited to the original sender, charsets, quotes, signatures, rejections."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from intake_support import CORPUS
+
+from handoff.intake.reading import read_email
+
+EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
+OWN = ["tasks@handoff.local"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_message_reads_as_expected(name: str) -> None:
+    want = EXPECTED[name]
+    reading = read_email((CORPUS / name).read_bytes(), own_addresses=OWN)
+    assert ("rejected" if reading.rejection else "accepted") == want["status"], reading.rejection
+    if "reason_contains" in want:
+        assert want["reason_contains"] in (reading.rejection or "")
+    if "sender" in want:
+        assert reading.sender is not None and reading.sender.email == want["sender"]
+    if "sender_name" in want:
+        assert reading.sender is not None and reading.sender.name == want["sender_name"]
+    if "forwarded_by" in want:
+        assert (reading.forwarded_by.email if reading.forwarded_by else None) == want["forwarded_by"]
+    if "subject" in want:
+        assert reading.subject == want["subject"]
+    if "sent_at" in want:
+        assert reading.sent_at.isoformat() == want["sent_at"]
+    if "hops" in want:
+        assert len(reading.hops) == want["hops"]
+    for text in want.get("text_contains", []):
+        assert text in reading.text
+    for text in want.get("text_excludes", []):
+        assert text not in reading.text
+    for text in want.get("quoted_contains", []):
+        assert text in reading.quoted
+    for attachment in want.get("attachments", []):
+        assert any(
+            (a.filename, a.content_type, a.size)
+            == (attachment["filename"], attachment["content_type"], attachment["size"])
+            for a in reading.attachments
+        ), reading.attachments
+
+
+def test_corpus_covers_every_case_the_issue_names() -> None:
+    names = " ".join(EXPECTED)
+    cases = "gmail outlook_forward_zh apple thunderbird nested big5 iso2022jp gbk wrong_charset rfc2047 winmail"
+    for case in (*cases.split(), "auto_reply", "dsn", "loop", "html_only", "garbage", "attachment"):
+        assert case in names
+
+
+def test_a_forward_without_an_address_keeps_the_name_for_linking() -> None:
+    raw = (
+        b"From: Sam <sam@handoff-demo.com>\r\nSubject: FW: Budget\r\nMessage-ID: <n@x>\r\n\r\n"
+        b"-----Original Message-----\r\nFrom: Jane Doe\r\nSent: Monday, January 6, 2025 11:05 AM\r\n"
+        b"Subject: Budget\r\n\r\nPlease send the budget.\r\n"
+    )
+    reading = read_email(raw)
+    assert reading.sender is not None and (reading.sender.name, reading.sender.email) == ("Jane Doe", "")
+    assert reading.text.endswith("Please send the budget.")
+
+
+def test_a_reply_whose_history_quotes_a_forward_is_still_a_reply() -> None:
+    raw = (
+        b"From: Bob <bob.miller@globex.com>\r\nSubject: Re: Plan\r\nMessage-ID: <r@x>\r\n\r\n"
+        b"Looks good, please go ahead.\r\n\r\nOn Mon, Jan 6, 2025 at 9:00 AM Sam <sam@handoff-demo.com> wrote:\r\n"
+        b"> ---------- Forwarded message ---------\r\n> From: Someone <x@y.com>\r\n> Subject: Plan\r\n>\r\n> old\r\n"
+    )
+    reading = read_email(raw)
+    # The quoted forward belongs to the history; the author is the replier.
+    assert reading.text == "Looks good, please go ahead."
+
+
+@pytest.mark.parametrize("size", [0, 1, 17, 4096])
+def test_any_bytes_read_without_raising(size: int) -> None:
+    import random
+
+    generator = random.Random(size)
+    for _ in range(20):
+        data = bytes(generator.randrange(256) for _ in range(size))
+        read_email(data)
+        read_email(b"From: a@b.c\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n" + data)
+
+
+def test_parse_deadline_stops_a_slow_message() -> None:
+    from handoff.intake.deadline import Deadline, ParseTimeout
+
+    html = "<div>" * 20000 + "Please do X." + "</div>" * 20000
+    raw = b"From: a@b.c\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n" + html.encode()
+    with pytest.raises(ParseTimeout):
+        read_email(raw, deadline=Deadline(0.0))
+
+
+def test_files_in_corpus_are_all_described(corpus: Path) -> None:
+    mails = {p.name for p in corpus.glob("*.eml")}
+    assert mails == set(EXPECTED)
