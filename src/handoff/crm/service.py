@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 
 from handoff.errors import Conflict
 from handoff.wiring import Parts
@@ -59,3 +60,15 @@ def ensure_demo_data(parts: Parts) -> bool:
     # Other tables may hold rows without accounts (a partial import): the demo history replaces them.
     load_demo_data(parts, replace=True)
     return True
+
+
+def import_files(
+    parts: Parts, *, mapping: str, files: Sequence[Path], dry_run: bool = False
+) -> dict[str, dict[str, int]]:
+    """What `handoff import` does: migrate, validate every file, upsert in one transaction (or count, if dry)."""
+    from handoff.crm.importer import import_mapped_files
+    from handoff.crm.mapping import load_mapping
+
+    loaded = load_mapping(mapping)  # a broken mapping fails before the store is touched
+    parts.migrate()
+    return import_mapped_files(parts.engine, loaded, files, dry_run=dry_run)
