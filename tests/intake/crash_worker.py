@@ -1,0 +1,42 @@
+"""A worker process for the crash test: processes the ledger and hangs inside the N-th task transaction (to be killed).
+
+Usage: python crash_worker.py HOME HANG_AT STAGE LEASE_S   (STAGE: keyword or real; HANG_AT 0: never hang)"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from intake_support import keyword_stage
+
+from handoff.intake.worker import TaskStage, Worker
+from handoff.settings import Settings
+from handoff.wiring import Parts
+
+
+def main() -> None:
+    home, hang_at, stage_name, lease_s = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    parts = Parts(Settings(home=home, _env_file=None))
+    stage = keyword_stage() if stage_name == "keyword" else TaskStage.real(parts.settings)
+    record = stage.record_tasks
+    calls = {"n": 0}
+
+    def record_then_maybe_hang(session, **kwargs):
+        result = record(session, **kwargs)  # the tasks are written, not yet committed
+        calls["n"] += 1
+        if calls["n"] == hang_at:
+            (home / "hanging").write_text(str(kwargs["ledger_id"]))
+            time.sleep(600)  # the parent kills us here, mid-transaction
+        return result
+
+    stage.record_tasks = record_then_maybe_hang
+    Worker(parts, stage, lease=timedelta(seconds=lease_s), batch=2).process_pending()
+    (home / "finished").write_text("ok")
+
+
+if __name__ == "__main__":
+    main()

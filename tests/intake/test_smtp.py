@@ -1,0 +1,101 @@
+"""The SMTP inbox on loopback, driven by smtplib: who may send, size limits, 250 only once the mail is durable."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+
+import pytest
+from intake_support import CORPUS, free_port, keyword_stage
+
+from handoff.intake import service
+from handoff.intake.sources.smtp import smtp_inbox
+from handoff.wiring import Parts
+
+
+@pytest.fixture
+def inbox(crm_parts: Parts) -> Iterator[tuple[Parts, int]]:
+    settings = crm_parts.settings.model_copy(
+        update={
+            "inbox": crm_parts.settings.inbox.model_copy(
+                update={"allowed_sender_domains": ["handoff-demo.com", "acme-corp.com"], "max_message_bytes": 50_000}
+            )
+        }
+    )
+    parts = Parts(settings)
+    port = free_port()
+    server = smtp_inbox(parts, "127.0.0.1", port)
+    server.start()
+    try:
+        yield parts, port
+    finally:
+        server.stop()
+        parts.close()
+
+
+def test_forwarded_mail_through_smtp_becomes_tasks_credited_to_the_customer(inbox: tuple[Parts, int]) -> None:
+    parts, port = inbox
+    raw = (CORPUS / "gmail_forward_en.eml").read_bytes()
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        refused = client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], raw)
+        assert refused == {}
+        # The same mail sent again (a client retry): acknowledged, and ledgered as a duplicate.
+        client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], raw)
+    service.process_pending(parts, stage=keyword_stage())
+    with parts.sessions() as session:
+        entries = service.list_entries(session)
+    assert [(e.source, e.display_status) for e in reversed(entries)] == [
+        ("smtp", "tasks_created"),
+        ("smtp", "duplicate"),
+    ]
+    assert entries[-1].sender == "Alice Chen <alice.chen@acme-corp.com>" and entries[-1].account_id == "acc-acme"
+
+
+def test_unknown_recipients_and_senders_are_refused_at_the_envelope(inbox: tuple[Parts, int]) -> None:
+    parts, port = inbox
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            client.sendmail("sam@handoff-demo.com", ["someone-else@handoff.local"], b"Subject: x\r\n\r\nhi\r\n")
+        assert refused.value.recipients["someone-else@handoff.local"][0] == 550
+        with pytest.raises(smtplib.SMTPSenderRefused) as sender:
+            client.sendmail("spam@evil.example", ["tasks@handoff.local"], b"Subject: x\r\n\r\nhi\r\n")
+        assert sender.value.smtp_code == 550
+        # Subdomains of an allowed domain are allowed; case does not matter.
+        client.sendmail("Alice@Mail.Acme-Corp.com", ["TASKS@handoff.local"], b"Subject: ok\r\n\r\nPlease do it.\r\n")
+    with parts.sessions() as session:
+        assert len(service.list_entries(session)) == 1
+
+
+def test_mail_over_the_size_limit_is_refused(inbox: tuple[Parts, int]) -> None:
+    parts, port = inbox
+    big = b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 900  # ~65 kB in short lines, over 50 kB
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        # A client that declares the size (ESMTP SIZE) is refused at MAIL FROM ...
+        with pytest.raises(smtplib.SMTPSenderRefused) as declared:
+            client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], big)
+        assert declared.value.smtp_code == 552
+        # ... and one that does not is refused after DATA.
+        client.rset()
+        assert client.mail("sam@handoff-demo.com")[0] == 250
+        assert client.rcpt("tasks@handoff.local")[0] == 250
+        code, _ = client.data(big)
+        assert code == 552
+    with parts.sessions() as session:
+        assert service.list_entries(session) == []
+
+
+def test_a_store_failure_answers_a_temporary_error_so_the_sender_retries(inbox: tuple[Parts, int]) -> None:
+    parts, port = inbox
+    raw_dir = parts.settings.raw_mail_dir
+    if raw_dir.exists():
+        raw_dir.rmdir()  # empty: nothing was received yet
+    raw_dir.parent.mkdir(parents=True, exist_ok=True)
+    raw_dir.write_text("not a folder")  # the raw store is broken: nothing can be made durable
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client, pytest.raises(smtplib.SMTPDataError) as error:
+            client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], b"Subject: x\r\n\r\nPlease.\r\n")
+        assert error.value.smtp_code == 451
+    finally:
+        raw_dir.unlink()
+    with parts.sessions() as session:
+        assert service.list_entries(session) == []
