@@ -7,11 +7,14 @@ every request against the loaded champion, so a new champion (a restart) answers
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
 from datetime import date
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -38,6 +41,13 @@ class FeatureCache:
             self._rows[key] = (time.monotonic() + self.ttl_s, row)
             while len(self._rows) > self.max_rows:
                 self._rows.popitem(last=False)
+
+    def record(self, session: Session, account_id: str, as_of: date) -> dict[str, Any] | None:
+        """One account's feature row as a plain dict (the pandas-free scoring path), or None when not active."""
+        frame = self.features(session, [account_id], as_of)
+        if frame.empty:
+            return None
+        return frame.attrs.setdefault("record", _record(frame.iloc[0]))
 
     def features(self, session: Session, account_ids: list[str], as_of: date) -> pd.DataFrame:
         """Feature rows (index `account_id`) for those accounts that were active customers on `as_of`."""
@@ -83,3 +93,47 @@ class DefaultDay:
         day = default_as_of(session)
         self._value = (time.monotonic() + self.ttl_s, day)
         return day
+
+
+def _record(row: pd.Series) -> dict[str, Any]:
+    out = {}
+    for name, value in row.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA or value is pd.NaT:
+            out[str(name)] = None
+        elif isinstance(value, np.generic):
+            out[str(name)] = value.item()
+        else:
+            out[str(name)] = value
+    return out
+
+
+def score_record(model: Any, record: dict[str, Any], top: int = 5) -> tuple[float, list[dict[str, Any]]]:
+    """Probability and risk-raising drivers for one account, on the boosters' row path (no DataFrame per call).
+
+    Same numbers as `risk.service.score_churn` (a test holds them equal): contributions are split into probability
+    points exactly as `risk.explain.effects_in_units` does, and phrased by `risk.explain`.
+    """
+    from handoff.risk.explain import format_effect, phrase
+    from handoff.risk.learners import _apply_calibration
+
+    bundle = model.bundle
+    main = bundle.learners["main"]
+    contributions = main.contributions_row(record)
+    bias = contributions.pop("bias")
+    names = list(contributions)
+    raw = np.fromiter(contributions.values(), dtype="float64", count=len(names))
+    total = float(raw.sum())
+    # Contributions sum to the raw decision value, so the calibrated probability needs no second pass over the
+    # boosters and the linear part (that pass would double the cost of the call).
+    probability = min(max(float(_apply_calibration(main.calibration, np.array([bias + total]))[0]), 0.0), 1.0)
+    gap = float(bundle.inverse_link(np.array([bias + total]))[0] - bundle.inverse_link(np.array([bias]))[0])
+    effects = raw * (gap / total) if abs(total) > 1e-12 else np.zeros_like(raw)
+    drivers = []
+    for j in np.argsort(-effects, kind="stable")[:top]:
+        effect = float(effects[j])
+        value = record.get(names[j])
+        if effect <= 0 or math.isnan(effect) or value is None:
+            continue
+        text = f"{phrase(names[j], value)} ({format_effect(effect, 'pp')})"
+        drivers.append({"feature": names[j], "text": text, "effect": effect, "unit": "pp"})
+    return probability, drivers

@@ -130,10 +130,20 @@ def get_account_churn(
     caller: Caller,
     as_of: Annotated[date | None, Query(description="Default: today, or the day after the CRM data ends.")] = None,
 ) -> ChurnScorePublic:
-    scores = _scores(request, session, [account_id], as_of)
-    if not scores:
-        raise NotFound(f"account {account_id!r} not found, or not an active customer on that day")
-    return scores[0]
+    from handoff.api.scoring import score_record
+    from handoff.risk.service import _require
+
+    models = _models(request)
+    _require(models, ("churn",))
+    as_of = as_of or request.app.state.default_day.get(session)
+    record = request.app.state.features.record(session, account_id, as_of)
+    if record is None:
+        raise NotFound(f"account {account_id!r} not found, or not an active customer on {as_of.isoformat()}")
+    model = models["churn"]
+    probability, drivers = score_record(model, record)
+    return ChurnScorePublic(
+        account_id=account_id, as_of=as_of, probability=probability, drivers=drivers, model_version=model.version
+    )
 
 
 @router.post(

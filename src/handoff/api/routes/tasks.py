@@ -2,6 +2,165 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from handoff.access.keys import Principal
+from handoff.access.masking import mask_emails_in
+from handoff.access.roles import allows
+from handoff.api.deps import SessionDep
+from handoff.api.errors import AUTHED, R400, R404, R409
+from handoff.api.security import Caller
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+
+class TaskFieldPublic(BaseModel):
+    """One extracted field: its value, how sure the extractor was, and the sentence it came from."""
+
+    value: Any = None
+    confidence: float | None = None
+    evidence: str | None = None
+
+
+class TaskLinkPublic(BaseModel):
+    ledger_id: int | None
+    how: str = Field(description="How a later message was tied to this task: thread update or duplicate link.")
+    similarity: float | None
+    at: str
+
+
+class TaskPublic(BaseModel):
+    id: str
+    title: str
+    description: str | None = None
+    assignee_id: str | None = None
+    assignee_name: str | None = None
+    due_date: str | None = None
+    priority: str | None = None
+    status: str = Field(description="suggested (waiting for review), open, done or rejected.")
+    source: str | None = None
+    account_id: str | None = None
+    project_id: str | None = None
+    created_at: str | None = None
+    confidence: float | None = None
+    extractor: str | None = None
+    evidence: str | None = None
+    fields: dict[str, TaskFieldPublic] = Field(default_factory=dict)
+    notes: list[Any] = Field(default_factory=list)
+    ledger_id: int | None = None
+    thread_id: str | None = None
+    links: list[TaskLinkPublic] | None = None
+
+
+class TaskPagePublic(BaseModel):
+    tasks: list[TaskPublic]
+
+
+class TaskEditRequest(BaseModel):
+    """Only the fields to change; each change is stored as a label (old, new, who, when)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=20_000)
+    assignee_id: str | None = Field(None, max_length=255)
+    due_date: date | None = None
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
+    project_id: str | None = Field(None, max_length=255)
+    account_id: str | None = Field(None, max_length=255)
+
+
+class TaskRejectRequest(BaseModel):
+    reason: str | None = Field(None, max_length=2000, description="Why it is not a task; kept with the label.")
+
+
+def _public(view: dict[str, Any], caller: Principal) -> TaskPublic:
+    """Evidence sentences quote customer mail: addresses in them are masked without the contact_data right."""
+    if not allows(caller.role, "contact_data"):
+        view = dict(view)
+        for key in ("description", "evidence"):
+            view[key] = mask_emails_in(view.get(key))
+        view["fields"] = {
+            name: {**found, "evidence": mask_emails_in(found.get("evidence"))} if isinstance(found, dict) else found
+            for name, found in (view.get("fields") or {}).items()
+        }
+    return TaskPublic(**view)
+
+
+@router.get(
+    "",
+    name="list_tasks",
+    summary="Tasks, newest first; `status=suggested` is the review queue.",
+    response_model=TaskPagePublic,
+    responses={**AUTHED, **R400},
+)
+def list_tasks(
+    session: SessionDep,
+    caller: Caller,
+    status: Annotated[Literal["suggested", "open", "done", "rejected"] | None, Query()] = None,
+    account_id: Annotated[str | None, Query(max_length=255)] = None,
+    project_id: Annotated[str | None, Query(max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> TaskPagePublic:
+    from handoff.tasks.service import list_tasks as find
+
+    found = find(session, status=status, account_id=account_id, project_id=project_id, limit=limit, offset=offset)
+    return TaskPagePublic(tasks=[_public(view, caller) for view in found])
+
+
+@router.get(
+    "/{task_id}",
+    name="get_task",
+    summary="One task with its evidence and every message linked to it.",
+    response_model=TaskPublic,
+    responses={**AUTHED, **R404},
+)
+def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
+    from handoff.tasks.service import get_task as find
+
+    return _public(find(session, task_id), caller)
+
+
+@router.post(
+    "/{task_id}/accept",
+    name="accept_task",
+    summary="Accept a suggested task as it is (each field is labelled correct).",
+    response_model=TaskPublic,
+    responses={**AUTHED, **R404, **R409},
+)
+def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
+    from handoff.tasks.service import accept_task as accept
+
+    return _public(accept(session, task_id, caller.actor), caller)
+
+
+@router.patch(
+    "/{task_id}",
+    name="edit_task",
+    summary="Correct fields of a task; each correction is stored as a label.",
+    response_model=TaskPublic,
+    responses={**AUTHED, **R400, **R404, **R409},
+)
+def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: Caller) -> TaskPublic:
+    from handoff.tasks.service import edit_task as edit
+
+    changes = body.model_dump(exclude_unset=True)
+    return _public(edit(session, task_id, changes, caller.actor), caller)
+
+
+@router.post(
+    "/{task_id}/reject",
+    name="reject_task",
+    summary="Not a task: a negative label for the whole task.",
+    response_model=TaskPublic,
+    responses={**AUTHED, **R404, **R409},
+)
+def reject_task(task_id: str, session: SessionDep, caller: Caller, body: TaskRejectRequest | None = None) -> TaskPublic:
+    from handoff.tasks.service import reject_task as reject
+
+    return _public(reject(session, task_id, caller.actor, body.reason if body else None), caller)
