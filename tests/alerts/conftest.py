@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 import pytest
 from sqlalchemy import insert
 
+from handoff.settings import Settings
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.testing.http_receiver import HttpReceiver
@@ -71,3 +73,50 @@ def smtp() -> Iterator[SmtpCapture]:
 def hooks() -> Iterator[HttpReceiver]:
     with HttpReceiver() as receiver:
         yield receiver
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A real churn champion trained once per test session on a small demo history."""
+
+    tracking_uri: str
+    frames: dict[str, pd.DataFrame]
+    version: str
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
+    from handoff.crm.demo import generate
+    from handoff.crm.loader import write_frames
+    from handoff.risk.training import train_all
+
+    home = tmp_path_factory.mktemp("champion-home")
+    frames = generate(accounts=300, seed=3)
+    parts = Parts(Settings(home=home, _env_file=None))
+    parts.migrate()
+    write_frames(parts.engine, frames, replace=True)
+    result = train_all(parts, source="database", show_progress=False, models=("churn",), cards_dir=home / "cards")
+    parts.close()
+    assert result["models"]["churn"]["promoted"]
+    return Champion(parts.settings.resolved_tracking_uri, frames, str(result["models"]["churn"]["version"]))
+
+
+def _with_demo(parts: Parts, champion: Champion) -> Iterator[Parts]:
+    from handoff.crm.loader import write_frames
+
+    write_frames(parts.engine, champion.frames, replace=True)
+    built = Parts(parts.settings.model_copy(update={"mlflow_tracking_uri": champion.tracking_uri}))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def demo(parts: Parts, champion: Champion) -> Iterator[Parts]:
+    """`parts` (SQLite or PostgreSQL) holding the demo CRM, and reading the session's champion."""
+    yield from _with_demo(parts, champion)
+
+
+@pytest.fixture
+def demo_sqlite(sqlite_parts: Parts, champion: Champion) -> Iterator[Parts]:
+    """The same on the embedded default only, for tests that are not about the store (the CLI)."""
+    yield from _with_demo(sqlite_parts, champion)

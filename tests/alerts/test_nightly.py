@@ -127,17 +127,6 @@ def test_failing_channel_is_reported_retried_next_time_and_blocks_no_other(crm, 
     assert statuses == {"email": "sent", "slack": "sent", "webhook": "sent"}
 
 
-def test_no_champion_is_a_failed_run_not_a_crash(sqlite_parts) -> None:
-    # Not a store test: one backend is enough, and an empty MLflow registry costs seconds to create.
-    crm = sqlite_parts
-    run = run_nightly(crm, run_date=D1, channels=[], **NO_WAIT)
-    assert run.status == "failed"
-    assert [p["kind"] for p in run.problems] == ["no_champion"]
-    with crm.sessions() as session:
-        [stored] = service.list_runs(session)
-    assert stored.status == "failed" and stored.problems == run.problems
-
-
 def test_dry_run_writes_and_sends_nothing(crm, smtp, hooks, scripted) -> None:
     scorer = scripted({D1: {"a1": 0.9, "a3": 0.8}})
     run = run_nightly(crm, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), dry_run=True, **NO_WAIT)
