@@ -59,9 +59,10 @@ def validate_files(conn: Connection, mapping: Mapping, files: Sequence[Path]) ->
         problems += file_problems
         if parsed is not None:
             parsed_files.append(parsed)
-    if not problems:
-        problems = check_import(parsed_files, _known_ids(conn), _store_lookup(conn))
+    problems += check_import(parsed_files, _known_ids(conn), _store_lookup(conn))
     if problems:
+        order = {path.name: i for i, path in enumerate(files)}
+        problems.sort(key=lambda p: (order.get(p.file, 0), p.row or 0))
         raise ImportRejected(problems)
     return parsed_files
 

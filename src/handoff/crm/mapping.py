@@ -18,6 +18,7 @@ from handoff.crm.dictionary import ENTITIES, ENTITIES_BY_NAME
 from handoff.errors import InvalidInput
 
 BUILT_IN = ("hubspot", "salesforce", "ravenstack", "handoff")
+TRANSFORMS = ("domain", "lower")  # domain: 'https://www.Acme.com/x' -> 'acme.com'
 
 
 class MappingError(InvalidInput):
@@ -40,6 +41,7 @@ class ColumnRule:
     lookup: Lookup | None = None
     split: str | None = None  # multi-valued cells ("123;456"): take the first item
     date_format: str | None = None
+    transform: str | None = None  # one of TRANSFORMS
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def _column_rule(source: str, where: str, entity_name: str, column: str, spec: A
         return ColumnRule(column, _check_field(source, where, entity_name, spec))
     if not isinstance(spec, dict):
         raise _fail(source, where, "a column maps to a field name or to {field: ..., values/lookup/split: ...}")
-    unknown = set(spec) - {"field", "values", "lookup", "split", "date_format"}
+    unknown = set(spec) - {"field", "values", "lookup", "split", "date_format", "transform"}
     if unknown:
         raise _fail(source, where, f"unknown keys {sorted(unknown)}")
     field_name = _check_field(source, where, entity_name, spec.get("field"))
@@ -133,7 +135,10 @@ def _column_rule(source: str, where: str, entity_name: str, column: str, spec: A
         target = ENTITIES_BY_NAME[entity_name].field(field_name).references
         if target != f"{lookup.entity}.{ENTITIES_BY_NAME[lookup.entity].key}":
             raise _fail(source, where, f"{field_name} does not reference {lookup.entity}")
-    return ColumnRule(column, field_name, values, lookup, spec.get("split"), spec.get("date_format"))
+    transform = spec.get("transform")
+    if transform is not None and transform not in TRANSFORMS:
+        raise _fail(source, where, f"transform {transform!r} is not one of {', '.join(TRANSFORMS)}")
+    return ColumnRule(column, field_name, values, lookup, spec.get("split"), spec.get("date_format"), transform)
 
 
 def _file_mapping(source: str, index: int, raw: Any) -> FileMapping:

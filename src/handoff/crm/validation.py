@@ -87,6 +87,16 @@ def parse_moment(raw: str, date_format: str | None) -> datetime:
     return moment
 
 
+def apply_transform(transform: str, raw: str) -> str:
+    text = raw.strip()
+    if transform == "lower":
+        return text.lower()
+    if transform == "domain":
+        host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text.lower()).split("/")[0].split("?")[0]
+        return host.removeprefix("www.")
+    raise ValueError(f"unknown transform {transform!r}")
+
+
 def convert(raw: str, target: Field, date_format: str | None) -> Any:
     """The cell text as the field's type; raises ValueError with the reason a person reads."""
     text = raw.strip()
@@ -183,8 +193,7 @@ def parse_file(file: str, data: bytes, mapping: FileMapping) -> tuple[ParsedFile
             problems.append(
                 Problem(file, 1, columns[0] if columns else None, f"missing column for required field {f.name}")
             )
-    if problems:
-        return None, problems
+    # Header problems do not stop the rows from being read: a user fixes the whole file in one pass.
 
     rows: list[ParsedRow] = []
     for index, record in enumerate(records):
@@ -196,15 +205,19 @@ def parse_file(file: str, data: bytes, mapping: FileMapping) -> tuple[ParsedFile
         for name, value in mapping.defaults.items():
             parsed.values[name] = convert(str(value), ent.field(name), None) if value is not None else None
         for composed in mapping.compose:
+            if composed.field not in filled:
+                continue
             parts = [record[position[c]].strip() for c in composed.columns]
             parsed.values[composed.field] = composed.separator.join(parts) if all(parts) else None
             parsed.columns[composed.field] = "+".join(composed.columns)
         for rule in present:
             raw = record[position[rule.column]]
-            if parsed.values.get(rule.field) is not None and not raw.strip():
+            if parsed.values.get(rule.field) is not None or rule.field in parsed.lookups:
                 continue  # an earlier column already filled this field
             if rule.split and rule.split in raw:
                 raw = next((part for part in raw.split(rule.split) if part.strip()), "")
+            if rule.transform:
+                raw = apply_transform(rule.transform, raw)
             if rule.values is not None and raw.strip().lower() in rule.values:
                 mapped = rule.values[raw.strip().lower()]
                 raw = (
@@ -224,7 +237,7 @@ def parse_file(file: str, data: bytes, mapping: FileMapping) -> tuple[ParsedFile
                 problems.append(Problem(file, row_number, rule.column, str(error)))
             parsed.columns[rule.field] = rule.column
         for f in ent.fields:
-            if f.required and parsed.values.get(f.name) is None and f.name not in parsed.lookups:
+            if f.required and f.name in filled and parsed.values.get(f.name) is None and f.name not in parsed.lookups:
                 already = any(p.row == row_number and p.column == parsed.columns.get(f.name) for p in problems)
                 if not already:
                     problems.append(Problem(file, row_number, parsed.columns.get(f.name), f"{f.name} is required"))
