@@ -293,7 +293,12 @@ def prepare_table(
     if len(frame) < 10:
         raise InvalidInput(f"only {len(frame)} rows have a target value; need at least 10")
     features = plan.features(frame)
-    embeddings = np.asarray(embed(text_of(frame, plan.text))) if plan.text else None
+    embeddings = None
+    if plan.text:
+        texts = text_of(frame, plan.text)
+        embeddings = np.asarray(embed(texts))
+        # How much was written says something the (length-normalised) embedding does not.
+        features["text__log_chars"] = np.log1p([len(text) for text in texts])
     order = None
     if time:
         stamps = pd.to_datetime(frame[time], errors="coerce", format="mixed", utc=True)
