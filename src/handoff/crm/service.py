@@ -46,7 +46,7 @@ def load_demo_data(
     return write_frames(parts.engine, frames, replace=replace, on_progress=on_progress)
 
 
-def ensure_demo_data(parts: Parts) -> bool:
+def ensure_demo_data(parts: Parts, *, accounts: int = DEFAULT_ACCOUNTS) -> bool:
     """Loads the default demo history when the store has no accounts yet (first `make run`); True if it loaded."""
     from sqlalchemy import func, select
 
@@ -54,11 +54,11 @@ def ensure_demo_data(parts: Parts) -> bool:
 
     parts.migrate()
     with parts.engine.connect() as conn:
-        accounts = conn.execute(select(func.count()).select_from(CRM_TABLES["accounts"])).scalar_one()
-    if accounts:
+        existing = conn.execute(select(func.count()).select_from(CRM_TABLES["accounts"])).scalar_one()
+    if existing:
         return False
     # Other tables may hold rows without accounts (a partial import): the demo history replaces them.
-    load_demo_data(parts, replace=True)
+    load_demo_data(parts, accounts=accounts, replace=True)
     return True
 
 
