@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 23:39:58.088798
+Create Date: 2026-11-27 00:01:55.323845
 """
 
 import sqlalchemy as sa
@@ -592,6 +592,87 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_surveys_responded_at"), ["responded_at"], unique=False)
 
     op.create_table(
+        "task_extractions",
+        sa.Column("task_id", sa.String(length=255), nullable=False, comment="CRM tasks.id"),
+        sa.Column(
+            "ledger_id", sa.Integer(), nullable=True, comment="the intake ledger row the task was first read from"
+        ),
+        sa.Column("thread_id", sa.String(length=40), nullable=True),
+        sa.Column("account_id", sa.String(length=255), nullable=True),
+        sa.Column(
+            "extractor", sa.String(length=120), nullable=False, comment="offline, llm:<model>:<prompt>, or a fallback"
+        ),
+        sa.Column("confidence", sa.Float(), nullable=False, comment="that this is a task at all"),
+        sa.Column("fields", sa.JSON(), nullable=False, comment="{field: {value, confidence, evidence}} as extracted"),
+        sa.Column(
+            "assignee_name",
+            sa.String(length=255),
+            nullable=True,
+            comment="the assignee as written when not on the roster",
+        ),
+        sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("notes", sa.JSON(), nullable=True, comment="e.g. why the LLM path fell back"),
+        sa.Column(
+            "embedding",
+            sa.LargeBinary(),
+            nullable=True,
+            comment="float32 MiniLM vector of title + evidence, for dedupe",
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("task_id", name=op.f("pk_task_extractions")),
+        comment="What extraction knew about each suggested task.",
+    )
+    with op.batch_alter_table("task_extractions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_task_extractions_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_task_extractions_ledger_id"), ["ledger_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_task_extractions_thread_id"), ["thread_id"], unique=False)
+
+    op.create_table(
+        "task_labels",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("task_id", sa.String(length=255), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False, comment="accept, edit, reject"),
+        sa.Column(
+            "field",
+            sa.String(length=32),
+            nullable=False,
+            comment="title, assignee, due, priority, or task (accept/reject)",
+        ),
+        sa.Column("old_value", sa.Text(), nullable=True),
+        sa.Column("new_value", sa.Text(), nullable=True),
+        sa.Column(
+            "correct", sa.Integer(), nullable=False, comment="1 when the extracted value was kept, 0 when corrected"
+        ),
+        sa.Column("extractor", sa.String(length=120), nullable=True),
+        sa.Column("reviewer", sa.String(length=255), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_task_labels")),
+        comment="Reviewer decisions as labels: per-field accuracy is measured from them.",
+    )
+    with op.batch_alter_table("task_labels", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_task_labels_task_id"), ["task_id"], unique=False)
+
+    op.create_table(
+        "task_links",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("task_id", sa.String(length=255), nullable=False),
+        sa.Column("ledger_id", sa.Integer(), nullable=True),
+        sa.Column("how", sa.String(length=16), nullable=False, comment="created, duplicate (linked), thread (updated)"),
+        sa.Column(
+            "similarity", sa.Float(), nullable=True, comment="cosine similarity to the task when linked as a duplicate"
+        ),
+        sa.Column("evidence", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_task_links")),
+        comment="Every message that raised, repeated or updated a task.",
+    )
+    with op.batch_alter_table("task_links", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_task_links_ledger_id"), ["ledger_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_task_links_task_id"), ["task_id"], unique=False)
+
+    op.create_table(
         "tasks",
         sa.Column(
             "id",
@@ -731,6 +812,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tasks_account_id"))
 
     op.drop_table("tasks")
+    with op.batch_alter_table("task_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_task_links_task_id"))
+        batch_op.drop_index(batch_op.f("ix_task_links_ledger_id"))
+
+    op.drop_table("task_links")
+    with op.batch_alter_table("task_labels", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_task_labels_task_id"))
+
+    op.drop_table("task_labels")
+    with op.batch_alter_table("task_extractions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_task_extractions_thread_id"))
+        batch_op.drop_index(batch_op.f("ix_task_extractions_ledger_id"))
+        batch_op.drop_index(batch_op.f("ix_task_extractions_account_id"))
+
+    op.drop_table("task_extractions")
     with op.batch_alter_table("surveys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_surveys_responded_at"))
         batch_op.drop_index(batch_op.f("ix_surveys_project_id"))

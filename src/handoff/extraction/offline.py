@@ -1,0 +1,197 @@
+"""The default extractor: no network, no LLM — structure, classifier, dates, people and priority rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from handoff.extraction.cues import has_marker
+from handoff.extraction.dates import find_due
+from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
+from handoff.extraction.notes import NoteItem, from_webvtt, parse_structure
+from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee
+from handoff.extraction.priority import find_priority
+from handoff.extraction.sentences import Line, split_lines
+from handoff.extraction.titles import make_title
+
+_SKIP = re.compile(
+    r"^(?:hi|hello|hey|dear|thanks|thank you|thx|cheers|best|regards|best regards|kind regards|many thanks|"
+    r"sincerely|br|talk soon|see you|sent from my \w+|--|您好|你好|谢谢|此致|敬礼|祝好)\b[\s\w,.!-]{0,40}$|"
+    r"^(?:from|to|cc|bcc|sent|date|subject)\s*:|^>|^\W+$|^https?://\S+$",
+    re.I,
+)
+_SIGNATURE = re.compile(r"^(?:--\s*|__+|sent from my .*|get outlook for .*)$", re.I)
+_DONE = re.compile(
+    r"\b(already (sent|did|done|fixed)|(has|have) been (done|completed|fixed|resolved|replaced|sent)|"
+    r"(is|are|was|were) (done|completed|finished|resolved|fixed))\b|已完成|已经|已修复",
+    re.I,
+)
+# Phrases that look like asks but are courtesy or conditional offers, not tasks.
+_NOT_AN_ASK = re.compile(
+    r"\b(let (me|us) know if|if you have any (questions|concerns)|feel free to|please (find|see)\b.{0,40}\battached|"
+    r"please note that|please do not hesitate|don'?t hesitate|just curious|no action needed)\b",
+    re.I,
+)
+# Explicit asks the classifier sometimes underrates (short, or phrased as a question).
+_EXPLICIT_ASK = re.compile(
+    r"\b(?:could|can|would|will) you (?:please |also |kindly )?(?!know|think|believe|remember|imagine)[a-z]+|"
+    r"\bplease (?!find|see|note|let)[a-z]+|\b(?:we|i) (?:still|urgently) need\b|\bneed (?:it|this|them) (?:completed|done|fixed|by|before)\b|"  # noqa: E501
+    r"\bwhether you can\b",
+    re.I,
+)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_CN_ASK = re.compile(r"(请|麻烦|能否|可否|务必|帮忙|记得).{0,30}?[\u4e00-\u9fff]")
+_CN_COMMIT = re.compile(r"(我来|我会|我们会|我将|我们将|我负责).{0,30}?[\u4e00-\u9fff]")
+_CN_NOT = re.compile(r"(谢谢|感谢|收到|非常好|很满意|已经|已修复)")
+NOTES_PROSE_MARGIN = 0.1  # prose in notes is mostly discussion: ask for more evidence than in mail
+RULE_CONFIDENCE = 0.7
+
+
+def rule_probability(sentence: str, model_probability: float) -> float:
+    """Where the English-trained classifier cannot see (Chinese) or is known to under-read, explicit rules decide."""
+    if len(_CJK.findall(sentence)) >= 4:
+        if _CN_NOT.search(sentence) and not _CN_ASK.search(sentence):
+            return 0.1
+        if _CN_ASK.search(sentence) or _CN_COMMIT.search(sentence):
+            return max(model_probability, 0.8)
+        return min(model_probability, 0.3)
+    if _NOT_AN_ASK.search(sentence):
+        return min(model_probability, 0.3)
+    if _EXPLICIT_ASK.search(sentence):
+        return max(model_probability, RULE_CONFIDENCE)
+    return model_probability
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    text: str
+    structured: NoteItem | None
+    speaker: str | None = None
+
+
+def _title_line(text: str) -> int:
+    for number, line in enumerate(text.split("\n")):
+        if line.strip():
+            return number if len(line.split()) <= 12 else -1
+    return -1
+
+
+def _prose_lines(text: str, consumed: set[int]) -> list[Line]:
+    lines: list[Line] = []
+    for line in split_lines(text):
+        if _SIGNATURE.match(line.text.strip()):
+            break  # everything below a signature delimiter is the signature
+        if line.line_no in consumed or _SKIP.match(line.text.strip()):
+            continue
+        words = len(line.text.split())
+        chinese = len(re.findall(r"[\u4e00-\u9fff]", line.text))
+        if (words < 3 and chinese < 4) or words > 80:
+            continue
+        lines.append(line)
+    return lines
+
+
+class OfflineExtractor:
+    """Reads tasks from one message; the embedding model and classifier load on first use and stay loaded."""
+
+    name = "offline"
+
+    def __init__(self, *, exclude_addresses: Sequence[str] = ()) -> None:
+        self.exclude_addresses = {address.lower() for address in exclude_addresses}
+
+    def extract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]:
+        from handoff.extraction.classifier import committed_classifier
+        from handoff.extraction.embeddings import encode
+
+        is_notes = message.kind == "notes"
+        text, speakers = from_webvtt(message.text) if is_notes else (message.text, {})
+        structure = parse_structure(text, is_notes=is_notes)
+        consumed = set(structure.consumed_lines)
+        if is_notes:
+            consumed.add(_title_line(text))  # the notes' heading names the meeting; it asks nothing
+        title_line = _title_line(text) if is_notes else -1
+        candidates = [
+            _Candidate(item.text, item, speakers.get(item.line_no))
+            for item in structure.items
+            if item.line_no != title_line or item.how == "table"
+        ]
+        candidates += [_Candidate(line.text, None, speakers.get(line.line_no)) for line in _prose_lines(text, consumed)]
+        if not candidates:
+            return []
+        classifier = committed_classifier()
+        texts = [candidate.text for candidate in candidates]
+        probabilities = classifier.probabilities(texts, encode(texts))
+        people = Roster(roster)
+        recipients = tuple(
+            r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
+        )
+        addressee = addressee_from_greeting(message.text, people)
+        threshold = classifier.threshold + (NOTES_PROSE_MARGIN if message.kind == "notes" else 0.0)
+        drafts: list[TaskDraft] = []
+        seen_titles: set[str] = set()
+        for candidate, probability in zip(candidates, probabilities, strict=True):
+            item = candidate.structured
+            probability = rule_probability(candidate.text, float(probability))
+            if item is None and (probability < threshold or _DONE.search(candidate.text)):
+                continue
+            confidence = (
+                max(float(probability), 0.9 if item and item.how != "section" else 0.8) if item else float(probability)
+            )
+            writer = candidate.speaker or message.sender
+            draft = self._draft(candidate.text, item, confidence, message, people, recipients, addressee, writer)
+            key = draft.title.value.lower()
+            if key in seen_titles:
+                continue
+            seen_titles.add(key)
+            drafts.append(draft)
+        return drafts
+
+    def _draft(
+        self,
+        sentence: str,
+        item: NoteItem | None,
+        confidence: float,
+        message: MessageText,
+        roster: Roster,
+        recipients: Sequence[str],
+        addressee: str | None,
+        writer: str | None,
+    ) -> TaskDraft:
+        is_notes = message.kind == "notes" or item is not None
+        today = message.sent_at.date()
+        due = find_due(item.due_text, message.sent_at) if item and item.due_text else None
+        due = due or find_due(sentence, message.sent_at)
+        if (
+            due
+            and message.kind == "notes"
+            and due.value == today
+            and not re.search(r"today|eod|cob|end of (the )?day|今天|下班", due.matched, re.I)
+        ):
+            due = None  # the meeting's own date, repeated in a line, is not a deadline
+        assignee = resolve_assignee(
+            sentence,
+            roster=roster,
+            sender=writer,
+            recipients=recipients,
+            addressee=addressee,
+            is_notes=is_notes,
+            owner_hint=item.owner if item else None,
+        )
+        priority, priority_confidence = find_priority(
+            sentence, subject=message.subject, due=due.value if due else None, today=today
+        )
+        title = make_title(sentence)
+        title_confidence = 0.8 if has_marker(sentence) or item else 0.7
+        evidence = sentence.strip()
+        return TaskDraft(
+            title=Found(title, title_confidence, evidence),
+            assignee=Found(assignee.value, round(assignee.confidence, 3), evidence),
+            assignee_id=assignee.member_id,
+            due=Found(due.value if due else None, due.confidence if due else 0.6, evidence),
+            priority=Found(priority, priority_confidence, evidence),
+            description=evidence,
+            confidence=round(min(max(confidence, 0.0), 1.0), 4),
+            evidence=evidence,
+            extractor=self.name,
+        )

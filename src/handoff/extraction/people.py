@@ -1,0 +1,223 @@
+"""Who a task belongs to: names, nicknames, @handles and addresses resolved against the team roster."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parseaddr
+
+from handoff.extraction.model import TeamMember
+
+_HANDLE = re.compile(r"(?<![\w.])@([A-Za-z][\w.-]*[\w])")
+_FIRST_PERSON = re.compile(
+    r"\b(i'?ll|i will|i'm going to|i am going to|i can|i shall|let me|i'?d be happy to)\b|我来|我会|我将|我负责", re.I
+)
+_SECOND_PERSON = re.compile(
+    r"\b(could|can|would|will|do)\s+(you|u)\b|\byou (need|should|must|have) to\b|\bplease\b|\bpls\b|\bkindly\b|"
+    r"\bi need you\b|\bi'?d like you\b|\bwould you mind\b|\bmake sure\b|\bdon'?t forget\b|请|麻烦|能否|可否|务必|你|您",
+    re.I,
+)
+_PLURAL = re.compile(r"\b(we|let'?s|us|our team|everyone|all of us)\b|我们|大家", re.I)
+_GREETING = re.compile(r"^\s*(?:hi|hello|hey|dear|morning|good morning)\s+([A-Z][\w'-]+)", re.I)
+_CN_GREETING = re.compile(r"^\s*([\u4e00-\u9fff]{1,4}?)(?:你好|您好|,|，)")
+
+
+@dataclass(frozen=True)
+class Assignee:
+    value: str | None  # roster id when resolved, else the name as written
+    member_id: str | None
+    confidence: float
+    how: str
+
+
+class Roster:
+    """Lookup of roster members by every name they answer to."""
+
+    def __init__(self, members: Sequence[TeamMember]) -> None:
+        self.members = list(members)
+        self._by_key: dict[str, TeamMember | None] = {}
+        for member in self.members:
+            keys = {member.name.lower(), member.id.lower()}
+            parts = member.name.split()
+            if parts:
+                keys.add(parts[0].lower())
+                keys.add(parts[-1].lower())
+            if member.email:
+                keys.add(member.email.lower())
+                keys.add(member.email.split("@")[0].lower())
+            keys.update(alias.lower().lstrip("@") for alias in member.aliases if alias.strip())
+            for key in keys:
+                # A first name shared by two people resolves to nobody rather than to the wrong one.
+                if key in self._by_key and self._by_key[key] is not member:
+                    self._by_key[key] = None
+                else:
+                    self._by_key[key] = member
+
+    def find(self, name: str | None) -> TeamMember | None:
+        if not name:
+            return None
+        key = name.strip().strip("@<>\"'").lower()
+        if "<" in name or "@" in key:
+            display, address = parseaddr(name)
+            if address and address.lower() in self._by_key:
+                return self._by_key[address.lower()]
+            if address and address.split("@")[0].lower() in self._by_key:
+                return self._by_key[address.split("@")[0].lower()]
+            key = (display or key).lower()
+        return self._by_key.get(key) or self._by_key.get(key.replace(".", " ").replace("_", " "))
+
+    def mentioned(self, text: str) -> TeamMember | None:
+        """The one roster member whose full name or distinctive alias appears in `text`, if exactly one does."""
+        lowered = text.lower()
+        found = {
+            member.id: member
+            for member in self.members
+            if _contains_word(lowered, member.name.lower())
+            or any(alias.strip() and _contains_word(lowered, alias.lower().lstrip("@")) for alias in member.aliases)
+        }
+        return next(iter(found.values())) if len(found) == 1 else None
+
+    def resolve(self, name: str | None, confidence: float, how: str) -> Assignee:
+        member = self.find(name)
+        if member is not None:
+            return Assignee(member.id, member.id, confidence, how)
+        cleaned = _display_name(name)
+        return Assignee(cleaned, None, confidence * 0.7, how + " (not on roster)") if cleaned else _UNRESOLVED
+
+
+_UNRESOLVED = Assignee(None, None, 0.5, "unresolved")
+
+
+def _contains_word(haystack: str, needle: str) -> bool:
+    if not needle:
+        return False
+    if re.search(r"[\u4e00-\u9fff]", needle):
+        return needle in haystack
+    return re.search(r"(?<![\w@])" + re.escape(needle) + r"(?![\w])", haystack) is not None
+
+
+def _display_name(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    if "@" not in raw and "<" not in raw:
+        return raw.strip() or None
+    display, address = parseaddr(raw)
+    if display:
+        return display.strip()
+    if address and "@" in address:
+        return address
+    return raw.strip().lstrip("@") or None
+
+
+_VOCATIVE_OPENING = re.compile(r"^\s*([A-Z][\w'-]+)\s*(?:,|-|–|:)\s")
+
+
+def addressee_from_greeting(text: str, roster: Roster | None = None) -> str | None:
+    """Who a mail's asks are for: "Hi Anna," or an opening "Anna, a reminder…" naming a team member."""
+    for line in text.strip().splitlines()[:3]:
+        if not line.strip():
+            continue
+        match = _GREETING.match(line) or _CN_GREETING.match(line)
+        if match:
+            return match.group(1)
+        vocative = _VOCATIVE_OPENING.match(line + " ")
+        if vocative and roster is not None and roster.find(vocative.group(1)):
+            return vocative.group(1)
+        return None
+    return None
+
+
+_OWNER_PREFIX = re.compile(
+    r"^\s*(?:@?([A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)|([\u4e00-\u9fff]{2,4}))\s*(?:to|will|should|must|needs to|[:：]|负责|来)\s",  # noqa: E501
+    re.UNICODE,
+)
+_OWNER_TAG = re.compile(
+    r"[(\[（](?:owner[:：]\s*)?@?([A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?|[\u4e00-\u9fff]{2,4})[)\]）]\s*$"
+)
+_OWNER_FIELD = re.compile(r"\b(?:owner|assignee|who|负责人)\s*[:：=]\s*@?([\w'.-]+(?:\s[A-Z][\w'-]+)?)", re.I)
+_NOT_NAMES = {"please", "action", "ai", "todo", "note", "notes", "task", "next", "follow", "we", "i", "you", "they",
+              "the", "this", "that", "it", "also", "then", "all", "everyone", "team", "someone", "decision", "date",
+              "re", "fw", "fwd", "subject", "agenda", "attendees", "update", "status", "owner", "due", "tbd"}  # fmt: skip  # noqa: E501
+
+
+_ITEM_PREFIX = re.compile(
+    r"^\s*(?:[-*•·]\s*)?(?:\[[ xX]?\]\s*)?(?:\d{1,2}[.)]\s*)?(?:(?:action(?: item)?|ai|todo|to-do)\s*[:：-]\s*)?", re.I
+)
+_OWNER_VERB_LINE = re.compile(
+    r"^@?([A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)\s*(?:-|–|—|:)?\s*(?:will|to|shall|should|must|needs to|[a-z]+s)(?=\s)"
+)
+
+
+def written_owner(sentence: str) -> str | None:
+    """A name written as the owner: "Alice to send…", "@bob: …", "… (Carol)", "owner: dave", "Raj - send…"."""
+    sentence = _ITEM_PREFIX.sub("", sentence, count=1)
+    chinese = re.match(r"^([\u4e00-\u9fff]{2,4})(?:\s+|\s*负责|\s*[:：])", sentence)
+    if chinese:
+        return chinese.group(1)
+    dash = re.match(r"^@?([A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)\s*(?:-|–|—|:)\s+\S", sentence)
+    if dash and dash.group(1).split()[0].lower() not in _NOT_NAMES:
+        return dash.group(1)
+    verb_line = _OWNER_VERB_LINE.match(sentence)
+    if verb_line and verb_line.group(1).split()[0].lower() not in _NOT_NAMES:
+        return verb_line.group(1)
+    for pattern in (_OWNER_FIELD, _OWNER_TAG):
+        match = pattern.search(sentence)
+        if match and match.group(1).lower() not in _NOT_NAMES:
+            return match.group(1)
+    handle = _HANDLE.search(sentence)
+    if handle:
+        return handle.group(1)
+    match = _OWNER_PREFIX.match(sentence)
+    if match:
+        name = match.group(1) or match.group(2)
+        if name and name.split()[0].lower() not in _NOT_NAMES:
+            return name
+    return None
+
+
+def resolve_assignee(
+    sentence: str,
+    *,
+    roster: Roster,
+    sender: str | None,
+    recipients: Sequence[str],
+    addressee: str | None,
+    is_notes: bool,
+    owner_hint: str | None = None,
+) -> Assignee:
+    """The rules in order: an owner written down, a vocative roster name, "I'll" → writer, "you" → addressee, "we" → none."""  # noqa: E501
+    if owner_hint:
+        return roster.resolve(owner_hint, 0.9, "owner column")
+    written = written_owner(sentence)
+    # Outside notes a capitalised first word is often not a person ("Production has…"): trust only roster names.
+    if written and (is_notes or roster.find(written) is not None or "@" in sentence):
+        return roster.resolve(written, 0.85, "named owner")
+    vocative = re.match(r"^\s*([A-Z][a-z]+)\s*,\s*(?:could|can|would|will|please|pls)\b", sentence)
+    if vocative and roster.find(vocative.group(1)):
+        return roster.resolve(vocative.group(1), 0.85, "addressed by name")
+    if _FIRST_PERSON.search(sentence):
+        return roster.resolve(sender, 0.8, "writer commits") if sender else _UNRESOLVED
+    if re.match(r"^\W*(?:[\w,]+\s+){0,3}?(?:we'll|we will|we are going to)\b", sentence, re.I) or (
+        re.search(r"我们会|我们将|我们来", sentence) and "请" not in sentence
+    ):
+        return Assignee(None, None, 0.7, "we: unresolved")
+    customer_need = re.search(r"\bwe (?:still |really |urgently )?need\b", sentence, re.I) and not roster.find(sender)
+    if (_SECOND_PERSON.search(sentence) or customer_need) and not is_notes:
+        target = addressee or _first_roster_recipient(roster, recipients) or (recipients[0] if recipients else None)
+        if target:
+            confidence = 0.75 if addressee or len(recipients) == 1 else 0.55
+            return roster.resolve(target, confidence, "addressee")
+    if _PLURAL.search(sentence):
+        return Assignee(None, None, 0.7, "we: unresolved")
+    if not is_notes and (addressee or recipients):
+        target = addressee or _first_roster_recipient(roster, recipients) or recipients[0]
+        return roster.resolve(target, 0.5, "imperative to addressee")
+    return _UNRESOLVED
+
+
+def _first_roster_recipient(roster: Roster, recipients: Sequence[str]) -> str | None:
+    for recipient in recipients:
+        if roster.find(recipient):
+            return recipient
+    return None

@@ -1,0 +1,89 @@
+"""Sentence segmentation for mail and meeting notes, English and Chinese punctuation alike."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Abbreviations whose period does not end a sentence.
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "inc", "ltd", "co", "corp",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "approx", "fig",
+    "mon", "tue", "wed", "thu", "fri", "sat", "sun", "a.m", "p.m", "u.s", "est", "pst", "cet",
+}  # fmt: skip
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•·‣▪]|\d{1,2}[.)]|[a-z][.)]|\[[ xX]?\])\s+")
+_ENDERS = re.compile(r"([.!?。！？；;]+[\"'”’)\]]*)(\s+|(?<=[。！？；]))")
+_GREETING_OR_SIGNOFF = re.compile(
+    r"^(hi|hello|hey|dear|thanks|thank you|cheers|best|regards|best regards|kind regards|sincerely|br|"
+    r"您好|你好|谢谢|此致|敬礼)\b[\s\w,.!-]{0,40}$",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    """A sentence with where it stood: its line in the message and whether that line was a list item."""
+
+    text: str
+    line_no: int
+    list_item: bool
+
+
+def _split_line(line: str) -> list[str]:
+    pieces: list[str] = []
+    start = 0
+    for match in _ENDERS.finditer(line):
+        end = match.end(1)
+        candidate = line[start:end].strip()
+        word = re.search(r"([\w.]+)\.$", candidate)
+        # "Mr." or "e.g." or a decimal "3." before a digit do not end a sentence.
+        if match.group(1) == "." and word and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
+            continue
+        if match.group(1) == "." and re.fullmatch(r"\d+\.", candidate):
+            continue  # a numbered list marker on its own
+        if candidate:
+            pieces.append(candidate)
+        start = match.end()
+    rest = line[start:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def split_lines(text: str) -> list[Line]:
+    """Sentences of a body, in order; list items and headings stay one unit each, prose is split on enders."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    out: list[Line] = []
+    paragraph: list[tuple[int, str]] = []
+
+    def flush() -> None:
+        if not paragraph:
+            return
+        joined = " ".join(part for _, part in paragraph)
+        for sentence in _split_line(joined):
+            out.append(Line(sentence, paragraph[0][0], False))
+        paragraph.clear()
+
+    for number, raw in enumerate(lines):
+        stripped = raw.strip()
+        if not stripped:
+            flush()
+            continue
+        is_item = bool(_LIST_MARKER.match(stripped)) or stripped.startswith("|") or stripped.endswith(":")
+        looks_like_header = len(stripped) < 60 and not re.search(r"[.!?。！？]$", stripped) and paragraph == []
+        if is_item:
+            flush()
+            for sentence in _split_line(stripped) if not stripped.startswith("|") else [stripped]:
+                out.append(Line(sentence, number, True))
+            continue
+        if looks_like_header and _GREETING_OR_SIGNOFF.match(stripped):
+            out.append(Line(stripped, number, False))
+            continue
+        paragraph.append((number, stripped))
+    flush()
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    """Just the sentence texts of `split_lines`."""
+    return [line.text for line in split_lines(text)]

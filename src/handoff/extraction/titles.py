@@ -1,0 +1,109 @@
+"""A task title as a short imperative: "Could you please send me the revised SOW by Friday?" → "Send revised SOW"."""
+
+from __future__ import annotations
+
+import re
+
+_MARKERS = re.compile(
+    r"^\s*(?:[-*•·]\s*)?(?:\[[ xX]?\]\s*)?(?:\d{1,2}[.)]\s*)?(?:(?:action(?: item)?|ai|todo|to-do|task|follow[- ]?up|"
+    r"next step|行动项|待办)\s*[:：-]\s*)?",
+    re.I,
+)
+_LEADING_OWNER = re.compile(
+    r"^(?:@[\w.-]+\s*[:,-]?\s*|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?\s*(?:to|will|should|must|needs to|[:：])\s+|"
+    r"[A-Z][a-z]+\s*,\s+|[\u4e00-\u9fff]{2,4}\s*(?:负责|来|[:：])\s*)"
+)
+_POLITE = re.compile(
+    r"^(?:(?:hi|hey|also|and|so|then|ok|okay|btw|oh|finally|lastly|one more thing)[,:]?\s+)*"
+    r"(?:(?:could|can|would|will)\s+(?:you|u|someone|somebody|anyone|we)\s+(?:please\s+|kindly\s+|also\s+)?"
+    r"(?:be able to\s+|possibly\s+)?|would you mind\s+|do you mind\s+|please\s+(?:could you\s+)?|pls\s+|kindly\s+|"
+    r"i\s+(?:need|want|would like|'d like)\s+(?:you|someone)\s+to\s+|(?:we|you)\s+(?:need|have|must|should)\s+(?:to\s+)?|"  # noqa: E501
+    r"(?:we|you)\s+must\s+|i'?ll\s+|i\s+will\s+|i'm going to\s+|i am going to\s+|i\s+can\s+|we'?ll\s+|we\s+will\s+|"
+    r"let'?s\s+|don'?t forget to\s+|remember to\s+|make sure (?:to|you)\s+|it would be great if you could\s+|"
+    r"i'?d appreciate it if you could\s+|i'?d be grateful if you could\s+|is it possible to\s+|"
+    r"(?:also\s+)?please\s+)+",
+    re.I,
+)
+_DEADLINE_TAIL = re.compile(
+    r"\s*(?:,\s*)?\b(?:by|before|until|till|no later than|on|due|at the latest by|latest by|ahead of|no later|within|in)\s+"  # noqa: E501
+    r"(?:the\s+)?(?:end of (?:the )?(?:day|week|month|next week|next month)|eod|eow|eom|cob|today|tonight|tomorrow|"
+    r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|q[1-4]|"
+    r"(?:next|this)\s+\w+|monday|tuesday|wednesday|thursday|friday|saturday|sunday|\w+\s+\d{1,2}(?:st|nd|rd|th)?|"
+    r"\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?(?:\s+\w+)?|"
+    r"(?:\d+|a|one|two|three)\s+(?:days?|weeks?|months?))(?:\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm)?)?\b",
+    re.I,
+)
+_TIME_WORDS = re.compile(
+    r"\s*\b(?:asap|as soon as possible|eod|eow|cob|today|tonight|tomorrow|this week|next week|urgently|"
+    r"at your earliest convenience|when you get a chance|if possible|for me|thanks|thank you|please|pls)\b[.!]?",
+    re.I,
+)
+_CLAUSE_CUT = re.compile(
+    r"\s+(?:so that|so we|because|since|as we|as i|in order to|if you|, which|, as|; |— | - )\s*", re.I
+)
+_DETERMINERS = re.compile(r"\b(?:the|a|an|your|my|our)\s+", re.I)
+_OBJECT_PRONOUN = re.compile(r"^(\w+)\s+(?:me|us|him|her|them)\s+(?=\w)", re.I)
+_CN_POLITE = re.compile(r"^(?:请|麻烦|能否|可否|务必|记得|帮忙|帮我|你|您|我们|我来|我会|大家)+")
+_CN_DEADLINE = re.compile(
+    r"(?:在)?(?:(?:下下?|本|这)?(?:周|星期|礼拜)[一二三四五六日天1-7]|(?:下个?月|本月)?月底|明天|后天|今天|"
+    r"下周|本周|\d{1,2}月\d{1,2}[日号]|\d{1,2}[日号])(?:之前|以前|前|截止)?"
+)
+_IRREGULAR_GERUNDS = {"making": "make", "taking": "take", "writing": "write", "having": "have", "giving": "give",
+                      "sharing": "share", "scheduling": "schedule", "updating": "update", "preparing": "prepare",
+                      "reviewing": "review", "sending": "send", "setting": "set", "putting": "put", "getting": "get",
+                      "running": "run", "shipping": "ship", "closing": "close", "creating": "create",
+                      "providing": "provide", "confirming": "confirm", "checking": "check", "looking": "look",
+                      "moving": "move", "using": "use", "signing": "sign", "organizing": "organize", "calling": "call",
+                      "forwarding": "forward", "fixing": "fix", "booking": "book", "adding": "add"}  # fmt: skip
+
+MAX_WORDS = 10
+
+
+def _gerund_to_base(word: str) -> str:
+    lowered = word.lower()
+    if lowered in _IRREGULAR_GERUNDS:
+        return _IRREGULAR_GERUNDS[lowered]
+    if lowered.endswith("ing") and len(lowered) > 5:
+        return lowered[:-3]
+    return word
+
+
+def make_title(sentence: str, *, strip_owner: bool = True) -> str:
+    """Short imperative title; falls back to the trimmed sentence when no rule applies."""
+    text = _MARKERS.sub("", sentence.strip(), count=1)
+    if re.search(r"[\u4e00-\u9fff]", text):
+        return _chinese_title(text)
+    if strip_owner:
+        text = _LEADING_OWNER.sub("", text, count=1)
+    text = _POLITE.sub("", text, count=1)
+    if re.match(r"^(?:would|do) you mind\b", sentence, re.I) or re.match(r"^\w+ing\b", text):
+        first, _, rest = text.partition(" ")
+        text = f"{_gerund_to_base(first)} {rest}".strip()
+    text = re.sub(r"\s*\(.*?\)\s*$", "", text)  # trailing "(Carol)" owner tags
+    text = re.sub(r"\s*@[\w.-]+", "", text)
+    text = _DEADLINE_TAIL.sub("", text)
+    text = _TIME_WORDS.sub("", text)
+    cut = _CLAUSE_CUT.search(text)
+    if cut and len(text[: cut.start()].split()) >= 2:
+        text = text[: cut.start()]
+    text = re.split(r"\s+(?:and let me know|and get back|and tell me|and confirm)\b", text, maxsplit=1, flags=re.I)[0]
+    text = _OBJECT_PRONOUN.sub(r"\1 ", text)
+    text = _DETERMINERS.sub("", text)
+    text = re.sub(r"\s+", " ", text).strip(" ,.;:!?-–—\"'")
+    words = text.split()
+    if not words:
+        return sentence.strip()[:80]
+    if len(words) > MAX_WORDS:
+        words = words[:MAX_WORDS]
+    title = " ".join(words)
+    return title[0].upper() + title[1:]
+
+
+def _chinese_title(text: str) -> str:
+    text = re.sub(r"^[\u4e00-\u9fff]{2,4}\s*(?:负责|来|[:：])\s*", "", text)
+    text = _CN_POLITE.sub("", text.strip())
+    text = _CN_DEADLINE.sub("", text)
+    text = re.sub(r"(?:尽快|马上|立即|一下|好吗|可以吗|吗|吧|谢谢|，谢谢)", "", text)
+    text = re.sub(r"^(?:在|于)", "", text)
+    text = text.strip(" ，,。.？?！!；;：:")
+    return text[:40] or "待办"
