@@ -28,6 +28,16 @@ def test_write_frames_loads_every_row_and_values_round_trip(parts, small_history
     assert stored.loc[row, "planned_hours"] == pytest.approx(projects.loc[row, "planned_hours"])
     assert pd.Timestamp(stored.loc[row, "planned_start"]) == projects.loc[row, "planned_start"]
     assert stored.loc[row, "team_size"] == projects.loc[row, "team_size"]
+    tasks = small_history["tasks"].dropna(subset=["completed_at"]).set_index("id")
+    with parts.engine.connect() as conn:
+        stored_tasks = {r["id"]: r for r in conn.execute(select(CRM_TABLES["tasks"])).mappings()}
+    task = tasks.index[0]
+    assert stored_tasks[task]["completed_at"] == tasks.loc[task, "completed_at"].to_pydatetime()
+    assert stored_tasks[task]["actual_hours"] == pytest.approx(tasks.loc[task, "actual_hours"])
+    flags = small_history["tickets"].set_index("id").escalated
+    with parts.engine.connect() as conn:
+        stored_flags = dict(conn.execute(select(CRM_TABLES["tickets"].c.id, CRM_TABLES["tickets"].c.escalated)).all())
+    assert all(stored_flags[k] is bool(v) for k, v in flags.items())
 
 
 def test_replace_swaps_the_data_and_a_clash_writes_nothing(parts, small_history) -> None:
