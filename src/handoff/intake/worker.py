@@ -126,7 +126,9 @@ class Worker:
         except ledger_store.LostClaim:
             log.warning("ingest worker %s lost the claim on %s; another worker has it", self.worker_id, entry_id)
         except Exception as error:  # the last line of defence: the message gets a status, the worker lives on
-            log.exception("ingest worker: ledger entry %s failed", entry_id)
+            # One line: the ledger row keeps the error for `handoff ledger list --status failed`.
+            log.warning("ingest worker: ledger entry %s failed: %s", entry_id, type(error).__name__)
+            log.debug("ledger entry %s failed", entry_id, exc_info=True)
             self._fail(entry_id, f"{type(error).__name__}: {error}")
 
     def _fail(self, entry_id: int, message: str) -> None:
