@@ -300,7 +300,7 @@ class _History:
         return f"{prefix}-{self.counters[prefix]:0{width}d}"
 
     def add(self, entity_name: str, **values) -> None:
-        self.rows[entity_name].append(tuple(values.get(f) for f in self._order[entity_name]))
+        self.rows[entity_name].append(tuple(map(values.get, self._order[entity_name])))
 
 
 class _Generator:

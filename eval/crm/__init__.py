@@ -1,0 +1,1 @@
+"""CRM benchmarks: demo generation, bulk load and CSV import speed."""
