@@ -73,7 +73,7 @@ def write_frames(
     engine: Engine,
     frames: Mapping[str, pd.DataFrame],
     *,
-    replace: bool,
+    replace: bool = False,
     on_progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
     """Inserts every frame (keyed by entity name) in one transaction; returns rows written per entity.
