@@ -74,6 +74,8 @@ def test_cells_convert_to_field_types() -> None:
     assert convert("15.01.2024", accounts.field("created_at"), "%d.%m.%Y") == date(2024, 1, 15)
     for raw, target, reason in (
         ("1.5", accounts.field("seats"), "not a whole number"),
+        ("3000000000", accounts.field("seats"), "out of range"),
+        ("a\x00b", accounts.field("name"), "NUL"),
         ("ten", accounts.field("seats"), "not a number"),
         ("nan", deals.field("amount"), "not a finite number"),
         ("maybe", tickets.field("escalated"), "not true/false"),

@@ -102,6 +102,8 @@ def convert(raw: str, target: Field, date_format: str | None) -> Any:
     text = raw.strip()
     if text == "":
         return None
+    if "\x00" in raw:
+        raise ValueError("contains a NUL character")
     kind = target.type
     if kind == "str":
         if len(text) > MAX_STR:
@@ -121,6 +123,8 @@ def convert(raw: str, target: Field, date_format: str | None) -> Any:
             if not number.is_integer():
                 raise ValueError(f"not a whole number: {text!r}")
             value = int(number)
+            if not -(2**31) <= value < 2**31:  # INTEGER columns on PostgreSQL
+                raise ValueError(f"out of range for a whole number: {text!r}")
         else:
             value = number
     elif kind == "bool":
