@@ -7,6 +7,7 @@ import sys
 from eval.runner import run_modules
 
 BENCHES = (
+    "eval.crm.bench",
     "eval.extraction.bench",
     "eval.intake.bench",
     "eval.api.bench",
