@@ -41,3 +41,35 @@ def bearer(key: str) -> dict[str, str]:
 def auth() -> Callable[[str], dict[str, str]]:
     """Headers for a key: `client.get(url, headers=auth(key))`."""
     return bearer
+
+
+DEMO_ACCOUNTS = 80
+
+
+@pytest.fixture(scope="session")
+def demo_frames():
+    """A tiny deterministic demo CRM history, generated once per test session."""
+    from handoff.crm.demo import generate
+
+    return generate(accounts=DEMO_ACCOUNTS, seed=7)
+
+
+@pytest.fixture(scope="session")
+def served_models(demo_frames) -> dict:
+    """The four product models fitted on the tiny demo, served as the API serves champions (no MLflow round trip)."""
+    from handoff.risk import features as feats
+    from handoff.risk.registry import ServedModel
+    from handoff.risk.training import churn_training_set, fit_bundle, history_end, project_training_sets
+
+    frames = feats.normalise_frames(demo_frames)
+    sets = {**project_training_sets(frames), "churn": churn_training_set(frames, history_end(frames))}
+    return {name: ServedModel(name, "1", "test-run", fit_bundle(training)) for name, training in sets.items()}
+
+
+@pytest.fixture
+def demo_parts(parts: Parts, demo_frames) -> Parts:
+    """`parts` with the tiny demo history written into the store."""
+    from handoff.crm.loader import write_frames
+
+    write_frames(parts.engine, demo_frames)
+    return parts

@@ -84,6 +84,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_response(422, "InvalidInput", problems or "the request does not match the schema")
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+        # A bug, not bad input: logged with its traceback; the caller gets the usual JSON shape, no internals.
+        log.exception("unhandled error", exc_info=error)
+        return error_response(500, "InternalError", "unexpected server error; it has been logged")
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
         name = ERROR_NAMES.get(error.status_code, "HTTPError")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -78,7 +78,9 @@ class NotesRequest(BaseModel):
 
 
 class RetryRequest(BaseModel):
-    ids: list[int] | None = Field(None, max_length=10_000, description="Failed entries to retry; omitted: all failed.")
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+        None, max_length=10_000, description="Failed entries to retry; omitted: all failed."
+    )
 
 
 class RetryPublic(BaseModel):

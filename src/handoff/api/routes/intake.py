@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from handoff.access import audit
@@ -24,7 +24,9 @@ from handoff.api.schemas import (
 from handoff.api.security import Caller
 
 router = APIRouter(prefix="/v1", tags=["intake"])
+MAX_ID = 2**63 - 1  # ledger ids are 64-bit database integers
 signed_router = APIRouter(prefix="/v1", tags=["intake"])
+MAX_ID = 2**63 - 1  # ledger ids are 64-bit database integers
 
 RAW_BODY = {
     "requestBody": {
@@ -190,7 +192,9 @@ def list_ledger(
     response_model=LedgerEntryPublic,
     responses={**AUTHED, **R404},
 )
-def get_ledger_entry(entry_id: int, session: SessionDep, caller: Caller) -> LedgerEntryPublic:
+def get_ledger_entry(
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, caller: Caller
+) -> LedgerEntryPublic:
     from handoff.intake.service import get_entry
 
     return _show_entries(session, caller, [get_entry(session, entry_id)])[0]

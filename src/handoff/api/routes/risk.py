@@ -18,8 +18,15 @@ from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
 router = APIRouter(prefix="/v1", tags=["risk"])
 
 
+# Dates outside what pandas' nanosecond timestamps hold (1677-2262) would break feature building: refuse them early.
+EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
+Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
+
+
 class EstimateRequest(EstimateBrief):
     """A kickoff brief, or just `deal_id`: the deal (and its project) fill every field the PM leaves out."""
+
+    planned_start: Day | None = Field(None, description="Planned start date.")
 
 
 class EstimatePagePublic(BaseModel):
@@ -28,7 +35,7 @@ class EstimatePagePublic(BaseModel):
 
 class ChurnBatchRequest(BaseModel):
     account_ids: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(min_length=1, max_length=10_000)
-    as_of: date | None = Field(None, description="Score as of this day (features see only earlier data).")
+    as_of: Day | None = Field(None, description="Score as of this day (features see only earlier data).")
 
 
 class ChurnBatchPublic(BaseModel):
@@ -50,8 +57,12 @@ def _models(request: Request) -> dict:
 )
 def create_estimate(body: EstimateRequest, request: Request, session: SessionDep, caller: Caller) -> EstimatePublic:
     """Plain `def`: LightGBM scoring is CPU-bound and must not block the event loop."""
+    from handoff.errors import InvalidInput
     from handoff.risk.service import estimate
 
+    if not (body.account_id or body.deal_id):
+        # The features are built against the customer's history; a brief for nobody in particular has none.
+        raise InvalidInput("give the customer's account_id, or a deal_id (the deal fills in the rest)")
     return estimate(session, _models(request), EstimateBrief(**body.model_dump()))
 
 
@@ -128,7 +139,9 @@ def get_account_churn(
     request: Request,
     session: SessionDep,
     caller: Caller,
-    as_of: Annotated[date | None, Query(description="Default: today, or the day after the CRM data ends.")] = None,
+    as_of: Annotated[
+        date | None, Query(ge=EARLIEST, le=LATEST, description="Default: today, or the day after the CRM data ends.")
+    ] = None,
 ) -> ChurnScorePublic:
     from handoff.api.scoring import score_record
     from handoff.risk.service import _require
