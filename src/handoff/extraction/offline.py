@@ -40,6 +40,7 @@ _EXPLICIT_ASK = re.compile(
     r"\bwhether you can\b",
     re.I,
 )
+_LIST_MARK = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+(?:\[[ xX]?\]\s*)?|^\[[ xX]?\]\s*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CN_ASK = re.compile(r"(请|麻烦|能否|可否|务必|帮忙|记得).{0,30}?[\u4e00-\u9fff]")
 _CN_COMMIT = re.compile(r"(我来|我会|我们会|我将|我们将|我负责).{0,30}?[\u4e00-\u9fff]")
@@ -183,7 +184,7 @@ class OfflineExtractor:
         )
         title = make_title(sentence)
         title_confidence = 0.8 if has_marker(sentence) or item else 0.7
-        evidence = sentence.strip()
+        evidence = _LIST_MARK.sub("", sentence.strip(), count=1) or sentence.strip()
         return TaskDraft(
             title=Found(title, title_confidence, evidence),
             assignee=Found(assignee.value, round(assignee.confidence, 3), evidence),

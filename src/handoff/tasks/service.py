@@ -27,7 +27,7 @@ REVIEWED_FIELDS = ("title", "assignee", "due", "priority")
 EDITABLE = {"title", "description", "assignee_id", "due_date", "priority", "project_id", "account_id"}
 _FIELD_OF_COLUMN = {"title": "title", "assignee_id": "assignee", "due_date": "due", "priority": "priority"}
 # A reply in the same thread restates an ask more loosely than a re-forward does: a lower bar inside a thread.
-THREAD_SIMILARITY_MARGIN = 0.2
+THREAD_SIMILARITY_MARGIN = 0.15
 
 
 @dataclass
