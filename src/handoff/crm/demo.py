@@ -273,6 +273,7 @@ class _Member:
     id: str
     role: str
     left: date | None  # left the company: accounts they own are handed over
+    name: str = ""
 
 
 @dataclass
@@ -357,7 +358,7 @@ class _Generator:
                 left = None
                 if role in ("account_owner", "engineer", "sales") and rng.random() < 0.15:
                     left = self.start + timedelta(days=int(rng.integers(200, (self.end - self.start).days - 60)))
-                self.members.append(_Member(member_id, role, left))
+                self.members.append(_Member(member_id, role, left, f"{first} {last}"))
                 self.h.add(
                     "team_members",
                     id=member_id,
@@ -578,7 +579,7 @@ class _Generator:
             team_member_id=new_owner,
             kind="owner_change",
             occurred_at=self.moment(day),
-            subject=f"Account owner changed from {s.owner} to {new_owner}",
+            subject=f"Account owner changed from {owner.name} to {self.member_by_id[new_owner].name}",
             body=f"Reason: {reason}.",
         )
         s.owner = new_owner
