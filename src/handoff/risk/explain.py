@@ -89,6 +89,7 @@ PHRASES: dict[str, Callable[[Any], str]] = {
     "usage_errors_30": lambda v: f"{_number(v)} product errors in 30 days",
     "usage_minutes_30": lambda v: f"{_number(v)} minutes of use in 30 days",
     "usage_trend": lambda v: f"usage {'down' if v < 0 else 'up'} {abs(math.expm1(v)):.0%} month over month",
+    "usage_per_seat_30": lambda v: f"{_number(v)} uses per seat in 30 days",
     "usage_error_rate_30": lambda v: f"{v:.1%} of uses hit an error",
     "usage_features_30": lambda v: f"{_number(v)} features used in 30 days",
     "days_since_last_use": lambda v: _days_phrase(v, "since last product use"),

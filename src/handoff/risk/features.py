@@ -196,6 +196,8 @@ def account_features(frames: Frames, as_of: date) -> pd.DataFrame:
     out = out.join(sums)
     out["usage_trend"] = np.log1p(out["usage_events_30"]) - np.log1p(out["usage_events_prev_30"])
     out["usage_error_rate_30"] = out["usage_errors_30"] / (out["usage_events_30"] + 1.0)
+    # Big customers use more; use per seat says how healthy the account is, whatever its size.
+    out["usage_per_seat_30"] = out["usage_events_30"] / out["seats"].where(out["seats"] > 0)
     features_30 = recent[age <= 30].groupby("account_id")["feature"].nunique()
     out["usage_features_30"] = features_30.reindex(out.index, fill_value=0).astype("float64")
     out["days_since_last_use"] = _days(t - last_use).reindex(out.index)
@@ -307,10 +309,11 @@ def churn_labels(frames: Frames, accounts: pd.Index, as_of: date, horizon_days: 
     return pd.Series(accounts.isin(window["account_id"]).astype("int64"), index=accounts, name="churned")
 
 
-def monthly_cutoffs(last: date, count: int, horizon_days: int = CHURN_HORIZON_DAYS) -> list[date]:
-    """`count` month starts, the latest at least `horizon_days` before `last`, so every label is observed."""
+def monthly_cutoffs(last: date, count: int, horizon_days: int = CHURN_HORIZON_DAYS, step_months: int = 1) -> list[date]:
+    """`count` month starts `step_months` apart, oldest first; the newest is at least `horizon_days` before `last`,
+    so every label window ends inside the known history."""
     newest = (pd.Timestamp(last) - pd.Timedelta(days=horizon_days)).to_period("M").to_timestamp()
-    return [(newest - pd.DateOffset(months=k)).date() for k in range(count - 1, -1, -1)]
+    return [(newest - pd.DateOffset(months=k * step_months)).date() for k in range(count - 1, -1, -1)]
 
 
 def churn_dataset(frames: Frames, cutoffs: Iterable[date]) -> pd.DataFrame:

@@ -16,8 +16,8 @@ from handoff.risk.bundle import ModelBundle
 
 MODEL_NAMES = ("effort", "duration", "overrun", "churn")
 HOLDOUT_SHARE = 0.2  # the latest fifth of projects (by planned start) is the holdout
-CHURN_CUTOFFS = 15  # monthly cutoffs stacked for churn training
-CHURN_HOLDOUT_CUTOFFS = 2  # the latest cutoffs are the holdout
+CHURN_TRAIN_CUTOFFS = 8  # quarterly snapshots stacked for churn training (two years)
+CHURN_HOLDOUT_CUTOFFS = 2  # the latest monthly cutoffs are the holdout
 # Lower is better for each; a new model is promoted only when it beats the champion on this, on the same holdout.
 PRIMARY_METRIC = {"effort": "mae", "duration": "mae", "overrun": "brier", "churn": "brier"}
 DEMO_ACCOUNTS = 3000
@@ -91,19 +91,23 @@ def project_training_sets(frames: feats.Frames, holdout_share: float = HOLDOUT_S
 
 
 def churn_training_set(
-    frames: feats.Frames, end: date, cutoffs: int = CHURN_CUTOFFS, holdout_cutoffs: int = CHURN_HOLDOUT_CUTOFFS
+    frames: feats.Frames,
+    end: date,
+    train_cutoffs: int = CHURN_TRAIN_CUTOFFS,
+    holdout_cutoffs: int = CHURN_HOLDOUT_CUTOFFS,
 ) -> TrainingSet:
-    """Account snapshots at monthly cutoffs; the latest cutoffs are the holdout.
+    """Account snapshots at cutoffs before the holdout; the latest monthly cutoffs are the holdout.
 
-    Training cutoffs end a full horizon before the first holdout cutoff, so no training label looks into the
-    holdout period.
+    Training snapshots are a horizon (3 months) apart, so no account's churn is labelled twice: with monthly
+    snapshots the same event marks three near-identical rows, the learner's inner folds memorise it, and the
+    probabilities come out overconfident. The newest training cutoff ends a full horizon before the first holdout
+    cutoff, so no training label looks into the holdout period.
     """
     f = feats.normalise_frames(frames)
-    all_cutoffs = feats.monthly_cutoffs(end, cutoffs)
-    holdout_dates = all_cutoffs[-holdout_cutoffs:]
+    holdout_dates = feats.monthly_cutoffs(end, holdout_cutoffs)
     first_holdout = pd.Timestamp(holdout_dates[0])
-    horizon = pd.Timedelta(days=feats.CHURN_HORIZON_DAYS)
-    train_dates = [c for c in all_cutoffs if pd.Timestamp(c) + horizon <= first_holdout]
+    horizon_months = max(1, round(feats.CHURN_HORIZON_DAYS / 30))
+    train_dates = feats.monthly_cutoffs(holdout_dates[0], train_cutoffs, step_months=horizon_months)
     data = feats.churn_dataset(f, [*train_dates, *holdout_dates])
     data = data.reset_index()
     is_holdout = data["as_of"] >= first_holdout
@@ -212,14 +216,14 @@ def beats(name: str, candidate: Mapping[str, Any], champion: Mapping[str, Any] |
     return ours is not None and ours < theirs
 
 
-def importance(bundle: ModelBundle, x: pd.DataFrame) -> pd.Series:
-    """Mean absolute contribution per feature on the given rows, largest first (model-agnostic importance)."""
-    sample = x.iloc[: min(len(x), 2000)]
+def importance(bundle: ModelBundle, x: pd.DataFrame, rows: int = 500) -> pd.Series:
+    """Mean absolute contribution per feature on (a sample of) the given rows, largest first."""
+    sample = x.sample(n=rows, random_state=0) if len(x) > rows else x
     contributions = bundle.contributions(sample).drop(columns=["bias"], errors="ignore")
     return contributions.abs().mean().sort_values(ascending=False)
 
 
-def figures(bundle: ModelBundle, training: TrainingSet) -> dict[str, Any]:
+def figures(bundle: ModelBundle, training: TrainingSet, importances: pd.Series) -> dict[str, Any]:
     """Calibration (reliability or interval) and importance plots as matplotlib figures, keyed by file name."""
     import matplotlib
 
@@ -254,7 +258,7 @@ def figures(bundle: ModelBundle, training: TrainingSet) -> dict[str, Any]:
     fig.tight_layout()
     out["calibration.png"] = fig
 
-    top = importance(bundle, x).head(15)[::-1]
+    top = importances.head(15)[::-1]
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.barh(top.index, top.to_numpy())
     ax.set_xlabel("mean |contribution| on the holdout")
@@ -353,11 +357,12 @@ def train_one(
     bundle = fit_bundle(training, seed=seed)
     metrics = holdout_metrics(bundle, training)
     baselines = baseline_metrics(training)
+    importances = importance(bundle, training.x_holdout)
     bundle.info.update(
         source=source,
         holdout_metrics=metrics,
         baseline_metrics=baselines,
-        top_features=list(importance(bundle, training.x_holdout).head(8).index),
+        top_features=list(importances.head(8).index),
     )
     champion = registry.load_champion(settings, training.name)
     champion_metrics = None
@@ -374,7 +379,7 @@ def train_one(
         params={"seed": seed, "source": source, "features": len(bundle.feature_names), **training.summary},
         metrics=metrics,
         baselines=baselines,
-        figures=figures(bundle, training),
+        figures=figures(bundle, training, importances),
         card=card_placeholder,
         example=training.x_holdout.head(20),
     )

@@ -1,0 +1,110 @@
+"""Estimates and churn scores through the service, on a real database holding the demo history."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from handoff.crm.loader import write_frames
+from handoff.errors import NotFound, NotReady
+from handoff.risk import features as feats
+from handoff.risk import service
+from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.risk.tables import risk_estimates
+from handoff.store.db import transaction
+
+pytestmark = pytest.mark.slow
+AS_OF = date(2026, 6, 1)
+
+
+@pytest.fixture
+def crm(parts, demo_frames):
+    """Parts (SQLite and PostgreSQL) whose CRM tables hold the small demo history."""
+    write_frames(parts.engine, demo_frames, replace=True)
+    return parts
+
+
+def _an_account(demo_frames, active: bool = True) -> str:
+    features = feats.account_features(demo_frames, AS_OF)
+    return str(features.index[0]) if active else ""
+
+
+def test_estimate_gives_ranges_reasons_similar_projects_and_is_stored(crm, champions, demo_frames) -> None:
+    account = _an_account(demo_frames)
+    brief = EstimateBrief(
+        account_id=account,
+        scope_items=12,
+        team_size=4,
+        contract_type="fixed_price",
+        planned_budget=120_000,
+        sales_estimate_hours=900,
+        description="Data migration from their legacy system; integration with their SAP ERP.",
+    )
+    with transaction(crm.sessions) as session:
+        result = service.estimate(session, champions, brief, as_of=AS_OF)
+    assert isinstance(result, EstimatePublic)
+    for band in (result.effort_hours, result.duration_days):
+        assert 0 <= band.p10 <= band.p50 <= band.p90
+    assert 0 <= result.overrun.probability <= 1
+    assert result.overrun.expected_overrun_amount is not None
+    assert all(result.factors[name] for name in ("effort", "duration", "overrun"))
+    assert any("scope items" in f.text or "sales estimate" in f.text for f in result.factors["effort"])
+    assert len(result.similar_projects) == 3
+    projects = demo_frames["projects"].set_index("id")
+    for similar in result.similar_projects:  # only projects whose actuals were known on the cutoff
+        assert projects.loc[similar.project_id, "actual_end"] < pd.Timestamp(AS_OF)
+        assert similar.actual_hours is not None and similar.planned_budget is not None
+    assert result.model_versions == {"handoff-effort": "1", "handoff-duration": "1", "handoff-overrun": "1"}
+    with transaction(crm.sessions) as session:
+        stored = session.execute(select(risk_estimates).where(risk_estimates.c.id == result.id)).mappings().one()
+        assert stored["effort_p50"] == pytest.approx(result.effort_hours.p50)
+        assert stored["model_versions"]["handoff-effort"] == "1"
+        assert service.get_estimate(session, result.id).effort_hours == result.effort_hours
+
+
+def test_estimate_for_a_deal_uses_the_deal_and_its_project(crm, champions, demo_frames) -> None:
+    projects = demo_frames["projects"]
+    deal_id = str(projects["deal_id"].dropna().iloc[0])
+    with transaction(crm.sessions) as session:
+        result = service.estimate_for_deal(session, champions, deal_id, as_of=AS_OF)
+    assert result.deal_id == deal_id
+    assert result.project_id == str(projects.loc[projects["deal_id"] == deal_id, "id"].iloc[0])
+
+
+def test_bad_input_is_a_clear_error(crm, champions) -> None:
+    with transaction(crm.sessions) as session:
+        with pytest.raises(NotFound, match="deal 'D-NOPE' not found"):
+            service.estimate_for_deal(session, champions, "D-NOPE")
+        with pytest.raises(NotFound, match="account 'A-NOPE' not found"):
+            service.estimate(session, champions, EstimateBrief(account_id="A-NOPE", scope_items=3))
+        with pytest.raises(NotFound, match="account 'A-NOPE' not found"):
+            service.churn_for_account(session, champions, "A-NOPE")
+        with pytest.raises(NotReady, match="handoff-effort"):
+            service.estimate(session, {}, EstimateBrief(scope_items=3))
+        with pytest.raises(NotReady, match="handoff-churn"):
+            service.churn_for_account(session, {}, "anything")
+
+
+def test_churn_for_one_account_matches_the_batch_score(crm, champions, demo_frames) -> None:
+    features = feats.account_features(demo_frames, AS_OF)
+    account = str(features.index[3])
+    with transaction(crm.sessions) as session:
+        score = service.churn_for_account(session, champions, account, as_of=AS_OF)
+    assert isinstance(score, ChurnScorePublic)
+    batch = service.score_churn(champions, features)
+    assert score.probability == pytest.approx(batch.loc[account, "probability"])
+    assert score.model_version == "1"
+    assert all(driver.effect > 0 and driver.text for driver in score.drivers)
+
+
+def test_score_churn_explains_only_rows_above_the_bar(demo_frames, champions) -> None:
+    features = feats.account_features(demo_frames, AS_OF)
+    scored = service.score_churn(champions, features, top=3, explain_above=0.2)
+    assert list(scored.columns) == ["probability", "drivers", "model_version"]
+    assert scored.index.equals(features.index)
+    explained = scored["drivers"].map(len) > 0
+    assert (scored.loc[explained, "probability"] >= 0.2).all()
+    assert (scored["drivers"].map(len) <= 3).all()
