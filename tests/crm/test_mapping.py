@@ -147,3 +147,25 @@ def test_lookup_ambiguity_is_a_problem() -> None:
 def test_problem_reads_as_one_line() -> None:
     assert str(Problem("a.csv", 3, "Amount", "not a number: 'x'")) == "a.csv row 3 column 'Amount': not a number: 'x'"
     assert str(Problem("a.csv", None, None, "empty file")) == "a.csv: empty file"
+
+
+def test_blank_lines_keep_row_numbers_as_in_the_file() -> None:
+    mapping = load_mapping("handoff").file_for("accounts.csv")
+    parsed, problems = parse_file("accounts.csv", b"id,name,seats\nA1,x,1\n\nA2,y,two\n", mapping)
+    assert [(p.row, p.column) for p in problems] == [(4, "seats")]
+    assert [r.row for r in parsed.rows] == [2, 4]
+
+
+def test_a_bad_default_in_the_mapping_is_reported() -> None:
+    document = {
+        "files": [
+            {
+                "pattern": "*.csv",
+                "entity": "accounts",
+                "columns": {"id": "id", "name": "name"},
+                "defaults": {"seats": "x"},
+            }
+        ]
+    }
+    _, problems = parse_file("a.csv", b"id,name\nA1,x\n", parse_mapping(document, "t").files[0])
+    assert [p.reason for p in problems] == ["mapping default for seats: not a number: 'x'"]

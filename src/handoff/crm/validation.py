@@ -10,7 +10,7 @@ import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from handoff.crm.dictionary import ENTITIES, ENTITIES_BY_NAME, Field
@@ -161,9 +161,9 @@ def read_table(file: str, data: bytes, encoding: str | None) -> tuple[list[str],
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as error:
         return Problem(file, None, None, f"not a readable CSV: {error}")
-    records = [r for r in records if r]  # blank lines carry nothing
-    if not records:
+    if not records or not records[0]:
         return Problem(file, None, None, "empty file: no header row")
+    # Blank lines stay in the list (as empty records) so that row numbers match what a spreadsheet shows.
     return [h.strip() for h in records[0]], records[1:]
 
 
@@ -197,17 +197,24 @@ def parse_file(file: str, data: bytes, mapping: FileMapping) -> tuple[ParsedFile
             problems.append(
                 Problem(file, 1, columns[0] if columns else None, f"missing column for required field {f.name}")
             )
+    defaults: dict[str, Any] = {}
+    for name, value in mapping.defaults.items():
+        try:
+            defaults[name] = None if value is None else convert(str(value), ent.field(name), None)
+        except ValueError as error:
+            problems.append(Problem(file, None, None, f"mapping default for {name}: {error}"))
     # Header problems do not stop the rows from being read: a user fixes the whole file in one pass.
 
     rows: list[ParsedRow] = []
     for index, record in enumerate(records):
         row_number = index + 2
+        if not record:
+            continue  # a blank line carries nothing
         if len(record) != len(header):
             problems.append(Problem(file, row_number, None, f"{len(record)} cells but the header has {len(header)}"))
             continue
-        parsed = ParsedRow(row_number, {}, {})
-        for name, value in mapping.defaults.items():
-            parsed.values[name] = convert(str(value), ent.field(name), None) if value is not None else None
+        parsed = ParsedRow(row_number, dict(defaults), {})
+        failed_columns: set[str | None] = set()
         for composed in mapping.compose:
             if composed.field not in filled:
                 continue
@@ -239,12 +246,13 @@ def parse_file(file: str, data: bytes, mapping: FileMapping) -> tuple[ParsedFile
                 parsed.values[rule.field] = convert(raw, ent.field(rule.field), rule.date_format or mapping.date_format)
             except ValueError as error:
                 problems.append(Problem(file, row_number, rule.column, str(error)))
+                failed_columns.add(rule.column)
             parsed.columns[rule.field] = rule.column
         for f in ent.fields:
-            if f.required and f.name in filled and parsed.values.get(f.name) is None and f.name not in parsed.lookups:
-                already = any(p.row == row_number and p.column == parsed.columns.get(f.name) for p in problems)
-                if not already:
-                    problems.append(Problem(file, row_number, parsed.columns.get(f.name), f"{f.name} is required"))
+            missing = parsed.values.get(f.name) is None and f.name not in parsed.lookups
+            # A cell that failed to convert is already reported; "required" on top would say it twice.
+            if f.required and f.name in filled and missing and parsed.columns.get(f.name) not in failed_columns:
+                problems.append(Problem(file, row_number, parsed.columns.get(f.name), f"{f.name} is required"))
         rows.append(parsed)
     return ParsedFile(file, mapping.entity, mapping.fields, rows), problems
 
@@ -344,9 +352,7 @@ def dependency_order(entity_names: Iterable[str]) -> list[str]:
 
 
 def comparable(value: Any) -> Any:
-    """Store values and import values compared on equal terms (a DATE column may come back as a datetime)."""
+    """Store values and import values compared on equal terms: the store keeps naive UTC datetimes."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=None)
-    if isinstance(value, date):
-        return value
     return value
