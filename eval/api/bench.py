@@ -1,0 +1,287 @@
+"""Speed of scoring through the API: single-account churn and single estimate, next to `mlflow models serve`.
+
+Both servers run as subprocesses on 127.0.0.1 with one worker each and serve the same registered champion
+(`models:/handoff-churn@champion`). Load: `wrk` (keep-alive) when installed, else a keep-alive Python client; one
+connection for latency (p50/p95), eight for throughput. Results: `eval/results/api-bench.json`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+BENCH_ACCOUNTS = int(os.environ.get("HANDOFF_BENCH_ACCOUNTS", "400"))
+DURATION_S = int(os.environ.get("HANDOFF_BENCH_SECONDS", "6"))
+TARGET_P50_MS = 2.0
+TARGET_RATIO = 30.0
+ANCHOR = {"fastapi_raw_booster_rps": 4500, "mlflow_serve_rps": 133}  # PRODUCT.md, measured on this machine class
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(port: int, path: str, process: subprocess.Popen, timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status < 500:
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"server on port {port} did not come up in {timeout_s} s")
+
+
+def prepare(home: Path) -> dict[str, Any]:
+    """A store with the demo history and trained champions (trained here when missing), and an admin key."""
+    from handoff.access.keys import create_key
+    from handoff.crm.service import crm_is_empty, load_demo_data
+    from handoff.risk.registry import MODEL_NAMES, champion_version
+    from handoff.risk.service import default_as_of
+    from handoff.settings import Settings
+    from handoff.store.crm_tables import CRM_TABLES
+    from handoff.store.db import transaction
+    from handoff.wiring import Parts
+
+    settings = Settings(home=home, database_url=None)
+    parts = Parts(settings)
+    parts.migrate()
+    if crm_is_empty(parts):
+        print(f"loading a {BENCH_ACCOUNTS}-account demo history into {home} ...", flush=True)
+        load_demo_data(parts, accounts=BENCH_ACCOUNTS, replace=True)
+    missing = tuple(n for n in MODEL_NAMES if champion_version(settings, n) is None)
+    if missing:
+        from handoff.risk.training import train_all
+
+        print(f"training {', '.join(missing)} (no champion yet) ...", flush=True)
+        train_all(parts, source="database", show_progress=False, models=missing)
+    from sqlalchemy import select
+
+    accounts, deals = CRM_TABLES["accounts"], CRM_TABLES["deals"]
+    with transaction(parts.sessions) as session:
+        key, _ = create_key(session, role="admin", name="bench")
+        as_of = default_as_of(session)
+        account_id = session.scalars(select(accounts.c.id).where(accounts.c.status == "active").limit(1)).first()
+        deal_id = session.scalars(select(deals.c.id).order_by(deals.c.id).limit(1)).first()
+    parts.close()
+    return {
+        "settings": settings,
+        "key": key,
+        "account_id": account_id,
+        "deal_id": deal_id,
+        "as_of": as_of,
+        "version": champion_version(settings, "churn"),
+    }
+
+
+def mlflow_payload(settings, account_id: str, as_of) -> bytes:
+    """The same account's feature row, as MLflow's scoring server reads it (`dataframe_split`, signature types)."""
+    from handoff.risk import features as feats
+    from handoff.risk.registry import _signature_frame, load_champion
+    from handoff.risk.service import load_account_frames
+    from handoff.wiring import Parts
+
+    parts = Parts(settings)
+    model = load_champion(settings, "churn")
+    with parts.sessions() as session:
+        frames = load_account_frames(session, feats.ENTITIES_BY_NAME.keys(), [account_id])
+        row = feats.account_features(frames, as_of).loc[[account_id], model.feature_names]
+    parts.close()
+    split = json.loads(_signature_frame(row).to_json(orient="split", index=False, date_format="iso"))
+    return json.dumps({"dataframe_split": {"columns": split["columns"], "data": split["data"]}}).encode()
+
+
+def _wrk(url: str, connections: int, headers: dict[str, str], body: bytes | None) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "request.lua"
+        lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+        if body is not None:
+            (Path(folder) / "body").write_bytes(body)
+            lines += ['wrk.method = "POST"', f'wrk.body = io.open("{Path(folder) / "body"}", "rb"):read("*a")']
+        script.write_text("\n".join(lines) + "\n")
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def millis(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
+        return float(match.group(1)) * units[match.group(2)] if match else float("nan")
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "p50_ms": millis(" 50%"),
+        "p90_ms": millis(" 90%"),
+        "p99_ms": millis(" 99%"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _python_load(port: int, path: str, connections: int, headers: dict[str, str], body: bytes | None) -> dict:
+    """Fallback without wrk: closed-loop keep-alive clients in threads."""
+    import threading
+
+    latencies: list[float] = []
+    failures = [0]
+    stop_at = time.monotonic() + DURATION_S
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            connection.request("POST" if body else "GET", path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            latencies.append(time.perf_counter() - started)
+            failures[0] += response.status >= 300
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    return {"p50_ms": pick(0.5), "p90_ms": pick(0.9), "p99_ms": pick(0.99), "rps": len(latencies) / DURATION_S,
+            "non_2xx": failures[0]}  # fmt: skip
+
+
+def measure(port: int, path: str, headers: dict[str, str], body: bytes | None = None) -> dict[str, Any]:
+    """Latency on one connection, throughput on eight; a warm-up first so caches and JIT paths are hot."""
+    for _ in range(20):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST" if body else "GET", path, body=body, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"{path} answered {response.status}: {payload[:300]!r}")
+    run = (lambda c: _wrk(f"http://127.0.0.1:{port}{path}", c, headers, body)) if shutil.which("wrk") else (
+        lambda c: _python_load(port, path, c, headers, body)
+    )  # fmt: skip
+    single, loaded = run(1), run(8)
+    return {
+        "p50_ms": single["p50_ms"],
+        "p90_ms": single["p90_ms"],
+        "p99_ms": single["p99_ms"],
+        "rps_1_connection": single["rps"],
+        "rps_8_connections": loaded["rps"],
+        "p50_ms_8_connections": loaded["p50_ms"],
+        "non_2xx": single["non_2xx"] + loaded["non_2xx"],
+    }
+
+
+def _serve_api(settings, port: int) -> subprocess.Popen:
+    env = {**os.environ, "HANDOFF_HOME": str(settings.resolved_home)}
+    env.pop("HANDOFF_DATABASE_URL", None)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "handoff.api.app:create_app", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _serve_mlflow(settings, port: int) -> subprocess.Popen:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local", "-m",
+               "models:/handoff-churn@champion", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> dict[str, Any]:
+    home = Path(os.environ.get("HANDOFF_BENCH_HOME") or tempfile.mkdtemp(prefix="handoff-api-bench-"))
+    ready = prepare(home)
+    settings = ready["settings"]
+    auth = {"Authorization": f"Bearer {ready['key']}"}
+    api_port, mlflow_port = _free_port(), _free_port()
+    api = _serve_api(settings, api_port)
+    try:
+        _wait(api_port, "/healthz", api)
+        churn = measure(api_port, f"/v1/accounts/{ready['account_id']}/churn", auth)
+        body = json.dumps({"deal_id": ready["deal_id"]}).encode()
+        estimate = measure(api_port, "/v1/estimates", {**auth, "Content-Type": "application/json"}, body)
+    finally:
+        _stop(api)
+    payload = mlflow_payload(settings, ready["account_id"], ready["as_of"])
+    served = _serve_mlflow(settings, mlflow_port)
+    try:
+        _wait(mlflow_port, "/ping", served)
+        mlflow = measure(mlflow_port, "/invocations", {"Content-Type": "application/json"}, payload)
+    finally:
+        _stop(served)
+    ratio = churn["rps_8_connections"] / mlflow["rps_8_connections"] if mlflow["rps_8_connections"] else None
+    result = {
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_generator": "wrk" if shutil.which("wrk") else "python http.client",
+        "duration_s_per_run": DURATION_S,
+        "demo_accounts": BENCH_ACCOUNTS,
+        "churn_model_version": ready["version"],
+        "api_churn_one_account": churn,
+        "api_estimate_one_deal": estimate,
+        "mlflow_serve_churn_one_row": mlflow,
+        "churn_rps_ratio_api_over_mlflow": ratio,
+        "targets": {"p50_ms": TARGET_P50_MS, "rps_ratio": TARGET_RATIO},
+        "meets": {
+            "churn_p50": churn["p50_ms"] <= TARGET_P50_MS,
+            "estimate_p50": estimate["p50_ms"] <= TARGET_P50_MS,
+            "churn_ratio": ratio is not None and ratio >= TARGET_RATIO,
+        },
+        "anchor": ANCHOR,
+        "notes": "Churn: the account's point-in-time features are cached per (account, as-of day) for 5 minutes; "
+        "the champion scores and explains (top-5 drivers) on every request. mlflow serve gets the feature row "
+        "itself and returns the probability only. Estimate: the full risk.service.estimate path (reads the CRM, "
+        "builds features, three models with factors, 3 similar projects, stores the estimate).",
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "api-bench.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    _print(result)
+    return result
+
+
+def _print(result: dict[str, Any]) -> None:
+    rows = [
+        ("API churn (1 account)", result["api_churn_one_account"]),
+        ("API estimate (1 deal)", result["api_estimate_one_deal"]),
+        ("mlflow serve churn (1 row)", result["mlflow_serve_churn_one_row"]),
+    ]
+    print(f"\n{'what':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s c=1':>10} {'req/s c=8':>10} {'non-2xx':>8}")
+    for name, m in rows:
+        print(
+            f"{name:<28} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['rps_1_connection']:>10.0f} "
+            f"{m['rps_8_connections']:>10.0f} {m['non_2xx']:>8}"
+        )
+    ratio = result["churn_rps_ratio_api_over_mlflow"]
+    print(f"\nchurn req/s ratio API / mlflow serve: {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x)")
+    print(f"targets: p50 <= {TARGET_P50_MS} ms; met: {result['meets']}")
+    print(f"anchor (PRODUCT.md): FastAPI + raw booster ~{ANCHOR['fastapi_raw_booster_rps']} req/s, "
+          f"mlflow serve ~{ANCHOR['mlflow_serve_rps']} req/s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
