@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol, TypeVar
 
+import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -38,7 +39,11 @@ def _no_progress(items: Iterable[T], description: str, total: int | None = None)
 
 
 class ChurnScorer(Protocol):
-    """Scores every account active on `as_of`: a frame indexed by account_id with `probability` and `drivers`."""
+    """Scores every account active on `as_of`: a frame indexed by account_id with `probability` and `drivers`.
+
+    A scorer may leave `drivers` empty and offer `explain(account_ids) -> Series of driver tuples`; the run then
+    asks it only for the accounts that can raise an alert.
+    """
 
     version: str | None
 
@@ -52,6 +57,7 @@ class ChampionScorer:
         self.parts = parts
         self.version: str | None = None
         self._model = None
+        self._features = None
 
     def load(self) -> None:
         from handoff.risk.registry import load_champion
@@ -62,22 +68,28 @@ class ChampionScorer:
         self.version = str(self._model.version)
 
     def score(self, as_of: date, timings: dict[str, float]) -> Any:
+        from handoff.alerts.scoring import decode_index, encode_account_ids
         from handoff.risk.features import account_features, load_frames
-        from handoff.risk.service import score_churn
 
         if self._model is None:
             self.load()
-        alerts = self.parts.settings.alerts
         with _timed(timings, "load_frames"):
             frames = load_frames(self.parts.engine)
         with _timed(timings, "features"):
-            features = account_features(frames, as_of)
+            encoded, ids = encode_account_ids(frames)
+            self._features = decode_index(account_features(encoded, as_of), ids)
         with _timed(timings, "score"):
-            # Drivers cost a contribution pass per row; only rows that can raise an alert need them. A jump of
-            # `jump_threshold` ends at or above it, so that bound covers both causes.
-            explain_above = min(alerts.churn_threshold, alerts.jump_threshold)
-            scored = score_churn({"churn": self._model}, features, top=3, explain_above=explain_above)
-        return normalise_scores(scored)
+            probability = self._model.predict(self._features)
+        frame = pd.DataFrame({"probability": probability}, index=self._features.index)
+        frame["drivers"] = [() for _ in range(len(frame))]
+        return frame
+
+    def explain(self, account_ids: list[str]) -> Any:
+        """Top drivers in plain words for these accounts (a contribution pass: only for alert candidates)."""
+        from handoff.risk.service import score_churn
+
+        subset = self._features.loc[account_ids]
+        return normalise_scores(score_churn({"churn": self._model}, subset, top=3))["drivers"]
 
 
 def normalise_scores(scored: Any) -> Any:
@@ -201,7 +213,9 @@ def run_nightly(
                 counts["accounts_scored"] = len(scores)
             elif stage == "alerts":
                 with _timed(timings, "alerts"):
-                    items_by_owner = _apply_alerts(parts, run_date, scores, run, counts, problems, dry_run, progress)
+                    items_by_owner = _apply_alerts(
+                        parts, run_date, scores, run, counts, problems, dry_run, progress, scorer, timings
+                    )
             elif stage == "digests":
                 with _timed(timings, "digests"):
                     _send_digests(
@@ -310,6 +324,8 @@ def _apply_alerts(
     problems: _Problems,
     dry_run: bool,
     progress: Progress,
+    scorer: Any,
+    timings: dict[str, float],
 ) -> dict[str, list[DigestItem]]:
     settings = parts.settings.alerts
     thresholds = Thresholds(churn=settings.churn_threshold, jump=settings.jump_threshold)
@@ -328,6 +344,15 @@ def _apply_alerts(
         )
         counts["alert_candidates"] = len(candidates)
         drivers = scores["drivers"]
+        explain = getattr(scorer, "explain", None)
+        if explain is not None and candidates:
+            with _timed(timings, "drivers"):
+                explained = dict(explain(sorted(candidates)).items())
+                # Stored with the scores, so tomorrow's run can say which drivers are new.
+                scores = scores.assign(
+                    drivers=[explained.get(a, d) for a, d in zip(scores.index, scores["drivers"], strict=True)]
+                )
+                drivers = scores["drivers"]
         for account_id in progress(sorted(candidates), "alerts", len(candidates)):
             before = previous.get(account_id)
             score = Score(

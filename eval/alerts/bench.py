@@ -1,0 +1,265 @@
+"""Nightly scoring speed: 1,000,000 synthetic accounts -> `account_features` -> champion churn predict (+ drivers).
+
+`python -m eval.bench alerts` (or `make bench`). Target: features + scoring of 1 M accounts in <= 60 s on 2 cores.
+Anchor: LightGBM predicts 100 k rows in 0.45 s here. Trivial baseline: scoring the same rows with a constant
+(the base rate) costs nothing, so the table also shows each stage's share of the 60 s budget.
+Environment: HANDOFF_BENCH_ACCOUNTS overrides the account count (e.g. 100000 for a quick look).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "alerts-bench.json"
+TARGET_S = 60.0
+AS_OF = date(2026, 11, 1)
+ANCHOR = "LightGBM predicts 100k rows in 0.45 s on this machine (PRODUCT.md)"
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is KiB on Linux, bytes on macOS.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def _days_before(rng: np.random.Generator, n: int, low: int, high: int) -> np.ndarray:
+    """Timestamps `low..high` days before the cutoff, at a random second of the day."""
+    offsets = rng.integers(low, high, n).astype("timedelta64[D]") + rng.integers(0, 86400, n).astype("timedelta64[s]")
+    return np.datetime64(AS_OF, "s") - offsets
+
+
+def synthetic_frames(accounts: int, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Raw CRM rows for `accounts` accounts, shaped like the data dictionary, built vectorised.
+
+    Per account on average: 1 subscription, 6 usage rows in 90 days, 2 tickets, 1 survey, 5 activities,
+    3 invoices, 0.3 projects, 0.05 churn events -- about 19 M rows for a million accounts.
+    """
+    rng = np.random.default_rng(seed)
+    ids = pd.Index([f"A{i:07d}" for i in range(accounts)], dtype="object")
+
+    def pick(per_account: float) -> np.ndarray:
+        return rng.integers(0, accounts, int(accounts * per_account))
+
+    def choose(options: tuple, n: int) -> np.ndarray:
+        return np.asarray(options, dtype=object)[rng.integers(0, len(options), n)]
+
+    frames: dict[str, pd.DataFrame] = {}
+    frames["accounts"] = pd.DataFrame(
+        {
+            "id": ids,
+            "name": ids,
+            "owner_id": choose(tuple(f"T{i:04d}" for i in range(1000)), accounts),
+            "created_at": _days_before(rng, accounts, 30, 3000).astype("datetime64[D]"),
+            "segment": choose(("smb", "mid_market", "enterprise"), accounts),
+            "industry": choose(("software", "retail", "manufacturing", "finance", "health"), accounts),
+            "status": np.full(accounts, "active", dtype=object),
+        }
+    )
+    start = _days_before(rng, accounts, 1, 700).astype("datetime64[D]")
+    frames["subscriptions"] = pd.DataFrame(
+        {
+            "id": ids.str.replace("A", "S"),
+            "account_id": ids,
+            "plan_tier": choose(("basic", "pro", "enterprise"), accounts),
+            "billing_frequency": choose(("monthly", "quarterly", "annual"), accounts),
+            "seats": rng.integers(1, 500, accounts).astype("float64"),
+            "mrr": rng.gamma(2.0, 400.0, accounts),
+            "start_date": start,
+            "renewal_date": start + np.timedelta64(365, "D"),
+            "end_date": np.full(accounts, np.datetime64("NaT"), dtype="datetime64[D]"),
+            "auto_renew": rng.random(accounts) < 0.7,
+            "is_trial": rng.random(accounts) < 0.05,
+            "upgraded": rng.random(accounts) < 0.1,
+            "downgraded": rng.random(accounts) < 0.05,
+        }
+    )
+    owner = pick(6)
+    frames["usage"] = pd.DataFrame(
+        {
+            "account_id": ids[owner],
+            "day": _days_before(rng, len(owner), 1, 90).astype("datetime64[D]"),
+            "feature": choose(("reports", "api", "dashboards", "export", "admin"), len(owner)),
+            "events": rng.poisson(40, len(owner)).astype("float64"),
+            "duration_seconds": rng.gamma(2.0, 600.0, len(owner)),
+            "errors": rng.poisson(1, len(owner)).astype("float64"),
+        }
+    )
+    owner = pick(2)
+    opened = _days_before(rng, len(owner), 1, 365)
+    frames["tickets"] = pd.DataFrame(
+        {
+            "account_id": ids[owner],
+            "opened_at": opened,
+            "closed_at": opened + rng.integers(1, 200, len(owner)).astype("timedelta64[h]"),
+            "priority": choose(("low", "normal", "high", "urgent"), len(owner)),
+            "resolution_hours": rng.gamma(2.0, 12.0, len(owner)),
+            "satisfaction": rng.integers(1, 6, len(owner)).astype("float64"),
+            "escalated": rng.random(len(owner)) < 0.1,
+        }
+    )
+    owner = pick(1)
+    kind = choose(("nps", "csat"), len(owner))
+    frames["surveys"] = pd.DataFrame(
+        {
+            "account_id": ids[owner],
+            "kind": kind,
+            "score": np.where(kind == "nps", rng.integers(0, 11, len(owner)), rng.integers(1, 6, len(owner))).astype(
+                "float64"
+            ),
+            "responded_at": _days_before(rng, len(owner), 1, 365),
+        }
+    )
+    owner = pick(5)
+    frames["activities"] = pd.DataFrame(
+        {
+            "account_id": ids[owner],
+            "kind": choose(("email", "email", "call", "meeting", "note"), len(owner)),
+            "direction": choose(("inbound", "outbound"), len(owner)),
+            "occurred_at": _days_before(rng, len(owner), 1, 365),
+            "sentiment": rng.uniform(-1, 1, len(owner)),
+        }
+    )
+    owner = pick(0.3)
+    planned_start = _days_before(rng, len(owner), 30, 700).astype("datetime64[D]")
+    planned_end = planned_start + rng.integers(30, 200, len(owner)).astype("timedelta64[D]")
+    finished = rng.random(len(owner)) < 0.7
+    budget = rng.gamma(2.0, 20000.0, len(owner))
+    frames["projects"] = pd.DataFrame(
+        {
+            "account_id": ids[owner],
+            "planned_start": planned_start,
+            "planned_end": planned_end,
+            "actual_end": np.where(
+                finished, planned_end + rng.integers(-10, 60, len(owner)).astype("timedelta64[D]"), np.datetime64("NaT")
+            ),
+            "planned_budget": budget,
+            "actual_cost": np.where(finished, budget * rng.uniform(0.8, 1.5, len(owner)), np.nan),
+        }
+    )
+    owner = pick(3)
+    issued = _days_before(rng, len(owner), 1, 365).astype("datetime64[D]")
+    paid = rng.random(len(owner)) < 0.9
+    frames["invoices"] = pd.DataFrame(
+        {
+            "account_id": ids[owner],
+            "issued_at": issued,
+            "due_at": issued + np.timedelta64(30, "D"),
+            "paid_at": np.where(
+                paid, issued + rng.integers(5, 60, len(owner)).astype("timedelta64[D]"), np.datetime64("NaT")
+            ),
+            "amount": rng.gamma(2.0, 1000.0, len(owner)),
+        }
+    )
+    owner = pick(0.05)
+    frames["churn_events"] = pd.DataFrame(
+        {
+            "account_id": ids[owner],
+            "churned_at": _days_before(rng, len(owner), 400, 3000).astype("datetime64[D]"),
+            "is_reactivation": np.ones(len(owner), dtype=bool),  # old losses that came back: all stay active
+        }
+    )
+    return frames
+
+
+def train_champion(home: Path):
+    """A small real champion (demo CRM, MLflow registry, `champion` alias), loaded the way the nightly loads it."""
+    from handoff.crm.demo import generate
+    from handoff.crm.loader import write_frames
+    from handoff.risk.registry import load_champion
+    from handoff.risk.training import train_all
+    from handoff.settings import Settings
+    from handoff.wiring import Parts
+
+    parts = Parts(Settings(home=home, _env_file=None))
+    parts.migrate()
+    write_frames(parts.engine, generate(accounts=300, seed=3), replace=True)
+    train_all(parts, source="database", show_progress=False, models=("churn",), cards_dir=home / "cards")
+    parts.close()
+    return load_champion(parts.settings, "churn"), parts.settings
+
+
+def main() -> dict:
+    from handoff.risk.features import account_features
+    from handoff.risk.service import score_churn
+    from handoff.settings import AlertSettings
+
+    accounts = int(os.environ.get("HANDOFF_BENCH_ACCOUNTS", "1000000"))
+    stages: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        model, _ = train_champion(Path(tmp))
+        stages["train_small_champion (not counted)"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    frames = synthetic_frames(accounts)
+    stages["synthetic_raw_rows (not counted)"] = time.perf_counter() - started
+    raw_rows = int(sum(len(frame) for frame in frames.values()))
+    rss_after_rows = _peak_rss_mb()
+
+    started = time.perf_counter()
+    features = account_features(frames, AS_OF)
+    stages["account_features"] = time.perf_counter() - started
+    rss_after_features = _peak_rss_mb()
+
+    started = time.perf_counter()
+    probability = model.predict(features)
+    stages["predict"] = time.perf_counter() - started
+
+    alerts = AlertSettings()
+    explain_above = min(alerts.churn_threshold, alerts.jump_threshold)
+    started = time.perf_counter()
+    scored = score_churn({"churn": model}, features, top=3, explain_above=explain_above)
+    stages["score_churn_with_drivers"] = time.perf_counter() - started
+    explained = int((scored["probability"] >= explain_above).sum())
+
+    counted = stages["account_features"] + stages["score_churn_with_drivers"]
+    result = {
+        "bench": "alerts-nightly-scoring",
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "accounts": accounts,
+        "active_accounts_scored": int(len(features)),
+        "raw_crm_rows": raw_rows,
+        "feature_columns": int(features.shape[1]),
+        "rows_explained": explained,
+        "stage_seconds": {name: round(value, 2) for name, value in stages.items()},
+        "features_plus_scoring_s": round(counted, 2),
+        "target_s": TARGET_S,
+        "meets_target": counted <= TARGET_S,
+        "predict_rows_per_s": round(len(features) / max(stages["predict"], 1e-9)),
+        "peak_rss_mb": {
+            "after_raw_rows": rss_after_rows,
+            "after_features": rss_after_features,
+            "end": _peak_rss_mb(),
+        },
+        "anchor": ANCHOR,
+        "trivial_baseline": "a constant base-rate score costs ~0 s and ranks nobody",
+        "model_version": model.version,
+        "mean_probability": round(float(np.mean(probability)), 4),
+    }
+    print(f"{'stage':<40}{'seconds':>10}")
+    for name, value in result["stage_seconds"].items():
+        print(f"{name:<40}{value:>10.2f}")
+    print(
+        f"{accounts:,} accounts, {raw_rows:,} raw rows: features + scoring {counted:.1f} s "
+        f"(target <= {TARGET_S:.0f} s: {'met' if result['meets_target'] else 'MISSED'}); "
+        f"predict {result['predict_rows_per_s']:,} rows/s (anchor: {ANCHOR}); peak RSS {result['peak_rss_mb']['end']} MB"
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

