@@ -1,4 +1,4 @@
-"""Recording drafts (create, link repeats, thread updates, auto-accept) and the review queue, on SQLite and PostgreSQL."""
+"""Recording drafts (create, link repeats, thread updates, auto-accept) and the review queue, on both databases."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def seed_roster(parts) -> None:
                     "email": "anna@ourco.example",
                     "aliases": "annie, @anna.s",
                     "active": True,
-                },  # noqa: E501
+                },
                 {"id": "u_ben", "name": "Ben Carter", "email": "ben@ourco.example", "aliases": None, "active": True},
                 {"id": "u_old", "name": "Old Timer", "email": "old@ourco.example", "aliases": "", "active": False},
             ],

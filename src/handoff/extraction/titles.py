@@ -25,7 +25,7 @@ _POLITE = re.compile(
     re.I,
 )
 _DEADLINE_TAIL = re.compile(
-    r"\s*(?:,\s*)?\b(?:by|before|until|till|no later than|on|due|at the latest by|latest by|ahead of|no later|within|in)\s+"  # noqa: E501
+    r"\s*(?:,\s*)?\b(?:by|before|until|till|no later than|on|due|at the latest by|latest by|ahead of|no later|within|in|for)\s+"  # noqa: E501
     r"(?:the\s+)?(?:end of (?:the )?(?:day|week|month|next week|next month)|eod|eow|eom|cob|today|tonight|tomorrow|"
     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|q[1-4]|"
     r"(?:next|this)\s+\w+|monday|tuesday|wednesday|thursday|friday|saturday|sunday|\w+\s+\d{1,2}(?:st|nd|rd|th)?|"
@@ -34,7 +34,7 @@ _DEADLINE_TAIL = re.compile(
     re.I,
 )
 _TIME_WORDS = re.compile(
-    r"\s*\b(?:asap|as soon as possible|eod|eow|cob|today|tonight|tomorrow|this week|next week|urgently|"
+    r"\s*\b(?:asap|as soon as possible|eod|eow|cob|today|tonight|tomorrow|this week|next week|urgently|immediately|right away|"  # noqa: E501
     r"at your earliest convenience|when you get a chance|if possible|for me|thanks|thank you|please|pls)\b[.!]?",
     re.I,
 )
@@ -42,7 +42,7 @@ _CLAUSE_CUT = re.compile(
     r"\s+(?:so that|so we|because|since|as we|as i|in order to|if you|, which|, as|; |— | - )\s*", re.I
 )
 _DETERMINERS = re.compile(r"\b(?:the|a|an|your|my|our)\s+", re.I)
-_OBJECT_PRONOUN = re.compile(r"^(\w+)\s+(?:me|us|him|her|them)\s+(?=\w)", re.I)
+_OBJECT_PRONOUN = re.compile(r"^(\w+)\s+(?:me|us|you|him|her|them)\s+(?=\w)", re.I)
 _CN_POLITE = re.compile(r"^(?:请|麻烦|能否|可否|务必|记得|帮忙|帮我|你|您|我们|我来|我会|大家)+")
 _CN_DEADLINE = re.compile(
     r"(?:在)?(?:(?:下下?|本|这)?(?:周|星期|礼拜)[一二三四五六日天1-7]|(?:下个?月|本月)?月底|明天|后天|今天|"
@@ -75,6 +75,7 @@ def make_title(sentence: str, *, strip_owner: bool = True) -> str:
         return _chinese_title(text)
     if strip_owner:
         text = _LEADING_OWNER.sub("", text, count=1)
+    text = re.sub(r"^(?:would|do) you mind\s+", "", text, flags=re.I)
     text = _POLITE.sub("", text, count=1)
     if re.match(r"^(?:would|do) you mind\b", sentence, re.I) or re.match(r"^\w+ing\b", text):
         first, _, rest = text.partition(" ")

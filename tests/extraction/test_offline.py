@@ -1,0 +1,122 @@
+"""The offline extractor end to end, with the committed classifier and the real MiniLM (loaded once, lazily)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from handoff.extraction.extractor import build_extractor
+from handoff.extraction.model import MessageText, TeamMember
+from handoff.settings import Settings
+
+ROSTER = [
+    TeamMember("u_anna", "Anna Schmidt", "anna@ourco.example", ("annie",)),
+    TeamMember("u_ben", "Ben Carter", "ben.carter@ourco.example", ("benc",)),
+    TeamMember("u_li", "Li Wei", "li.wei@ourco.example", ("李伟",)),
+    TeamMember("u_zhang", "Zhang Min", "zhang.min@ourco.example", ("张敏",)),
+]
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return build_extractor(Settings(_env_file=None))
+
+
+def mail(text: str, *, sender: str = "Dana Wu <dana@acme.example>", to: str = "anna@ourco.example",
+         sent_at: datetime = datetime(2026, 3, 4, 9, 0, tzinfo=UTC), subject: str | None = None) -> MessageText:  # fmt: skip  # noqa: E501
+    return MessageText(text=text, sent_at=sent_at, sender=sender, recipients=(to,), subject=subject)
+
+
+def test_the_sow_request(extractor) -> None:
+    (task,) = extractor.extract(
+        mail("Hi Anna,\n\nCould you please send me the revised SOW by Friday? Legal signs next week.\n\nThanks,\nDana"),
+        ROSTER,
+    )
+    assert task.title.value == "Send revised SOW"
+    assert (task.assignee.value, task.assignee_id) == ("u_anna", "u_anna")
+    assert task.due.value == date(2026, 3, 6)
+    assert task.priority.value == "normal"
+    assert task.evidence == "Could you please send me the revised SOW by Friday?"
+    for found in (task.title, task.assignee, task.due, task.priority):
+        assert 0.0 <= found.confidence <= 1.0 and found.evidence == task.evidence
+    assert task.confidence > 0.5 and task.extractor == "offline"
+
+
+def test_a_status_update_has_no_tasks(extractor) -> None:
+    text = (
+        "Hi Dana,\n\nQuick status: the data model is done and the first import ran. Dashboards are in testing.\n\nAnna"
+    )
+    assert (
+        extractor.extract(mail(text, sender="Anna Schmidt <anna@ourco.example>", to="dana@acme.example"), ROSTER) == []
+    )
+
+
+def test_urgency_and_commitments(extractor) -> None:
+    text = "Ben,\n\nThe export failed again. Please fix it immediately.\nI'll send you the logs tomorrow.\n\nHans"
+    tasks = extractor.extract(
+        mail(text, sender="Hans Weber <hans@stark.example>", to="ben.carter@ourco.example"), ROSTER
+    )
+    by_title = {t.title.value: t for t in tasks}
+    assert by_title["Fix it"].priority.value == "urgent" and by_title["Fix it"].assignee_id == "u_ben"
+    logs = next(t for t in tasks if "logs" in t.title.value)
+    assert logs.assignee.value == "Hans Weber" and logs.assignee_id is None
+    assert logs.due.value == date(2026, 3, 5)
+
+
+def test_chinese_mail(extractor) -> None:
+    text = "张敏，\n\n生产环境的订单接口一直报错，麻烦尽快排查一下。\n另外下周一之前请把测试报告发给我们。\n\n王芳"
+    when = datetime(2026, 6, 10, 10, 30, tzinfo=timezone(timedelta(hours=8)))
+    tasks = extractor.extract(
+        mail(text, sender="王芳 <wang@huaxin.example>", to="zhang.min@ourco.example", sent_at=when), ROSTER
+    )
+    assert len(tasks) == 2
+    assert {t.assignee_id for t in tasks} == {"u_zhang"}
+    assert tasks[0].priority.value == "urgent"
+    assert tasks[1].due.value == date(2026, 6, 15)
+
+
+def test_meeting_notes_formats_and_the_meeting_date_is_no_deadline(extractor) -> None:
+    notes = MessageText(
+        text=(
+            "Weekly sync 2026-03-04\nDate: 2026-03-04\nAttendees: Anna, Ben\n\nWe discussed pricing at length.\n\n"
+            "## Action items\n- Anna to send the revised SOW by Friday\n- @benc fix the invoice seat count\n"
+            "ACTION: Li to confirm the meeting notes of 2026-03-04\n\n"
+            "| Owner | Task | Due |\n|---|---|---|\n| 张敏 | 准备续约报价 | 月底 |\n"
+        ),
+        sent_at=datetime(2026, 3, 4, 14, 0, tzinfo=UTC),
+        kind="notes",
+    )
+    tasks = {t.title.value: t for t in extractor.extract(notes, ROSTER)}
+    assert set(tasks) == {
+        "Send revised SOW",
+        "Fix invoice seat count",
+        "Confirm meeting notes of 2026-03-04",
+        "准备续约报价",
+    }
+    assert tasks["Send revised SOW"].assignee_id == "u_anna" and tasks["Send revised SOW"].due.value == date(2026, 3, 6)
+    assert tasks["Fix invoice seat count"].assignee_id == "u_ben"
+    assert tasks["Confirm meeting notes of 2026-03-04"].due.value is None  # the meeting's own date
+    assert tasks["准备续约报价"].assignee_id == "u_zhang" and tasks["准备续约报价"].due.value == date(2026, 3, 31)
+
+
+def test_models_load_lazily_not_at_import_or_build() -> None:
+    code = (
+        "import sys\nfrom handoff.extraction.extractor import build_extractor\nfrom handoff.settings import Settings\n"
+        "build_extractor(Settings(_env_file=None))\n"
+        "print(sorted({'torch', 'sentence_transformers', 'sklearn'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_model_is_loaded_once_per_process(extractor) -> None:
+    from handoff.extraction.classifier import committed_classifier
+    from handoff.extraction.embeddings import _model
+
+    extractor.extract(mail("Please send the deck."), ROSTER)
+    extractor.extract(mail("Please send the plan."), ROSTER)
+    assert _model.cache_info().currsize == 1 and _model.cache_info().misses == 1
+    assert committed_classifier.cache_info().misses == 1

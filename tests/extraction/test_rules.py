@@ -1,0 +1,156 @@
+"""The pure rules: sentences, due dates, titles, people, priority and meeting-note structure."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from handoff.extraction.dates import find_due
+from handoff.extraction.model import TeamMember
+from handoff.extraction.notes import from_webvtt, parse_structure
+from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee, written_owner
+from handoff.extraction.priority import find_priority
+from handoff.extraction.sentences import split_sentences
+from handoff.extraction.titles import make_title
+
+WEDNESDAY = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+FRIDAY = datetime(2026, 5, 15, 9, 0, tzinfo=timezone(timedelta(hours=2)))
+
+
+@pytest.mark.parametrize(
+    ("sentence", "when", "expected"),
+    [
+        ("Could you please send me the revised SOW by Friday?", WEDNESDAY, date(2026, 3, 6)),
+        ("Please review it by Friday.", FRIDAY, date(2026, 5, 22)),  # said on a Friday: next week's
+        ("send it EOD", WEDNESDAY, date(2026, 3, 4)),
+        ("confirm EOW", FRIDAY, date(2026, 5, 15)),
+        ("by the 15th", WEDNESDAY, date(2026, 3, 15)),
+        ("by the 2nd", WEDNESDAY, date(2026, 4, 2)),
+        ("let's meet next Tuesday", WEDNESDAY, date(2026, 3, 10)),
+        ("by end of month", WEDNESDAY, date(2026, 3, 31)),
+        ("finish the rollout in Q3", WEDNESDAY, date(2026, 9, 30)),
+        ("by Jan 8", datetime(2026, 12, 21, tzinfo=UTC), date(2027, 1, 8)),
+        ("postpone Thursday's deployment to 3/24", WEDNESDAY, date(2026, 3, 24)),
+        ("send the invoice within 3 days, the payment run is on the 20th", FRIDAY, date(2026, 5, 18)),
+        ("请在周五前提交数据字典", WEDNESDAY, date(2026, 3, 6)),
+        ("下周一之前发给我们", WEDNESDAY, date(2026, 3, 9)),
+        ("月底前完成压力测试", WEDNESDAY, date(2026, 3, 31)),
+        ("本周四更新文档", WEDNESDAY, date(2026, 3, 5)),
+        ("due 2026-04-01", WEDNESDAY, date(2026, 4, 1)),
+    ],
+)
+def test_due_dates(sentence: str, when: datetime, expected: date) -> None:
+    found = find_due(sentence, when)
+    assert found is not None and found.value == expected
+    assert 0.0 < found.confidence <= 1.0
+
+
+def test_today_is_the_writers_day_not_utcs() -> None:
+    late_in_california = datetime(2026, 3, 4, 23, 30, tzinfo=timezone(timedelta(hours=-8)))  # Thursday in UTC
+    assert find_due("Can you send it by tomorrow?", late_in_california).value == date(2026, 3, 5)
+
+
+@pytest.mark.parametrize(
+    "sentence", ["We met last Friday to discuss it.", "The plan for Q1 training is fine.", "Thanks for the call!"]
+)
+def test_no_deadline(sentence: str) -> None:
+    assert find_due(sentence, WEDNESDAY) is None
+
+
+@pytest.mark.parametrize(
+    ("sentence", "title"),
+    [
+        ("Could you please send me the revised SOW by Friday?", "Send revised SOW"),
+        ("Would you mind sharing the API documentation with them?", "Share API documentation with them"),
+        ("I'll send over the kickoff deck tomorrow", "Send over kickoff deck"),
+        ("- [ ] Sara: book the training room for next Tuesday", "Book training room"),
+        ("ACTION: Tom to prepare the cutover plan by 2026-03-20", "Prepare cutover plan"),
+        ("请在周五前提交最新的数据字典。", "提交最新的数据字典"),
+    ],
+)
+def test_titles_are_short_imperatives(sentence: str, title: str) -> None:
+    assert make_title(sentence) == title
+
+
+ROSTER = Roster(
+    [
+        TeamMember("u_anna", "Anna Schmidt", "anna@ourco.example", ("annie", "anna.s")),
+        TeamMember("u_ben", "Ben Carter", "ben.carter@ourco.example", ("benc",)),
+        TeamMember("u_li", "Li Wei", "li.wei@ourco.example", ("李伟",)),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "sender", "expected"),
+    [
+        ("Can you send the deck?", "Dana <dana@acme.example>", "u_anna"),  # the addressee
+        ("I'll send the deck tomorrow.", "Ben Carter <ben.carter@ourco.example>", "u_ben"),  # the writer
+        ("I'll update our firewall rules.", "Nina Roth <nina@massive.example>", "Nina Roth"),  # writer off-roster
+        ("We should invite the security team.", "Ben Carter <ben.carter@ourco.example>", None),
+        ("@benc will patch the export job", None, "u_ben"),
+        ("Annie to review the contract", None, "u_anna"),
+        ("李伟 周五前提交数据字典", None, "u_li"),
+    ],
+)
+def test_assignee_rules(sentence: str, sender: str | None, expected: str | None) -> None:
+    found = resolve_assignee(
+        sentence, roster=ROSTER, sender=sender, recipients=["anna@ourco.example"], addressee=None, is_notes=False
+    )
+    assert found.value == expected
+    assert 0.0 <= found.confidence <= 1.0
+
+
+def test_roster_lookup_by_every_name_and_ambiguity() -> None:
+    assert ROSTER.find("ANNA@ourco.example").id == "u_anna"
+    assert ROSTER.find("Anna Schmidt <anna@ourco.example>").id == "u_anna"
+    assert ROSTER.find("@anna.s").id == "u_anna"
+    twins = Roster([TeamMember("a", "Sam Lee"), TeamMember("b", "Sam Park")])
+    assert twins.find("Sam") is None and twins.find("Sam Park").id == "b"
+
+
+def test_greeting_names_the_addressee() -> None:
+    assert addressee_from_greeting("Hi Anna,\n\nPlease send it.") == "Anna"
+    assert addressee_from_greeting("Anna, a reminder: we need it.", ROSTER) == "Anna"
+    assert addressee_from_greeting("Production is down.", ROSTER) is None
+    assert written_owner("Production has been down since 9:00") == "Production"  # only trusted for roster names
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [("Please fix it ASAP.", "urgent"), ("No rush, whenever you can.", "low"), ("This is important.", "high"),
+     ("Send the deck.", "normal"), ("麻烦尽快排查一下", "urgent")],
+)  # fmt: skip
+def test_priority_cues(sentence: str, expected: str) -> None:
+    assert find_priority(sentence, subject=None, due=None, today=date(2026, 3, 4))[0] == expected
+
+
+def test_sentences_split_on_english_and_chinese_enders_but_not_abbreviations() -> None:
+    text = "Hi Anna,\n\nMr. Smith agreed, e.g. on pricing. Could you send it?\n\n我们下周开会。请提交数据字典！"
+    assert split_sentences(text) == [
+        "Hi Anna,", "Mr. Smith agreed, e.g. on pricing.", "Could you send it?", "我们下周开会。", "请提交数据字典！"
+    ]  # fmt: skip
+
+
+def test_note_structure_sections_action_lines_checkboxes_and_owner_tables() -> None:
+    notes = (
+        "Weekly sync\nDate: 2026-03-04\nAttendees: Anna, Ben\n\nDiscussed pricing.\n\n## Action items\n"
+        "- Anna to send the SOW\n- Ben to fix the invoice\n\nNotes\nACTION: Li to raise the limit\n"
+        "- [x] done thing\n- [ ] open thing\n\n| Owner | Task | Due |\n|---|---|---|\n| Ben | Prepare costs | the 15th |\n"  # noqa: E501
+    )
+    structure = parse_structure(notes)
+    by_how = {(item.how, item.text) for item in structure.items}
+    assert ("section", "- Anna to send the SOW") in by_how
+    assert ("action_line", "ACTION: Li to raise the limit") in by_how
+    assert ("checkbox", "- [ ] open thing") in by_how
+    assert not any("done thing" in text for _, text in by_how)
+    table = [item for item in structure.items if item.how == "table"]
+    assert [(t.text, t.owner, t.due_text) for t in table] == [("Prepare costs", "Ben", "the 15th")]
+    assert 1 in structure.consumed_lines  # the "Date:" line is metadata
+
+
+def test_webvtt_voices_become_speakers() -> None:
+    text, speakers = from_webvtt("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ben>I'll set up the workspace.\n")
+    assert "I'll set up the workspace." in text
+    assert list(speakers.values()) == ["Ben"]
