@@ -281,7 +281,7 @@ class _Project:
     """What the simulation needs to remember about a project while its account lives on."""
 
     id: str
-    row: list
+    row: dict
     actual_end: date
     overrun: float
     delay_days: int
@@ -724,6 +724,7 @@ class _Generator:
             self.subscription(s, day, upgraded=False, downgraded=True)
 
     def close_open_subscription(self, s: _AccountState) -> None:
+        assert s.renewal is not None  # set when the simulation ends
         if s.churned_at:
             self.close_subscription(s, s.churned_at, s.renewal if s.renewal >= s.churned_at else s.churned_at)
         else:
@@ -739,9 +740,8 @@ class _Generator:
         due = issued + timedelta(days=terms)
         # Payment delay: a fixed habit (some firms always pay late) plus a part driven by health.
         delay = s.pay_habit + rng.normal(-4.0 - 9.0 * health, 7.0)
-        paid = due + timedelta(days=int(round(delay)))
-        paid = max(paid, issued + timedelta(days=1))
-        if s.churned_at is not None and paid > s.churned_at + timedelta(days=30):
+        paid: date | None = max(due + timedelta(days=int(round(delay))), issued + timedelta(days=1))
+        if s.churned_at is not None and paid is not None and paid > s.churned_at + timedelta(days=30):
             paid = None  # written off after they left
         paid = self.before_end(paid)
         self.h.add(
@@ -923,6 +923,7 @@ class _Generator:
         if status in ("done", "active", "cancelled") and row.get("actual_start"):
             self.invoice(s, actual_start, round(row["planned_budget"] * 0.4, 2), s.last_health, project.id)
         if status == "done":
+            assert stop is not None  # a delivered project has its real end
             if row["contract_type"] == "fixed_price":
                 final = row["planned_budget"] * 0.6
             else:  # billed by effort: the overrun is the customer's

@@ -80,11 +80,12 @@ def _upsert(conn: Connection, entity_name: str, parsed_files: list[ParsedFile], 
         columns = [table.c[f] for f in fields]
         for start in range(0, len(keys), _IN_CHUNK):
             chunk = keys[start : start + _IN_CHUNK]
-            for stored in conn.execute(select(*columns).where(key.in_(chunk))).mappings():
-                existing[stored[key_name]] = stored
-        inserts, updates = [], []
+            for found in conn.execute(select(*columns).where(key.in_(chunk))).mappings():
+                existing[found[key_name]] = found
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         for row in rows:
-            stored = existing.get(row[key_name])
+            stored = existing.get(str(row[key_name]))
             if stored is None:
                 inserts.append(row)
             elif any(comparable(stored[f]) != comparable(row[f]) for f in fields):

@@ -249,9 +249,9 @@ def parse_file(file: str, data: bytes, mapping: FileMapping) -> tuple[ParsedFile
                 failed_columns.add(rule.column)
             parsed.columns[rule.field] = rule.column
         for f in ent.fields:
-            missing = parsed.values.get(f.name) is None and f.name not in parsed.lookups
+            absent = parsed.values.get(f.name) is None and f.name not in parsed.lookups
             # A cell that failed to convert is already reported; "required" on top would say it twice.
-            if f.required and f.name in filled and missing and parsed.columns.get(f.name) not in failed_columns:
+            if f.required and f.name in filled and absent and parsed.columns.get(f.name) not in failed_columns:
                 problems.append(Problem(file, row_number, parsed.columns.get(f.name), f"{f.name} is required"))
         rows.append(parsed)
     return ParsedFile(file, mapping.entity, mapping.fields, rows), problems
@@ -325,22 +325,22 @@ def check_import(files: Iterable[ParsedFile], known_ids: KnownIds, store_lookup:
     for parsed in files:
         for f in ENTITIES_BY_NAME[parsed.entity].fields:
             if f.references:
-                target = f.references.split(".")[0]
+                referenced = f.references.split(".")[0]
                 for row in parsed.rows:
                     value = row.values.get(f.name)
-                    if value is not None and value not in by_entity.get(target, {}):
-                        wanted.setdefault(target, set()).add(value)
-    in_store = {target: known_ids(target, values) for target, values in wanted.items()}
+                    if value is not None and value not in by_entity.get(referenced, {}):
+                        wanted.setdefault(referenced, set()).add(value)
+    in_store = {referenced: known_ids(referenced, values) for referenced, values in wanted.items()}
     for parsed in files:
         for f in ENTITIES_BY_NAME[parsed.entity].fields:
             if not f.references:
                 continue
-            target = f.references.split(".")[0]
+            referenced = f.references.split(".")[0]
             for row in parsed.rows:
                 value = row.values.get(f.name)
-                if value is None or value in by_entity.get(target, {}) or value in in_store.get(target, set()):
+                if value is None or value in by_entity.get(referenced, {}) or value in in_store.get(referenced, set()):
                     continue
-                reason = f"{f.name} {value!r}: no {target} row with that key in this import or the store"
+                reason = f"{f.name} {value!r}: no {referenced} row with that key in this import or the store"
                 problems.append(Problem(parsed.file, row.row, row.columns.get(f.name), reason))
     return problems
 
