@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eval.extraction.golden import load_cases, load_roster, message_of, score
+from eval.extraction.golden import DEVELOPMENT_FILES, HOLDOUT_FILES, load_cases, load_roster, message_of, score
 from handoff.extraction.model import Found, TaskDraft
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -58,15 +58,20 @@ def classifier_cv() -> dict[str, Any]:
 def golden() -> dict[str, Any]:
     from handoff.extraction.offline import OfflineExtractor
 
-    cases = load_cases()
     roster = load_roster()
     extractor = OfflineExtractor(exclude_addresses=["tasks@handoff.local"])
-    started = time.perf_counter()
-    ours = score(cases, lambda case: extractor.extract(message_of(case), roster))
-    elapsed = time.perf_counter() - started
-    trivial = score(cases, trivial_extract)
-    ours["seconds"] = round(elapsed, 2)
-    return {"offline": ours, "trivial_question_or_please": {k: v for k, v in trivial.items() if k != "errors"}}
+    out: dict[str, Any] = {}
+    for label, files in (("development", DEVELOPMENT_FILES), ("holdout", HOLDOUT_FILES)):
+        cases = load_cases(files)
+        started = time.perf_counter()
+        ours = score(cases, lambda case: extractor.extract(message_of(case), roster))
+        ours["seconds"] = round(time.perf_counter() - started, 2)
+        trivial = score(cases, trivial_extract)
+        out[label] = {
+            "offline": ours,
+            "trivial_question_or_please": {k: v for k, v in trivial.items() if k != "errors"},
+        }
+    return out
 
 
 def main() -> dict[str, Any]:
@@ -104,16 +109,17 @@ def _print(result: dict[str, Any]) -> None:
             f"{row['tfidf_lr_same_folds']['f1']:9.3f} {row['question_or_please']['f1']:9.3f} "
             f"{row['always_yes_f1']:8.3f}  {anchors[name]}"
         )
-    gold = result["golden"]
-    ours, trivial = gold["offline"], gold["trivial_question_or_please"]
-    print(f"\ngolden set: {ours['cases']} messages, {ours['gold_tasks']} tasks")
-    print(f"{'':22} {'P':>6} {'R':>6} {'F1':>6} {'due':>6} {'owner':>6} {'prio':>6}")
-    for label, row in (("offline extractor", ours), ("trivial ?/please", trivial)):
-        print(
-            f"{label:22} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f} "
-            f"{row['due_accuracy'] or 0:6.3f} {row['assignee_accuracy'] or 0:6.3f} {row['priority_accuracy'] or 0:6.3f}"
-        )
-    print(f"F1 by file: {ours['f1_by_file']}")
+    for part, gold in result["golden"].items():
+        ours, trivial = gold["offline"], gold["trivial_question_or_please"]
+        print(f"\ngolden set, {part}: {ours['cases']} messages, {ours['gold_tasks']} tasks (task-level)")
+        print(f"{'':22} {'P':>6} {'R':>6} {'F1':>6} {'due':>6} {'owner':>6} {'prio':>6}")
+        for label, row in (("offline extractor", ours), ("trivial ?/please", trivial)):
+            print(
+                f"{label:22} {row['precision']:6.3f} {row['recall']:6.3f} {row['f1']:6.3f} "
+                f"{row['due_accuracy'] or 0:6.3f} {row['assignee_accuracy'] or 0:6.3f} "
+                f"{row['priority_accuracy'] or 0:6.3f}"
+            )
+        print(f"F1 by file: {ours['f1_by_file']}")
 
 
 if __name__ == "__main__":

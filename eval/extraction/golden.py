@@ -20,9 +20,13 @@ def load_roster() -> list[TeamMember]:
     return [TeamMember(r["id"], r["name"], r.get("email"), tuple(r.get("aliases") or ())) for r in rows]
 
 
-def load_cases() -> list[dict[str, Any]]:
+DEVELOPMENT_FILES = ("emails_en.yaml", "emails_zh.yaml", "notes.yaml")
+HOLDOUT_FILES = ("holdout.yaml",)
+
+
+def load_cases(files: tuple[str, ...] = DEVELOPMENT_FILES) -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
-    for name in ("emails_en.yaml", "emails_zh.yaml", "notes.yaml"):
+    for name in files:
         for case in yaml.safe_load((CASES_DIR / name).read_text(encoding="utf-8")):
             case["file"] = name
             cases.append(case)
