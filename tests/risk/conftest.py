@@ -13,6 +13,7 @@ from handoff.settings import Settings
 
 DEMO_ACCOUNTS = 300
 DEMO_END = date(2026, 10, 31)
+FAST = {"n_folds": 3}  # fewer inner folds: the tests check behaviour, `make eval` measures quality
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +42,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory, demo_frames) -> Trained:
     settings = Settings(home=home / "home", _env_file=None)
     cards = home / "cards"
     parts = Parts(settings)
-    summary = train_all(parts, source="demo", show_progress=False, frames=demo_frames, cards_dir=cards)
+    summary = train_all(
+        parts, source="demo", show_progress=False, frames=demo_frames, cards_dir=cards, learner_options=FAST
+    )
     return Trained(settings, summary, cards)
 
 

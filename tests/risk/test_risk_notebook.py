@@ -17,6 +17,7 @@ def test_train_and_explain_notebook_executes(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setenv("HANDOFF_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HANDOFF_NOTEBOOK_ACCOUNTS", "200")
+    monkeypatch.setenv("HANDOFF_NOTEBOOK_FOLDS", "3")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

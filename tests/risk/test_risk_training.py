@@ -28,7 +28,13 @@ def test_a_worse_model_is_not_promoted(trained, demo_frames) -> None:
     shuffled = effort.y_train.copy()
     shuffled["y"] = np.random.default_rng(0).permutation(shuffled["y"].to_numpy())
     effort.y_train = shuffled
-    result = training.train_one(trained.settings, effort, source="test", cards_dir=trained.cards_dir / "shuffled")
+    result = training.train_one(
+        trained.settings,
+        effort,
+        source="test",
+        cards_dir=trained.cards_dir / "shuffled",
+        learner_options={"n_folds": 3},
+    )
     assert result["promoted"] is False
     assert result["metrics"]["mae"] > result["champion_metrics"]["mae"]
     assert registry.champion_version(trained.settings, "effort") == "1"

@@ -125,19 +125,20 @@ def churn_training_set(
     return TrainingSet("churn", "classifier", x[~is_holdout], y[~is_holdout], x[is_holdout], y[is_holdout], summary)
 
 
-def fit_bundle(training: TrainingSet, seed: int = 0) -> ModelBundle:
-    """Fits the learner(s) of one model on its training rows."""
+def fit_bundle(training: TrainingSet, seed: int = 0, learner_options: Mapping[str, Any] | None = None) -> ModelBundle:
+    """Fits the learner(s) of one model on its training rows; `learner_options` go to both learners (e.g. n_folds)."""
     interval_regressor, calibrated_classifier = _learner_classes()
+    options = dict(learner_options or {})
     x, y = training.x_train, training.y_train
     if training.kind == "interval":
-        learners = {"main": interval_regressor(random_state=seed).fit(x, y["y"].to_numpy())}
+        learners = {"main": interval_regressor(random_state=seed, **options).fit(x, y["y"].to_numpy())}
     elif training.kind == "overrun":
         learners = {
-            "main": calibrated_classifier(random_state=seed).fit(x, y["y"].to_numpy()),
-            "amount": interval_regressor(random_state=seed).fit(x, y["overrun_pct"].to_numpy()),
+            "main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy()),
+            "amount": interval_regressor(random_state=seed, **options).fit(x, y["overrun_pct"].to_numpy()),
         }
     else:
-        learners = {"main": calibrated_classifier(random_state=seed).fit(x, y["y"].to_numpy())}
+        learners = {"main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy())}
     kind = "classifier" if training.kind == "classifier" else training.kind
     return ModelBundle(training.name, kind, list(x.columns), learners, {"training": training.summary})
 
@@ -350,11 +351,12 @@ def train_one(
     source: str,
     cards_dir: Path | None = None,
     seed: int = 0,
+    learner_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fits, evaluates, logs and registers one model; promotes it when it beats the champion on this holdout."""
     from handoff.risk import registry
 
-    bundle = fit_bundle(training, seed=seed)
+    bundle = fit_bundle(training, seed=seed, learner_options=learner_options)
     metrics = holdout_metrics(bundle, training)
     baselines = baseline_metrics(training)
     importances = importance(bundle, training.x_holdout)
@@ -426,6 +428,7 @@ def train_all(
     frames: feats.Frames | None = None,
     models: tuple[str, ...] = MODEL_NAMES,
     cards_dir: Path | None = None,
+    learner_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Trains every product model from the store (`database`), a fresh demo history (`demo`) or given frames."""
     from handoff.cli.output import progress
@@ -448,5 +451,7 @@ def train_all(
         sets["churn"] = churn_training_set(frames, end)
     results = {}
     for name in progress([m for m in MODEL_NAMES if m in models], "training", enabled=show_progress):
-        results[name] = train_one(parts.settings, sets[name], source, cards_dir=cards_dir)
+        results[name] = train_one(
+            parts.settings, sets[name], source, cards_dir=cards_dir, learner_options=learner_options
+        )
     return {"source": source, "history_end": end.isoformat(), "models": results}
