@@ -170,6 +170,10 @@ def test_hubspot_export_imports_with_owner_and_company_lookups(parts: Parts) -> 
     assert deals["3002"]["stage"] == "open" and deals["3002"]["closed_at"] is None
     assert deals["3003"]["stage"] == "lost" and deals["3003"]["owner_id"] is None
     assert _rows(parts, "team_members")["501"]["name"] == "Dana Whitfield"
+    again = json.loads(_handoff(parts, "import", "--mapping", "hubspot", *files, "--json").stdout)["entities"]
+    assert all(
+        c["inserted"] == c["updated"] == 0 and c["unchanged"] == 3 for n, c in again.items() if n != "team_members"
+    )
 
 
 def test_salesforce_export_imports(parts: Parts) -> None:
