@@ -145,6 +145,7 @@ class LinearDesign:
     medians: list[float] = field(default_factory=list)
     log_columns: list[int] = field(default_factory=list)
     log_twins: list[int] = field(default_factory=list)
+    missing_flags: list[int] = field(default_factory=list)
     onehot: dict[int, list[int]] = field(default_factory=dict)  # feature index -> level codes kept
     means: list[float] = field(default_factory=list)
     scales: list[float] = field(default_factory=list)
@@ -165,6 +166,8 @@ class LinearDesign:
                 design.medians.append(0.0)
                 continue
             design.medians.append(float(np.median(present)) if present.size else 0.0)
+            if 0 < present.size < len(column):
+                design.missing_flags.append(j)  # "not known" often means something (no sales estimate given)
             if not present.size or present.min() < 0 or len(np.unique(present)) < 10:
                 continue
             # Skewed counts and sizes enter on the log scale; other non-negative measures get a log1p twin beside
@@ -182,7 +185,7 @@ class LinearDesign:
     def _raw(self, matrix: np.ndarray) -> np.ndarray:
         columns: list[np.ndarray] = []
         groups: list[int] = []
-        log_columns, log_twins = set(self.log_columns), set(self.log_twins)
+        log_columns, log_twins, flags = set(self.log_columns), set(self.log_twins), set(self.missing_flags)
         for j in range(matrix.shape[1]):
             column = matrix[:, j]
             if j in self.onehot:
@@ -190,6 +193,9 @@ class LinearDesign:
                     columns.append((column == code).astype(float))
                     groups.append(j)
                 continue
+            if j in flags:
+                columns.append(np.isnan(column).astype(float))
+                groups.append(j)
             filled = np.where(np.isnan(column), self.medians[j], column)
             if j in log_columns:
                 filled = np.log1p(np.maximum(filled, 0.0))
@@ -211,6 +217,7 @@ class LinearDesign:
             "medians": self.medians,
             "log_columns": self.log_columns,
             "log_twins": self.log_twins,
+            "missing_flags": self.missing_flags,
             "onehot": {str(k): v for k, v in self.onehot.items()},
             "means": self.means,
             "scales": self.scales,
@@ -223,6 +230,7 @@ class LinearDesign:
             medians=list(data["medians"]),
             log_columns=list(data["log_columns"]),
             log_twins=list(data.get("log_twins", [])),
+            missing_flags=list(data.get("missing_flags", [])),
             onehot={int(k): list(v) for k, v in data["onehot"].items()},
             means=list(data["means"]),
             scales=list(data["scales"]),
@@ -384,6 +392,7 @@ class IntervalRegressor:
         n_folds: int = 5,
         blend: bool = True,
         rounds: Sequence[int] | None = None,
+        anchor: str | None = None,
     ) -> None:
         if not 0 < alpha < 1:
             raise ValueError("alpha must be between 0 and 1")
@@ -394,6 +403,7 @@ class IntervalRegressor:
         self.n_folds = n_folds
         self.blend = blend
         self.round_grid = tuple(sorted(rounds or self.ROUNDS))
+        self.anchor = anchor
         self.encoder = FrameEncoder()
         self.boosters: dict[str, lgb.Booster] = {}
         self.linear: LinearModel | None = None
@@ -428,6 +438,11 @@ class IntervalRegressor:
         self.encoder = FrameEncoder().fit(X)
         matrix = self.encoder.matrix(X)
         categorical = self.encoder.categorical_indices
+        if self.anchor is not None and self.encoder.kinds.get(self.anchor) != "numeric":
+            raise ValueError(f"anchor {self.anchor!r} must be a numeric feature column")
+        # With an anchor (a person's estimate of the same quantity) the models learn its error, not the level.
+        offset = self._offset(matrix)
+        z = z - offset
         params = {**_default_params(len(X), "quantile", self.random_state), **self.params}
         max_rounds = max(self.round_grid)
         names = list(self.quantiles)
@@ -449,17 +464,19 @@ class IntervalRegressor:
         # Pick the round counts: pinball loss in model space for the tails, MAE in the target's own units for p50.
         for name, q in self.quantiles.items():
             if name == "p50":
-                losses = [np.mean(np.abs(self._from_model(p) - target)) for p in oof_gbm[name]]
+                losses = [np.mean(np.abs(self._from_model(p + offset) - target)) for p in oof_gbm[name]]
             else:
                 losses = [_pinball(z, p, q) for p in oof_gbm[name]]
             self.rounds[name] = self.round_grid[int(np.argmin(losses))]
         gbm_band = np.vstack([oof_gbm[name][self.round_grid.index(self.rounds[name])] for name in names])
 
         weights = BLEND_WEIGHTS if self.blend else (1.0,)
-        maes = [np.mean(np.abs(self._from_model(w * gbm_band[1] + (1 - w) * oof_lin[1]) - target)) for w in weights]
+        maes = [
+            np.mean(np.abs(self._from_model(w * gbm_band[1] + (1 - w) * oof_lin[1] + offset) - target)) for w in weights
+        ]
         self.weight = float(weights[int(np.argmin(maes))])
         band = self.weight * gbm_band + (1 - self.weight) * oof_lin
-        band = np.sort(band, axis=0)  # quantile crossing would make the scores meaningless
+        band = _uncross(band)  # quantile crossing would make the scores meaningless
 
         # CQR: how far outside the out-of-fold band each row fell; that quantile widens (or narrows) the band.
         # The plain (1 - alpha) quantile, without split conformal's (n + 1) correction: these scores come from models
@@ -485,6 +502,15 @@ class IntervalRegressor:
         self.params = params
         return self
 
+    def _offset(self, matrix: np.ndarray) -> np.ndarray:
+        """The anchor in model space per row (0 where there is none, so the models carry the level there)."""
+        if self.anchor is None:
+            return np.zeros(matrix.shape[0])
+        values = matrix[:, self.encoder.columns.index(self.anchor)]
+        if self.log_space:
+            values = np.log1p(np.maximum(values, 0.0))
+        return np.where(np.isnan(values), 0.0, values)
+
     def _linear_band(self, linear: LinearModel, train_matrix, train_z, test_matrix) -> np.ndarray:
         residuals = train_z - linear.score(train_matrix)
         low, high = np.quantile(residuals, [self.alpha / 2, 1 - self.alpha / 2])
@@ -508,10 +534,10 @@ class IntervalRegressor:
             band = self.weight * gbm + (1 - self.weight) * lin
         else:
             band = gbm
-        band = np.sort(band, axis=0)
+        band = _uncross(band)
         low = np.minimum(band[0] - self.conformal_offset, band[1])
         high = np.maximum(band[2] + self.conformal_offset, band[1])
-        return np.vstack([low, band[1], high])
+        return np.vstack([low, band[1], high]) + self._offset(matrix)
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """P10, P50, P90 in the target's units, one row per input row (p10 <= p50 <= p90)."""
@@ -540,6 +566,8 @@ class IntervalRegressor:
         out = self.weight * _predict(self.boosters["p50"], matrix, pred_contrib=True)
         if self.linear is not None and self.weight < 1.0:
             out = out + (1 - self.weight) * self.linear.contributions(matrix, len(self.feature_names))
+        if self.anchor is not None:
+            out[:, self.encoder.columns.index(self.anchor)] += self._offset(matrix)
         return out
 
     # serialisation
@@ -552,6 +580,7 @@ class IntervalRegressor:
             "alpha": self.alpha,
             "log_target": self.log_target,
             "log_space": self.log_space,
+            "anchor": self.anchor,
             "random_state": self.random_state,
             "params": self.params,
             "encoder": self.encoder.to_dict(),
@@ -570,6 +599,7 @@ class IntervalRegressor:
         model = cls(alpha=data["alpha"], params=data["params"], random_state=data["random_state"])
         model.log_target = data["log_target"]
         model.log_space = data["log_space"]
+        model.anchor = data.get("anchor")
         model.encoder = FrameEncoder.from_dict(data["encoder"])
         model.boosters = {name: lgb.Booster(model_str=text) for name, text in data["boosters"].items()}
         model.rounds = dict(data["rounds"])
@@ -580,6 +610,11 @@ class IntervalRegressor:
         model.conformal_offset = float(data["conformal_offset"])
         model.selection = dict(data.get("selection", {}))
         return model
+
+
+def _uncross(band: np.ndarray) -> np.ndarray:
+    """Tails that crossed the median are pulled back to it; the median stays what the contributions explain."""
+    return np.vstack([np.minimum(band[0], band[1]), band[1], np.maximum(band[2], band[1])])
 
 
 def _pinball(target: np.ndarray, prediction: np.ndarray, q: float) -> float:
