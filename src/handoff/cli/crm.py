@@ -37,6 +37,18 @@ def _bar(enabled: bool):
         yield set_total, advance
 
 
+@contextmanager
+def _spinner(message: str, enabled: bool):
+    """A spinner on stderr for work without a row count to show (terminals only)."""
+    if not enabled or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
+
+
 def register(app: typer.Typer) -> None:
     """Adds `demo-data` and `import` to the app."""
 
@@ -84,7 +96,8 @@ def register(app: typer.Typer) -> None:
 
         parts = build()
         try:
-            result = import_files(parts, mapping=mapping, files=files, dry_run=dry_run)
+            with _spinner(f"importing {len(files)} file(s)", enabled=not as_json):
+                result = import_files(parts, mapping=mapping, files=files, dry_run=dry_run)
         except ImportRejected as rejected:
             if as_json:
                 emit_json({"ok": False, "problems": [p.as_dict() for p in rejected.problems]})
