@@ -1,6 +1,6 @@
 """A worker process for the crash test: processes the ledger and hangs inside the N-th task transaction (to be killed).
 
-Usage: python crash_worker.py HOME HANG_AT STAGE LEASE_S   (STAGE: keyword or real; HANG_AT 0: never hang)"""
+Usage: python crash_worker.py HOME HANG_AT LEASE_S   (HANG_AT 0: never hang). The real extractor and task service."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from intake_support import keyword_stage
 
 from handoff.intake.worker import TaskStage, Worker
 from handoff.settings import Settings
@@ -19,9 +18,9 @@ from handoff.wiring import Parts
 
 
 def main() -> None:
-    home, hang_at, stage_name, lease_s = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    home, hang_at, lease_s = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     parts = Parts(Settings(home=home, _env_file=None))
-    stage = keyword_stage() if stage_name == "keyword" else TaskStage.real(parts.settings)
+    stage = TaskStage.real(parts.settings)
     record = stage.record_tasks
     calls = {"n": 0}
 

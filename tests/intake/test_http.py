@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from intake_support import CORPUS, keyword_stage
+from intake_support import CORPUS
 from pydantic import SecretStr
 
 from handoff.errors import HandoffError, InvalidInput, NotReady, PermissionDenied, TooLarge
@@ -90,7 +90,7 @@ def test_raw_rfc822_is_accepted_and_becomes_tasks(endpoint: tuple[Parts, str]) -
     answer = httpx.post(f"{url}/inbound/rfc822", content=raw, headers={"Content-Type": "message/rfc822"})
     assert answer.status_code == 202 and answer.json()["status"] == "received"
     assert httpx.post(f"{url}/inbound/rfc822", content=raw).json()["status"] == "duplicate"
-    service.process_pending(parts, stage=keyword_stage())
+    service.process_pending(parts)
     with parts.sessions() as session:
         entry = service.get_entry(session, answer.json()["id"])
     assert entry.outcome == "tasks_created" and entry.account_id == "acc-globex" and entry.source == "http"
@@ -117,7 +117,7 @@ def test_sendgrid_style_fields_are_rebuilt_into_a_message(endpoint: tuple[Parts,
     answer = httpx.post(url + "/inbound/webhook", content=body, headers={"Content-Type": content_type, **_signed(body)})
     assert answer.status_code == 202, answer.text
     assert answer.json()["message_id"] == "<sg-1@globex.com>"
-    service.process_pending(parts, stage=keyword_stage())
+    service.process_pending(parts)
     with parts.sessions() as session:
         entry = service.get_entry(session, answer.json()["id"])
     assert (entry.source, entry.outcome, entry.account_id) == ("webhook", "tasks_created", "acc-globex")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from intake_support import CORPUS, free_port, keyword_stage
+from intake_support import CORPUS, free_port
 from pydantic import SecretStr
 
 from handoff.intake import service
@@ -143,7 +143,7 @@ def test_poller_fetches_each_message_once_across_restarts(crm_parts: Parts, dove
     _append(dovecot, "reply_quote_signature.eml")
     third = ImapSource(parts).poll_once()
     assert (third.fetched, third.last_uid) == (1, 3)
-    service.process_pending(parts, stage=keyword_stage())
+    service.process_pending(parts)
     with parts.sessions() as session:
         entries = list(reversed(service.list_entries(session)))
     assert [(e.source, e.display_status) for e in entries] == [

@@ -6,14 +6,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from intake_support import CORPUS, keyword_stage
+from intake_support import CORPUS
 from sqlalchemy import select
 
 from handoff.errors import InvalidInput, NotFound, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake import service
 from handoff.intake.tables import ledger
-from handoff.intake.worker import Worker
+from handoff.intake.worker import TaskStage, Worker
 from handoff.store.db import transaction
 from handoff.wiring import Parts
 
@@ -37,26 +37,27 @@ def test_the_same_message_twice_is_one_first_copy_and_one_duplicate(parts: Parts
     assert again.reason == f"same Message-ID and body as ledger entry {first.id}"
 
 
-def test_same_message_id_with_another_body_is_not_a_duplicate(parts: Parts) -> None:
-    service.receive_raw(parts, RAW, "smtp")
-    other = service.receive_raw(parts, RAW.replace(b"revised staging timeline", b"final staging timeline"), "smtp")
+def test_same_message_id_with_another_body_is_not_a_duplicate(sqlite_parts: Parts) -> None:
+    service.receive_raw(sqlite_parts, RAW, "smtp")
+    edited = RAW.replace(b"revised staging timeline", b"final staging timeline")
+    other = service.receive_raw(sqlite_parts, edited, "smtp")
     assert other.outcome is None and other.status == "received"
 
 
-def test_the_unique_constraint_holds_even_without_the_check(parts: Parts) -> None:
+def test_the_unique_constraint_holds_even_without_the_check(sqlite_parts: Parts) -> None:
     from sqlalchemy.exc import IntegrityError
 
-    entry = service.receive_raw(parts, RAW, "smtp")
-    with parts.sessions() as session, session.begin():
+    entry = service.receive_raw(sqlite_parts, RAW, "smtp")
+    with sqlite_parts.sessions() as session, session.begin():
         row = session.execute(select(ledger).where(ledger.c.id == entry.id)).one()._mapping
         copy = {k: v for k, v in row.items() if k != "id"}
         with pytest.raises(IntegrityError):
             session.execute(ledger.insert().values(**copy))
 
 
-def test_oversize_input_is_ledgered_as_rejected_or_refused(parts: Parts) -> None:
-    small = parts.settings.model_copy(
-        update={"inbox": parts.settings.inbox.model_copy(update={"max_message_bytes": 100})}
+def test_oversize_input_is_ledgered_as_rejected_or_refused(sqlite_parts: Parts) -> None:
+    small = sqlite_parts.settings.model_copy(
+        update={"inbox": sqlite_parts.settings.inbox.model_copy(update={"max_message_bytes": 100})}
     )
     limited = Parts(small)
     try:
@@ -76,7 +77,7 @@ def test_a_failed_entry_can_be_listed_and_retried(parts: Parts) -> None:
         def extract(self, message, roster):
             raise RuntimeError("model exploded")
 
-    stage = keyword_stage()
+    stage = TaskStage.real(parts.settings)
     stage.extractor = Broken()
     assert service.process_pending(parts, stage=stage) == 1
     with parts.sessions() as session:
@@ -84,21 +85,21 @@ def test_a_failed_entry_can_be_listed_and_retried(parts: Parts) -> None:
     assert [e.id for e in failed] == [entry.id]
     assert failed[0].error == "RuntimeError: model exploded"
     assert service.retry(parts, [entry.id]) == [entry.id]
-    assert service.process_pending(parts, stage=keyword_stage()) == 1
+    assert service.process_pending(parts) == 1
     with parts.sessions() as session:
         done = service.get_entry(session, entry.id)
         assert service.list_entries(session, "failed") == []
     assert done.outcome == "tasks_created" and done.error is None
-    assert len(done.task_ids) == 2
+    assert done.task_ids
 
 
-def test_retry_refuses_unknown_and_unfailed_entries(parts: Parts) -> None:
-    entry = service.receive_raw(parts, RAW, "smtp")
+def test_retry_refuses_unknown_and_unfailed_entries(sqlite_parts: Parts) -> None:
+    entry = service.receive_raw(sqlite_parts, RAW, "smtp")
     with pytest.raises(NotFound):
-        service.retry(parts, [entry.id + 100])
+        service.retry(sqlite_parts, [entry.id + 100])
     with pytest.raises(InvalidInput):
-        service.retry(parts, [entry.id])
-    with parts.sessions() as session, pytest.raises(InvalidInput):
+        service.retry(sqlite_parts, [entry.id])
+    with sqlite_parts.sessions() as session, pytest.raises(InvalidInput):
         service.list_entries(session, "exploded")
 
 
@@ -136,23 +137,23 @@ def test_postgres_claims_skip_rows_locked_by_another_transaction(postgres_url: s
         built.close()
 
 
-def test_an_expired_lease_makes_a_row_claimable_again(parts: Parts) -> None:
-    entry = service.receive_raw(parts, RAW, "smtp")
-    with transaction(parts.sessions) as session:
+def test_an_expired_lease_makes_a_row_claimable_again(sqlite_parts: Parts) -> None:
+    entry = service.receive_raw(sqlite_parts, RAW, "smtp")
+    with transaction(sqlite_parts.sessions) as session:
         assert ledger_store.claim(session, worker="dead", limit=5, lease=timedelta(seconds=-1)) == [entry.id]
-    worker = Worker(parts, keyword_stage(), worker_id="alive")
+    worker = Worker(sqlite_parts, worker_id="alive")
     assert worker.process_pending() == 1
-    with parts.sessions() as session:
+    with sqlite_parts.sessions() as session:
         done = service.get_entry(session, entry.id)
     assert (done.outcome, done.attempts) == ("tasks_created", 2)
 
 
-def test_a_message_that_keeps_killing_workers_is_failed_not_retried_forever(parts: Parts) -> None:
-    entry = service.receive_raw(parts, RAW, "smtp")
+def test_a_message_that_keeps_killing_workers_is_failed_not_retried_forever(sqlite_parts: Parts) -> None:
+    entry = service.receive_raw(sqlite_parts, RAW, "smtp")
     for _ in range(ledger_store.MAX_ATTEMPTS):
-        with transaction(parts.sessions) as session:
+        with transaction(sqlite_parts.sessions) as session:
             ledger_store.claim(session, worker="dies", limit=1, lease=timedelta(seconds=-1))
-    assert Worker(parts, keyword_stage()).process_pending() == 0
-    with parts.sessions() as session:
+    assert Worker(sqlite_parts).process_pending() == 0
+    with sqlite_parts.sessions() as session:
         done = service.get_entry(session, entry.id)
     assert done.outcome == "failed" and "gave up after 5 attempts" in (done.error or "")

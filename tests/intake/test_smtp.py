@@ -6,7 +6,7 @@ import smtplib
 from collections.abc import Iterator
 
 import pytest
-from intake_support import CORPUS, free_port, keyword_stage
+from intake_support import CORPUS, free_port
 
 from handoff.intake import service
 from handoff.intake.sources.smtp import smtp_inbox
@@ -41,7 +41,7 @@ def test_forwarded_mail_through_smtp_becomes_tasks_credited_to_the_customer(inbo
         assert refused == {}
         # The same mail sent again (a client retry): acknowledged, and ledgered as a duplicate.
         client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], raw)
-    service.process_pending(parts, stage=keyword_stage())
+    service.process_pending(parts)
     with parts.sessions() as session:
         entries = service.list_entries(session)
     assert [(e.source, e.display_status) for e in reversed(entries)] == [
