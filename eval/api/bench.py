@@ -200,7 +200,9 @@ def _serve_api(settings, port: int) -> subprocess.Popen:
 
 
 def _serve_mlflow(settings, port: int) -> subprocess.Popen:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri}
+    # mlflow starts `uvicorn` from PATH: put this interpreter's scripts first so it finds the venv's.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri, "PATH": path}
     command = [sys.executable, "-m", "mlflow", "models", "serve", "--env-manager", "local", "-m",
                "models:/handoff-churn@champion", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -224,6 +226,7 @@ def main() -> dict[str, Any]:
     try:
         _wait(api_port, "/healthz", api)
         churn = measure(api_port, f"/v1/accounts/{ready['account_id']}/churn", auth)
+        print(f"API churn: {churn}", flush=True)
         body = json.dumps({"deal_id": ready["deal_id"]}).encode()
         estimate = measure(api_port, "/v1/estimates", {**auth, "Content-Type": "application/json"}, body)
     finally:

@@ -36,7 +36,9 @@ def test_the_fast_churn_path_gives_the_service_numbers(demo_parts, served_models
         for account_id in _active_accounts(demo_parts):
             features = cache.features(session, [account_id], as_of)
             expected = score_churn(served_models, features, top=5).iloc[0]
-            probability, drivers = score_record(served_models["churn"], cache.record(session, account_id, as_of))
+            probability, drivers = score_record(
+                served_models["churn"], cache.record(demo_parts.sessions, account_id, as_of)
+            )
             assert probability == pytest.approx(expected["probability"], abs=1e-9)
             assert [d["feature"] for d in drivers] == [d["feature"] for d in expected["drivers"]]
 

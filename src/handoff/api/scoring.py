@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 
 class FeatureCache:
@@ -26,6 +26,7 @@ class FeatureCache:
         self.ttl_s = ttl_s
         self.max_rows = max_rows
         self._rows: OrderedDict[tuple[str, date], tuple[float, pd.DataFrame]] = OrderedDict()
+        self._records: dict[tuple[str, date], tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
 
     def _get(self, key: tuple[str, date]) -> pd.DataFrame | None:
@@ -42,12 +43,24 @@ class FeatureCache:
             while len(self._rows) > self.max_rows:
                 self._rows.popitem(last=False)
 
-    def record(self, session: Session, account_id: str, as_of: date) -> dict[str, Any] | None:
-        """One account's feature row as a plain dict (the pandas-free scoring path), or None when not active."""
-        frame = self.features(session, [account_id], as_of)
-        if frame.empty:
-            return None
-        return frame.attrs.setdefault("record", _record(frame.iloc[0]))
+    def record(self, sessions: sessionmaker[Session], account_id: str, as_of: date) -> dict[str, Any] | None:
+        """One account's feature row as a plain dict (the pandas-free scoring path), or None when not active.
+
+        Opens a session only on a miss: a cached answer, found or not found, costs no database round trip.
+        """
+        key = (account_id, as_of)
+        cached = self._records.get(key) if self.ttl_s > 0 else None
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        with sessions() as session:
+            frame = self.features(session, [account_id], as_of)
+        record = None if frame.empty else _record(frame.iloc[0])
+        if self.ttl_s > 0:
+            with self._lock:
+                if len(self._records) >= self.max_rows:
+                    self._records.clear()
+                self._records[key] = (time.monotonic() + self.ttl_s, record)
+        return record
 
     def features(self, session: Session, account_ids: list[str], as_of: date) -> pd.DataFrame:
         """Feature rows (index `account_id`) for those accounts that were active customers on `as_of`."""
@@ -84,13 +97,14 @@ class DefaultDay:
         self.ttl_s = ttl_s
         self._value: tuple[float, date] | None = None
 
-    def get(self, session: Session) -> date:
+    def get(self, sessions: sessionmaker[Session]) -> date:
         from handoff.risk.service import default_as_of
 
         cached = self._value
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        day = default_as_of(session)
+        with sessions() as session:
+            day = default_as_of(session)
         self._value = (time.monotonic() + self.ttl_s, day)
         return day
 

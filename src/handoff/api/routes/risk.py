@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -110,7 +110,7 @@ def _scores(request: Request, session, account_ids: list[str], as_of: date | Non
 
     models = _models(request)
     _require(models, ("churn",))
-    as_of = as_of or request.app.state.default_day.get(session)
+    as_of = as_of or request.app.state.default_day.get(request.app.state.parts.sessions)
     features = request.app.state.features.features(session, account_ids, as_of)
     if features.empty:
         return []
@@ -135,21 +135,22 @@ def _scores(request: Request, session, account_ids: list[str], as_of: date | Non
     responses={**AUTHED, **R404, **R503},
 )
 def get_account_churn(
-    account_id: str,
+    account_id: Annotated[str, Path(max_length=255)],
     request: Request,
-    session: SessionDep,
     caller: Caller,
     as_of: Annotated[
         date | None, Query(ge=EARLIEST, le=LATEST, description="Default: today, or the day after the CRM data ends.")
     ] = None,
 ) -> ChurnScorePublic:
+    """The hot path: no session unless a cache misses, and the boosters' row path instead of a DataFrame."""
     from handoff.api.scoring import score_record
     from handoff.risk.service import _require
 
     models = _models(request)
     _require(models, ("churn",))
-    as_of = as_of or request.app.state.default_day.get(session)
-    record = request.app.state.features.record(session, account_id, as_of)
+    sessions = request.app.state.parts.sessions
+    as_of = as_of or request.app.state.default_day.get(sessions)
+    record = request.app.state.features.record(sessions, account_id, as_of)
     if record is None:
         raise NotFound(f"account {account_id!r} not found, or not an active customer on {as_of.isoformat()}")
     model = models["churn"]
