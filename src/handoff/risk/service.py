@@ -28,11 +28,15 @@ from handoff.store.crm_tables import CRM_TABLES
 ESTIMATE_MODELS = ("effort", "duration", "overrun")
 
 
-def _require(models: Mapping[str, ServedModel], names: Iterable[str]) -> None:
+def require_models(models: Mapping[str, ServedModel], names: Iterable[str]) -> None:
+    """`NotReady` naming every registered model in `names` that has no loaded champion."""
     missing = [name for name in names if models.get(name) is None]
     if missing:
         names_text = ", ".join(registered_name(n) for n in missing)
         raise NotReady(f"no champion model for {names_text}; run `handoff train` first")
+
+
+_require = require_models  # the API's routes import this older name
 
 
 def load_account_frames(session: Session, entities: Iterable[str], account_ids: list[str]) -> dict[str, pd.DataFrame]:
@@ -104,7 +108,7 @@ def estimate(
     store: bool = True,
 ) -> EstimatePublic:
     """Effort and duration P10/P50/P90, P(overrun > 10 %), top factors and 3 similar past projects; stored."""
-    _require(models, ESTIMATE_MODELS)
+    require_models(models, ESTIMATE_MODELS)
     as_of = as_of or _today()
     row = _brief_row(session, brief)
     account_ids = [row["account_id"]] if row.get("account_id") else []
@@ -251,7 +255,7 @@ def score_churn(
     `model_version`. Drivers cost a contribution pass; `explain_above` limits them to rows at or above a
     probability (others get an empty list), which keeps a million-account nightly run fast.
     """
-    _require(models, ("churn",))
+    require_models(models, ("churn",))
     model = models["churn"]
     probability = model.predict(features)
     drivers: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
@@ -284,7 +288,7 @@ def churn_for_account(
     session: Session, models: Mapping[str, ServedModel], account_id: str, as_of: date | None = None
 ) -> ChurnScorePublic:
     """The 90-day churn probability of one account, as of a date (default: `default_as_of`)."""
-    _require(models, ("churn",))
+    require_models(models, ("churn",))
     if _one(session, "accounts", account_id) is None:
         raise NotFound(f"account {account_id!r} not found")
     as_of = as_of or default_as_of(session)
