@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
@@ -157,7 +157,7 @@ def close_improvement_task(session: Session, task_id: str, *, note: str | None =
         raise NotFound(f"task {task_id} not found")
     if row.status == "done":
         raise Conflict(f"task {task_id} is already done")
-    values: dict[str, Any] = {"status": "done", "completed_at": datetime.now()}
+    values: dict[str, Any] = {"status": "done", "completed_at": datetime.now(UTC).replace(tzinfo=None)}
     if note:
         values["description"] = func.coalesce(tasks.c.description, "") + f"\nClosed: {note}"
     session.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
