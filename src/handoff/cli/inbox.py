@@ -26,6 +26,22 @@ def _start_worker(parts):
     return stop, thread
 
 
+def _serve_until_signal(shutdown) -> None:
+    """Block until Ctrl-C or SIGTERM, then shut down (the inbox must not be killed mid-write by a plain exit)."""
+    import signal
+    import threading
+
+    stopped = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopped.wait(0.5):  # a timed wait: signal handlers run between waits
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        shutdown()
+
+
 def register(app: typer.Typer) -> None:
     inbox = typer.Typer(
         help="Mail sources: the SMTP inbox handoff runs, and an IMAP mailbox it polls.", no_args_is_help=True
@@ -55,14 +71,7 @@ def register(app: typer.Typer) -> None:
             f"smtp inbox on {server.controller.hostname}:{server.controller.port} for "
             f"{', '.join(inbox_settings.recipients)}; Ctrl-C stops it"
         )
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop.set()
-            server.stop()
-            parts.close()
+        _serve_until_signal(lambda: (stop.set(), server.stop(), parts.close()))
 
     @inbox.command("imap")
     def imap(
@@ -93,14 +102,9 @@ def register(app: typer.Typer) -> None:
         stop = threading.Event()
         worker_stop = _start_worker(parts)[0] if worker else threading.Event()
         say(f"polling {source.cursor_key} every {parts.settings.inbox.imap_poll_s:g}s; Ctrl-C stops it")
-        try:
-            source.run(stop)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            stop.set()
-            worker_stop.set()
-            parts.close()
+        poller = threading.Thread(target=source.run, args=(stop,), name="imap-poller", daemon=True)
+        poller.start()
+        _serve_until_signal(lambda: (stop.set(), worker_stop.set(), poller.join(timeout=60), parts.close()))
 
     @app.command("ingest")
     def ingest(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from handoff.intake.cleaning import reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
-from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject
+from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject, parse_printed_address
 from handoff.intake.mime import Address, Attachment, ParsedMail, parse_mail
 from handoff.intake.notes import parse_notes
 from handoff.intake.screening import rejection_reason
@@ -114,11 +114,7 @@ def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline) -> None:
 def read_notes(text: str, fmt: str | None, sent_at: datetime, author: str | None = None) -> Reading:
     """Meeting notes: no forwards or quotes to strip; the author (if any) is the sender."""
     notes = parse_notes(text, fmt)
-    sender = None
-    if author:
-        from handoff.intake.forwards import parse_printed_address
-
-        sender = parse_printed_address(author)
+    sender = parse_printed_address(author) if author else None
     return Reading(
         kind="notes",
         message_id=None,

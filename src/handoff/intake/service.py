@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from handoff.errors import InvalidInput, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake.ledger import LedgerEntry
-from handoff.intake.notes import FORMATS
+from handoff.intake.notes import FORMATS, detect_format
 from handoff.intake.worker import TaskStage, Worker
 from handoff.store.db import transaction
 from handoff.wiring import Parts
@@ -43,8 +43,6 @@ def receive_notes(
     source: str = "notes",
 ) -> LedgerEntry:
     """Meeting notes (plain text, Markdown or WebVTT) into the ledger; `fmt` None means detect it from the text."""
-    from handoff.intake.notes import detect_format
-
     if fmt is not None and fmt not in FORMATS:
         raise InvalidInput(f"notes format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if not text.strip():
