@@ -117,7 +117,18 @@ def _wrk(url: str, connections: int, headers: dict[str, str], body: bytes | None
             lines += ['wrk.method = "POST"', f'wrk.body = io.open("{Path(folder) / "body"}", "rb"):read("*a")']
         script.write_text("\n".join(lines) + "\n")
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{DURATION_S}s", "--latency", "-s", str(script), url],
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{DURATION_S}s",
+                "--timeout",
+                "30s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -244,6 +255,7 @@ def main() -> dict[str, Any]:
         "load_generator": "wrk" if shutil.which("wrk") else "python http.client",
         "duration_s_per_run": DURATION_S,
         "demo_accounts": BENCH_ACCOUNTS,
+        "machine": {"cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
         "churn_model_version": ready["version"],
         "api_churn_one_account": churn,
         "api_estimate_one_deal": estimate,
@@ -276,12 +288,13 @@ def _print(result: dict[str, Any]) -> None:
     print(f"\n{'what':<28} {'p50 ms':>8} {'p99 ms':>8} {'req/s c=1':>10} {'req/s c=8':>10} {'non-2xx':>8}")
     for name, m in rows:
         print(
-            f"{name:<28} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['rps_1_connection']:>10.0f} "
-            f"{m['rps_8_connections']:>10.0f} {m['non_2xx']:>8}"
+            f"{name:<28} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['rps_1_connection']:>10.1f} "
+            f"{m['rps_8_connections']:>10.1f} {m['non_2xx']:>8}"
         )
     ratio = result["churn_rps_ratio_api_over_mlflow"]
     print(f"\nchurn req/s ratio API / mlflow serve: {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x)")
     print(f"targets: p50 <= {TARGET_P50_MS} ms; met: {result['meets']}")
+    print(f"machine: {result['machine']} (shared: every number scales with the load of the other work on it)")
     print(f"anchor (PRODUCT.md): FastAPI + raw booster ~{ANCHOR['fastapi_raw_booster_rps']} req/s, "
           f"mlflow serve ~{ANCHOR['mlflow_serve_rps']} req/s")  # fmt: skip
 
