@@ -45,6 +45,10 @@ TELCO_ANCHORS = {"logistic_regression_published": 0.845, "small_lightgbm_publish
 LP4EE_MAE = {"desharnais": 2156.0, "maxwell": 3989.0, "kitchenham": 1172.0}
 KITCHENHAM_EXPERT_MAE = 711.0
 JIRA_AUC_ANCHOR = 0.55
+# Days from creation to the due date: in the creation-time files it alone reaches ROC-AUC ~0.89 on duraspace, far
+# above what the paper found possible at creation (0.55); the due date is often set or moved after creation (the
+# dataset's `_due` files exist for that moment), so we treat it as not known at kickoff and leave it out.
+JIRA_SUSPECT = ["RemainingDay"]
 JIRA_PROJECTS = ("apache", "duraspace", "javanet", "jboss", "jira", "moodle", "mulesoft", "wso2")
 
 # 30 x 3 on three small tables is 270 fits: the inner tuning grid is cut (fewer round counts), never the protocol.
@@ -291,7 +295,11 @@ def jira(root: Path, settings: Settings) -> dict[str, Any]:
         frame = pd.read_csv(root / "overrun_jira_delayed_issues" / f"{name}_creation.csv")
         frame["delayed"] = (frame["delaydays"] > 0).astype(int)
         table = prepare_table(
-            frame, target="delayed", task="classification", drop=["issuekey", "delaydays"], time="openeddate"
+            frame,
+            target="delayed",
+            task="classification",
+            drop=["issuekey", "delaydays", *JIRA_SUSPECT],
+            time="openeddate",
         )
         run = _run_protocol(table, "time:0.2")
         result = run.pop("results")[0]
@@ -313,6 +321,7 @@ def jira(root: Path, settings: Settings) -> dict[str, Any]:
     return {
         "dataset": "overrun_jira_delayed_issues",
         "protocol": "time:0.2 by openeddate (train strictly before test)",
+        "dropped_as_suspect": JIRA_SUSPECT,
         "projects": projects,
         "mean_roc_auc": mean_auc,
         "anchor_roc_auc": JIRA_AUC_ANCHOR,

@@ -10,6 +10,8 @@ import pytest
 
 from handoff.risk.learners import CalibratedClassifier, IntervalRegressor
 
+FAST = {"rounds": (25, 50, 100, 200)}  # a shorter round grid keeps the test suite quick
+
 
 def effort_table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Hours that grow with size and depend on the contract type, with multiplicative noise."""
@@ -48,13 +50,13 @@ def churn_table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 @pytest.fixture(scope="module")
 def regressor() -> IntervalRegressor:
     frame, hours = effort_table(400, seed=1)
-    return IntervalRegressor(random_state=0).fit(frame, hours)
+    return IntervalRegressor(random_state=0, **FAST).fit(frame, hours)
 
 
 @pytest.fixture(scope="module")
 def classifier() -> CalibratedClassifier:
-    frame, labels = churn_table(3000, seed=2)
-    return CalibratedClassifier(random_state=0).fit(frame, labels)
+    frame, labels = churn_table(2500, seed=2)
+    return CalibratedClassifier(random_state=0, **FAST).fit(frame, labels)
 
 
 def test_interval_covers_about_eighty_percent_of_new_rows(regressor: IntervalRegressor) -> None:
@@ -116,8 +118,8 @@ def test_calibration_lowers_brier_on_a_skewed_set(classifier: CalibratedClassifi
     calibrated = classifier.predict_proba(frame)
     uncalibrated = 1 / (1 + np.exp(-classifier.decision_function(frame)))
     # A booster trained with a heavily weighted positive class is systematically overconfident.
-    over = CalibratedClassifier(random_state=0, params={"scale_pos_weight": 8.0}, blend=False)
-    train_frame, train_labels = churn_table(3000, seed=2)
+    over = CalibratedClassifier(random_state=0, params={"scale_pos_weight": 8.0}, blend=False, **FAST)
+    train_frame, train_labels = churn_table(2500, seed=2)
     over.fit(train_frame, train_labels)
     over_raw = 1 / (1 + np.exp(-over.decision_function(frame)))
     over_calibrated = over.predict_proba(frame)
@@ -128,7 +130,7 @@ def test_calibration_lowers_brier_on_a_skewed_set(classifier: CalibratedClassifi
 
 def test_sigmoid_calibration_also_works() -> None:
     frame, labels = churn_table(1500, seed=9)
-    model = CalibratedClassifier(method="sigmoid", random_state=0).fit(frame, labels)
+    model = CalibratedClassifier(method="sigmoid", random_state=0, **FAST).fit(frame, labels)
     test_frame, test_labels = churn_table(3000, seed=10)
     probabilities = model.predict_proba(test_frame)
     assert ((probabilities > 0) & (probabilities < 1)).all()
@@ -177,8 +179,8 @@ def expert_table(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 def test_an_anchor_makes_the_model_learn_the_experts_error() -> None:
     frame, hours = expert_table(400, seed=20)
     test_frame, test_hours = expert_table(2000, seed=21)
-    plain = IntervalRegressor(random_state=0).fit(frame, hours)
-    anchored = IntervalRegressor(random_state=0, anchor="first_estimate").fit(frame, hours)
+    plain = IntervalRegressor(random_state=0, **FAST).fit(frame, hours)
+    anchored = IntervalRegressor(random_state=0, anchor="first_estimate", **FAST).fit(frame, hours)
     has_estimate = test_frame["first_estimate"].notna().to_numpy()
 
     def mae(model: IntervalRegressor, rows: np.ndarray) -> float:
