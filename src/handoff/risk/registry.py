@@ -115,6 +115,7 @@ def log_model(
                 python_model=HandoffPyfunc(),
                 artifacts={"bundle": str(bundle_file)},
                 signature=signature,
+                input_example=signature_input.head(3),
                 registered_model_name=registered_name(bundle.name),
                 # Listed, not inferred: inference loads the model in a subprocess and costs seconds per model.
                 pip_requirements=[
