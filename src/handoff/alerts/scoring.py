@@ -44,14 +44,17 @@ def _positions_in(ids: pd.Index):
         import pyarrow.compute as pc
     except ImportError:  # pragma: no cover - pyarrow ships with pandas 3 and MLflow here
         return lambda column: ids.get_indexer(column.astype("object"))
-    value_set = pa.array(ids.to_numpy(dtype=object), type=pa.string())
+    value_sets: dict = {}
 
     def lookup(column: pd.Series) -> np.ndarray:
         # Zero-copy for pandas' arrow-backed `str` columns; NaN and None become nulls for object columns.
         values = pa.array(column, from_pandas=True)
-        if values.type != pa.string():
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
             values = values.cast(pa.string())
-        found = pc.fill_null(pc.index_in(values, value_set=value_set), -1)
+        # Cast the (small) id set to the column's string type rather than the (large) column to the set's.
+        if values.type not in value_sets:
+            value_sets[values.type] = pa.array(ids.to_numpy(dtype=object), type=values.type)
+        found = pc.fill_null(pc.index_in(values, value_set=value_sets[values.type]), -1)
         return found.to_numpy(zero_copy_only=False).astype("int64")
 
     return lookup
