@@ -66,6 +66,7 @@ def _enable_tracing(settings: Settings) -> None:
         return
     try:
         import mlflow
+        import mlflow.langchain
 
         mlflow.set_tracking_uri(settings.resolved_tracking_uri)
         mlflow.langchain.autolog()
