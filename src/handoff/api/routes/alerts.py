@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from handoff.access.keys import Principal
 from handoff.alerts.models import Alert
 from handoff.api.deps import SessionDep
-from handoff.api.errors import AUTHED, R400, R404, R409
+from handoff.api.errors import AUTHED, R400, R404, R409, R413
 from handoff.api.schemas import ResolveRequest, SnoozeRequest
 from handoff.api.security import Caller
 from handoff.errors import NotFound
@@ -85,7 +85,7 @@ def get_alert(alert_id: str, session: SessionDep, caller: Caller) -> AlertPublic
     name="snooze_alert",
     summary="Quiet an alert until a date, with a reason; a jump in risk lifts the snooze early.",
     response_model=AlertPublic,
-    responses={**AUTHED, **R400, **R404, **R409},
+    responses={**AUTHED, **R413, **R400, **R404, **R409},
 )
 def snooze_alert(alert_id: str, body: SnoozeRequest, session: SessionDep, caller: Caller) -> AlertPublic:
     from handoff.alerts.service import snooze_alert as snooze
@@ -100,7 +100,7 @@ def snooze_alert(alert_id: str, body: SnoozeRequest, session: SessionDep, caller
     name="resolve_alert",
     summary="Close an alert; the account can raise a new one on a later run.",
     response_model=AlertPublic,
-    responses={**AUTHED, **R404, **R409},
+    responses={**AUTHED, **R413, **R404, **R409},
 )
 def resolve_alert(
     alert_id: str, session: SessionDep, caller: Caller, body: ResolveRequest | None = None

@@ -205,7 +205,7 @@ def get_ledger_entry(
     name="retry_ledger",
     summary="Send failed entries back to the ingest worker.",
     response_model=RetryPublic,
-    responses={**AUTHED, **R400, **R404},
+    responses={**AUTHED, **R413, **R400, **R404},
 )
 def retry_ledger(body: RetryRequest, parts: PartsDep, caller: Caller) -> RetryPublic:
     from handoff.intake.service import retry

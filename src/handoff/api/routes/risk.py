@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from handoff.api.deps import SessionDep
-from handoff.api.errors import AUTHED, R400, R404, R503
+from handoff.api.errors import AUTHED, R400, R404, R413, R503
 from handoff.api.security import Caller
 from handoff.errors import NotFound
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
@@ -53,7 +53,7 @@ def _models(request: Request) -> dict:
     status_code=201,
     summary="A kickoff estimate: effort and duration P10/P50/P90, P(overrun), factors, similar projects.",
     response_model=EstimatePublic,
-    responses={**AUTHED, **R400, **R404, **R503},
+    responses={**AUTHED, **R413, **R400, **R404, **R503},
 )
 def create_estimate(body: EstimateRequest, request: Request, session: SessionDep, caller: Caller) -> EstimatePublic:
     """Plain `def`: LightGBM scoring is CPU-bound and must not block the event loop."""
@@ -165,7 +165,7 @@ def get_account_churn(
     name="score_churn_batch",
     summary="Churn scores for many accounts at once (the bulk_export permission).",
     response_model=ChurnBatchPublic,
-    responses={**AUTHED, **R400, **R503},
+    responses={**AUTHED, **R413, **R400, **R503},
 )
 def score_churn_batch(
     body: ChurnBatchRequest, request: Request, session: SessionDep, caller: Caller

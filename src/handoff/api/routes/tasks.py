@@ -12,7 +12,7 @@ from handoff.access.keys import Principal
 from handoff.access.masking import mask_emails_in
 from handoff.access.roles import allows
 from handoff.api.deps import SessionDep
-from handoff.api.errors import AUTHED, R400, R404, R409
+from handoff.api.errors import AUTHED, R400, R404, R409, R413
 from handoff.api.security import Caller
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -131,7 +131,7 @@ def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
     name="accept_task",
     summary="Accept a suggested task as it is (each field is labelled correct).",
     response_model=TaskPublic,
-    responses={**AUTHED, **R404, **R409},
+    responses={**AUTHED, **R413, **R404, **R409},
 )
 def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
     from handoff.tasks.service import accept_task as accept
@@ -144,7 +144,7 @@ def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic
     name="edit_task",
     summary="Correct fields of a task; each correction is stored as a label.",
     response_model=TaskPublic,
-    responses={**AUTHED, **R400, **R404, **R409},
+    responses={**AUTHED, **R413, **R400, **R404, **R409},
 )
 def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: Caller) -> TaskPublic:
     from handoff.tasks.service import edit_task as edit
@@ -158,7 +158,7 @@ def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: 
     name="reject_task",
     summary="Not a task: a negative label for the whole task.",
     response_model=TaskPublic,
-    responses={**AUTHED, **R404, **R409},
+    responses={**AUTHED, **R413, **R404, **R409},
 )
 def reject_task(task_id: str, session: SessionDep, caller: Caller, body: TaskRejectRequest | None = None) -> TaskPublic:
     from handoff.tasks.service import reject_task as reject
