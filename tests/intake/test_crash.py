@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from intake_support import CORPUS
+from intake_support import CORPUS, free_port
 from sqlalchemy import func, select
 
 from handoff.intake import service
+from handoff.intake.sources.smtp import smtp_inbox
 from handoff.tasks.tables import task_links
 from handoff.wiring import Parts
 
@@ -42,7 +44,14 @@ def _wait_for(path: Path, process: subprocess.Popen, limit_s: float = 120) -> No
 def test_sigkill_mid_processing_loses_nothing_and_repeats_nothing(crm_parts: Parts) -> None:
     parts = crm_parts
     home = parts.settings.resolved_home
-    ids = [service.receive_raw(parts, (CORPUS / name).read_bytes(), "test").id for name in MAILS]
+    # Delivered through the real SMTP inbox on loopback, as staff forward them.
+    port = free_port()
+    with smtp_inbox(parts, "127.0.0.1", port), smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        for name in MAILS:
+            client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], (CORPUS / name).read_bytes())
+    with parts.sessions() as session:
+        ids = sorted(e.id for e in service.list_entries(session) if e.source == "smtp")
+    assert len(ids) == len(MAILS)
     victim = _worker(home, hang_at=3, lease_s=1.0)
     _wait_for(home / "hanging", victim)
     hung_on = int((home / "hanging").read_text())
