@@ -1,4 +1,4 @@
-"""`handoff estimate` and `handoff churn` print the API's JSON, and bad input is one line with a non-zero exit."""
+"""`handoff estimate` and `handoff churn` print the API's JSON; a bad brief is one line and exit code 2."""
 
 from __future__ import annotations
 
@@ -49,8 +49,6 @@ def test_estimate_and_churn_print_the_api_json(trained, demo_frames, tmp_path: P
     score = ChurnScorePublic.model_validate_json(churn.stdout)
     assert score.account_id == active and 0 <= score.probability <= 1
 
-    missing = _handoff(home, "churn", "--account", "A-NOPE", "--json")
-    assert missing.returncode == 1 and missing.stderr.strip() == "error: account 'A-NOPE' not found"
     brief.write_text(json.dumps({"team_size": 0}))
     invalid = _handoff(home, "estimate", str(brief), "--json")
     assert invalid.returncode == 2 and "team_size" in invalid.stderr
