@@ -119,10 +119,16 @@ PHRASES: dict[str, Callable[[Any], str]] = {
     "payment_delay_days_365": lambda v: f"invoices paid {v:+.0f} days vs due date",
     "past_churns": lambda v: f"churned {_number(v)} times before",
 }
-for _word in DESCRIPTION_KEYWORDS:
-    PHRASES[f"mentions_{_word}"] = lambda v, w=_word: (
-        f"brief mentions '{w}'" if v >= 0.5 else f"brief does not mention '{w}'"
-    )
+
+
+def _mention(word: str) -> Callable[[Any], str]:
+    def render(value: Any) -> str:
+        return f"brief mentions '{word}'" if value >= 0.5 else f"brief does not mention '{word}'"
+
+    return render
+
+
+PHRASES.update({f"mentions_{word}": _mention(word) for word in DESCRIPTION_KEYWORDS})
 
 
 def _missing(value: Any) -> bool:
