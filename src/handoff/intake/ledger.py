@@ -156,6 +156,25 @@ def mail_identity(raw: bytes) -> tuple[str | None, str]:
     return message_id, body_hash(body)
 
 
+def header_summary(raw: bytes) -> dict[str, str | None]:
+    """From and Subject as they arrived, so a row is recognisable before (or without) being parsed."""
+    from email import message_from_bytes, policy
+
+    from handoff.intake.mime import decode_header_value, parse_addresses
+
+    split = _HEADER_END.search(raw, 0, 262144)
+    if not split:
+        return {}
+    headers = message_from_bytes(raw[: split.start()] + b"\r\n\r\n", policy=policy.compat32)
+    senders = parse_addresses([decode_header_value(v) for v in headers.get_all("from", [])])
+    sender = senders[0] if senders else None
+    return {
+        "sender_email": sender.email[:255] if sender and sender.email else None,
+        "sender_name": sender.name[:255] if sender and sender.name else None,
+        "subject": decode_header_value(headers.get("subject")) or None,
+    }
+
+
 def body_hash(body: bytes | str) -> str:
     """Whitespace runs collapsed: a message re-delivered with other line endings or wrapping hashes the same."""
     data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
@@ -207,6 +226,8 @@ def record_arrival(
         "sender_name": (author or None) and author[:255],
         "updated_at": now,
     }
+    if kind == "email" and not too_large:
+        values.update(header_summary(raw))
     if too_large:
         values.update(
             status="processed",
