@@ -232,7 +232,7 @@ def run_nightly(
                         sleep=sleep,
                     )
         except NotReady as error:
-            problems.add("no_champion" if stage == "score" else "not_ready", str(error))
+            problems.add("no_champion" if "champion" in str(error) else f"{stage}_not_ready", str(error))
             run.status = "failed"
             break
         except HandoffError as error:
