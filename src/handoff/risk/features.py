@@ -277,7 +277,7 @@ def account_features(frames: Frames, as_of: date) -> pd.DataFrame:
     k_age = _age_days(t, tickets["opened_at"])
     in90 = k_age <= 90
     closed = (tickets["closed_at"] < t).to_numpy()
-    urgent = tickets["priority"].astype("object").isin(("high", "urgent")).to_numpy()
+    urgent = tickets["priority"].isin(("high", "urgent")).to_numpy(dtype=bool)
     escalated = tickets["escalated"].to_numpy(dtype="float64")
     col["tickets_90"] = acc.sum(k_codes[in90])
     col["tickets_365"] = acc.sum(k_codes)
@@ -291,15 +291,16 @@ def account_features(frames: Frames, as_of: date) -> pd.DataFrame:
 
     # Surveys: the latest CSAT and NPS, and how many low answers in half a year.
     surveys, v_codes = acc.rows(_before(f["surveys"], "responded_at", t))
-    kind = surveys["kind"].astype("object").to_numpy()
+    # Comparisons on the (Arrow) string columns themselves: converting a million strings to objects costs more.
+    is_nps = (surveys["kind"] == "nps").to_numpy(dtype=bool, na_value=False)
+    is_csat = (surveys["kind"] == "csat").to_numpy(dtype=bool, na_value=False)
     score = surveys["score"].to_numpy("float64")
     v_times = surveys["responded_at"].to_numpy(dtype="datetime64[ns]").view("int64")
-    for name, wanted in (("nps_last", "nps"), ("csat_last", "csat")):
-        mask = kind == wanted
+    for name, mask in (("nps_last", is_nps), ("csat_last", is_csat)):
         owner, latest = acc.latest_positions(v_codes[mask], v_times[mask])
         col[name] = acc.place(owner, score[mask][latest])
     recent = (surveys["responded_at"] >= t - pd.Timedelta(days=180)).to_numpy()
-    low = ((kind == "nps") & (score <= 6)) | ((kind == "csat") & (score <= 2))
+    low = (is_nps & (score <= 6)) | (is_csat & (score <= 2))
     col["low_surveys_180"] = acc.sum(v_codes[recent & low])
 
     # Activities: inbound mail volume and tone, how long since we last talked, owner changes.
@@ -307,16 +308,20 @@ def account_features(frames: Frames, as_of: date) -> pd.DataFrame:
     col["days_since_last_contact"] = _since(t, acc.max_time(a_codes, activities["occurred_at"]))
     a_age = _age_days(t, activities["occurred_at"])
     year = a_age <= 365
-    a_kind = activities["kind"].astype("object").to_numpy()
-    inbound = (a_kind == "email") & (activities["direction"].astype("object").to_numpy() == "inbound")
+    a_kind = activities["kind"]
+
+    def kind_is(*names: str) -> np.ndarray:
+        return a_kind.isin(names).to_numpy(dtype=bool)
+
+    inbound = kind_is("email") & (activities["direction"] == "inbound").to_numpy(dtype=bool, na_value=False)
     sentiment = activities["sentiment"].to_numpy("float64")
     with np.errstate(invalid="ignore"):
         negative = sentiment < -0.3
     col["inbound_emails_30"] = acc.sum(a_codes[inbound & (a_age <= 30)])
     col["inbound_emails_prev_60"] = acc.sum(a_codes[inbound & (a_age > 30) & (a_age <= 90)])
     col["negative_emails_90"] = acc.sum(a_codes[inbound & negative & (a_age <= 90)])
-    col["meetings_90"] = acc.sum(a_codes[((a_kind == "meeting") | (a_kind == "call")) & (a_age <= 90)])
-    col["owner_changes_365"] = acc.sum(a_codes[(a_kind == "owner_change") & year])
+    col["meetings_90"] = acc.sum(a_codes[kind_is("meeting", "call") & (a_age <= 90)])
+    col["owner_changes_365"] = acc.sum(a_codes[kind_is("owner_change") & year])
     mail90 = inbound & (a_age <= 90)
     col["email_sentiment_90"] = acc.mean(a_codes[mail90], sentiment[mail90])
 
