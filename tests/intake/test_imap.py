@@ -189,3 +189,25 @@ def test_wrong_credentials_are_an_external_failure(crm_parts: Parts, dovecot: in
     with pytest.raises(ExternalFailure):
         ImapSource(parts).poll_once()
     parts.close()
+
+
+def test_inbox_imap_once_fetches_and_processes_from_the_command_line(tmp_path: Path, dovecot: int) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from handoff.cli.main import build_app
+
+    _append(dovecot, "thunderbird_forward.eml", "auto_reply_ooo.eml")
+    env = {"HANDOFF_HOME": str(tmp_path / "home"), "HANDOFF_DATABASE_URL": "", "HANDOFF_INBOX__IMAP_HOST": "127.0.0.1",
+           "HANDOFF_INBOX__IMAP_PORT": str(dovecot), "HANDOFF_INBOX__IMAP_USER": USER,
+           "HANDOFF_INBOX__IMAP_PASSWORD": PASSWORD, "HANDOFF_INBOX__IMAP_SSL": "false"}  # fmt: skip
+    first = CliRunner().invoke(build_app(), ["inbox", "imap", "--once", "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    document = json.loads(first.stdout)
+    assert (document["fetched"], document["processed"], document["last_uid"]) == (2, 2, 2)
+    again = CliRunner().invoke(build_app(), ["inbox", "imap", "--once", "--json"], env=env)
+    assert json.loads(again.stdout)["fetched"] == 0
+    listed = CliRunner().invoke(build_app(), ["ledger", "list", "--json"], env=env)
+    statuses = {entry["subject"]: entry["display_status"] for entry in json.loads(listed.stdout)["entries"]}
+    assert statuses == {"API rate limits": "tasks_created", "Out of Office: Website relaunch": "rejected"}
