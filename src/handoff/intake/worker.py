@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from handoff.wiring import Parts
 
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=120)
+DIRECTORY_TTL_S = 60.0  # roster and our own domains change rarely: re-read them once a minute, not per message
 
 
 class Extractor(Protocol):
@@ -83,6 +85,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.batch = batch
+        self._directory: tuple[float, frozenset[str], list[TeamMember]] | None = None
 
     @property
     def stage(self) -> TaskStage:
@@ -158,8 +161,7 @@ class Worker:
         with transaction(self.parts.sessions) as session:
             ledger_store.mark_parsed(session, entry_id, worker=self.worker_id, **parsed_values)
             link = link_sender(session, reading.sender, subject=reading.subject, text=reading.text)
-            internal = _internal_domains(session, self.settings)
-            roster = self.stage.load_roster(session)
+            internal, roster = self._directory_now(session)
             ledger_store.renew(session, entry_id, worker=self.worker_id, lease=self.lease)
         drafts = self.stage.extractor.extract(_message_text(reading), roster) if reading.text.strip() else []
         # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does.
@@ -191,6 +193,12 @@ class Worker:
                 task_ids=task_ids,
                 details=details,
             )
+
+    def _directory_now(self, session: Session) -> tuple[frozenset[str], list[TeamMember]]:
+        now = time.monotonic()
+        if self._directory is None or now - self._directory[0] > DIRECTORY_TTL_S:
+            self._directory = (now, _internal_domains(session, self.settings), self.stage.load_roster(session))
+        return self._directory[1], self._directory[2]
 
     def _read(self, row: Any, raw: bytes) -> Reading:
         deadline = Deadline(self.settings.inbox.parse_timeout_s)
