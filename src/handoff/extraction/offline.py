@@ -122,7 +122,7 @@ class OfflineExtractor:
             return []
         classifier = committed_classifier()
         texts = [candidate.text for candidate in candidates]
-        probabilities = classifier.probabilities(texts, encode(texts))
+        probabilities = classifier.cascade_probabilities(texts, encode)
         people = Roster(roster)
         recipients = tuple(
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
