@@ -198,3 +198,24 @@ def test_an_anchor_makes_the_model_learn_the_experts_error() -> None:
     np.testing.assert_allclose(contributions.sum(axis=1), anchored.predict_raw(test_frame.head(20)), atol=1e-9)
     restored = IntervalRegressor.from_dict(json.loads(json.dumps(anchored.to_dict())))
     assert restored.predict_row(test_frame.iloc[0].to_dict()) == pytest.approx(band.iloc[0].to_dict())
+
+
+def test_story_point_medians_land_on_the_scale() -> None:
+    rng = np.random.default_rng(30)
+    scale = np.array([1.0, 2.0, 3.0, 5.0, 8.0, 13.0])
+
+    def points(n: int) -> tuple[pd.DataFrame, np.ndarray]:
+        frame = pd.DataFrame({"words": rng.lognormal(4, 0.7, n)})
+        level = np.clip(np.round(np.log(frame["words"]) - 2 + rng.normal(0, 0.8, n)), 0, 5).astype(int)
+        return frame, scale[level]
+
+    frame, target = points(600)
+    model = IntervalRegressor(random_state=0, **FAST).fit(frame, target)
+    assert model.support == scale.tolist()
+    test_frame, test_target = points(1000)
+    band = model.predict(test_frame)
+    assert set(np.unique(band["p50"])) <= set(scale)
+    assert (band["p10"] <= band["p50"]).all() and (band["p50"] <= band["p90"]).all()
+    assert np.mean(np.abs(band["p50"] - test_target)) < np.mean(np.abs(np.median(target) - test_target))
+    restored = IntervalRegressor.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert restored.predict_row(test_frame.iloc[0].to_dict())["p50"] == band["p50"].iloc[0]

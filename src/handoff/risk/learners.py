@@ -30,6 +30,7 @@ import pandas as pd
 FORMAT_VERSION = 1
 MAX_LEVELS = 200  # category levels kept per column (most frequent first); rarer ones read as missing
 LINEAR_MAX_LEVELS = 30  # one-hot columns per categorical feature in the linear model
+MAX_SUPPORT = 30  # at most this many distinct whole target values count as a discrete scale
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # share of the GBM in the final score
 
 
@@ -417,6 +418,7 @@ class IntervalRegressor:
         self.rounds: dict[str, int] = {}
         self.conformal_offset = 0.0
         self._residual_band = [0.0, 0.0]
+        self.support: list[float] | None = None  # whole values P50 snaps to (story points), when that helps
         self.log_space = False
         self.selection: dict[str, Any] = {}
 
@@ -493,6 +495,16 @@ class IntervalRegressor:
             "inner_mae_by_weight": dict(zip([str(w) for w in weights], [float(m) for m in maes], strict=True)),
             "inner_coverage_before": float(np.mean((z >= band[0]) & (z <= band[2]))),
         }
+        # A target on a few whole values (story points) has its median on one of them: snap P50 to the nearest
+        # value seen in training, but only if that lowers the out-of-fold MAE.
+        self.support = None
+        values = np.unique(target)
+        if len(values) <= MAX_SUPPORT and np.allclose(values, np.round(values)):
+            mid = self._from_model(band[1] + offset)
+            snapped_mae = float(np.mean(np.abs(_snap(mid, values) - target)))
+            self.selection["inner_mae_snapped"] = snapped_mae
+            if snapped_mae < float(np.mean(np.abs(mid - target))):
+                self.support = values.tolist()
 
         # Refit on every row.
         self.boosters = {
@@ -547,7 +559,7 @@ class IntervalRegressor:
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """P10, P50, P90 in the target's units, one row per input row (p10 <= p50 <= p90)."""
-        band = self._from_model(self._band(self.encoder.matrix(_as_frame(X))))
+        band = self._finish(self._from_model(self._band(self.encoder.matrix(_as_frame(X)))))
         return pd.DataFrame({"p10": band[0], "p50": band[1], "p90": band[2]}, index=X.index)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -556,8 +568,14 @@ class IntervalRegressor:
 
     def predict_row(self, record: Mapping[str, Any]) -> dict[str, float]:
         """One record (a dict of feature values) -> {"p10", "p50", "p90"}; no pandas on this path."""
-        band = self._from_model(self._band(self.encoder.row(record)))
+        band = self._finish(self._from_model(self._band(self.encoder.row(record))))
         return {"p10": float(band[0, 0]), "p50": float(band[1, 0]), "p90": float(band[2, 0])}
+
+    def _finish(self, band: np.ndarray) -> np.ndarray:
+        if self.support is None:
+            return band
+        mid = _snap(band[1], np.asarray(self.support))
+        return np.vstack([np.minimum(band[0], mid), mid, np.maximum(band[2], mid)])
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to the raw P50 (model space) plus `bias`; each row sums to `predict_raw`."""
@@ -596,6 +614,7 @@ class IntervalRegressor:
             "residual_band": self._residual_band,
             "weight": self.weight,
             "conformal_offset": self.conformal_offset,
+            "support": self.support,
             "selection": self.selection,
         }
 
@@ -614,8 +633,17 @@ class IntervalRegressor:
         model._residual_band = list(data["residual_band"])
         model.weight = float(data["weight"])
         model.conformal_offset = float(data["conformal_offset"])
+        model.support = data.get("support")
         model.selection = dict(data.get("selection", {}))
         return model
+
+
+def _snap(values: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """Each value moved to the nearest of the sorted `support` values."""
+    right = np.clip(np.searchsorted(support, values), 1, len(support) - 1)
+    left = right - 1
+    use_left = np.abs(values - support[left]) <= np.abs(support[right] - values)
+    return np.where(use_left, support[left], support[right]) if len(support) > 1 else np.full_like(values, support[0])
 
 
 def _uncross(band: np.ndarray) -> np.ndarray:
