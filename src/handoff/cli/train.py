@@ -32,8 +32,11 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(summary)
         else:
+            say(f"trained on history up to {summary['history_end']} ({summary['source']})")
             for name, result in summary["models"].items():
-                say(f"{name}: {result}")
+                verdict = "promoted to champion" if result["promoted"] else "kept the current champion"
+                metrics = ", ".join(f"{key} {value:.3g}" for key, value in _headline(result["metrics"]).items())
+                say(f"  {name:<9} v{result['version']}: {verdict}; holdout {metrics}")
 
     @train.command("extractor")
     def extractor(
@@ -49,3 +52,11 @@ def register(app: typer.Typer) -> None:
             emit_json(summary)
         else:
             say(f"extractor trained: {summary}")
+
+
+HEADLINE_METRICS = ("mae", "coverage80", "roc_auc", "brier")
+
+
+def _headline(metrics: dict) -> dict:
+    """The few holdout numbers a person reads first; `--json` has them all."""
+    return {key: metrics[key] for key in HEADLINE_METRICS if isinstance(metrics.get(key), int | float)}

@@ -338,11 +338,16 @@ def model_card(bundle: ModelBundle, version: str | None, metrics: dict, baseline
 
 
 def cards_folder(settings) -> Path:
-    """`models/` of the source tree when running from it; otherwise a folder under HANDOFF_HOME."""
+    """The committed `models/` when the source tree's own home (`./var`) is in use; else `HANDOFF_HOME/models`.
+
+    Tests, benches and other homes train throwaway models; their cards must not overwrite the committed ones.
+    """
     from handoff.settings import PROJECT_ROOT
 
     folder = PROJECT_ROOT / "models"
-    return folder if folder.is_dir() else settings.resolved_home / "models"
+    if folder.is_dir() and settings.resolved_home == (PROJECT_ROOT / "var").resolve():
+        return folder
+    return settings.resolved_home / "models"
 
 
 def train_one(
@@ -440,7 +445,10 @@ def train_all(
         else:
             frames = feats.load_frames(parts.engine)
             if frames["accounts"].empty:
-                raise NotReady("the CRM tables are empty: import data (`handoff crm import`) or use `--from demo`")
+                raise NotReady(
+                    "the CRM tables are empty: import data (`handoff import`), load the demo (`handoff demo-data`)"
+                    " or use `--from demo`"
+                )
     frames = feats.normalise_frames(frames)
     parts.settings.ensure_home()
     end = history_end(frames)
