@@ -3,7 +3,6 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HANDOFF := $(VENV)/bin/handoff
-export HANDOFF_HOME ?= $(CURDIR)/var
 
 .PHONY: run test lint format bench eval migration docs clean
 
