@@ -13,10 +13,10 @@ import pandas as pd
 def encode_account_ids(frames: Mapping[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], pd.Index]:
     """The same frames with account ids replaced by integer positions in `accounts.id`.
 
-    `account_features` groups a dozen frames by `account_id`; on string keys each groupby hashes and sorts every
-    string again, which is most of its time (measured: 10.4 s -> 3.4 s for 100 k accounts, identical output).
-    Integer keys are hashed once, here. Missing ids stay missing (NaN) so fallbacks such as usage -> subscription
-    still apply; ids unknown to `accounts` become -1 and fall out of every per-account reindex.
+    `account_features` maps a dozen frames' string `account_id`s onto accounts; doing it once here with Arrow's
+    hash lookup is cheaper (measured 4.6 -> 3.2 CPU s for 300 k accounts, identical output; 10.4 -> 3.4 s before
+    the features moved to integer positions themselves). Missing ids stay missing (NaN) so fallbacks such as
+    usage -> subscription still apply; ids unknown to `accounts` become -1 and fall out of every per-account reindex.
     """
     accounts = frames["accounts"]
     ids = pd.Index(accounts["id"].astype("object"))
