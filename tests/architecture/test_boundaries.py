@@ -59,3 +59,9 @@ def test_every_module_opens_with_a_docstring() -> None:
         if "migrations/versions" not in str(path) and ast.get_docstring(ast.parse(path.read_text("utf-8"))) is None
     ]
     assert missing == []
+
+
+def test_test_modules_have_unique_names() -> None:
+    """pytest imports test folders without packages; two `test_cli.py` files would shadow each other."""
+    names = [path.name for path in (SRC.parents[1] / "tests").rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
