@@ -244,5 +244,7 @@ class TextReducer:
         return self
 
     def transform(self, embeddings: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
+        if self._pca is None:
+            raise ValueError("TextReducer is not fitted")
         reduced = self._pca.transform(embeddings)
         return pd.DataFrame(reduced, columns=[f"text__{i}" for i in range(reduced.shape[1])], index=index)

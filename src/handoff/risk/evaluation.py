@@ -345,8 +345,8 @@ def evaluate_split(
             },
             "predictions": probabilities,
         }
-    model = IntervalRegressor(random_state=seed, **options).fit(train, y_train)
-    band = model.predict(test)
+    regressor = IntervalRegressor(random_state=seed, **options).fit(train, y_train)
+    band = regressor.predict(test)
     median = median_baseline(y_train, len(test_idx))
     loglinear = log_linear_baseline(train, y_train, test)
     return {
@@ -386,9 +386,8 @@ def evaluate_table(
         raise InvalidInput("no usable feature columns left after typing and dropping")
     labels = table.target if task == "classification" and parsed.kind == "cv" else None
     splits = protocol_splits(parsed, len(table.target), labels=labels, order=table.order, seed=seed)
-    if show_progress is not None:
-        splits = show_progress(splits, "folds", len(splits))
-    results = [evaluate_split(table, train, test, seed=seed, learner_options=learner_options) for train, test in splits]
+    folds: Iterable = splits if show_progress is None else show_progress(splits, "folds", len(splits))
+    results = [evaluate_split(table, train, test, seed=seed, learner_options=learner_options) for train, test in folds]
     baseline_names = list(results[0]["baselines"])
     return {
         "task": task,

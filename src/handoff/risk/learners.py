@@ -161,14 +161,15 @@ class LinearDesign:
     @classmethod
     def fit(cls, matrix: np.ndarray, categorical: Sequence[int]) -> LinearDesign:
         design = cls()
-        categorical = set(categorical)
+        is_categorical = set(categorical)
         n_features = matrix.shape[1]
         for j in range(n_features):
             column = matrix[:, j]
             present = column[~np.isnan(column)]
-            if j in categorical:
-                codes, counts = np.unique(present.astype(int), return_counts=True) if present.size else ([], [])
-                kept = [int(c) for c, _ in sorted(zip(codes, counts, strict=True), key=lambda t: (-t[1], t[0]))]
+            if j in is_categorical:
+                codes, counts = np.unique(present.astype(int), return_counts=True)
+                pairs = sorted(zip(codes.tolist(), counts.tolist(), strict=True), key=lambda t: (-t[1], t[0]))
+                kept = [int(code) for code, _ in pairs]
                 design.onehot[j] = kept[:LINEAR_MAX_LEVELS]
                 design.medians.append(0.0)
                 continue
@@ -262,7 +263,9 @@ class LinearModel:
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         z = self.design.transform(matrix)
-        return self.intercept + (z @ self.coef if z.shape[1] else 0.0)
+        if not z.shape[1]:
+            return np.full(matrix.shape[0], self.intercept)
+        return self.intercept + z @ self.coef
 
     def contributions(self, matrix: np.ndarray, n_features: int) -> np.ndarray:
         """Per-feature terms plus the intercept in the last column; each row sums to `score`."""
@@ -754,8 +757,13 @@ class CalibratedClassifier:
     def boosters(self) -> dict[str, lgb.Booster]:
         return {"score": self.booster} if self.booster is not None else {}
 
+    def _fitted_booster(self) -> lgb.Booster:
+        if self.booster is None:
+            raise ValueError("CalibratedClassifier is not fitted")
+        return self.booster
+
     def _raw(self, matrix: np.ndarray) -> np.ndarray:
-        raw = _predict(self.booster, matrix, raw_score=True)
+        raw = _predict(self._fitted_booster(), matrix, raw_score=True)
         if self.linear is not None and self.weight < 1.0:
             raw = self.weight * raw + (1 - self.weight) * self.linear.score(matrix)
         return raw
@@ -782,7 +790,7 @@ class CalibratedClassifier:
         return dict(zip([*self.feature_names, "bias"], values.tolist(), strict=True))
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
-        out = self.weight * _predict(self.booster, matrix, pred_contrib=True)
+        out = self.weight * _predict(self._fitted_booster(), matrix, pred_contrib=True)
         if self.linear is not None and self.weight < 1.0:
             out = out + (1 - self.weight) * self.linear.contributions(matrix, len(self.feature_names))
         return out
