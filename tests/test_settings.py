@@ -26,3 +26,13 @@ def test_state_stays_under_home(tmp_path) -> None:
 def test_postgres_url_is_used_when_set() -> None:
     settings = Settings(database_url="postgresql://u@h/db", _env_file=None)
     assert settings.resolved_database_url == "postgresql://u@h/db"
+
+
+def test_shared_datasets_are_found_beside_any_folder_above_the_checkout(tmp_path) -> None:
+    from handoff.settings import find_shared_datasets
+
+    (tmp_path / "shared" / "datasets").mkdir(parents=True)
+    checkout = tmp_path / "ci" / "clone"
+    checkout.mkdir(parents=True)
+    assert find_shared_datasets(checkout) == tmp_path / "shared" / "datasets"
+    assert find_shared_datasets(tmp_path / "elsewhere") == tmp_path / "shared" / "datasets"

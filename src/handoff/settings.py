@@ -11,6 +11,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def find_shared_datasets(start: Path) -> Path:
+    """`shared/datasets` beside the checkout or beside any folder above it (CI clones one level deeper)."""
+    for folder in start.parents:
+        candidate = folder / "shared" / "datasets"
+        if candidate.is_dir():
+            return candidate
+    return start.parent / "shared" / "datasets"
+
+
 class LlmSettings(BaseModel):
     """An OpenAI-compatible endpoint; extraction stays offline while `base_url` is unset."""
 
@@ -83,7 +92,7 @@ class Settings(BaseSettings):
 
     home: Path = Path("var")
     database_url: str | None = None  # None: SQLite under home
-    datasets_dir: Path = PROJECT_ROOT.parent / "shared" / "datasets"
+    datasets_dir: Path = Field(default_factory=lambda: find_shared_datasets(PROJECT_ROOT))
     mlflow_tracking_uri: str | None = None  # None: a file store under home
     environment: str = "development"
     scheduler: bool = False  # the in-process nightly scheduler; `make run` turns it on
