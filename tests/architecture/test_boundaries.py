@@ -15,11 +15,13 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "handoff"
 PURE_MODULES = (
     "crm/dictionary.py",
     "crm/demo.py",
-    "extraction/model.py",
-    "risk/learners.py",
-    "risk/columns.py",
-    "risk/features.py",
-    "risk/explain.py",
+    *(f"intake/{name}.py" for name in ("mime", "charsets", "html", "forwards", "cleaning", "screening", "threads")),
+    *(f"intake/{name}.py" for name in ("notes", "reading")),
+    *(f"extraction/{name}.py" for name in ("model", "sentences", "cues", "classifier", "dates", "people")),
+    *(f"extraction/{name}.py" for name in ("priority", "titles", "notes", "offline")),
+    "alerts/rules.py",
+    "alerts/digest.py",
+    *(f"risk/{name}.py" for name in ("learners", "columns", "evaluation", "features", "explain", "similar")),
 )
 IO_PACKAGES = {"sqlalchemy", "fastapi", "starlette", "mlflow", "httpx", "requests", "psycopg", "aiosmtpd", "openai"}
 
