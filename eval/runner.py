@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
 import time
@@ -28,10 +27,9 @@ def run_modules(kind: str, modules: tuple[str, ...], selected: list[str]) -> int
         timings[module] = round(time.perf_counter() - started, 1)
         if code != 0:
             failures.append(module)
-    RESULTS.mkdir(exist_ok=True)
-    summary = {"kind": kind, "modules": timings, "failed": failures}
-    (RESULTS / f"{kind}-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\n{kind} finished: {len(chosen) - len(failures)}/{len(chosen)} ok; results in {RESULTS}/")
+    for module, seconds in timings.items():
+        print(f"  {module}: {seconds} s")
     for module in failures:
         print(f"  FAILED: {module}")
     return 1 if failures else 0
