@@ -154,3 +154,20 @@ def test_webvtt_voices_become_speakers() -> None:
     text, speakers = from_webvtt("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ben>I'll set up the workspace.\n")
     assert "I'll set up the workspace." in text
     assert list(speakers.values()) == ["Ben"]
+
+
+def test_urgency_in_the_remark_after_an_ask_raises_its_priority_and_is_its_evidence() -> None:
+    from datetime import UTC, datetime
+
+    from handoff.extraction.model import MessageText
+    from handoff.extraction.offline import OfflineExtractor
+
+    text = (
+        "Hi Dana,\n\nCould you please send me the revised SOW by Friday? It's urgent, our board meets Monday.\n\n"
+        "Thanks,\nOlga"
+    )
+    message = MessageText(text=text, sent_at=datetime(2026, 11, 25, 9, 0, tzinfo=UTC), sender="olga@orion.example")
+    [draft] = OfflineExtractor().extract(message, [])
+    assert draft.priority.value == "urgent"
+    assert draft.priority.evidence == "It's urgent, our board meets Monday."
+    assert draft.evidence.startswith("Could you please send me the revised SOW")

@@ -11,7 +11,7 @@ from handoff.extraction.dates import find_due
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
 from handoff.extraction.notes import NoteItem, from_webvtt, parse_structure
 from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee
-from handoff.extraction.priority import find_priority
+from handoff.extraction.priority import find_priority, has_urgency
 from handoff.extraction.sentences import Line, split_lines
 from handoff.extraction.titles import make_title
 
@@ -131,16 +131,19 @@ class OfflineExtractor:
         threshold = classifier.threshold + (NOTES_PROSE_MARGIN if message.kind == "notes" else 0.0)
         drafts: list[TaskDraft] = []
         seen_titles: set[str] = set()
-        for candidate, probability in zip(candidates, probabilities, strict=True):
+        scored = [rule_probability(c.text, float(p)) for c, p in zip(candidates, probabilities, strict=True)]
+        for index, (candidate, probability) in enumerate(zip(candidates, scored, strict=True)):
             item = candidate.structured
-            probability = rule_probability(candidate.text, float(probability))
             if item is None and (probability < threshold or _DONE.search(candidate.text)):
                 continue
+            following = _following_remark(candidates, scored, index, threshold)
             confidence = (
                 max(float(probability), 0.9 if item and item.how != "section" else 0.8) if item else float(probability)
             )
             writer = candidate.speaker or message.sender
-            draft = self._draft(candidate.text, item, confidence, message, people, recipients, addressee, writer)
+            draft = self._draft(
+                candidate.text, item, confidence, message, people, recipients, addressee, writer, following
+            )
             key = draft.title.value.lower()
             if key in seen_titles:
                 continue
@@ -158,6 +161,7 @@ class OfflineExtractor:
         recipients: Sequence[str],
         addressee: str | None,
         writer: str | None,
+        following: str | None = None,
     ) -> TaskDraft:
         is_notes = message.kind == "notes" or item is not None
         today = message.sent_at.date()
@@ -180,8 +184,11 @@ class OfflineExtractor:
             owner_hint=item.owner if item else None,
         )
         priority, priority_confidence = find_priority(
-            sentence, subject=message.subject, due=due.value if due else None, today=today
+            sentence, subject=message.subject, due=due.value if due else None, today=today, following=following
         )
+        # The cue may sit in the remark after the ask; the evidence is whichever sentence carried it.
+        urgent_after = priority == "urgent" and following and has_urgency(following) and not has_urgency(sentence)
+        priority_evidence = following if urgent_after else None
         title = make_title(sentence)
         title_confidence = 0.8 if has_marker(sentence) or item else 0.7
         evidence = _LIST_MARK.sub("", sentence.strip(), count=1) or sentence.strip()
@@ -190,9 +197,17 @@ class OfflineExtractor:
             assignee=Found(assignee.value, round(assignee.confidence, 3), evidence),
             assignee_id=assignee.member_id,
             due=Found(due.value if due else None, due.confidence if due else 0.6, evidence),
-            priority=Found(priority, priority_confidence, evidence),
+            priority=Found(priority, priority_confidence, priority_evidence or evidence),
             description=evidence,
             confidence=round(min(max(confidence, 0.0), 1.0), 4),
             evidence=evidence,
             extractor=self.name,
         )
+
+
+def _following_remark(candidates: list[_Candidate], scores: list[float], index: int, threshold: float) -> str | None:
+    """The next prose sentence, when it is a remark rather than another ask (urgency often sits there)."""
+    following = index + 1
+    if following >= len(candidates) or candidates[index].structured or candidates[following].structured:
+        return None
+    return candidates[following].text if scores[following] < threshold else None

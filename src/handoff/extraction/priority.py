@@ -24,12 +24,24 @@ _LOW = re.compile(
 )
 
 
-def find_priority(sentence: str, *, subject: str | None, due: date | None, today: date) -> tuple[Priority, float]:
-    """A level and how sure we are; no cue at all means "normal" with middling confidence."""
+def has_urgency(text: str) -> bool:
+    return bool(_URGENT.search(text))
+
+
+def find_priority(
+    sentence: str, *, subject: str | None, due: date | None, today: date, following: str | None = None
+) -> tuple[Priority, float]:
+    """A level and how sure we are; no cue at all means "normal" with middling confidence.
+
+    `following` is the next sentence when it asks nothing itself: people often put the urgency right after the ask
+    ("Could you send the SOW by Friday? It's urgent, the board meets Monday.").
+    """
     if _LOW.search(sentence):
         return "low", 0.8
     if _URGENT.search(sentence):
         return "urgent", 0.85
+    if following and _URGENT.search(following) and not _LOW.search(following):
+        return "urgent", 0.7
     if subject and _URGENT.search(subject):
         return "urgent", 0.65
     if _HIGH.search(sentence):
