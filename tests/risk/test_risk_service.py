@@ -108,3 +108,34 @@ def test_score_churn_explains_only_rows_above_the_bar(demo_frames, champions) ->
     explained = scored["drivers"].map(len) > 0
     assert (scored.loc[explained, "probability"] >= 0.2).all()
     assert (scored["drivers"].map(len) <= 3).all()
+
+
+def test_estimate_from_a_bare_brief_has_no_account_history(crm, champions) -> None:
+    brief = EstimateBrief(scope_items=8, team_size=3, planned_budget=50_000, product=None)
+    with transaction(crm.sessions) as session:
+        result = service.estimate(session, champions, brief, as_of=AS_OF, store=False)
+    assert result.account_id is None
+    assert 0 <= result.effort_hours.p10 <= result.effort_hours.p50 <= result.effort_hours.p90
+    assert len(result.similar_projects) == 3
+    features = feats.project_features({}, as_of=AS_OF, briefs=pd.DataFrame([brief.model_dump()]))
+    assert features[["account_past_projects", "account_tickets_365", "account_tenure_days"]].isna().all(axis=None)
+
+
+def test_cached_history_gives_the_same_estimate_as_reading_everything(crm, champions, demo_frames) -> None:
+    projects = demo_frames["projects"]
+    briefs = [EstimateBrief(deal_id=str(d)) for d in projects["deal_id"].dropna().iloc[:3]]
+    briefs.append(EstimateBrief(account_id=_an_account(demo_frames), scope_items=5, planned_budget=40_000))
+    everything = feats.load_frames(crm.engine)
+    service._history_cache.clear()
+    for brief in briefs:
+        with transaction(crm.sessions) as session:
+            first = service.estimate(session, champions, brief, as_of=AS_OF, store=False)
+            again = service.estimate(session, champions, brief, as_of=AS_OF, store=False)  # from the cache
+            row = service._brief_row(session, brief)
+        wanted = pd.DataFrame([{c: row.get(c) for c in (*feats.BRIEF_COLUMNS, "segment", "deal_amount")}])
+        straight = feats.project_features(everything, as_of=AS_OF, briefs=wanted)
+        effort = champions["effort"].predict(straight)[0]
+        assert first.effort_hours.p50 == pytest.approx(effort[1])
+        assert again.effort_hours == first.effort_hours
+        assert again.overrun == first.overrun
+        assert [p.project_id for p in again.similar_projects] == [p.project_id for p in first.similar_projects]

@@ -426,6 +426,15 @@ def _history_asof(events: pd.DataFrame, time: str, values: list[str], queries: p
     return result
 
 
+def _history_asof_or_nan(
+    events: pd.DataFrame, time: str, values: list[str], queries: pd.DataFrame, index: pd.Index
+) -> pd.DataFrame:
+    """`_history_asof` for the queries that have an account; rows without one get NaN."""
+    if queries.empty:
+        return pd.DataFrame(np.nan, index=index, columns=[*values, "_count"])
+    return _history_asof(events, time, values, queries).reindex(index)
+
+
 def project_features(frames: Frames, as_of: date | None = None, briefs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Kickoff features: the brief's own fields plus the account's history before each row's cutoff.
 
@@ -461,10 +470,15 @@ def project_features(frames: Frames, as_of: date | None = None, briefs: pd.DataF
     out["sales_hours_per_scope_item"] = out["sales_estimate_hours"] / out["scope_items"].where(out["scope_items"] > 0)
     out = out.assign(**_keyword_columns(rows["description"]))
 
-    created = rows["account_id"].map(accounts["created_at"])
+    # reindex, not map: `map` of all-missing ids casts a datetime lookup to float and raises.
+    created = pd.Series(
+        accounts["created_at"].reindex(rows["account_id"].astype("object")).to_numpy(), index=rows.index
+    )
     out["account_tenure_days"] = _days(cutoff - pd.to_datetime(created))
 
     queries = pd.DataFrame({"account_id": rows["account_id"].astype("object"), "_cutoff": cutoff}, index=rows.index)
+    # A bare brief (no account) has no history: its history features are NaN, not zero.
+    queries = queries[queries["account_id"].notna()]
     # Past projects enter the history on the day they ended: their actuals are unknown before that.
     past = f["projects"]
     past = past[past["actual_end"].notna() & past["actual_cost"].notna() & (past["planned_budget"] > 0)]
@@ -473,7 +487,7 @@ def project_features(frames: Frames, as_of: date | None = None, briefs: pd.DataF
         _overran=(past["actual_cost"] > past["planned_budget"] * (1 + OVERRUN_TOLERANCE)).astype("float64"),
         _delay=_days(past["actual_end"] - past["planned_end"]).fillna(0.0),
     )
-    hist = _history_asof(past, "actual_end", ["_overrun", "_overran", "_delay"], queries)
+    hist = _history_asof_or_nan(past, "actual_end", ["_overrun", "_overran", "_delay"], queries, rows.index)
     n = hist["_count"]
     out["account_past_projects"] = n
     out["account_past_overrun_mean"] = (hist["_overrun"] / n).where(n > 0)
@@ -481,9 +495,13 @@ def project_features(frames: Frames, as_of: date | None = None, briefs: pd.DataF
     out["account_past_delay_days_mean"] = (hist["_delay"] / n).where(n > 0)
 
     tickets = f["tickets"].assign(_escalated=f["tickets"]["escalated"].fillna(0.0))
-    now = _history_asof(tickets, "opened_at", ["_escalated"], queries)
-    year_ago = _history_asof(
-        tickets, "opened_at", ["_escalated"], queries.assign(_cutoff=cutoff - pd.Timedelta(days=365))
+    now = _history_asof_or_nan(tickets, "opened_at", ["_escalated"], queries, rows.index)
+    year_ago = _history_asof_or_nan(
+        tickets,
+        "opened_at",
+        ["_escalated"],
+        queries.assign(_cutoff=queries["_cutoff"] - pd.Timedelta(days=365)),
+        rows.index,
     )
     out["account_tickets_365"] = now["_count"] - year_ago["_count"]
     out["account_escalations_365"] = now["_escalated"] - year_ago["_escalated"]

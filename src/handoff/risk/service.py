@@ -6,6 +6,7 @@ Callers own the session and commit it; `models` maps short names (`effort`, `dur
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -96,6 +97,33 @@ def _brief_row(session: Session, brief: EstimateBrief) -> dict[str, Any]:
     return row
 
 
+HISTORY_TTL_SECONDS = 30.0
+_history_cache: dict[Any, tuple[Any, float, pd.DataFrame, pd.DataFrame]] = {}
+
+
+def _project_history(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every project (typed) and every account's segment, cached per database and data version.
+
+    The version is cheap to read (row counts and largest ids); it misses in-place updates, so a TTL bounds how
+    stale an entry may get. Reading and typing the whole history on every estimate cost most of its time.
+    """
+    projects, accounts = CRM_TABLES["projects"], CRM_TABLES["accounts"]
+    version = (
+        *session.execute(select(func.count(), func.max(projects.c.id)).select_from(projects)).one(),
+        *session.execute(select(func.count(), func.max(accounts.c.id)).select_from(accounts)).one(),
+    )
+    key = str(session.get_bind().url)
+    now = time.monotonic()
+    cached = _history_cache.get(key)
+    if cached is not None and cached[0] == version and now - cached[1] < HISTORY_TTL_SECONDS:
+        return cached[2], cached[3]
+    connection = session.connection()
+    typed = feats.normalise_frames({"projects": pd.read_sql_query(select(projects), connection)})["projects"]
+    segments = pd.read_sql_query(select(accounts.c.id, accounts.c.segment), connection)
+    _history_cache[key] = (version, now, typed, segments)
+    return typed, segments
+
+
 def _today() -> date:
     return datetime.now(UTC).date()
 
@@ -114,12 +142,8 @@ def estimate(
     account_ids = [row["account_id"]] if row.get("account_id") else []
     frames = load_account_frames(session, ("accounts", "deals", "tickets"), account_ids)
     # The whole project history is needed twice: the account's own past projects and the nearest neighbours.
-    frames["projects"] = feats.normalise_frames(
-        {"projects": pd.read_sql_query(select(CRM_TABLES["projects"]), session.connection())}
-    )["projects"]
-    history_accounts = pd.read_sql_query(
-        select(CRM_TABLES["accounts"].c.id, CRM_TABLES["accounts"].c.segment), session.connection()
-    )
+    # Both come from a per-process cache, read and typed once per data version (see `_project_history`).
+    frames["projects"], history_accounts = _project_history(session)
     briefs = pd.DataFrame([{column: row.get(column) for column in (*feats.BRIEF_COLUMNS, "segment", "deal_amount")}])
     features = feats.project_features(frames, as_of=as_of, briefs=briefs)
     effort = models["effort"].predict(features)[0]
