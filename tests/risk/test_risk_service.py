@@ -121,7 +121,10 @@ def test_estimate_from_a_bare_brief_has_no_account_history(crm, champions) -> No
     assert features[["account_past_projects", "account_tickets_365", "account_tenure_days"]].isna().all(axis=None)
 
 
-def test_cached_history_gives_the_same_estimate_as_reading_everything(crm, champions, demo_frames) -> None:
+def test_the_record_path_gives_the_same_estimate_as_the_training_frames(crm, champions, demo_frames) -> None:
+    """The estimate reads one record from a cached history; the models were trained on `project_features` frames."""
+    from handoff.risk import explain
+
     projects = demo_frames["projects"]
     briefs = [EstimateBrief(deal_id=str(d)) for d in projects["deal_id"].dropna().iloc[:3]]
     briefs.append(EstimateBrief(account_id=_an_account(demo_frames), scope_items=5, planned_budget=40_000))
@@ -131,11 +134,17 @@ def test_cached_history_gives_the_same_estimate_as_reading_everything(crm, champ
         with transaction(crm.sessions) as session:
             first = service.estimate(session, champions, brief, as_of=AS_OF, store=False)
             again = service.estimate(session, champions, brief, as_of=AS_OF, store=False)  # from the cache
-            row = service._brief_row(session, brief)
+            row, _ = service._brief_row(session, brief)
         wanted = pd.DataFrame([{c: row.get(c) for c in (*feats.BRIEF_COLUMNS, "segment", "deal_amount")}])
         straight = feats.project_features(everything, as_of=AS_OF, briefs=wanted)
-        effort = champions["effort"].predict(straight)[0]
-        assert first.effort_hours.p50 == pytest.approx(effort[1])
-        assert again.effort_hours == first.effort_hours
-        assert again.overrun == first.overrun
-        assert [p.project_id for p in again.similar_projects] == [p.project_id for p in first.similar_projects]
+        for name, band in (("effort", first.effort_hours), ("duration", first.duration_days)):
+            assert [band.p10, band.p50, band.p90] == pytest.approx(list(champions[name].predict(straight)[0]))
+            model = champions[name]
+            effects = explain.effects_in_units(model.contributions(straight), model.bundle.inverse_link)
+            unit = "h" if name == "effort" else "days"
+            framed = explain.top_factors(straight.iloc[0], effects.iloc[0], unit)
+            assert [f.text for f in first.factors[name]] == [f["text"] for f in framed]
+        assert first.overrun.probability == pytest.approx(champions["overrun"].predict(straight)[0])
+        expected = champions["overrun"].bundle.expected_overrun(straight)[0]
+        assert first.overrun.expected_overrun_pct == pytest.approx(expected)
+        assert again == first.model_copy(update={"id": again.id, "created_at": again.created_at})

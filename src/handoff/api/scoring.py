@@ -124,30 +124,14 @@ def _record(row: pd.Series) -> dict[str, Any]:
 def score_record(model: Any, record: dict[str, Any], top: int = 5) -> tuple[float, list[dict[str, Any]]]:
     """Probability and risk-raising drivers for one account, on the boosters' row path (no DataFrame per call).
 
-    Same numbers as `risk.service.score_churn` (a test holds them equal): contributions are split into probability
-    points exactly as `risk.explain.effects_in_units` does, and phrased by `risk.explain`.
+    Same numbers as `risk.service.score_churn` (a test holds them equal). Contributions sum to the raw logit, so
+    the calibrated probability needs no second pass over the boosters (that pass would double the cost).
     """
-    from handoff.risk.explain import format_effect, phrase
-    from handoff.risk.learners import _apply_calibration
+    from handoff.risk.explain import record_effects, top_factors
 
     bundle = model.bundle
-    main = bundle.learners["main"]
-    contributions = main.contributions_row(record)
-    bias = contributions.pop("bias")
-    names = list(contributions)
-    raw = np.fromiter(contributions.values(), dtype="float64", count=len(names))
-    total = float(raw.sum())
-    # Contributions sum to the raw decision value, so the calibrated probability needs no second pass over the
-    # boosters and the linear part (that pass would double the cost of the call).
-    probability = min(max(float(_apply_calibration(main.calibration, np.array([bias + total]))[0]), 0.0), 1.0)
-    gap = float(bundle.inverse_link(np.array([bias + total]))[0] - bundle.inverse_link(np.array([bias]))[0])
-    effects = raw * (gap / total) if abs(total) > 1e-12 else np.zeros_like(raw)
-    drivers = []
-    for j in np.argsort(-effects, kind="stable")[:top]:
-        effect = float(effects[j])
-        value = record.get(names[j])
-        if effect <= 0 or math.isnan(effect) or value is None:
-            continue
-        text = f"{phrase(names[j], value)} ({format_effect(effect, 'pp')})"
-        drivers.append({"feature": names[j], "text": text, "effect": effect, "unit": "pp"})
-    return probability, drivers
+    contributions = bundle.contributions_row(record)
+    raw = sum(contributions.values())
+    probability = min(max(float(bundle.learners["main"].calibrate(np.array([raw]))[0]), 0.0), 1.0)
+    effects = record_effects(contributions, bundle.inverse_link)
+    return probability, top_factors(record, effects, "pp", top=top, direction="up")

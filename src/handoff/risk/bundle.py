@@ -94,7 +94,8 @@ class ModelBundle:
         """One feature record in, `{p10, p50, p90}` or `{probability[, expected_overrun_pct]}` out; no pandas."""
         main = self.learners["main"]
         if self.kind == "interval":
-            return dict(main.predict_row(record))
+            low, mid, high = sorted(main.predict_row(record).values())  # the same order `predict` enforces
+            return {"p10": low, "p50": mid, "p90": high}
         out = {"probability": min(max(float(main.predict_row(record)), 0.0), 1.0)}
         amount = self.learners.get("amount")
         if amount is not None:
@@ -118,6 +119,10 @@ class ModelBundle:
         """Per-row, per-feature contributions of the main learner (raw model units), `bias` last."""
         frame = self._frame(features)
         return as_contributions(self.learners["main"].contributions(frame), self.feature_names).set_axis(frame.index)
+
+    def contributions_row(self, record: dict[str, Any]) -> dict[str, float]:
+        """`contributions` of one feature record, as feature name -> value with `bias` last; no pandas."""
+        return self.learners["main"].contributions_row(record)
 
     def to_dict(self) -> dict[str, Any]:
         return {

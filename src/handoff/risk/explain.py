@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -132,7 +132,7 @@ PHRASES.update({f"mentions_{word}": _mention(word) for word in DESCRIPTION_KEYWO
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
 def phrase(feature: str, value: Any) -> str:
@@ -154,27 +154,57 @@ def format_effect(effect: float, unit: str) -> str:
     return f"{effect:+,.0f} {unit}" if abs(effect) >= 1 else f"{effect:+.1f} {unit}"
 
 
+def record_effects(contributions: dict[str, float], inverse_link: InverseLink = identity) -> dict[str, float]:
+    """`effects_in_units` for one row of contributions given as a dict (`bias` included), without pandas."""
+    bias = contributions["bias"]
+    names = [name for name in contributions if name != "bias"]
+    raw = np.fromiter((contributions[name] for name in names), dtype="float64", count=len(names))
+    total = float(raw.sum())
+    gap = float(inverse_link(np.array([bias + total]))[0] - inverse_link(np.array([bias]))[0])
+    scale = gap / total if abs(total) > 1e-12 else 0.0
+    return dict(zip(names, (raw * scale).tolist(), strict=True))
+
+
+def _factors(
+    features: Sequence[Any],
+    effects: np.ndarray,
+    values: Sequence[Any],
+    unit: str,
+    top: int,
+    direction: str,
+    order: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """The `top` strongest usable effects of one row, largest first; `order` is their ranking when known already.
+
+    A gap in the brief moves the model too, but "deal size: unknown" is no reason a PM can act on: unknown values
+    are skipped, and so are zero effects and, for `direction="up"`, everything that lowered the prediction.
+    """
+    if order is None:
+        order = np.argsort(-effects if direction == "up" else -np.abs(effects), kind="stable")
+    factors = []
+    for j in order:
+        effect = float(effects[j])
+        if math.isnan(effect) or effect == 0 or (direction == "up" and effect < 0) or _missing(values[j]):
+            continue
+        feature = str(features[j])
+        text = f"{phrase(feature, values[j])} ({format_effect(effect, unit)})"
+        factors.append({"feature": feature, "text": text, "effect": effect, "unit": unit})
+        if len(factors) == top:
+            break
+    return factors
+
+
 def top_factors(
-    row: pd.Series, effects: pd.Series, unit: str, top: int = 5, direction: str = "both"
+    row: Mapping[str, Any], effects: Mapping[str, float], unit: str, top: int = 5, direction: str = "both"
 ) -> list[dict[str, Any]]:
     """The strongest effects of one row as `{feature, text, effect, unit}`, largest first.
 
+    `row` and `effects` are a feature record and its `record_effects` (or pandas Series of them).
     `direction="up"` keeps only what raised the prediction (churn drivers); `both` ranks by size.
     """
-    values = effects.dropna()
-    if direction == "up":
-        values = values[values > 0].sort_values(ascending=False)
-    else:
-        values = values.reindex(values.abs().sort_values(ascending=False).index)
-    # A gap in the brief moves the model too, but "deal size: unknown" is no reason a PM can act on: skip gaps.
-    known = [name for name in values.index if not _missing(row.get(name))]
-    factors = []
-    for feature, effect in values.loc[known].head(top).items():
-        if effect == 0:
-            continue
-        text = f"{phrase(str(feature), row.get(feature))} ({format_effect(float(effect), unit)})"
-        factors.append({"feature": str(feature), "text": text, "effect": float(effect), "unit": unit})
-    return factors
+    features = list(effects.keys())
+    values = np.fromiter((effects[f] for f in features), dtype="float64", count=len(features))
+    return _factors(features, values, [row.get(f) for f in features], unit, top, direction)
 
 
 def top_factor_table(
@@ -182,20 +212,7 @@ def top_factor_table(
 ) -> list[list[dict[str, Any]]]:
     """`top_factors` for many rows: the ranking is vectorised, only the chosen cells become text."""
     values = effects.to_numpy(dtype="float64")
-    ranked = -values if direction == "up" else -np.abs(values)
-    order = np.argsort(ranked, axis=1, kind="stable")[:, :top]
-    columns = effects.columns
+    order = np.argsort(-values if direction == "up" else -np.abs(values), axis=1, kind="stable")
+    columns = list(effects.columns)
     raw = rows[columns].to_numpy(dtype="object")
-    out = []
-    for i in range(len(values)):
-        factors = []
-        for j in order[i]:
-            effect = values[i, j]
-            value = raw[i, j]
-            if effect == 0 or np.isnan(effect) or (direction == "up" and effect < 0) or _missing(value):
-                continue
-            feature = str(columns[j])
-            text = f"{phrase(feature, value)} ({format_effect(float(effect), unit)})"
-            factors.append({"feature": feature, "text": text, "effect": float(effect), "unit": unit})
-        out.append(factors)
-    return out
+    return [_factors(columns, values[i], raw[i], unit, top, direction, order[i]) for i in range(len(values))]

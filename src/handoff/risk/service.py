@@ -6,6 +6,7 @@ Callers own the session and commit it; `models` maps short names (`effort`, `dur
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from handoff.crm.dictionary import ENTITIES_BY_NAME
 from handoff.errors import NotFound, NotReady
-from handoff.risk import explain, similar
+from handoff.risk import explain, kickoff, similar
 from handoff.risk import features as feats
 from handoff.risk.registry import ServedModel, registered_name
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
@@ -35,9 +36,6 @@ def require_models(models: Mapping[str, ServedModel], names: Iterable[str]) -> N
     if missing:
         names_text = ", ".join(registered_name(n) for n in missing)
         raise NotReady(f"no champion model for {names_text}; run `handoff train` first")
-
-
-_require = require_models  # the API's routes import this older name
 
 
 def load_account_frames(session: Session, entities: Iterable[str], account_ids: list[str]) -> dict[str, pd.DataFrame]:
@@ -65,8 +63,8 @@ def _one(session: Session, entity: str, key: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def _brief_row(session: Session, brief: EstimateBrief) -> dict[str, Any]:
-    """The brief as one row of `BRIEF_COLUMNS`; the deal (and its project) fill what the PM left out."""
+def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The brief as one row of `BRIEF_COLUMNS` (the deal and its project fill what the PM left out), and its account."""
     row = brief.model_dump()
     if brief.deal_id:
         deal = _one(session, "deals", brief.deal_id)
@@ -92,17 +90,28 @@ def _brief_row(session: Session, brief: EstimateBrief) -> dict[str, Any]:
         for column, value in fallbacks.items():
             if row.get(column) is None:
                 row[column] = value
-    if row.get("account_id") and _one(session, "accounts", row["account_id"]) is None:
-        raise NotFound(f"account {row['account_id']!r} not found")
-    return row
+    account = None
+    if row.get("account_id"):
+        account = _one(session, "accounts", row["account_id"])
+        if account is None:
+            raise NotFound(f"account {row['account_id']!r} not found")
+    return row, account
+
+
+def _tickets(session: Session, account_id: str | None) -> list[tuple[Any, Any]]:
+    if account_id is None:
+        return []
+    tickets = CRM_TABLES["tickets"]
+    return [tuple(r) for r in session.execute(select(tickets.c.opened_at, tickets.c.escalated).where(
+        tickets.c.account_id == account_id))]  # fmt: skip
 
 
 HISTORY_TTL_SECONDS = 30.0
-_history_cache: dict[Any, tuple[Any, float, pd.DataFrame, pd.DataFrame]] = {}
+_history_cache: dict[str, tuple[Any, float, kickoff.ProjectHistory]] = {}
 
 
-def _project_history(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every project (typed) and every account's segment, cached per database and data version.
+def project_history(session: Session) -> kickoff.ProjectHistory:
+    """Every project as arrays (`kickoff.ProjectHistory`), cached per database and data version.
 
     The version is cheap to read (row counts and largest ids); it misses in-place updates, so a TTL bounds how
     stale an entry may get. Reading and typing the whole history on every estimate cost most of its time.
@@ -116,12 +125,14 @@ def _project_history(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
     now = time.monotonic()
     cached = _history_cache.get(key)
     if cached is not None and cached[0] == version and now - cached[1] < HISTORY_TTL_SECONDS:
-        return cached[2], cached[3]
+        return cached[2]
     connection = session.connection()
-    typed = feats.normalise_frames({"projects": pd.read_sql_query(select(projects), connection)})["projects"]
-    segments = pd.read_sql_query(select(accounts.c.id, accounts.c.segment), connection)
-    _history_cache[key] = (version, now, typed, segments)
-    return typed, segments
+    history = kickoff.ProjectHistory.from_frames(
+        pd.read_sql_query(select(projects), connection),
+        pd.read_sql_query(select(accounts.c.id, accounts.c.segment), connection),
+    )
+    _history_cache[key] = (version, now, history)
+    return history
 
 
 def _today() -> date:
@@ -135,30 +146,21 @@ def estimate(
     as_of: date | None = None,
     store: bool = True,
 ) -> EstimatePublic:
-    """Effort and duration P10/P50/P90, P(overrun > 10 %), top factors and 3 similar past projects; stored."""
+    """Effort and duration P10/P50/P90, P(overrun > 10 %), top factors and 3 similar past projects; stored.
+
+    One brief, so no pandas per call: the features come from `kickoff.kickoff_record` over a cached project
+    history, and the champions score the record on their row path.
+    """
     require_models(models, ESTIMATE_MODELS)
     as_of = as_of or _today()
-    row = _brief_row(session, brief)
-    account_ids = [row["account_id"]] if row.get("account_id") else []
-    frames = load_account_frames(session, ("accounts", "deals", "tickets"), account_ids)
-    # The whole project history is needed twice: the account's own past projects and the nearest neighbours.
-    # Both come from a per-process cache, read and typed once per data version (see `_project_history`).
-    frames["projects"], history_accounts = _project_history(session)
-    briefs = pd.DataFrame([{column: row.get(column) for column in (*feats.BRIEF_COLUMNS, "segment", "deal_amount")}])
-    features = feats.project_features(frames, as_of=as_of, briefs=briefs)
-    effort = models["effort"].predict(features)[0]
-    duration = models["duration"].predict(features)[0]
-    overrun_model = models["overrun"]
-    probability = float(overrun_model.predict(features)[0])
-    expected = overrun_model.bundle.expected_overrun(features)
-    expected_pct = float(expected[0]) if expected is not None else None
-    budget = features["planned_budget"].iloc[0]
-    factors = {
-        name: _factors(models[name], features, unit)
-        for name, unit in (("effort", "h"), ("duration", "days"), ("overrun", "pp"))
-    }
-    history = similar.finished_before({"projects": frames["projects"], "accounts": history_accounts}, as_of)
-    neighbours = similar.similar_projects(features.iloc[0], history, k=3)
+    row, account = _brief_row(session, brief)
+    history = project_history(session)
+    record = kickoff.kickoff_record(row, as_of, history, account, _tickets(session, row.get("account_id")))
+    effort = models["effort"].predict_one(record)
+    duration = models["duration"].predict_one(record)
+    overrun = models["overrun"].predict_one(record)
+    expected_pct = overrun.get("expected_overrun_pct")
+    budget = record["planned_budget"]
     result = EstimatePublic(
         id=uuid.uuid4().hex,
         created_at=datetime.now(UTC).replace(tzinfo=None),
@@ -166,17 +168,20 @@ def estimate(
         account_id=row.get("account_id"),
         deal_id=row.get("deal_id"),
         project_id=row.get("project_id"),
-        effort_hours={"p10": effort[0], "p50": effort[1], "p90": effort[2]},
-        duration_days={"p10": duration[0], "p50": duration[1], "p90": duration[2]},
+        effort_hours=effort,
+        duration_days=duration,
         overrun={
-            "probability": probability,
+            "probability": overrun["probability"],
             "expected_overrun_pct": expected_pct,
-            "expected_overrun_amount": expected_pct * float(budget)
-            if expected_pct is not None and pd.notna(budget)
+            "expected_overrun_amount": expected_pct * budget
+            if expected_pct is not None and not math.isnan(budget)
             else None,
         },
-        factors=factors,
-        similar_projects=neighbours,
+        factors={
+            name: _factors(models[name], record, unit)
+            for name, unit in (("effort", "h"), ("duration", "days"), ("overrun", "pp"))
+        },
+        similar_projects=similar.similar_projects(record, history, as_of, k=3),
         model_versions={registered_name(name): models[name].version for name in ESTIMATE_MODELS},
     )
     if store:
@@ -184,10 +189,9 @@ def estimate(
     return result
 
 
-def _factors(model: ServedModel, features: pd.DataFrame, unit: str, top: int = 5) -> list[dict[str, Any]]:
-    contributions = model.contributions(features)
-    effects = explain.effects_in_units(contributions, model.bundle.inverse_link)
-    return explain.top_factors(features[model.feature_names].iloc[0], effects.iloc[0], unit, top=top)
+def _factors(model: ServedModel, record: dict[str, Any], unit: str, top: int = 5) -> list[dict[str, Any]]:
+    effects = explain.record_effects(model.bundle.contributions_row(record), model.bundle.inverse_link)
+    return explain.top_factors(record, effects, unit, top=top)
 
 
 def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> None:

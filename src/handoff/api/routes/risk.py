@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -106,10 +106,10 @@ def list_estimates(
 
 
 def _scores(request: Request, session, account_ids: list[str], as_of: date | None) -> list[ChurnScorePublic]:
-    from handoff.risk.service import _require, score_churn
+    from handoff.risk.service import require_models, score_churn
 
     models = _models(request)
-    _require(models, ("churn",))
+    require_models(models, ("churn",))
     as_of = as_of or request.app.state.default_day.get(request.app.state.parts.sessions)
     features = request.app.state.features.features(session, account_ids, as_of)
     if features.empty:
@@ -141,13 +141,13 @@ def get_account_churn(
     as_of: Annotated[
         date | None, Query(ge=EARLIEST, le=LATEST, description="Default: today, or the day after the CRM data ends.")
     ] = None,
-) -> ChurnScorePublic:
+) -> Response:
     """The hot path: no session unless a cache misses, and the boosters' row path instead of a DataFrame."""
     from handoff.api.scoring import score_record
-    from handoff.risk.service import _require
+    from handoff.risk.service import require_models
 
     models = _models(request)
-    _require(models, ("churn",))
+    require_models(models, ("churn",))
     sessions = request.app.state.parts.sessions
     as_of = as_of or request.app.state.default_day.get(sessions)
     record = request.app.state.features.record(sessions, account_id, as_of)
@@ -155,9 +155,11 @@ def get_account_churn(
         raise NotFound(f"account {account_id!r} not found, or not an active customer on {as_of.isoformat()}")
     model = models["churn"]
     probability, drivers = score_record(model, record)
-    return ChurnScorePublic(
+    score = ChurnScorePublic(
         account_id=account_id, as_of=as_of, probability=probability, drivers=drivers, model_version=model.version
     )
+    # Built and validated here: returning the model would make FastAPI validate it again in a second thread hop.
+    return Response(score.model_dump_json(), media_type="application/json")
 
 
 @router.post(
