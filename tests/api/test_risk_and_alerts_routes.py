@@ -70,7 +70,10 @@ def test_estimate_from_a_deal_is_stored_and_listed(risk_client, make_key, auth, 
     assert risk_client.get(f"/v1/estimates/{body['id']}", headers=auth(key)).json()["id"] == body["id"]
     listed = risk_client.get(f"/v1/estimates?deal_id={deal_id}", headers=auth(key)).json()["estimates"]
     assert [e["id"] for e in listed] == [body["id"]]
-    assert risk_client.post("/v1/estimates", json={}, headers=auth(key)).status_code == 400
+    empty = risk_client.post("/v1/estimates", json={}, headers=auth(key))
+    assert empty.status_code == 400 and "the brief is empty" in empty.json()["detail"]
+    bare = risk_client.post("/v1/estimates", json={"scope_items": 6, "team_size": 2}, headers=auth(key))
+    assert bare.status_code == 201 and bare.json()["account_id"] is None, bare.text
     assert risk_client.post("/v1/estimates", json={"deal_id": "NOPE"}, headers=auth(key)).status_code == 404
 
 

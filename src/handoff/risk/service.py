@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from handoff.crm.dictionary import ENTITIES_BY_NAME
-from handoff.errors import NotFound, NotReady
+from handoff.errors import InvalidInput, NotFound, NotReady
 from handoff.risk import explain, kickoff, similar
 from handoff.risk import features as feats
 from handoff.risk.registry import ServedModel, registered_name
@@ -106,6 +106,7 @@ def _tickets(session: Session, account_id: str | None) -> list[tuple[Any, Any]]:
         tickets.c.account_id == account_id))]  # fmt: skip
 
 
+_SIZE_HINT = "scope_items, team_size, planned_budget, sales_estimate_hours, description"
 HISTORY_TTL_SECONDS = 30.0
 _history_cache: dict[str, tuple[Any, float, kickoff.ProjectHistory]] = {}
 
@@ -152,6 +153,8 @@ def estimate(
     history, and the champions score the record on their row path.
     """
     require_models(models, ESTIMATE_MODELS)
+    if not brief.model_dump(exclude_none=True).keys() - {"planned_start"}:
+        raise InvalidInput(f"the brief is empty: give a deal_id, an account_id or the project's size ({_SIZE_HINT})")
     as_of = as_of or _today()
     row, account = _brief_row(session, brief)
     history = project_history(session)

@@ -24,7 +24,10 @@ Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
 
 
 class EstimateRequest(EstimateBrief):
-    """A kickoff brief, or just `deal_id`: the deal (and its project) fill every field the PM leaves out."""
+    """A kickoff brief, or just `deal_id`: the deal (and its project) fill every field the PM leaves out.
+
+    Without an account the estimate has no customer history to read; it still answers from the brief alone.
+    """
 
     planned_start: Day | None = Field(None, description="Planned start date.")
 
@@ -57,12 +60,8 @@ def _models(request: Request) -> dict:
 )
 def create_estimate(body: EstimateRequest, request: Request, session: SessionDep, caller: Caller) -> EstimatePublic:
     """Plain `def`: LightGBM scoring is CPU-bound and must not block the event loop."""
-    from handoff.errors import InvalidInput
     from handoff.risk.service import estimate
 
-    if not (body.account_id or body.deal_id):
-        # The features are built against the customer's history; a brief for nobody in particular has none.
-        raise InvalidInput("give the customer's account_id, or a deal_id (the deal fills in the rest)")
     return estimate(session, _models(request), EstimateBrief(**body.model_dump()))
 
 
