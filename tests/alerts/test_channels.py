@@ -18,6 +18,7 @@ from handoff.alerts.channels import (
     verify_webhook_signature,
 )
 from handoff.alerts.digest import Digest, DigestItem, digest_from_payload, group_digests
+from handoff.intake.reading import read_email
 from handoff.testing.http_receiver import HttpReceiver, Reply
 from handoff.testing.smtp_capture import SmtpCapture
 
@@ -37,6 +38,9 @@ def test_email_reaches_a_real_smtp_server() -> None:
     assert mail.message["Subject"] == DIGEST.subject
     body = mail.message.get_content()
     assert body.index("Acme a1") < body.index("Acme a2")  # riskiest first
+    # Should the digest reach handoff's own inbox (a forward, a mail rule), intake refuses it as a loop.
+    reading = read_email(mail.message.as_bytes(), own_addresses=["tasks@handoff.local"])
+    assert reading.rejection == "mail loop: handoff's own loop marker came back"
 
 
 def test_slack_and_wecom_payloads() -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from intake_support import CORPUS
 
+from handoff.access import audit
 from handoff.intake import service
 from handoff.wiring import Parts
 
@@ -25,6 +26,10 @@ def test_forwarded_mail_is_credited_and_linked_to_the_customer(crm_parts: Parts)
     assert (entry.contact_id, entry.account_id, entry.project_id) == ("con-alice", "acc-acme", "prj-acme-web")
     assert entry.links["method"] == "contact-email" and entry.links["project_confidence"] > 0.8
     assert entry.details["hops"][0]["style"] == "forwarded-marker"
+    with crm_parts.sessions() as session:  # the AI read the customer's mail: that read is in the audit log
+        (read,) = audit.list_entries(session, subject=f"ledger:{entry.id}")
+    assert (read.actor, read.action) == ("ai:offline", audit.READ_CONTACT_DATA)
+    assert read.detail == {"contact_id": "con-alice", "account_id": "acc-acme"}
 
 
 def test_chinese_outlook_forward_links_by_domain_when_the_contact_is_unknown(crm_parts: Parts) -> None:

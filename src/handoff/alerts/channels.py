@@ -18,6 +18,7 @@ import httpx
 
 from handoff.alerts.digest import Digest
 from handoff.errors import ExternalFailure
+from handoff.intake.screening import LOOP_HEADER
 from handoff.settings import AlertSettings
 
 SIGNATURE_HEADER = "X-Handoff-Signature"
@@ -48,6 +49,7 @@ class EmailChannel:
         message["To"] = digest.recipient
         message["Subject"] = digest.subject
         message["Auto-Submitted"] = "auto-generated"  # keeps our own inbox (and others') from answering it
+        message[LOOP_HEADER] = "digest"  # should it reach handoff's inbox (a forward, a rule), it is a loop
         message.set_content(digest.text)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:

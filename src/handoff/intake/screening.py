@@ -26,6 +26,8 @@ def rejection_reason(mail: ParsedMail, own_addresses: Iterable[str] = ()) -> str
     """Why this message must not become tasks, or None when it may."""
     if not mail.has_headers:
         return "not an email: no From, Subject, Date or Message-ID header"
+    if mail.header(LOOP_HEADER.lower()) is not None:  # first: our own digest coming back is a loop, whatever else
+        return "mail loop: handoff's own loop marker came back"
     content_type = mail.content_type
     report_type = " ".join(mail.headers.get("content-type", [])).lower()
     if content_type == "multipart/report" and "delivery-status" in report_type:
@@ -47,8 +49,6 @@ def rejection_reason(mail: ParsedMail, own_addresses: Iterable[str] = ()) -> str
     if _AUTO_SUBJECT.match(mail.subject):
         return "auto-reply: out-of-office subject"
     own = {address.lower() for address in own_addresses}
-    if mail.header(LOOP_HEADER.lower()) is not None:
-        return "mail loop: handoff's own loop marker came back"
     for loop in mail.headers.get("x-loop", []):
         if loop.strip().lower() in own:
             return f"mail loop: X-Loop {loop.strip()}"

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handoff.access import audit
 from handoff.extraction.model import MessageText, TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
@@ -176,6 +177,14 @@ class Worker:
                 thread_id=choice.thread_id,
                 settings=self.settings,
             )
+            if reading.text.strip():  # the extractor read the message: the AI's read of contact data is audited too
+                audit.record(
+                    session,
+                    f"ai:{self.stage.extractor.name}",
+                    audit.READ_CONTACT_DATA,
+                    f"ledger:{entry_id}",
+                    {"contact_id": link.contact_id, "account_id": link.account_id},
+                )
             task_ids = [*recorded.created, *recorded.updated, *recorded.linked]
             outcome, reason = _outcome(choice.joined, recorded, len(drafts))
             details = {**parsed_values["details"], "thread": choice.how, "drafts": len(drafts)}
