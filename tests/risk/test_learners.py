@@ -113,6 +113,14 @@ def test_predict_row_matches_the_frame_path(regressor: IntervalRegressor) -> Non
     assert set(regressor.predict_row({"size": 30.0})) == {"p10", "p50", "p90"}
 
 
+def test_inputs_far_beyond_training_give_finite_answers(regressor, classifier) -> None:
+    """The linear companion holds inputs at the edge of what it saw; unclipped, 1e200 overflows to inf/NaN."""
+    band = regressor.predict_row({"size": 1e200, "team": 1e9, "contract": "fixed"})
+    assert all(np.isfinite(list(band.values())))
+    assert band["p50"] >= regressor.predict_row({"size": 1e3, "team": 9.0, "contract": "fixed"})["p50"] * 0.5
+    assert np.isfinite(classifier.predict_row({"usage": -1e300, "tickets": 1e300, "plan": "basic"}))
+
+
 def test_calibration_lowers_brier_on_a_skewed_set(classifier: CalibratedClassifier) -> None:
     frame, labels = churn_table(6000, seed=8)
     calibrated = classifier.predict_proba(frame)

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from handoff.schema_types import UtcDateTime
+
 
 class HealthPublic(BaseModel):
     status: str = Field(description="ok while the process serves requests.")
@@ -43,8 +45,8 @@ class LedgerEntryPublic(BaseModel):
     subject: str | None
     sender: str | None = Field(description="Original sender; masked without the contact_data right.")
     forwarded_by: str | None = Field(description="Who forwarded it; masked without the contact_data right.")
-    sent_at: datetime | None
-    received_at: datetime
+    sent_at: UtcDateTime | None
+    received_at: UtcDateTime
     thread_id: str | None
     contact_id: str | None
     account_id: str | None
@@ -100,7 +102,7 @@ class ContactPublic(BaseModel):
 
 class AuditEntryPublic(BaseModel):
     id: int
-    at: datetime
+    at: UtcDateTime
     actor: str
     action: str
     subject: str

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+MISSING = object()  # "not cached", as distinct from a cached "not an active customer" (None)
+
 
 class FeatureCache:
     """A small LRU of one-row feature frames; thread-safe (plain `def` routes run in a thread pool)."""
@@ -43,15 +45,22 @@ class FeatureCache:
             while len(self._rows) > self.max_rows:
                 self._rows.popitem(last=False)
 
+    def cached_record(self, account_id: str, as_of: date) -> dict[str, Any] | None | object:
+        """`record` when the answer (found or not found) is cached, else `MISSING`; never touches the database."""
+        cached = self._records.get((account_id, as_of)) if self.ttl_s > 0 else None
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return MISSING
+
     def record(self, sessions: sessionmaker[Session], account_id: str, as_of: date) -> dict[str, Any] | None:
         """One account's feature row as a plain dict (the pandas-free scoring path), or None when not active.
 
         Opens a session only on a miss: a cached answer, found or not found, costs no database round trip.
         """
         key = (account_id, as_of)
-        cached = self._records.get(key) if self.ttl_s > 0 else None
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        cached = self.cached_record(account_id, as_of)
+        if cached is not MISSING:
+            return cached  # type: ignore[return-value]
         with sessions() as session:
             frame = self.features(session, [account_id], as_of)
         record = None if frame.empty else _record(frame.iloc[0])
@@ -97,12 +106,17 @@ class DefaultDay:
         self.ttl_s = ttl_s
         self._value: tuple[float, date] | None = None
 
+    def cached(self) -> date | None:
+        """The remembered day while it is fresh, else None; never touches the database."""
+        cached = self._value
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
     def get(self, sessions: sessionmaker[Session]) -> date:
         from handoff.risk.service import default_as_of
 
-        cached = self._value
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        day = self.cached()
+        if day is not None:
+            return day
         with sessions() as session:
             day = default_as_of(session)
         self._value = (time.monotonic() + self.ttl_s, day)

@@ -157,6 +157,8 @@ class LinearDesign:
     means: list[float] = field(default_factory=list)
     scales: list[float] = field(default_factory=list)
     groups: list[int] = field(default_factory=list)  # design column -> feature index
+    lows: list[float] = field(default_factory=list)  # each design column's training range
+    highs: list[float] = field(default_factory=list)
     _plan: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -186,6 +188,7 @@ class LinearDesign:
             else:
                 design.log_twins.append(j)
         raw = design._raw(matrix)
+        design.lows, design.highs = raw.min(axis=0).tolist(), raw.max(axis=0).tolist()
         design.means = raw.mean(axis=0).tolist()
         scales = raw.std(axis=0)
         design.scales = np.where(scales > 1e-12, scales, 1.0).tolist()
@@ -241,7 +244,10 @@ class LinearDesign:
         return self._plan
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
-        return (self._raw(matrix) - np.asarray(self.means)) / np.asarray(self.scales)
+        raw = self._raw(matrix)
+        if self.lows:  # a line extrapolates without bound: inputs beyond anything seen in training are held at its edge
+            raw = np.clip(raw, self.lows, self.highs)
+        return (raw - np.asarray(self.means)) / np.asarray(self.scales)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -253,6 +259,8 @@ class LinearDesign:
             "means": self.means,
             "scales": self.scales,
             "groups": self.groups,
+            "lows": self.lows,
+            "highs": self.highs,
         }
 
     @classmethod
@@ -266,6 +274,8 @@ class LinearDesign:
             means=list(data["means"]),
             scales=list(data["scales"]),
             groups=list(data["groups"]),
+            lows=list(data.get("lows", [])),
+            highs=list(data.get("highs", [])),
         )
 
 

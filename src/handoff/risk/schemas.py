@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.crm.dictionary import CONTRACT_TYPES, SEGMENTS
+from handoff.schema_types import UtcDateTime
 
 Segment = Literal[SEGMENTS]  # type: ignore[valid-type]
 ContractType = Literal[CONTRACT_TYPES]  # type: ignore[valid-type]
+
+
+# Far above any real project, low enough that no model is asked about 1e235 hours.
+MAX_MONEY = 1e11
+MAX_HOURS = 1e7
 
 
 class EstimateBrief(BaseModel):
@@ -30,9 +36,13 @@ class EstimateBrief(BaseModel):
     contract_type: ContractType | None = Field(None, description="How the work is billed.")
     team_size: int | None = Field(None, ge=1, le=1000, description="People planned on the project.")
     scope_items: int | None = Field(None, ge=0, le=100_000, description="Deliverables or epics at kickoff.")
-    planned_budget: float | None = Field(None, ge=0, description="Budget agreed at kickoff.")
-    deal_amount: float | None = Field(None, ge=0, description="Deal value; taken from the deal when omitted.")
-    sales_estimate_hours: float | None = Field(None, ge=0, description="The sales team's first effort estimate.")
+    planned_budget: float | None = Field(None, ge=0, le=MAX_MONEY, description="Budget agreed at kickoff.")
+    deal_amount: float | None = Field(
+        None, ge=0, le=MAX_MONEY, description="Deal value; taken from the deal when omitted."
+    )
+    sales_estimate_hours: float | None = Field(
+        None, ge=0, le=MAX_HOURS, description="The sales team's first effort estimate."
+    )
     planned_start: date | None = Field(None, description="Planned start date.")
     description: str | None = Field(None, max_length=50_000, description="Free-text brief.")
 
@@ -85,7 +95,7 @@ class EstimatePublic(BaseModel):
     """A kickoff estimate as stored and returned."""
 
     id: str
-    created_at: datetime
+    created_at: UtcDateTime
     as_of: date
     account_id: str | None = None
     deal_id: str | None = None

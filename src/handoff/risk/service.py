@@ -163,6 +163,8 @@ def estimate(
     duration = models["duration"].predict_one(record)
     overrun = models["overrun"].predict_one(record)
     expected_pct = overrun.get("expected_overrun_pct")
+    if not all(math.isfinite(v) for v in (*effort.values(), *duration.values(), overrun["probability"])):
+        raise InvalidInput("the brief is too far outside the project history for an estimate; check its numbers")
     budget = record["planned_budget"]
     result = EstimatePublic(
         id=uuid.uuid4().hex,

@@ -6,11 +6,13 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R413, R503
+from handoff.api.scoring import MISSING
 from handoff.api.security import Caller
 from handoff.errors import NotFound
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
@@ -133,7 +135,7 @@ def _scores(request: Request, session, account_ids: list[str], as_of: date | Non
     response_model=ChurnScorePublic,
     responses={**AUTHED, **R404, **R503},
 )
-def get_account_churn(
+async def get_account_churn(
     account_id: Annotated[str, Path(max_length=255)],
     request: Request,
     caller: Caller,
@@ -141,15 +143,20 @@ def get_account_churn(
         date | None, Query(ge=EARLIEST, le=LATEST, description="Default: today, or the day after the CRM data ends.")
     ] = None,
 ) -> Response:
-    """The hot path: no session unless a cache misses, and the boosters' row path instead of a DataFrame."""
+    """The hot path. Database reads and feature building (a cache miss) run in the thread pool; a cached record is
+    scored inline: one booster row (~0.15 ms) costs less than the hop to a thread, which measured 2.4x fewer
+    requests per second under 8 connections (`make bench`)."""
     from handoff.api.scoring import score_record
     from handoff.risk.service import require_models
 
     models = _models(request)
     require_models(models, ("churn",))
-    sessions = request.app.state.parts.sessions
-    as_of = as_of or request.app.state.default_day.get(sessions)
-    record = request.app.state.features.record(sessions, account_id, as_of)
+    state = request.app.state
+    sessions = state.parts.sessions
+    as_of = as_of or state.default_day.cached() or await run_in_threadpool(state.default_day.get, sessions)
+    record = state.features.cached_record(account_id, as_of)
+    if record is MISSING:
+        record = await run_in_threadpool(state.features.record, sessions, account_id, as_of)
     if record is None:
         raise NotFound(f"account {account_id!r} not found, or not an active customer on {as_of.isoformat()}")
     model = models["churn"]
@@ -157,7 +164,7 @@ def get_account_churn(
     score = ChurnScorePublic(
         account_id=account_id, as_of=as_of, probability=probability, drivers=drivers, model_version=model.version
     )
-    # Built and validated here: returning the model would make FastAPI validate it again in a second thread hop.
+    # Built and validated here: returning the model would make FastAPI validate it a second time.
     return Response(score.model_dump_json(), media_type="application/json")
 
 
