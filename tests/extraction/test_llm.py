@@ -218,3 +218,26 @@ def test_async_path_uses_the_async_client() -> None:
 def test_offline_when_no_endpoint() -> None:
     extractor = build_extractor(Settings(_env_file=None))
     assert extractor.name == "offline"
+
+
+def test_tracing_records_each_chain_call_in_mlflow(tmp_path) -> None:
+    import mlflow
+
+    from handoff.extraction import extractor as extractor_module
+
+    llm = LlmSettings(base_url="http://llm.test/v1", model="test-model", max_retries=0, timeout_s=5.0, tracing=True)
+    settings = Settings(_env_file=None, llm=llm, home=tmp_path)
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, json=completion(GOOD))))
+    try:
+        drafts = build_extractor(settings, http_client=client).extract(MAIL, ROSTER)
+        mlflow.flush_trace_async_logging()
+        mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+        traces = mlflow.search_traces()
+    finally:  # tracing is process-wide: later tests must not trace
+        import mlflow.langchain
+
+        mlflow.langchain.autolog(disable=True)
+        extractor_module._tracing_enabled = False
+    assert [d.title.value for d in drafts] == ["Send revised SOW"]
+    assert len(traces) == 1 and traces.iloc[0]["state"] == "OK"
+    assert "revised SOW" in str(traces.iloc[0]["request"]) and "Send revised SOW" in str(traces.iloc[0]["response"])
