@@ -145,6 +145,10 @@ def _days_since_epoch(stamps: pd.Series) -> np.ndarray:
 # The linear companion model: standardised design (median-imputed, log1p of skewed counts, one-hot levels)
 
 
+# How far past its training range (as a share of that range) a linear design column may go before it is held:
+# a line may extrapolate somewhat (large projects cost more than any seen so far), but never to infinity.
+LINEAR_EXTRAPOLATION = 1.0
+
 @dataclass
 class LinearDesign:
     """Maps the encoder's matrix to a standardised linear design; remembers which feature each column belongs to."""
@@ -157,7 +161,7 @@ class LinearDesign:
     means: list[float] = field(default_factory=list)
     scales: list[float] = field(default_factory=list)
     groups: list[int] = field(default_factory=list)  # design column -> feature index
-    lows: list[float] = field(default_factory=list)  # each design column's training range
+    lows: list[float] = field(default_factory=list)  # each design column's training range, widened
     highs: list[float] = field(default_factory=list)
     _plan: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -188,7 +192,9 @@ class LinearDesign:
             else:
                 design.log_twins.append(j)
         raw = design._raw(matrix)
-        design.lows, design.highs = raw.min(axis=0).tolist(), raw.max(axis=0).tolist()
+        low, high = raw.min(axis=0), raw.max(axis=0)
+        margin = LINEAR_EXTRAPOLATION * (high - low)
+        design.lows, design.highs = (low - margin).tolist(), (high + margin).tolist()
         design.means = raw.mean(axis=0).tolist()
         scales = raw.std(axis=0)
         design.scales = np.where(scales > 1e-12, scales, 1.0).tolist()
@@ -245,7 +251,7 @@ class LinearDesign:
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         raw = self._raw(matrix)
-        if self.lows:  # a line extrapolates without bound: inputs beyond anything seen in training are held at its edge
+        if self.lows:  # a line extrapolates without bound: inputs far beyond anything seen in training are held
             raw = np.clip(raw, self.lows, self.highs)
         return (raw - np.asarray(self.means)) / np.asarray(self.scales)
 
