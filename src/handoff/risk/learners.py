@@ -149,6 +149,7 @@ def _days_since_epoch(stamps: pd.Series) -> np.ndarray:
 # a line may extrapolate somewhat (large projects cost more than any seen so far), but never to infinity.
 LINEAR_EXTRAPOLATION = 1.0
 
+
 @dataclass
 class LinearDesign:
     """Maps the encoder's matrix to a standardised linear design; remembers which feature each column belongs to."""
@@ -398,6 +399,16 @@ def _predict(booster: lgb.Booster, matrix: np.ndarray, **kwargs: Any) -> np.ndar
     return np.asarray(booster.predict(matrix, num_threads=threads, **kwargs))
 
 
+def _blended_contributions(
+    booster: lgb.Booster, linear: LinearModel | None, weight: float, matrix: np.ndarray
+) -> np.ndarray:
+    """Per-feature contributions (bias last) of the blend: `weight` x booster + (1 - weight) x linear model."""
+    out = weight * _predict(booster, matrix, pred_contrib=True)
+    if linear is not None and weight < 1.0:
+        out = out + (1 - weight) * linear.contributions(matrix, matrix.shape[1])
+    return out
+
+
 def _inner_folds(n_rows: int, n_folds: int, random_state: int, labels: np.ndarray | None = None):
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -627,9 +638,7 @@ class IntervalRegressor:
         return dict(zip([*self.feature_names, "bias"], values.tolist(), strict=True))
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
-        out = self.weight * _predict(self.boosters["p50"], matrix, pred_contrib=True)
-        if self.linear is not None and self.weight < 1.0:
-            out = out + (1 - self.weight) * self.linear.contributions(matrix, len(self.feature_names))
+        out = _blended_contributions(self.boosters["p50"], self.linear, self.weight, matrix)
         if self.anchor is not None:
             out[:, self.encoder.columns.index(self.anchor)] += self._offset(matrix)
         return out
@@ -831,10 +840,7 @@ class CalibratedClassifier:
         return dict(zip([*self.feature_names, "bias"], values.tolist(), strict=True))
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
-        out = self.weight * _predict(self._fitted_booster(), matrix, pred_contrib=True)
-        if self.linear is not None and self.weight < 1.0:
-            out = out + (1 - self.weight) * self.linear.contributions(matrix, len(self.feature_names))
-        return out
+        return _blended_contributions(self._fitted_booster(), self.linear, self.weight, matrix)
 
     def to_dict(self) -> dict[str, Any]:
         return {
