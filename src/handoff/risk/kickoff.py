@@ -135,7 +135,8 @@ def _card(row: dict[str, Any]) -> dict[str, Any]:
 _KEYWORDS = [(f"mentions_{word}", re.compile(rf"\b{re.escape(word)}")) for word in feats.DESCRIPTION_KEYWORDS]
 
 
-def _float(value: Any) -> float:
+def as_float(value: Any) -> float:
+    """A number, or NaN for anything unknown or not numeric."""
     if value is None or value is pd.NA or value is pd.NaT:
         return math.nan
     try:
@@ -180,7 +181,7 @@ def kickoff_record(
         "contract_type": brief.get("contract_type"),
     }
     for column in ("team_size", "scope_items", "planned_budget", "sales_estimate_hours", "deal_amount"):
-        record[column] = _float(brief.get(column))
+        record[column] = as_float(brief.get(column))
     record["budget_per_scope_item"] = _per_item(record["planned_budget"], record["scope_items"])
     record["sales_hours_per_scope_item"] = _per_item(record["sales_estimate_hours"], record["scope_items"])
     text = str(brief.get("description") or "").lower()

@@ -99,11 +99,12 @@ def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], 
 
 
 def _tickets(session: Session, account_id: str | None) -> list[tuple[Any, Any]]:
+    """The account's tickets as (opened_at, escalated): the one history the estimate reads live, not cached."""
     if account_id is None:
         return []
     tickets = CRM_TABLES["tickets"]
-    return [tuple(r) for r in session.execute(select(tickets.c.opened_at, tickets.c.escalated).where(
-        tickets.c.account_id == account_id))]  # fmt: skip
+    query = select(tickets.c.opened_at, tickets.c.escalated).where(tickets.c.account_id == account_id)
+    return [tuple(row) for row in session.execute(query)]
 
 
 _SIZE_HINT = "scope_items, team_size, planned_budget, sales_estimate_hours, description"

@@ -9,17 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from handoff.risk.kickoff import SIMILARITY_CATEGORICAL, SIMILARITY_NUMERIC, ProjectHistory
+from handoff.risk.kickoff import SIMILARITY_CATEGORICAL, SIMILARITY_NUMERIC, ProjectHistory, as_float
 
 UNKNOWN_GAP = 0.5  # a field missing on either side counts as half a unit of difference
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number
 
 
 def similar_projects(brief: dict[str, Any], history: ProjectHistory, as_of: date, k: int = 3) -> list[dict[str, Any]]:
@@ -33,7 +25,7 @@ def similar_projects(brief: dict[str, Any], history: ProjectHistory, as_of: date
         return []
     gaps = np.full((len(finished), len(SIMILARITY_NUMERIC) + len(SIMILARITY_CATEGORICAL)), UNKNOWN_GAP)
     for j, column in enumerate(SIMILARITY_NUMERIC):
-        target = _number(brief.get(column))
+        target = as_float(brief.get(column))
         if math.isnan(target):
             continue
         values = history.pool_numeric[finished, j]
