@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from intake_support import CORPUS
 
+from handoff.intake.cleaning import drop_handoff_lines
 from handoff.intake.reading import read_email
 
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
@@ -99,3 +100,22 @@ def test_parse_deadline_stops_a_slow_message() -> None:
 def test_files_in_corpus_are_all_described(corpus: Path) -> None:
     mails = {p.name for p in corpus.glob("*.eml")}
     assert mails == set(EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("note", "kept"),
+    [
+        ("Can someone pick this up? Thanks", "Thanks"),
+        ("FYI", ""),
+        ("Hi team, could someone take care of this please?", ""),
+        ("请处理一下", ""),
+        ("Can you look into this? The customer is angry.", "The customer is angry."),
+        # Named people, real asks and anything more than a hand-off stay for extraction.
+        ("Priya, can you pick this up?", "Priya, can you pick this up?"),
+        ("Can you send them the SOW by Friday?", "Can you send them the SOW by Friday?"),
+        ("See below - they want a call on Monday.", "See below - they want a call on Monday."),
+        ("Can you fix it?", "Can you fix it?"),
+    ],
+)
+def test_a_forwarders_hand_off_is_not_an_ask_of_its_own(note: str, kept: str) -> None:
+    assert drop_handoff_lines(note) == kept

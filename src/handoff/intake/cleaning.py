@@ -107,3 +107,31 @@ def _split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
             if len(tail) <= MAX_SIGNATURE_LINES - 1 and all(len(line.strip()) <= 80 for line in tail):
                 return lines[:i], lines[i:]
     return lines, []
+
+
+# A forwarder's note that only hands the mail on ("Can someone pick this up?", "FYI", "请处理一下") asks for nothing
+# beyond what the forwarded mail asks: as a task of its own it would read "Pick this up". A note that names who
+# should do it, or says anything more, is kept.
+_HANDOFF = re.compile(
+    r"^(?:hi(?: all| team| everyone)?[,!]?\s*)?(?:(?:can|could|would|will)\s+(?:someone|somebody|anyone|anybody|"
+    r"you|one of you|the team)\s+(?:please\s+)?|please\s+|pls\s+|kindly\s+)?"
+    r"(?:pick\s+(?:this|it)\s+up|take\s+(?:care\s+of\s+)?(?:this|it)(?:\s+one)?|handle(?:\s+(?:this|it))?|take\s+a\s+look|"
+    r"look\s+(?:at|into)\s+(?:this|it)|deal\s+with\s+(?:this|it)|follow\s+up(?:\s+on\s+(?:this|it))?|"
+    r"action\s+(?:this|it)|see\s+(?:below|the\s+(?:e-?mail|mail|message)\s+below)|fyi|for\s+your\s+information|"
+    r"forwarding(?:\s+this)?(?:\s+to\s+you)?)"
+    r"(?:\s+(?:for\s+me|please|asap|thanks|thank\s+you))*\s*[?.!:]*$"
+    r"|^(?:请|麻烦)?(?:处理一下|处理|跟进一下|跟进|看一下|看看)(?:吧|，谢谢|,\s*谢谢)?[。！!？?]*$"
+    r"|^(?:见下|见下文|见下方邮件|转发给你|供参考)[。！!：:]*$",
+    re.IGNORECASE,
+)
+_NOTE_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+")
+
+
+def drop_handoff_lines(note: str) -> str:
+    """A forwarder's note without the sentences that only pass the forwarded mail on."""
+    kept_lines = []
+    for line in note.split("\n"):
+        sentences = [s for s in _NOTE_SENTENCE.split(line.strip()) if s and not _HANDOFF.match(s.strip())]
+        if sentences or not line.strip():
+            kept_lines.append(" ".join(sentences))
+    return "\n".join(kept_lines).strip()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from handoff.intake.cleaning import reply_header_line, split_reply
+from handoff.intake.cleaning import drop_handoff_lines, reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject, parse_printed_address
 from handoff.intake.mime import Address, Attachment, ParsedMail, parse_mail
@@ -87,7 +87,7 @@ def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline) -> None:
         reading.subject = original.subject or mail.subject
         reading.sent_at = original.date or reading.sent_at
         cleaned = split_reply(forward.body)
-        notes = [split_reply(note).text for note in forward.notes]
+        notes = [drop_handoff_lines(split_reply(note).text) for note in forward.notes]
         reading.text = "\n\n".join(part for part in (*notes, cleaned.text) if part)
         reading.quoted, reading.signature = cleaned.quoted, cleaned.signature
         return

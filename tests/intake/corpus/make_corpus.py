@@ -78,8 +78,8 @@ Content-Type: text/html; charset="UTF-8"
         "forwarded_by": "sam@handoff-demo.com",
         "subject": "Website relaunch: next steps",
         "sent_at": "2025-01-06T16:30:00+01:00",
-        "text_contains": ["revised staging timeline by Friday", "ask Priya to review", "Can someone pick this up"],
-        "text_excludes": ["Head of Digital", "+1 555 0100"],
+        "text_contains": ["revised staging timeline by Friday", "ask Priya to review"],
+        "text_excludes": ["Head of Digital", "+1 555 0100", "Can someone pick this up"],  # a hand-off, not an ask
     },
 )
 
@@ -107,8 +107,8 @@ Content-Transfer-Encoding: base64
         "forwarded_by": "liming@handoff-demo.com",
         "subject": "项目启动会安排",
         "sent_at": "2025-01-07T15:20:00+08:00",
-        "text_contains": ["请在下周五前提供项目计划书", "请跟进一下"],
-        "text_excludes": ["华信科技 采购部"],
+        "text_contains": ["请在下周五前提供项目计划书"],
+        "text_excludes": ["华信科技 采购部", "请跟进一下"],  # "please follow up": a hand-off, not an ask
     },
 )
 
