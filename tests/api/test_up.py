@@ -79,3 +79,17 @@ def test_handoff_up_serves_api_and_inbox_and_stops_cleanly(tmp_path) -> None:
             raise
     assert process.returncode == 0, stderr
     assert "First admin key" in stderr and "handoff stopped" in stderr
+
+
+def test_first_start_training_keeps_its_model_cards_under_the_home(settings, monkeypatch) -> None:
+    """`make run` must never rewrite the committed `models/` cards; `handoff train` is what updates them."""
+    from handoff.cli import up
+    from handoff.risk import registry, training
+    from handoff.wiring import Parts
+
+    calls = []
+    monkeypatch.setattr(registry, "champion_version", lambda settings, name: None)
+    monkeypatch.setattr(training, "train_all", lambda parts, **kwargs: calls.append(kwargs) or {"models": {}})
+    up._ensure_models(Parts(settings))
+    assert calls[0]["cards_dir"] == settings.resolved_home / "models"
+    assert calls[0]["source"] == "database"
