@@ -81,6 +81,8 @@ def _null_stage():
     from handoff.intake.worker import TaskStage
 
     class Nothing:
+        name = "none"
+
         def extract(self, message, roster):
             return []
 
@@ -124,7 +126,12 @@ def main() -> dict[str, Any]:
         results["smtp_discarding_sink_per_s"] = round(baseline_rate, 1)
 
         null_rate, _ = _process_rate(parts, _null_stage())
+        with parts.sessions() as session:
+            intake_only = counts(session)
+        if intake_only.get("failed"):  # a rate of messages that failed fast would be no measurement at all
+            raise RuntimeError(f"intake-only pass failed {intake_only['failed']} messages: {intake_only}")
         results["ingest_intake_only_per_s"] = round(null_rate, 1)
+        results["intake_only_by_status"] = intake_only
         parts.close()
     with tempfile.TemporaryDirectory() as home:
         # The same messages again in a fresh store, this time through the real extractor and task service.
