@@ -137,11 +137,17 @@ class KeyCache:
         self._entries: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, key: str) -> tuple[bool, Principal | None]:
+        """(True, the answer) when a fresh lookup of this key is remembered, else (False, None); no database."""
+        hit = self._entries.get(key) if self._ttl_s > 0 else None
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     def authenticate(self, key: str) -> Principal | None:
-        if self._ttl_s > 0:
-            cached = self._entries.get(key)
-            if cached is not None and cached[0] > time.monotonic():
-                return cached[1]
+        known, principal = self.cached(key)
+        if known:
+            return principal
         with self._sessions() as session:
             principal = lookup(session, key)
         if self._ttl_s > 0:

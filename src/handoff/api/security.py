@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from handoff.access.keys import Principal
@@ -25,7 +26,10 @@ async def current_principal(
     key = bearer.credentials if bearer is not None else header_key
     if not key:
         raise Unauthenticated("an API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
-    principal = request.app.state.keys.authenticate(key)
+    keys = request.app.state.keys
+    known, principal = keys.cached(key)
+    if not known:  # the lookup reads the database: not on the event loop
+        principal = await run_in_threadpool(keys.authenticate, key)
     if principal is None:
         raise Unauthenticated("unknown or revoked API key")
     route_name = getattr(request.scope.get("route"), "name", None)
