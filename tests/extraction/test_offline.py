@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -43,6 +44,15 @@ def test_the_sow_request(extractor) -> None:
     for found in (task.title, task.assignee, task.due, task.priority):
         assert 0.0 <= found.confidence <= 1.0 and found.evidence == task.evidence
     assert task.confidence > 0.5 and task.extractor == "offline"
+
+
+def test_a_forwarders_delegate_takes_the_asks_made_of_the_original_addressee(extractor) -> None:
+    """Anna forwarded a mail written to her with "Ben, can you take this one?": its "could you" is Ben's now."""
+    forwarded = mail("Hi Anna,\n\nCould you please send me the revised SOW by Friday?\n\nThanks,\nDana")
+    (task,) = extractor.extract(replace(forwarded, delegate="Ben"), ROSTER)
+    assert task.assignee_id == "u_ben"
+    (own,) = extractor.extract(forwarded, ROSTER)
+    assert own.assignee_id == "u_anna"
 
 
 def test_a_status_update_has_no_tasks(extractor) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from intake_support import CORPUS
 
-from handoff.intake.cleaning import drop_handoff_lines
+from handoff.intake.cleaning import ForwardNote, read_forward_note
 from handoff.intake.reading import read_email
+from handoff.intake.worker import message_text
 
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 OWN = ["tasks@handoff.local"]
@@ -103,19 +104,35 @@ def test_files_in_corpus_are_all_described(corpus: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("note", "kept"),
+    ("note", "kept", "delegate"),
     [
-        ("Can someone pick this up? Thanks", "Thanks"),
-        ("FYI", ""),
-        ("Hi team, could someone take care of this please?", ""),
-        ("请处理一下", ""),
-        ("Can you look into this? The customer is angry.", "The customer is angry."),
-        # Named people, real asks and anything more than a hand-off stay for extraction.
-        ("Priya, can you pick this up?", "Priya, can you pick this up?"),
-        ("Can you send them the SOW by Friday?", "Can you send them the SOW by Friday?"),
-        ("See below - they want a call on Monday.", "See below - they want a call on Monday."),
-        ("Can you fix it?", "Can you fix it?"),
+        ("Can someone pick this up? Thanks", "Thanks", None),
+        ("FYI", "", None),
+        ("Hi team, could someone take care of this please?", "", None),
+        ("请处理一下", "", None),
+        ("Can you look into this? The customer is angry.", "The customer is angry.", None),
+        # A named hand-off is not an ask either, but it says who takes the forwarded asks.
+        ("Priya, can you pick this up?", "", "Priya"),
+        ("Hi Priya, can you take this one? The customer is angry.", "The customer is angry.", "Priya"),
+        ("@Priya please handle", "", "Priya"),
+        ("李伟，请跟进一下", "", "李伟"),
+        ("麻烦你跟进一下", "", None),
+        # Real asks and anything more than a hand-off stay for extraction.
+        ("Can you send them the SOW by Friday?", "Can you send them the SOW by Friday?", None),
+        ("See below - they want a call on Monday.", "See below - they want a call on Monday.", None),
+        ("Can you fix it?", "Can you fix it?", None),
     ],
 )
-def test_a_forwarders_hand_off_is_not_an_ask_of_its_own(note: str, kept: str) -> None:
-    assert drop_handoff_lines(note) == kept
+def test_a_forwarders_hand_off_is_not_an_ask_of_its_own(note: str, kept: str, delegate: str | None) -> None:
+    assert read_forward_note(note) == ForwardNote(kept, delegate)
+
+
+def test_a_named_hand_off_makes_the_delegate_the_addressee_of_the_forwarded_asks() -> None:
+    raw = (
+        (CORPUS / "gmail_forward_en.eml")
+        .read_bytes()
+        .replace(b"Can someone pick this up?", b"Priya, can you take this one?")
+    )
+    reading = read_email(raw, own_addresses=OWN)
+    assert reading.delegate == "Priya" and "take this one" not in reading.text
+    assert message_text(reading).delegate == "Priya"

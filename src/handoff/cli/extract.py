@@ -147,18 +147,13 @@ def _message(item: dict[str, Any], settings: Any):
 
 def _parse_raw(raw: bytes, kind: str, settings: Any):
     """Intake's reader (forwards credited to the original sender, quotes and signatures removed)."""
-    from handoff.extraction.model import MessageText
+    from dataclasses import replace
+
     from handoff.intake.reading import read_email
+    from handoff.intake.worker import message_text
 
     reading = read_email(raw, own_addresses=[a.lower() for a in settings.inbox.recipients])
-    return MessageText(
-        text=reading.text,
-        sent_at=reading.sent_at,
-        kind="notes" if kind == "notes" else "email",
-        sender=str(reading.sender) if reading.sender else None,
-        recipients=tuple(reading.recipients),
-        subject=reading.subject or None,
-    )
+    return replace(message_text(reading), kind="notes" if kind == "notes" else "email")
 
 
 def _run(extractor: Any, roster: list, item: dict[str, Any], settings: Any) -> dict[str, Any]:

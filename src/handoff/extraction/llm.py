@@ -135,6 +135,8 @@ class LlmExtractor:
             examples=_render_examples(examples),
         )
         subject = f' subject="{neutralise(message.subject)}"' if message.subject else ""
+        if message.delegate:  # the forwarder handed it on: "can you" in the mail now means this person
+            subject += f' forwarded_to="{neutralise(message.delegate)}"'
         delimited = (
             f'<message kind="{message.kind}" sent_at="{message.sent_at.isoformat()}"{subject}>\n'
             f"{neutralise(message.text)}\n</message>"

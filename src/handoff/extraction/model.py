@@ -22,6 +22,7 @@ class MessageText:
     sender: str | None = None  # "Name <addr>" or an address: the *original* sender for forwarded mail
     recipients: tuple[str, ...] = ()
     subject: str | None = None
+    delegate: str | None = None  # whom a forwarder handed the mail to: the addressee of its "can you" asks
 
 
 @dataclass(frozen=True)

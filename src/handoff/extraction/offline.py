@@ -127,7 +127,7 @@ class OfflineExtractor:
         recipients = tuple(
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
         )
-        addressee = addressee_from_greeting(message.text, people)
+        addressee = message.delegate or addressee_from_greeting(message.text, people)
         threshold = classifier.threshold + (NOTES_PROSE_MARGIN if message.kind == "notes" else 0.0)
         drafts: list[TaskDraft] = []
         seen_titles: set[str] = set()

@@ -110,28 +110,57 @@ def _split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
 
 
 # A forwarder's note that only hands the mail on ("Can someone pick this up?", "FYI", "请处理一下") asks for nothing
-# beyond what the forwarded mail asks: as a task of its own it would read "Pick this up". A note that names who
-# should do it, or says anything more, is kept.
-_HANDOFF = re.compile(
-    r"^(?:hi(?: all| team| everyone)?[,!]?\s*)?(?:(?:can|could|would|will)\s+(?:someone|somebody|anyone|anybody|"
-    r"you|one of you|the team)\s+(?:please\s+)?|please\s+|pls\s+|kindly\s+)?"
+# beyond what the forwarded mail asks: as a task of its own it would read "Pick this up". When it names who should
+# take it ("Priya, can you pick this up?", "@priya please handle"), that person is the forwarded asks' addressee.
+_HANDOFF_ACT = (
     r"(?:pick\s+(?:this|it)\s+up|take\s+(?:care\s+of\s+)?(?:this|it)(?:\s+one)?|handle(?:\s+(?:this|it))?|take\s+a\s+look|"
     r"look\s+(?:at|into)\s+(?:this|it)|deal\s+with\s+(?:this|it)|follow\s+up(?:\s+on\s+(?:this|it))?|"
     r"action\s+(?:this|it)|see\s+(?:below|the\s+(?:e-?mail|mail|message)\s+below)|fyi|for\s+your\s+information|"
     r"forwarding(?:\s+this)?(?:\s+to\s+you)?)"
     r"(?:\s+(?:for\s+me|please|asap|thanks|thank\s+you))*\s*[?.!:]*$"
-    r"|^(?:请|麻烦)?(?:处理一下|处理|跟进一下|跟进|看一下|看看)(?:吧|，谢谢|,\s*谢谢)?[。！!？?]*$"
+)
+_HANDOFF = re.compile(
+    r"^(?:(?:hi|hey|hello)?\s*(?:all|team|everyone|guys|folks)?[,!]?\s*)?(?:(?:can|could|would|will)\s+(?:someone|somebody|anyone|anybody|"
+    r"you|one of you|the team)\s+(?:please\s+)?|please\s+|pls\s+|kindly\s+)?"
+    + _HANDOFF_ACT
+    + r"|^(?:请|麻烦)?(?:你|大家)?(?:处理一下|处理|跟进一下|跟进|看一下|看看)(?:吧|，谢谢|,\s*谢谢)?[。！!？?]*$"
     r"|^(?:见下|见下文|见下方邮件|转发给你|供参考)[。！!：:]*$",
     re.IGNORECASE,
 )
+_NAMED_HANDOFF = re.compile(
+    r"^(?:(?i:hi|hey|hello)\s+)?@?(?P<name>[A-Z][\w'.-]+(?:\s[A-Z][\w'.-]+)?)\s*[,:]?\s+(?:(?:can|could|would|will)\s+you\s+"
+    r"(?:please\s+)?|please\s+|pls\s+)?"
+    + _HANDOFF_ACT
+    # A Chinese name has no capital to find it by: it needs an @ or the comma after it.
+    + r"|^(?:@(?P<cn>[\u4e00-\u9fff]{2,4})\s*[，,:：]?|(?P<cn_comma>[\u4e00-\u9fff]{2,4})\s*[，,:：])"
+    r"\s*(?:请|麻烦)?(?:你)?"
+    r"(?:处理一下|处理|跟进一下|跟进|看一下|看看)[。！!？?]*$"
+)
+_NOT_NAMES = {"hi", "hey", "hello", "fyi", "please", "pls", "team", "all", "everyone", "guys", "folks", "someone"}
+_NOT_NAMES |= {"麻烦", "请你", "大家", "各位", "你们", "同事们"}
 _NOTE_SENTENCE = re.compile(r"(?<=[.!?。！？])\s+")
 
 
-def drop_handoff_lines(note: str) -> str:
-    """A forwarder's note without the sentences that only pass the forwarded mail on."""
-    kept_lines = []
+@dataclass(frozen=True)
+class ForwardNote:
+    """A forwarder's note without its hand-off sentences, and whom it handed the mail to, when it says."""
+
+    text: str
+    delegate: str | None = None
+
+
+def read_forward_note(note: str) -> ForwardNote:
+    """Drops sentences that only pass the forwarded mail on; a named hand-off also names the delegate."""
+    kept_lines, delegate = [], None
     for line in note.split("\n"):
-        sentences = [s for s in _NOTE_SENTENCE.split(line.strip()) if s and not _HANDOFF.match(s.strip())]
-        if sentences or not line.strip():
-            kept_lines.append(" ".join(sentences))
-    return "\n".join(kept_lines).strip()
+        kept = []
+        for sentence in (s.strip() for s in _NOTE_SENTENCE.split(line.strip())):
+            named = _NAMED_HANDOFF.match(sentence)
+            name = named and (named.group("name") or named.group("cn") or named.group("cn_comma"))
+            if name and name.lower() not in _NOT_NAMES:
+                delegate = delegate or name
+            elif sentence and not _HANDOFF.match(sentence):
+                kept.append(sentence)
+        if kept or not line.strip():
+            kept_lines.append(" ".join(kept))
+    return ForwardNote("\n".join(kept_lines).strip(), delegate)

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from handoff.intake.cleaning import drop_handoff_lines, reply_header_line, split_reply
+from handoff.intake.cleaning import read_forward_note, reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject, parse_printed_address
 from handoff.intake.mime import Address, Attachment, ParsedMail, parse_mail
@@ -35,6 +35,7 @@ class Reading:
     rejection: str | None = None
     defects: list[str] = field(default_factory=list)
     envelope_subject: str = ""  # the subject of the mail as it arrived (e.g. "FW: ...")
+    delegate: str | None = None  # whom a forwarder handed the mail to ("Priya, can you pick this up?")
 
     @property
     def forwarded(self) -> bool:
@@ -87,8 +88,10 @@ def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline) -> None:
         reading.subject = original.subject or mail.subject
         reading.sent_at = original.date or reading.sent_at
         cleaned = split_reply(forward.body)
-        notes = [drop_handoff_lines(split_reply(note).text) for note in forward.notes]
-        reading.text = "\n\n".join(part for part in (*notes, cleaned.text) if part)
+        notes = [read_forward_note(split_reply(note).text) for note in forward.notes]
+        reading.text = "\n\n".join(part for part in (*(n.text for n in notes), cleaned.text) if part)
+        # The outermost forwarder speaks last: their hand-off wins over an earlier one in a nested forward.
+        reading.delegate = next((n.delegate for n in notes if n.delegate), None)
         reading.quoted, reading.signature = cleaned.quoted, cleaned.signature
         return
     cleaned = split_reply(mail.text)

@@ -164,7 +164,7 @@ class Worker:
             link = link_sender(session, reading.sender, subject=reading.subject, text=reading.text)
             internal, roster = self._directory_now(session)
             ledger_store.renew(session, entry_id, worker=self.worker_id, lease=self.lease)
-        drafts = self.stage.extractor.extract(_message_text(reading), roster) if reading.text.strip() else []
+        drafts = self.stage.extractor.extract(message_text(reading), roster) if reading.text.strip() else []
         # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does.
         with transaction(self.parts.sessions) as session:
             choice = assign_thread(session, ledger_id=entry_id, reading=reading, link=link, internal_domains=internal)
@@ -235,7 +235,8 @@ def _outcome(joined: bool, recorded: RecordedTasksLike, drafts: int) -> tuple[st
     return "no_tasks", "no action items found"
 
 
-def _message_text(reading: Reading) -> MessageText:
+def message_text(reading: Reading) -> MessageText:
+    """What extraction reads of a message: its new text, and whom dates and names resolve against."""
     return MessageText(
         text=reading.text,
         sent_at=reading.sent_at,
@@ -243,6 +244,7 @@ def _message_text(reading: Reading) -> MessageText:
         sender=str(reading.sender) if reading.sender else None,
         recipients=tuple(reading.recipients),
         subject=reading.subject or None,
+        delegate=reading.delegate,
     )
 
 
