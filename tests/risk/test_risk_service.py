@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from handoff.crm.loader import write_frames
-from handoff.errors import NotFound, NotReady
+from handoff.errors import InvalidInput, NotFound, NotReady
 from handoff.risk import features as feats
 from handoff.risk import service
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
@@ -117,8 +117,11 @@ def test_estimate_from_a_bare_brief_has_no_account_history(crm, champions) -> No
     assert result.account_id is None
     assert 0 <= result.effort_hours.p10 <= result.effort_hours.p50 <= result.effort_hours.p90
     assert len(result.similar_projects) == 3
-    features = feats.project_features({}, as_of=AS_OF, briefs=pd.DataFrame([brief.model_dump()]))
-    assert features[["account_past_projects", "account_tickets_365", "account_tenure_days"]].isna().all(axis=None)
+    # No customer, no history: unknown, so never offered as a reason (zeros would read "0 earlier projects").
+    reasons = [factor.feature for factors in result.factors.values() for factor in factors]
+    assert reasons and not [r for r in reasons if r.startswith("account_")]
+    with pytest.raises(InvalidInput, match="the brief is empty"), transaction(crm.sessions) as session:
+        service.estimate(session, champions, EstimateBrief(), as_of=AS_OF, store=False)
 
 
 def test_the_record_path_gives_the_same_estimate_as_the_training_frames(crm, champions, demo_frames) -> None:

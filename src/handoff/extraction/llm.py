@@ -134,11 +134,11 @@ class LlmExtractor:
             roster=roster_lines or "(empty)",
             examples=_render_examples(examples),
         )
-        subject = f' subject="{neutralise(message.subject)}"' if message.subject else ""
+        attributes = f' subject="{neutralise(message.subject)}"' if message.subject else ""
         if message.delegate:  # the forwarder handed it on: "can you" in the mail now means this person
-            subject += f' forwarded_to="{neutralise(message.delegate)}"'
+            attributes += f' forwarded_to="{neutralise(message.delegate)}"'
         delimited = (
-            f'<message kind="{message.kind}" sent_at="{message.sent_at.isoformat()}"{subject}>\n'
+            f'<message kind="{message.kind}" sent_at="{message.sent_at.isoformat()}"{attributes}>\n'
             f"{neutralise(message.text)}\n</message>"
         )
         return {"system": system, "delimited_message": delimited}

@@ -90,7 +90,7 @@ def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline) -> None:
         cleaned = split_reply(forward.body)
         notes = [read_forward_note(split_reply(note).text) for note in forward.notes]
         reading.text = "\n\n".join(part for part in (*(n.text for n in notes), cleaned.text) if part)
-        # The outermost forwarder speaks last: their hand-off wins over an earlier one in a nested forward.
+        # Notes come outermost first: the last person to forward the mail decides who takes it.
         reading.delegate = next((n.delegate for n in notes if n.delegate), None)
         reading.quoted, reading.signature = cleaned.quoted, cleaned.signature
         return

@@ -164,7 +164,8 @@ class Worker:
             link = link_sender(session, reading.sender, subject=reading.subject, text=reading.text)
             internal, roster = self._directory_now(session)
             ledger_store.renew(session, entry_id, worker=self.worker_id, lease=self.lease)
-        drafts = self.stage.extractor.extract(message_text(reading), roster) if reading.text.strip() else []
+        read_by_ai = bool(reading.text.strip())
+        drafts = self.stage.extractor.extract(message_text(reading), roster) if read_by_ai else []
         # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does.
         with transaction(self.parts.sessions) as session:
             choice = assign_thread(session, ledger_id=entry_id, reading=reading, link=link, internal_domains=internal)
@@ -177,7 +178,7 @@ class Worker:
                 thread_id=choice.thread_id,
                 settings=self.settings,
             )
-            if reading.text.strip():  # the extractor read the message: the AI's read of contact data is audited too
+            if read_by_ai:  # the extractor read the customer's mail: that read of contact data is audited too
                 audit.record(
                     session,
                     f"ai:{self.stage.extractor.name}",

@@ -21,12 +21,15 @@ from handoff.risk import features as feats
 # Kickoff fields that place a project among its peers (see `similar.similar_projects`).
 SIMILARITY_NUMERIC = ("scope_items", "team_size", "planned_budget", "sales_estimate_hours")
 SIMILARITY_CATEGORICAL = ("product", "contract_type", "segment")
-OUTCOMES = ("_overrun", "_overran", "_delay")  # summed per account for the history features
+# Per account, the means of past projects' overrun share, overran flag and delay days; with the count and tickets,
+# the features a brief without an account cannot have.
+_OUTCOME_FEATURES = ("account_past_overrun_mean", "account_past_overrun_share", "account_past_delay_days_mean")
+_HISTORY_FEATURES = ("account_past_projects", *_OUTCOME_FEATURES, "account_tickets_365", "account_escalations_365")
 
 
 @dataclass(frozen=True)
 class AccountOutcomes:
-    """One account's finished projects in the order they ended, with running sums of `OUTCOMES`."""
+    """One account's finished projects in the order they ended, with running sums of their three outcomes."""
 
     ended: np.ndarray  # datetime64[ns], ascending
     running: np.ndarray  # (n, 3) cumulative sums of overrun share, overran flag, delay days
@@ -34,7 +37,7 @@ class AccountOutcomes:
     def before(self, cutoff: np.datetime64) -> tuple[float, np.ndarray]:
         """How many projects ended strictly before `cutoff`, and their outcome sums."""
         count = int(np.searchsorted(self.ended, cutoff, side="left"))
-        return float(count), (self.running[count - 1] if count else np.zeros(len(OUTCOMES)))
+        return float(count), (self.running[count - 1] if count else np.zeros(len(_OUTCOME_FEATURES)))
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ def kickoff_record(
         record.update(dict.fromkeys(_HISTORY_FEATURES, math.nan))
         return record
     outcomes = history.outcomes.get(str(account_id))
-    count, sums = outcomes.before(np.datetime64(cutoff, "ns")) if outcomes else (0.0, np.zeros(len(OUTCOMES)))
+    count, sums = outcomes.before(np.datetime64(cutoff, "ns")) if outcomes else (0.0, np.zeros(len(_OUTCOME_FEATURES)))
     record["account_past_projects"] = count
     for name, total in zip(_OUTCOME_FEATURES, sums.tolist(), strict=True):
         record[name] = total / count if count > 0 else math.nan
@@ -205,12 +208,3 @@ def kickoff_record(
     record["account_tickets_365"] = float(len(recent))
     record["account_escalations_365"] = float(sum(recent))
     return record
-
-
-_OUTCOME_FEATURES = ("account_past_overrun_mean", "account_past_overrun_share", "account_past_delay_days_mean")
-_HISTORY_FEATURES = (
-    "account_past_projects",
-    *_OUTCOME_FEATURES,
-    "account_tickets_365",
-    "account_escalations_365",
-)

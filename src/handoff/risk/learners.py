@@ -225,28 +225,31 @@ class LinearDesign:
         median-filled value (log1p of it for skewed columns) and a log1p twin (when kept).
         """
         log_columns, log_twins, flags = set(self.log_columns), set(self.log_twins), set(self.missing_flags)
-        layout: list[tuple[str, int, int]] = []  # (block, source feature, level code)
+        blocks: dict[str, list[tuple[int, int]]] = {"onehot": [], "flag": [], "plain": [], "log": []}
+        slots: list[tuple[str, int]] = []  # each design column, in order: (its block, its place in that block)
+        self.groups = []
+
+        def add(block: str, j: int, code: int = 0) -> None:
+            slots.append((block, len(blocks[block])))
+            blocks[block].append((j, code))
+            self.groups.append(j)
+
         for j in range(n_features):
             if j in self.onehot:
-                layout += [("onehot", j, code) for code in self.onehot[j]]
+                for code in self.onehot[j]:
+                    add("onehot", j, code)
                 continue
             if j in flags:
-                layout.append(("flag", j, 0))
-            layout.append(("log" if j in log_columns else "plain", j, 0))
+                add("flag", j)
+            add("log" if j in log_columns else "plain", j)
             if j in log_twins:
-                layout.append(("log", j, 0))
-        blocks = ("onehot", "flag", "plain", "log")
-        position = {entry: i for i, entry in enumerate(sorted(layout, key=lambda e: blocks.index(e[0])))}
-        by_block = {name: [entry for entry in layout if entry[0] == name] for name in blocks}
-        self.groups = [j for _, j, _ in layout]
+                add("log", j)
+        offsets = dict(zip(blocks, np.cumsum([0, *(len(v) for v in blocks.values())]).tolist(), strict=False))
         self._plan = {
             "medians": np.asarray(self.medians, dtype=float),
-            "onehot_source": np.array([j for _, j, _ in by_block["onehot"]], dtype=int),
-            "onehot_code": np.array([code for _, _, code in by_block["onehot"]], dtype=float),
-            "flag_source": np.array([j for _, j, _ in by_block["flag"]], dtype=int),
-            "plain_source": np.array([j for _, j, _ in by_block["plain"]], dtype=int),
-            "log_source": np.array([j for _, j, _ in by_block["log"]], dtype=int),
-            "order": np.array([position[entry] for entry in layout], dtype=int),
+            **{f"{name}_source": np.array([j for j, _ in blocks[name]], dtype=int) for name in blocks},
+            "onehot_code": np.array([code for _, code in blocks["onehot"]], dtype=float),
+            "order": np.array([offsets[block] + place for block, place in slots], dtype=int),
         }
         return self._plan
 
