@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from handoff import __version__
@@ -61,6 +63,7 @@ def create_app(
         app.state.models = models if models is not None else load_models(resolved)
         app.state.features = FeatureCache(ttl_s=feature_cache_ttl_s)
         app.state.default_day = DefaultDay()
+        app.state.scoring_lane = CapacityLimiter(resolved.api.scoring_threads or os.cpu_count() or 1)
         app.state.metrics = api_metrics
         api_metrics.watch_ledger(lambda: _ledger_counts(app.state.parts))
         try:

@@ -10,12 +10,14 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import bindparam, func, insert, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from handoff.crm.dictionary import ENTITIES_BY_NAME
@@ -57,9 +59,29 @@ def load_account_frames(session: Session, entities: Iterable[str], account_ids: 
     return feats.normalise_frames(frames)
 
 
+@cache
+def _statements() -> dict[str, Any]:
+    """The estimate's reads, built once: building a statement costs SQLAlchemy more than SQLite takes to run it."""
+    projects, tickets = CRM_TABLES["projects"], CRM_TABLES["tickets"]
+    key = bindparam("key")
+    counted = (
+        select(aggregate(column)).select_from(table).scalar_subquery()
+        for table in (projects, CRM_TABLES["accounts"])
+        for aggregate, column in ((func.count, literal_column("*")), (func.max, table.c.id))
+    )
+    return {
+        **{
+            f"{entity}_by_id": select(CRM_TABLES[entity]).where(CRM_TABLES[entity].c.id == key) for entity in CRM_TABLES
+        },
+        "deal_project": select(projects).where(projects.c.deal_id == key).order_by(projects.c.id).limit(1),
+        "tickets": select(tickets.c.opened_at, tickets.c.escalated).where(tickets.c.account_id == key),
+        "history_version": select(*counted),
+        "store_estimate": insert(risk_estimates),
+    }
+
+
 def _one(session: Session, entity: str, key: str) -> dict[str, Any] | None:
-    table = CRM_TABLES[entity]
-    row = session.execute(select(table).where(table.c.id == key)).mappings().first()
+    row = session.execute(_statements()[f"{entity}_by_id"], {"key": key}).mappings().first()
     return dict(row) if row else None
 
 
@@ -70,12 +92,7 @@ def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], 
         deal = _one(session, "deals", brief.deal_id)
         if deal is None:
             raise NotFound(f"deal {brief.deal_id!r} not found")
-        projects = CRM_TABLES["projects"]
-        project = (
-            session.execute(select(projects).where(projects.c.deal_id == brief.deal_id).order_by(projects.c.id))
-            .mappings()
-            .first()
-        )
+        project = session.execute(_statements()["deal_project"], {"key": brief.deal_id}).mappings().first()
         fallbacks = {
             "account_id": deal["account_id"],
             "product": deal["product"],
@@ -102,9 +119,7 @@ def _tickets(session: Session, account_id: str | None) -> list[tuple[Any, Any]]:
     """The account's tickets as (opened_at, escalated): the one history the estimate reads live, not cached."""
     if account_id is None:
         return []
-    tickets = CRM_TABLES["tickets"]
-    query = select(tickets.c.opened_at, tickets.c.escalated).where(tickets.c.account_id == account_id)
-    return [tuple(row) for row in session.execute(query)]
+    return [tuple(row) for row in session.execute(_statements()["tickets"], {"key": account_id})]
 
 
 _SIZE_HINT = "scope_items, team_size, planned_budget, sales_estimate_hours, description"
@@ -118,23 +133,26 @@ def project_history(session: Session) -> kickoff.ProjectHistory:
     The version is cheap to read (row counts and largest ids); it misses in-place updates, so a TTL bounds how
     stale an entry may get. Reading and typing the whole history on every estimate cost most of its time.
     """
-    projects, accounts = CRM_TABLES["projects"], CRM_TABLES["accounts"]
-    version = (
-        *session.execute(select(func.count(), func.max(projects.c.id)).select_from(projects)).one(),
-        *session.execute(select(func.count(), func.max(accounts.c.id)).select_from(accounts)).one(),
-    )
+    version = tuple(session.execute(_statements()["history_version"]).one())
     key = str(session.get_bind().url)
     now = time.monotonic()
     cached = _history_cache.get(key)
     if cached is not None and cached[0] == version and now - cached[1] < HISTORY_TTL_SECONDS:
         return cached[2]
     connection = session.connection()
+    projects, accounts = CRM_TABLES["projects"], CRM_TABLES["accounts"]
     history = kickoff.ProjectHistory.from_frames(
         pd.read_sql_query(select(projects), connection),
         pd.read_sql_query(select(accounts.c.id, accounts.c.segment), connection),
     )
     _history_cache[key] = (version, now, history)
     return history
+
+
+@cache
+def _helper_threads() -> ThreadPoolExecutor:
+    """Threads for an estimate's native work: LightGBM releases the GIL, so one estimate can use a second core."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="handoff-explain")
 
 
 def _today() -> date:
@@ -160,12 +178,17 @@ def estimate(
     row, account = _brief_row(session, brief)
     history = project_history(session)
     record = kickoff.kickoff_record(row, as_of, history, account, _tickets(session, row.get("account_id")))
+    # Explaining effort (TreeSHAP over its P50 booster) is the costliest step: it runs beside everything else.
+    effort_contributions = _helper_threads().submit(models["effort"].bundle.contributions_row, record)
     effort = models["effort"].predict_one(record)
     duration = models["duration"].predict_one(record)
     overrun = models["overrun"].predict_one(record)
     expected_pct = overrun.get("expected_overrun_pct")
     if not all(math.isfinite(v) for v in (*effort.values(), *duration.values(), overrun["probability"])):
         raise InvalidInput("the brief is too far outside the project history for an estimate; check its numbers")
+    other_factors = {
+        name: _factors(models[name], record, unit) for name, unit in (("duration", "days"), ("overrun", "pp"))
+    }
     budget = record["planned_budget"]
     result = EstimatePublic(
         id=uuid.uuid4().hex,
@@ -183,10 +206,7 @@ def estimate(
             if expected_pct is not None and not math.isnan(budget)
             else None,
         },
-        factors={
-            name: _factors(models[name], record, unit)
-            for name, unit in (("effort", "h"), ("duration", "days"), ("overrun", "pp"))
-        },
+        factors={"effort": _factors(models["effort"], record, "h", effort_contributions.result()), **other_factors},
         similar_projects=similar.similar_projects(record, history, as_of, k=3),
         model_versions={registered_name(name): models[name].version for name in ESTIMATE_MODELS},
     )
@@ -195,35 +215,21 @@ def estimate(
     return result
 
 
-def _factors(model: ServedModel, record: dict[str, Any], unit: str, top: int = 5) -> list[dict[str, Any]]:
-    effects = explain.record_effects(model.bundle.contributions_row(record), model.bundle.inverse_link)
-    return explain.top_factors(record, effects, unit, top=top)
+def _factors(
+    model: ServedModel, record: dict[str, Any], unit: str, contributions: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    contributions = contributions if contributions is not None else model.bundle.contributions_row(record)
+    effects = explain.record_effects(contributions, model.bundle.inverse_link)
+    return explain.top_factors(record, effects, unit, top=5)
 
 
 def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> None:
-    session.execute(
-        insert(risk_estimates).values(
-            id=result.id,
-            created_at=result.created_at,
-            account_id=result.account_id,
-            deal_id=result.deal_id,
-            project_id=result.project_id,
-            as_of=result.as_of,
-            brief=brief.model_dump(mode="json"),
-            effort_p10=result.effort_hours.p10,
-            effort_p50=result.effort_hours.p50,
-            effort_p90=result.effort_hours.p90,
-            duration_p10=result.duration_days.p10,
-            duration_p50=result.duration_days.p50,
-            duration_p90=result.duration_days.p90,
-            overrun_probability=result.overrun.probability,
-            expected_overrun_pct=result.overrun.expected_overrun_pct,
-            factors={k: [f.model_dump() for f in v] for k, v in result.factors.items()},
-            similar_projects=[p.model_dump() for p in result.similar_projects],
-            model_versions=result.model_versions,
-        )
-    )
-    session.flush()
+    stored = result.model_dump(exclude={"effort_hours", "duration_days", "overrun"})
+    for prefix, quantiles in (("effort", result.effort_hours), ("duration", result.duration_days)):
+        stored.update({f"{prefix}_{name}": value for name, value in quantiles.model_dump().items()})
+    stored["overrun_probability"] = result.overrun.probability
+    stored["expected_overrun_pct"] = result.overrun.expected_overrun_pct
+    session.execute(_statements()["store_estimate"], {**stored, "brief": brief.model_dump(mode="json")})
 
 
 def estimate_for_deal(
