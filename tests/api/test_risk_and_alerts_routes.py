@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -13,6 +15,8 @@ from handoff.alerts.tables import alerts
 from handoff.api.app import create_app
 from handoff.api.scoring import FeatureCache, score_record
 from handoff.risk.service import default_as_of, score_churn
+from handoff.risk.tables import risk_estimates
+from handoff.settings import ApiSettings
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 
@@ -75,6 +79,32 @@ def test_estimate_from_a_deal_is_stored_and_listed(risk_client, make_key, auth, 
     bare = risk_client.post("/v1/estimates", json={"scope_items": 6, "team_size": 2}, headers=auth(key))
     assert bare.status_code == 201 and bare.json()["account_id"] is None, bare.text
     assert risk_client.post("/v1/estimates", json={"deal_id": "NOPE"}, headers=auth(key)).status_code == 404
+
+
+def test_estimates_at_once_queue_in_the_scoring_lane_and_every_one_lands(
+    demo_parts, served_models, make_key, auth
+) -> None:
+    deals = CRM_TABLES["deals"]
+    with demo_parts.sessions() as session:
+        deal_ids = list(session.scalars(select(deals.c.id).order_by(deals.c.id).limit(4)))
+    settings = demo_parts.settings.model_copy(update={"api": ApiSettings(scoring_threads=1)})
+    app = create_app(settings, parts=demo_parts, models=served_models, key_cache_ttl_s=0)
+    key = make_key("pm")
+    with TestClient(app) as client, ThreadPoolExecutor(8) as pool:
+        assert app.state.scoring_lane.total_tokens == 1
+        answers = list(
+            pool.map(lambda deal: client.post("/v1/estimates", json={"deal_id": deal}, headers=auth(key)), deal_ids * 3)
+        )
+    assert [a.status_code for a in answers] == [201] * 12, [a.text for a in answers if a.status_code != 201]
+    with demo_parts.sessions() as session:
+        stored = set(session.scalars(select(risk_estimates.c.id).where(risk_estimates.c.deal_id.in_(deal_ids))))
+    assert stored == {a.json()["id"] for a in answers}
+    # The same deal on the same day gets the same numbers, whichever thread answered.
+    by_deal = {}
+    for answer in answers:
+        body = answer.json()
+        by_deal.setdefault(body["deal_id"], set()).add(json.dumps([body["effort_hours"], body["factors"]]))
+    assert all(len(variants) == 1 for variants in by_deal.values())
 
 
 def test_without_models_scoring_is_503(client, make_key, auth) -> None:

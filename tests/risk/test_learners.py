@@ -113,6 +113,34 @@ def test_predict_row_matches_the_frame_path(regressor: IntervalRegressor) -> Non
     assert set(regressor.predict_row({"size": 30.0})) == {"p10", "p50", "p90"}
 
 
+class _Unreadable:
+    """A booster stand-in that fails when asked anything: proves a part with no weight is never computed."""
+
+    def predict(self, *args, **kwargs):
+        raise AssertionError("a booster with weight 0 was evaluated")
+
+
+def test_a_blend_part_without_weight_is_skipped_and_the_answer_stays(regressor, classifier) -> None:
+    frame, _ = effort_table(20, seed=14)
+    matrix = regressor.encoder.matrix(frame)
+    linear_only = IntervalRegressor.from_dict({**regressor.to_dict(), "weight": 0.0})
+    linear_only.boosters = {name: _Unreadable() for name in linear_only.boosters}
+    np.testing.assert_allclose(linear_only.predict_raw(frame), regressor.linear.score(matrix), rtol=1e-12)
+    np.testing.assert_allclose(
+        linear_only.contributions(frame).to_numpy(), regressor.linear.contributions(matrix, matrix.shape[1])
+    )
+    assert linear_only.predict_row(frame.iloc[0].to_dict()) == pytest.approx(
+        linear_only.predict(frame).iloc[0].to_dict()
+    )
+
+    churn_frame, _ = churn_table(20, seed=15)
+    linear_classifier = CalibratedClassifier.from_dict({**classifier.to_dict(), "weight": 0.0})
+    linear_classifier.booster = _Unreadable()
+    logits = classifier.linear.score(classifier.encoder.matrix(churn_frame))
+    np.testing.assert_allclose(linear_classifier.decision_function(churn_frame), logits, rtol=1e-12)
+    np.testing.assert_allclose(linear_classifier.contributions(churn_frame).sum(axis=1), logits, atol=1e-9)
+
+
 def test_inputs_far_beyond_training_give_finite_answers(regressor, classifier) -> None:
     """The linear companion holds inputs at the edge of what it saw; unclipped, 1e200 overflows to inf/NaN."""
     band = regressor.predict_row({"size": 1e200, "team": 1e9, "contract": "fixed"})

@@ -17,7 +17,6 @@ The prediction is a weighted sum of the booster's raw score and the linear score
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,22 +99,22 @@ class FrameEncoder:
 
     def row(self, record: Mapping[str, Any]) -> np.ndarray:
         """The model matrix for one record, without pandas (the serving fast path)."""
-        out = np.full((1, len(self.columns)), np.nan)
+        values = [math.nan] * len(self.columns)
         for j, name in enumerate(self.columns):
             value = record.get(name)
             if value is None:
                 continue
-            kind = self.kinds[name]
-            if kind == "categorical":
-                code = self._codes[name].get(_level_text(value))
-                if code is not None:
-                    out[0, j] = code
-            elif kind == "datetime":
-                out[0, j] = _days_since_epoch(pd.to_datetime(pd.Series([value]), errors="coerce", utc=True))[0]
+            codes = self._codes.get(name)
+            if codes is not None:  # categorical
+                values[j] = codes.get(_level_text(value), math.nan)
+            elif self.kinds[name] == "datetime":
+                values[j] = _days_since_epoch(pd.to_datetime(pd.Series([value]), errors="coerce", utc=True))[0]
             else:
-                with contextlib.suppress(TypeError, ValueError):
-                    out[0, j] = float(value)
-        return out
+                try:  # not contextlib.suppress: a context manager per value tripled this method's time
+                    values[j] = float(value)
+                except (TypeError, ValueError):
+                    pass
+        return np.array([values], dtype=float)
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": self.columns, "kinds": self.kinds, "levels": self.levels}
