@@ -159,6 +159,16 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
+def brief_features(
+    session: Session, brief: EstimateBrief, as_of: date
+) -> tuple[dict[str, Any], dict[str, Any], kickoff.ProjectHistory]:
+    """The brief filled in from its deal and project, its kickoff feature record, and the history it was read from."""
+    row, account = _brief_row(session, brief)
+    history = project_history(session)
+    record = kickoff.kickoff_record(row, as_of, history, account, _tickets(session, row.get("account_id")))
+    return row, record, history
+
+
 def estimate(
     session: Session,
     models: Mapping[str, ServedModel],
@@ -175,9 +185,7 @@ def estimate(
     if not brief.model_dump(exclude_none=True).keys() - {"planned_start"}:
         raise InvalidInput(f"the brief is empty: give a deal_id, an account_id or the project's size ({_SIZE_HINT})")
     as_of = as_of or _today()
-    row, account = _brief_row(session, brief)
-    history = project_history(session)
-    record = kickoff.kickoff_record(row, as_of, history, account, _tickets(session, row.get("account_id")))
+    row, record, history = brief_features(session, brief, as_of)
     # Explaining effort (TreeSHAP over its P50 booster) is the costliest step: it runs beside everything else.
     effort_contributions = _helper_threads().submit(models["effort"].bundle.contributions_row, record)
     effort = models["effort"].predict_one(record)
