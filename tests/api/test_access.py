@@ -53,10 +53,23 @@ def test_missing_unknown_and_revoked_keys_get_401(client, make_key, parts, auth)
     assert client.get("/v1/me", headers=auth("hk_nope")).json()["error"] == "Unauthenticated"
     key = make_key("sales")
     assert client.get("/v1/me", headers={"X-API-Key": key}).json()["role"] == "sales"
+    assert client.get("/v1/me", headers={"Authorization": f"bearer  {key} "}).json()["role"] == "sales"
+    assert client.get("/v1/me", headers={"Authorization": f"Basic {key}"}).status_code == 401
+    assert client.get("/v1/me", headers={"Authorization": "Bearer", "X-API-Key": key}).json()["role"] == "sales"
     with transaction(parts.sessions) as session:
         record = next(k for k in list_keys(session) if k.role == "sales")
         revoke_key(session, record.id)
     assert client.get("/v1/me", headers=auth(key)).status_code == 401
+
+
+def test_the_openapi_names_the_key_schemes_on_every_keyed_operation() -> None:
+    schema = create_app(models={}).openapi()
+    assert set(schema["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            keyed = operation["operationId"] in ROUTE_PERMISSIONS
+            assert ("security" in operation) == keyed, operation["operationId"]
+            assert keyed == ("401" in operation["responses"]), operation["operationId"]
 
 
 def test_a_role_without_the_permission_gets_403(client, make_key, auth) -> None:

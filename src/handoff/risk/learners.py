@@ -164,6 +164,7 @@ class LinearDesign:
     lows: list[float] = field(default_factory=list)  # each design column's training range, widened
     highs: list[float] = field(default_factory=list)
     _plan: dict[str, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+    _scaling: tuple[np.ndarray, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(cls, matrix: np.ndarray, categorical: Sequence[int]) -> LinearDesign:
@@ -253,10 +254,13 @@ class LinearDesign:
         return self._plan
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
+        if self._scaling is None:  # as arrays once: converting four lists on every call cost a row ~10 us
+            self._scaling = tuple(np.asarray(v, dtype=float) for v in (self.lows, self.highs, self.means, self.scales))
+        lows, highs, means, scales = self._scaling
         raw = self._raw(matrix)
-        if self.lows:  # a line extrapolates without bound: inputs far beyond anything seen in training are held
-            raw = np.clip(raw, self.lows, self.highs)
-        return (raw - np.asarray(self.means)) / np.asarray(self.scales)
+        if lows.size:  # a line extrapolates without bound: inputs far beyond anything seen in training are held
+            raw = np.minimum(np.maximum(raw, lows), highs)  # np.clip, without its ~4 us of dispatch
+        return (raw - means) / scales
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -302,6 +306,7 @@ class LinearModel:
     design: LinearDesign
     coef: np.ndarray
     intercept: float
+    _starts: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         z = self.design.transform(matrix)
@@ -313,9 +318,18 @@ class LinearModel:
         """Per-feature terms plus the intercept in the last column; each row sums to `score`."""
         z = self.design.transform(matrix)
         out = np.zeros((matrix.shape[0], n_features + 1))
-        np.add.at(out, (slice(None), np.asarray(self.design.groups, dtype=int)), z * self.coef)
+        if z.shape[1]:
+            # A feature's design columns sit side by side (`LinearDesign.groups` ascends), so one reduceat sums
+            # them: ~10x faster than np.add.at on one row.
+            features, starts = self._feature_starts()
+            out[:, features] = np.add.reduceat(z * self.coef, starts, axis=1)
         out[:, -1] = self.intercept
         return out
+
+    def _feature_starts(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._starts is None:
+            self._starts = np.unique(np.asarray(self.design.groups, dtype=int), return_index=True)
+        return self._starts
 
     def to_dict(self) -> dict[str, Any]:
         return {"design": self.design.to_dict(), "coef": self.coef.tolist(), "intercept": self.intercept}
