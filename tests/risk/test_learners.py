@@ -108,7 +108,7 @@ def test_predict_row_matches_the_frame_path(regressor: IntervalRegressor) -> Non
         expected = regressor.predict(frame.iloc[[i]]).iloc[0].to_dict()
         assert regressor.predict_row(record) == pytest.approx(expected)
     contributions = regressor.contributions_row(frame.iloc[0].to_dict())
-    assert contributions == pytest.approx(regressor.contributions(frame.iloc[[0]]).iloc[0].to_dict())
+    np.testing.assert_allclose(contributions, regressor.contributions(frame.iloc[[0]]).iloc[0].to_numpy(), rtol=1e-12)
     # Absent fields are unknown, not an error (a brief may lack the sales estimate).
     assert set(regressor.predict_row({"size": 30.0})) == {"p10", "p50", "p90"}
 

@@ -141,11 +141,7 @@ def score_record(model: Any, record: dict[str, Any], top: int = 5) -> tuple[floa
     Same numbers as `risk.service.score_churn` (a test holds them equal). Contributions sum to the raw logit, so
     the calibrated probability needs no second pass over the boosters (that pass would double the cost).
     """
-    from handoff.risk.explain import record_effects, top_factors
-
     bundle = model.bundle
-    contributions = bundle.contributions_row(record)
-    raw = sum(contributions.values())
+    raw, drivers = bundle.explain_row(record, top=top, direction="up")
     probability = min(max(float(bundle.learners["main"].calibrate(np.array([raw]))[0]), 0.0), 1.0)
-    effects = record_effects(contributions, bundle.inverse_link)
-    return probability, top_factors(record, effects, "pp", top=top, direction="up")
+    return probability, drivers

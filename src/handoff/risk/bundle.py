@@ -120,9 +120,23 @@ class ModelBundle:
         frame = self._frame(features)
         return as_contributions(self.learners["main"].contributions(frame), self.feature_names).set_axis(frame.index)
 
-    def contributions_row(self, record: dict[str, Any]) -> dict[str, float]:
-        """`contributions` of one feature record, as feature name -> value with `bias` last; no pandas."""
+    def contributions_row(self, record: dict[str, Any]) -> np.ndarray:
+        """`contributions` of one feature record, in `feature_names` order with `bias` last; no pandas."""
         return self.learners["main"].contributions_row(record)
+
+    def explain_row(
+        self, record: dict[str, Any], top: int = 5, direction: str = "both", contributions: np.ndarray | None = None
+    ) -> tuple[float, list[dict[str, Any]]]:
+        """One record's raw score (what its contributions sum to) and its `top` factors in the model's unit.
+
+        `contributions` may come precomputed (`contributions_row`, run on another thread, say).
+        """
+        from handoff.risk import explain
+
+        values = self.contributions_row(record) if contributions is None else contributions
+        effects = explain.row_effects(values, self.inverse_link)
+        names = self.learners["main"].feature_names
+        return float(values.sum()), explain.row_factors(record, names, effects, self.unit, top, direction)
 
     def to_dict(self) -> dict[str, Any]:
         return {

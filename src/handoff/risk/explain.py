@@ -154,15 +154,13 @@ def format_effect(effect: float, unit: str) -> str:
     return f"{effect:+,.0f} {unit}" if abs(effect) >= 1 else f"{effect:+.1f} {unit}"
 
 
-def record_effects(contributions: dict[str, float], inverse_link: InverseLink = identity) -> dict[str, float]:
-    """`effects_in_units` for one row of contributions given as a dict (`bias` included), without pandas."""
-    bias = contributions["bias"]
-    names = [name for name in contributions if name != "bias"]
-    raw = np.fromiter((contributions[name] for name in names), dtype="float64", count=len(names))
+def row_effects(contributions: np.ndarray, inverse_link: InverseLink = identity) -> np.ndarray:
+    """`effects_in_units` for one row of contributions (an array, `bias` last), without pandas."""
+    raw = contributions[:-1]
     total = float(raw.sum())
-    gap = float(inverse_link(np.array([bias + total]))[0] - inverse_link(np.array([bias]))[0])
-    scale = gap / total if abs(total) > 1e-12 else 0.0
-    return dict(zip(names, (raw * scale).tolist(), strict=True))
+    bias = float(contributions[-1])
+    gap = float(inverse_link(np.array([bias + total, bias])) @ np.array([1.0, -1.0]))
+    return raw * (gap / total) if abs(total) > 1e-12 else np.zeros_like(raw)
 
 
 def _factors(
@@ -199,12 +197,19 @@ def top_factors(
 ) -> list[dict[str, Any]]:
     """The strongest effects of one row as `{feature, text, effect, unit}`, largest first.
 
-    `row` and `effects` are a feature record and its `record_effects` (or pandas Series of them).
+    `row` and `effects` are a feature record and its effects (pandas Series of them, say).
     `direction="up"` keeps only what raised the prediction (churn drivers); `both` ranks by size.
     """
     features = list(effects.keys())
     values = np.fromiter((effects[f] for f in features), dtype="float64", count=len(features))
     return _factors(features, values, [row.get(f) for f in features], unit, top, direction)
+
+
+def row_factors(
+    record: Mapping[str, Any], features: Sequence[str], effects: np.ndarray, unit: str, top: int, direction: str
+) -> list[dict[str, Any]]:
+    """`top_factors` for one record whose effects are an array in `features` order (the serving hot paths)."""
+    return _factors(features, effects, [record.get(f) for f in features], unit, top, direction)
 
 
 def top_factor_table(

@@ -655,9 +655,9 @@ class IntervalRegressor:
         matrix = self.encoder.matrix(_as_frame(X))
         return pd.DataFrame(self._contributions(matrix), columns=[*self.feature_names, "bias"], index=X.index)
 
-    def contributions_row(self, record: Mapping[str, Any]) -> dict[str, float]:
-        values = self._contributions(self.encoder.row(record))[0]
-        return dict(zip([*self.feature_names, "bias"], values.tolist(), strict=True))
+    def contributions_row(self, record: Mapping[str, Any]) -> np.ndarray:
+        """`contributions` of one record (a dict of feature values): `feature_names` order, `bias` last."""
+        return self._contributions(self.encoder.row(record))[0]
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
         out = _blended_contributions(self.boosters["p50"], self.linear, self.weight, matrix)
@@ -859,9 +859,9 @@ class CalibratedClassifier:
         matrix = self.encoder.matrix(_as_frame(X))
         return pd.DataFrame(self._contributions(matrix), columns=[*self.feature_names, "bias"], index=X.index)
 
-    def contributions_row(self, record: Mapping[str, Any]) -> dict[str, float]:
-        values = self._contributions(self.encoder.row(record))[0]
-        return dict(zip([*self.feature_names, "bias"], values.tolist(), strict=True))
+    def contributions_row(self, record: Mapping[str, Any]) -> np.ndarray:
+        """`contributions` of one record (a dict of feature values): `feature_names` order, `bias` last."""
+        return self._contributions(self.encoder.row(record))[0]
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
         return _blended_contributions(self._fitted_booster(), self.linear, self.weight, matrix)

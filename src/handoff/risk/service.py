@@ -194,9 +194,7 @@ def estimate(
     expected_pct = overrun.get("expected_overrun_pct")
     if not all(math.isfinite(v) for v in (*effort.values(), *duration.values(), overrun["probability"])):
         raise InvalidInput("the brief is too far outside the project history for an estimate; check its numbers")
-    other_factors = {
-        name: _factors(models[name], record, unit) for name, unit in (("duration", "days"), ("overrun", "pp"))
-    }
+    other_factors = {name: _factors(models[name], record) for name in ("duration", "overrun")}
     budget = record["planned_budget"]
     result = EstimatePublic(
         id=uuid.uuid4().hex,
@@ -214,7 +212,7 @@ def estimate(
             if expected_pct is not None and not math.isnan(budget)
             else None,
         },
-        factors={"effort": _factors(models["effort"], record, "h", effort_contributions.result()), **other_factors},
+        factors={"effort": _factors(models["effort"], record, effort_contributions.result()), **other_factors},
         similar_projects=similar.similar_projects(record, history, as_of, k=3),
         model_versions={registered_name(name): models[name].version for name in ESTIMATE_MODELS},
     )
@@ -223,12 +221,8 @@ def estimate(
     return result
 
 
-def _factors(
-    model: ServedModel, record: dict[str, Any], unit: str, contributions: dict[str, float] | None = None
-) -> list[dict[str, Any]]:
-    contributions = contributions if contributions is not None else model.bundle.contributions_row(record)
-    effects = explain.record_effects(contributions, model.bundle.inverse_link)
-    return explain.top_factors(record, effects, unit, top=5)
+def _factors(model: ServedModel, record: dict[str, Any], contributions: np.ndarray | None = None) -> list[dict]:
+    return model.bundle.explain_row(record, top=5, contributions=contributions)[1]
 
 
 def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> None:
