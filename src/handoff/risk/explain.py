@@ -156,11 +156,10 @@ def format_effect(effect: float, unit: str) -> str:
 
 def row_effects(contributions: np.ndarray, inverse_link: InverseLink = identity) -> np.ndarray:
     """`effects_in_units` for one row of contributions (an array, `bias` last), without pandas."""
-    raw = contributions[:-1]
+    raw, bias = contributions[:-1], float(contributions[-1])
     total = float(raw.sum())
-    bias = float(contributions[-1])
-    gap = float(inverse_link(np.array([bias + total, bias])) @ np.array([1.0, -1.0]))
-    return raw * (gap / total) if abs(total) > 1e-12 else np.zeros_like(raw)
+    predicted, baseline = inverse_link(np.array([bias + total, bias]))
+    return raw * (float(predicted - baseline) / total) if abs(total) > 1e-12 else np.zeros_like(raw)
 
 
 def _factors(

@@ -61,7 +61,7 @@ def load_account_frames(session: Session, entities: Iterable[str], account_ids: 
 
 @cache
 def _statements() -> dict[str, Any]:
-    """The estimate's reads, built once: building a statement costs SQLAlchemy more than SQLite takes to run it."""
+    """The hot paths' statements, built once: building one costs SQLAlchemy more than SQLite takes to run it."""
     projects, tickets = CRM_TABLES["projects"], CRM_TABLES["tickets"]
     key = bindparam("key")
     counted = (

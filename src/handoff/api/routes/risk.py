@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.api.deps import SessionDep, in_scoring_lane
 from handoff.api.errors import AUTHED, R400, R404, R413, R503
@@ -69,7 +70,7 @@ async def create_estimate(body: EstimateRequest, request: Request, caller: Calle
     return Response(answer, status_code=201, media_type="application/json")
 
 
-def _estimate_json(sessions, models: dict, brief: EstimateBrief) -> str:
+def _estimate_json(sessions: sessionmaker[Session], models: dict, brief: EstimateBrief) -> str:
     from handoff.risk.service import estimate
     from handoff.store.db import transaction
 
