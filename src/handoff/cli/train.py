@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
                 verdict = "promoted to champion" if result["promoted"] else "kept the current champion"
                 metrics = ", ".join(f"{key} {value:.3g}" for key, value in _headline(result["metrics"]).items())
                 say(f"  {name:<9} v{result['version']}: {verdict}; holdout {metrics}")
+            if any(result["promoted"] for result in summary["models"].values()):
+                say("a running API keeps its models until it restarts; `handoff nightly` uses the new champion")
 
     @train.command("extractor")
     def extractor(
