@@ -131,6 +131,7 @@ def test_account_owners_see_and_act_on_their_own_alerts_only(risk_client, make_k
     me = make_key("account_owner", owner_id="TM-ME")
     listed = risk_client.get("/v1/alerts", headers=auth(me)).json()
     assert [a["id"] for a in listed["alerts"]] == ["al-mine"] and listed["total"] == 1
+    assert datetime.fromisoformat(listed["alerts"][0]["updated_at"]).utcoffset() == timedelta(0)  # RFC 3339
     assert risk_client.get("/v1/alerts/al-theirs", headers=auth(me)).status_code == 404
     until = (date.today() + timedelta(days=7)).isoformat()
     theirs_snooze = risk_client.post(

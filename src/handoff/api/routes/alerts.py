@@ -14,12 +14,16 @@ from handoff.api.errors import AUTHED, R400, R404, R409, R413
 from handoff.api.schemas import ResolveRequest, SnoozeRequest
 from handoff.api.security import Caller
 from handoff.errors import NotFound
+from handoff.schema_types import UtcDateTime
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 
 class AlertPublic(Alert):
     """An open, snoozed or resolved churn alert on one account and cause."""
+
+    updated_at: UtcDateTime
+    resolved_at: UtcDateTime | None = None
 
 
 class AlertPagePublic(BaseModel):

@@ -14,6 +14,7 @@ from handoff.access.roles import allows
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
 from handoff.api.security import Caller
+from handoff.schema_types import UtcDateTime
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -30,7 +31,7 @@ class TaskLinkPublic(BaseModel):
     ledger_id: int | None
     how: str = Field(description="How a later message was tied to this task: thread update or duplicate link.")
     similarity: float | None
-    at: str
+    at: UtcDateTime
 
 
 class TaskPublic(BaseModel):
@@ -39,13 +40,13 @@ class TaskPublic(BaseModel):
     description: str | None = None
     assignee_id: str | None = None
     assignee_name: str | None = None
-    due_date: str | None = None
+    due_date: date | None = None
     priority: str | None = None
     status: str = Field(description="suggested (waiting for review), open, done or rejected.")
     source: str | None = None
     account_id: str | None = None
     project_id: str | None = None
-    created_at: str | None = None
+    created_at: UtcDateTime | None = None
     confidence: float | None = None
     extractor: str | None = None
     evidence: str | None = None
