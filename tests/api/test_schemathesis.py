@@ -3,6 +3,7 @@ status must be documented and every body must match its schema."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,14 +39,34 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory, demo_frames, served_model
     write_frames(parts.engine, demo_frames, replace=False)
     with transaction(parts.sessions) as session:
         ADMIN["key"], _ = create_key(session, role="admin", name="fuzz")
+    _seed_tasks_and_alerts(parts)
     app = create_app(parts=parts, models=served_models)
     with TestClient(app):  # runs the lifespan once; schemathesis' own client then finds `app.state` ready
         yield app
     parts.close()
 
 
+def _seed_tasks_and_alerts(parts: Parts) -> None:
+    """Lists with something in them, so their answers are checked against the schema too (an empty list is not)."""
+    from datetime import date, datetime
+
+    from handoff.alerts.tables import alerts
+    from tests.tasks.test_service import draft, record
+
+    record(parts, [draft("Send revised SOW", due=date(2026, 3, 6)), draft("Fix nightly export job")])
+    with transaction(parts.sessions) as session:
+        session.execute(
+            alerts.insert().values(
+                id="al-fuzz", account_id="A-1", owner_id=None, cause="threshold", status="open",
+                live_key="A-1:threshold", probability=0.7, drivers=["3 escalated tickets"], changes={},
+                opened_on=date(2026, 1, 5), last_run_date=date(2026, 1, 5), updated_at=datetime(2026, 1, 5, 2),
+            )
+        )  # fmt: skip
+
+
 def test_no_input_gives_a_server_error(fuzz_app) -> None:
-    """Each operation gets up to 20 generated requests (schemathesis' strategies driven by Hypothesis)."""
+    """Each operation gets up to 20 generated requests (schemathesis' strategies driven by Hypothesis);
+    `HANDOFF_FUZZ_EXAMPLES` asks for more on a longer run."""
     from hypothesis import given
 
     api_schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app)
@@ -55,7 +76,12 @@ def test_no_input_gives_a_server_error(fuzz_app) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(
+            max_examples=int(os.environ.get("HANDOFF_FUZZ_EXAMPLES", "20")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        )
         def run(case) -> None:
             case.call_and_validate(
                 headers=headers, checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
