@@ -259,7 +259,7 @@ class LinearDesign:
         lows, highs, means, scales = self._scaling
         raw = self._raw(matrix)
         if lows.size:  # a line extrapolates without bound: inputs far beyond anything seen in training are held
-            raw = np.minimum(np.maximum(raw, lows), highs)  # np.clip, without its ~4 us of dispatch
+            np.clip(raw, lows, highs, out=raw)
         return (raw - means) / scales
 
     def to_dict(self) -> dict[str, Any]:
