@@ -72,8 +72,8 @@ def test_estimate_from_a_deal_is_stored_and_listed(risk_client, make_key, auth, 
     body = created.json()
     assert body["effort_hours"]["p10"] <= body["effort_hours"]["p50"] <= body["effort_hours"]["p90"]
     assert risk_client.get(f"/v1/estimates/{body['id']}", headers=auth(key)).json()["id"] == body["id"]
-    listed = risk_client.get(f"/v1/estimates?deal_id={deal_id}", headers=auth(key)).json()["estimates"]
-    assert [e["id"] for e in listed] == [body["id"]]
+    listed = risk_client.get(f"/v1/estimates?deal_id={deal_id}", headers=auth(key)).json()
+    assert [e["id"] for e in listed["estimates"]] == [body["id"]] and listed["total"] == 1
     empty = risk_client.post("/v1/estimates", json={}, headers=auth(key))
     assert empty.status_code == 400 and "the brief is empty" in empty.json()["detail"]
     bare = risk_client.post("/v1/estimates", json={"scope_items": 6, "team_size": 2}, headers=auth(key))

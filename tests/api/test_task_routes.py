@@ -24,7 +24,10 @@ def test_a_pm_reviews_suggested_tasks_and_every_correction_is_a_label(client, ma
 
     queue = client.get("/v1/tasks?status=suggested&account_id=acc_1", headers=pm)
     assert queue.status_code == 200, queue.text
-    assert {t["id"] for t in queue.json()["tasks"]} == set(ids)
+    assert {t["id"] for t in queue.json()["tasks"]} == set(ids) and queue.json()["total"] == 3
+    one_page = client.get("/v1/tasks?status=suggested&limit=1&offset=1", headers=pm).json()
+    assert len(one_page["tasks"]) == 1 and one_page["total"] == 3
+    assert client.get("/v1/tasks?account_id=someone-else", headers=pm).json() == {"tasks": [], "total": 0}
     first = client.get(f"/v1/tasks/{ids[0]}", headers=sales).json()
     assert datetime.fromisoformat(first["created_at"]).utcoffset() == timedelta(0)  # RFC 3339, UTC
     assert first["fields"]["title"]["evidence"] == "Could you send the revised SOW to jane@acme.com?"

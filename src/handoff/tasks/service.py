@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from handoff.errors import Conflict, InvalidInput, NotFound
@@ -303,15 +303,24 @@ def list_tasks(
         raise InvalidInput(f"status must be suggested, open, done or rejected, not {status!r}")
     if limit < 1 or limit > 500 or offset < 0:
         raise InvalidInput("limit must be 1-500 and offset >= 0")
-    query = _select_views()
-    if status:
-        query = query.where(tasks.c.status == status)
-    if account_id:
-        query = query.where(tasks.c.account_id == account_id)
-    if project_id:
-        query = query.where(tasks.c.project_id == project_id)
+    query = _where(_select_views(), status=status, account_id=account_id, project_id=project_id)
     query = query.order_by(tasks.c.created_at.desc(), tasks.c.id).limit(limit).offset(offset)
     return [_view(row) for row in session.execute(query).all()]
+
+
+def count_tasks(
+    session: Session, *, status: str | None = None, account_id: str | None = None, project_id: str | None = None
+) -> int:
+    """How many tasks `list_tasks` pages through with the same filters."""
+    query = _where(select(func.count()).select_from(tasks), status=status, account_id=account_id, project_id=project_id)
+    return int(session.execute(query).scalar_one())
+
+
+def _where(query: Select, *, status: str | None, account_id: str | None, project_id: str | None) -> Select:
+    for column, value in ((tasks.c.status, status), (tasks.c.account_id, account_id), (tasks.c.project_id, project_id)):
+        if value:
+            query = query.where(column == value)
+    return query
 
 
 def _row(session: Session, task_id: str) -> Any:

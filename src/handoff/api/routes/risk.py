@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.api.deps import SessionDep, in_scoring_lane
@@ -37,6 +37,7 @@ class EstimateRequest(EstimateBrief):
 
 class EstimatePagePublic(BaseModel):
     estimates: list[EstimatePublic]
+    total: int = Field(description="Estimates matching the filters, across all pages.")
 
 
 class ChurnBatchRequest(BaseModel):
@@ -110,12 +111,11 @@ def list_estimates(
     from handoff.risk.service import get_estimate as find
     from handoff.risk.tables import risk_estimates as table
 
-    query = select(table.c.id).order_by(table.c.created_at.desc(), table.c.id).limit(limit).offset(offset)
-    if account_id is not None:
-        query = query.where(table.c.account_id == account_id)
-    if deal_id is not None:
-        query = query.where(table.c.deal_id == deal_id)
-    return EstimatePagePublic(estimates=[find(session, i) for i in session.scalars(query)])
+    matching = [table.c.account_id == account_id] if account_id is not None else []
+    matching += [table.c.deal_id == deal_id] if deal_id is not None else []
+    page = select(table.c.id).where(*matching).order_by(table.c.created_at.desc(), table.c.id).limit(limit)
+    total = session.execute(select(func.count()).select_from(table).where(*matching)).scalar_one()
+    return EstimatePagePublic(estimates=[find(session, i) for i in session.scalars(page.offset(offset))], total=total)
 
 
 def _scores(request: Request, session, account_ids: list[str], as_of: date | None) -> list[ChurnScorePublic]:

@@ -59,6 +59,7 @@ class TaskPublic(BaseModel):
 
 class TaskPagePublic(BaseModel):
     tasks: list[TaskPublic]
+    total: int = Field(description="Tasks matching the filters, across all pages.")
 
 
 class TaskEditRequest(BaseModel):
@@ -108,10 +109,12 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> TaskPagePublic:
+    from handoff.tasks.service import count_tasks
     from handoff.tasks.service import list_tasks as find
 
-    found = find(session, status=status, account_id=account_id, project_id=project_id, limit=limit, offset=offset)
-    return TaskPagePublic(tasks=[_public(view, caller) for view in found])
+    filters = {"status": status, "account_id": account_id, "project_id": project_id}
+    found = find(session, **filters, limit=limit, offset=offset)
+    return TaskPagePublic(tasks=[_public(view, caller) for view in found], total=count_tasks(session, **filters))
 
 
 @router.get(
