@@ -125,15 +125,12 @@ class ModelBundle:
         return self.learners["main"].contributions_row(record)
 
     def explain_row(
-        self, record: dict[str, Any], top: int = 5, direction: str = "both", contributions: np.ndarray | None = None
+        self, record: dict[str, Any], top: int = 5, direction: str = "both"
     ) -> tuple[float, list[dict[str, Any]]]:
-        """One record's raw score (what its contributions sum to) and its `top` factors in the model's unit.
-
-        `contributions` may come precomputed (`contributions_row`, run on another thread, say).
-        """
+        """One record's raw score (what its contributions sum to) and its `top` factors in the model's unit."""
         from handoff.risk import explain
 
-        values = self.contributions_row(record) if contributions is None else contributions
+        values = self.contributions_row(record)
         effects = explain.row_effects(values, self.inverse_link)
         names = self.learners["main"].feature_names
         return float(values.sum()), explain.row_factors(record, names, effects, self.unit, top, direction)

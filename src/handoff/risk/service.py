@@ -10,7 +10,6 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -149,12 +148,6 @@ def project_history(session: Session) -> kickoff.ProjectHistory:
     return history
 
 
-@cache
-def _helper_threads() -> ThreadPoolExecutor:
-    """Threads for an estimate's native work: LightGBM releases the GIL, so one estimate can use a second core."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="handoff-explain")
-
-
 def _today() -> date:
     return datetime.now(UTC).date()
 
@@ -186,15 +179,12 @@ def estimate(
         raise InvalidInput(f"the brief is empty: give a deal_id, an account_id or the project's size ({_SIZE_HINT})")
     as_of = as_of or _today()
     row, record, history = brief_features(session, brief, as_of)
-    # Explaining effort (TreeSHAP over its P50 booster) is the costliest step: it runs beside everything else.
-    effort_contributions = _helper_threads().submit(models["effort"].bundle.contributions_row, record)
     effort = models["effort"].predict_one(record)
     duration = models["duration"].predict_one(record)
     overrun = models["overrun"].predict_one(record)
     expected_pct = overrun.get("expected_overrun_pct")
     if not all(math.isfinite(v) for v in (*effort.values(), *duration.values(), overrun["probability"])):
         raise InvalidInput("the brief is too far outside the project history for an estimate; check its numbers")
-    other_factors = {name: _factors(models[name], record) for name in ("duration", "overrun")}
     budget = record["planned_budget"]
     result = EstimatePublic(
         id=uuid.uuid4().hex,
@@ -212,7 +202,7 @@ def estimate(
             if expected_pct is not None and not math.isnan(budget)
             else None,
         },
-        factors={"effort": _factors(models["effort"], record, effort_contributions.result()), **other_factors},
+        factors={name: _factors(models[name], record) for name in ESTIMATE_MODELS},
         similar_projects=similar.similar_projects(record, history, as_of, k=3),
         model_versions={registered_name(name): models[name].version for name in ESTIMATE_MODELS},
     )
@@ -221,8 +211,8 @@ def estimate(
     return result
 
 
-def _factors(model: ServedModel, record: dict[str, Any], contributions: np.ndarray | None = None) -> list[dict]:
-    return model.bundle.explain_row(record, top=5, contributions=contributions)[1]
+def _factors(model: ServedModel, record: dict[str, Any]) -> list[dict[str, Any]]:
+    return model.bundle.explain_row(record, top=5)[1]
 
 
 def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> None:
