@@ -29,7 +29,7 @@ SECURITY_SCHEMES = {
 
 def _bearer_token(header: str | None) -> str | None:
     scheme, _, token = (header or "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 async def current_principal(request: Request) -> Principal:
