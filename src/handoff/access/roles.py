@@ -21,6 +21,7 @@ PERMISSIONS = (
     "contact_data",
     "bulk_export",
     "audit:read",
+    "models:manage",
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -86,6 +87,7 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "export_contacts": "bulk_export",
     "list_audit": "audit:read",
     "whoami": "",  # any valid key
+    "reload_models": "models:manage",
 }
 
 

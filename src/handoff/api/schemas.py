@@ -22,6 +22,11 @@ class ReadinessPublic(BaseModel):
     missing_models: list[str] = Field(description="Models with no champion yet (their routes answer 503).")
 
 
+class ModelReloadPublic(BaseModel):
+    models: dict[str, str] = Field(description="Champion models served from now on: short name -> registered version.")
+    changed: list[str] = Field(description="Models whose champion alias had moved and were loaded again.")
+
+
 class WhoAmIPublic(BaseModel):
     key_id: str
     name: str

@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
                 metrics = ", ".join(f"{key} {value:.3g}" for key, value in _headline(result["metrics"]).items())
                 say(f"  {name:<9} v{result['version']}: {verdict}; holdout {metrics}")
             if any(result["promoted"] for result in summary["models"].values()):
-                say("a running API keeps its models until it restarts; `handoff nightly` uses the new champion")
+                say("a running API serves it after `POST /v1/models/reload` (admin) or a restart; nightly runs at once")
 
     @train.command("extractor")
     def extractor(

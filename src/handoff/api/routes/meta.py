@@ -1,4 +1,4 @@
-"""Health, readiness, Prometheus metrics, the caller's own key, and the audit log."""
+"""Health, readiness, Prometheus metrics, reloading the champion models, the caller's own key, and the audit log."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from handoff import __version__
 from handoff.access import audit
 from handoff.access.roles import permissions_of
 from handoff.api.deps import SessionDep
-from handoff.api.errors import AUTHED
-from handoff.api.schemas import AuditEntryPublic, HealthPublic, ReadinessPublic, WhoAmIPublic
+from handoff.api.errors import AUTHED, R503
+from handoff.api.schemas import AuditEntryPublic, HealthPublic, ModelReloadPublic, ReadinessPublic, WhoAmIPublic
 from handoff.api.security import Caller
+from handoff.errors import NotReady
 
 router = APIRouter(tags=["health"])
 v1 = APIRouter(prefix="/v1", tags=["access"])
@@ -64,6 +65,40 @@ def metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@v1.post(
+    "/models/reload",
+    name="reload_models",
+    summary="Serve the champions the registry names now (after `handoff train` promoted one), without a restart.",
+    response_model=ModelReloadPublic,
+    responses={**AUTHED, **R503},
+)
+def reload_models(request: Request, caller: Caller) -> ModelReloadPublic:
+    """Loads only the models whose `champion` alias moved; requests in flight finish on the set they started with.
+
+    A model the registry no longer names, or that fails to load, keeps being served as it was.
+    """
+    from handoff.risk.registry import MODEL_NAMES, champion_version, load_champion
+
+    state = request.app.state
+    settings = state.parts.settings
+    served = dict(state.models)
+    changed = []
+    try:
+        for name in MODEL_NAMES:
+            version = champion_version(settings, name)
+            if version is None or (name in served and served[name].version == version):
+                continue
+            loaded = load_champion(settings, name)
+            if loaded is not None:
+                served[name] = loaded
+                changed.append(name)
+    except Exception as error:  # the registry (MLflow) is another system: its failure is a 503, not a 500
+        raise NotReady(f"could not read the model registry: {error}") from error
+    if changed:
+        state.models = served  # one assignment: a request sees the old set or the new one, never a mix
+    return ModelReloadPublic(models={name: model.version for name, model in served.items()}, changed=changed)
 
 
 @v1.get(
