@@ -145,7 +145,7 @@ def test_the_record_path_gives_the_same_estimate_as_the_training_frames(crm, cha
             model = champions[name]
             effects = explain.effects_in_units(model.contributions(straight), model.bundle.inverse_link)
             unit = "h" if name == "effort" else "days"
-            framed = explain.top_factors(straight.iloc[0], effects.iloc[0], unit)
+            framed = explain.top_factor_table(straight, effects, unit, top=5, direction="both")[0]
             assert [f.text for f in first.factors[name]] == [f["text"] for f in framed]
         assert first.overrun.probability == pytest.approx(champions["overrun"].predict(straight)[0])
         expected = champions["overrun"].bundle.expected_overrun(straight)[0]

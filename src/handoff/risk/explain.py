@@ -191,30 +191,18 @@ def _factors(
     return factors
 
 
-def top_factors(
-    row: Mapping[str, Any], effects: Mapping[str, float], unit: str, top: int = 5, direction: str = "both"
-) -> list[dict[str, Any]]:
-    """The strongest effects of one row as `{feature, text, effect, unit}`, largest first.
-
-    `row` and `effects` are a feature record and its effects (pandas Series of them, say).
-    `direction="up"` keeps only what raised the prediction (churn drivers); `both` ranks by size.
-    """
-    features = list(effects.keys())
-    values = np.fromiter((effects[f] for f in features), dtype="float64", count=len(features))
-    return _factors(features, values, [row.get(f) for f in features], unit, top, direction)
-
-
 def row_factors(
     record: Mapping[str, Any], features: Sequence[str], effects: np.ndarray, unit: str, top: int, direction: str
 ) -> list[dict[str, Any]]:
-    """`top_factors` for one record whose effects are an array in `features` order (the serving hot paths)."""
+    """The strongest effects of one record as `{feature, text, effect, unit}`, largest first; `effects` is an array in
+    `features` order. `direction="up"` keeps only what raised the prediction (churn drivers); `both` ranks by size."""
     return _factors(features, effects, [record.get(f) for f in features], unit, top, direction)
 
 
 def top_factor_table(
     rows: pd.DataFrame, effects: pd.DataFrame, unit: str, top: int = 3, direction: str = "up"
 ) -> list[list[dict[str, Any]]]:
-    """`top_factors` for many rows: the ranking is vectorised, only the chosen cells become text."""
+    """`row_factors` for many rows: the ranking is vectorised, only the chosen cells become text."""
     values = effects.to_numpy(dtype="float64")
     order = np.argsort(-values if direction == "up" else -np.abs(values), axis=1, kind="stable")
     columns = list(effects.columns)
