@@ -99,3 +99,38 @@ def test_body_over_the_limit_is_413(parts, make_key) -> None:
         )
     assert response.status_code == 413
     assert response.json()["error"] == "TooLarge"
+
+
+def _chunked_post(app, chunks: list[bytes]) -> tuple[int, bytes, int]:
+    """Posts a body without Content-Length (chunked, as a server passes it on); returns status, body, chunks read."""
+    import asyncio
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"transfer-encoding", b"chunked")]}
+    incoming = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return incoming.pop(0)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:]), len(chunks) - len(incoming)
+
+
+def test_a_chunked_body_is_counted_as_it_arrives() -> None:
+    from handoff.api.limits import BodyLimitMiddleware
+
+    async def reads_everything(scope, receive, send) -> None:
+        size, more = 0, True
+        while more:
+            message = await receive()
+            size, more = size + len(message["body"]), message["more_body"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": str(size).encode()})
+
+    limited = BodyLimitMiddleware(reads_everything, max_bytes=1000)
+    status, body, chunks_read = _chunked_post(limited, [b"x" * 400] * 5)
+    assert status == 413 and b"1200 bytes" in body and chunks_read == 3  # refused at the chunk that crossed the limit
+    assert _chunked_post(limited, [b"x" * 400, b"x" * 500]) == (200, b"900", 2)

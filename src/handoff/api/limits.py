@@ -22,6 +22,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        chunked = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -32,6 +33,11 @@ class BodyLimitMiddleware:
                 if declared > self.max_bytes:
                     await _refuse(send, 413, "TooLarge", self._message(declared))
                     return
+            elif name == b"transfer-encoding":
+                chunked = True
+        if not chunked:  # no body, or one the server holds to its declared length: nothing to count
+            await self.app(scope, receive, send)
+            return
         seen = 0
         started = False
 
