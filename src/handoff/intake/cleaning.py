@@ -119,11 +119,14 @@ _HANDOFF_ACT = (
     r"forwarding(?:\s+this)?(?:\s+to\s+you)?)"
     r"(?:\s+(?:for\s+me|please|asap|thanks|thank\s+you))*\s*[?.!:]*$"
 )
+_HANDOFF_ACT_CN = r"(?:处理一下|处理|跟进一下|跟进|看一下|看看)"
 _HANDOFF = re.compile(
     r"^(?:(?:hi|hey|hello)?\s*(?:all|team|everyone|guys|folks)?[,!]?\s*)?(?:(?:can|could|would|will)\s+(?:someone|somebody|anyone|anybody|"
     r"you|one of you|the team)\s+(?:please\s+)?|please\s+|pls\s+|kindly\s+)?"
     + _HANDOFF_ACT
-    + r"|^(?:请|麻烦)?(?:你|大家)?(?:处理一下|处理|跟进一下|跟进|看一下|看看)(?:吧|，谢谢|,\s*谢谢)?[。！!？?]*$"
+    + r"|^(?:请|麻烦)?(?:你|大家)?"
+    + _HANDOFF_ACT_CN
+    + r"(?:吧|，谢谢|,\s*谢谢)?[。！!？?]*$"
     r"|^(?:见下|见下文|见下方邮件|转发给你|供参考)[。！!：:]*$",
     re.IGNORECASE,
 )
@@ -133,8 +136,7 @@ _NAMED_HANDOFF = re.compile(
     + _HANDOFF_ACT
     # A Chinese name has no capital to find it by: it needs an @ or the comma after it.
     + r"|^(?:@(?P<cn>[\u4e00-\u9fff]{2,4})\s*[，,:：]?|(?P<cn_comma>[\u4e00-\u9fff]{2,4})\s*[，,:：])"
-    r"\s*(?:请|麻烦)?(?:你)?"
-    r"(?:处理一下|处理|跟进一下|跟进|看一下|看看)[。！!？?]*$"
+    r"\s*(?:请|麻烦)?(?:你)?" + _HANDOFF_ACT_CN + r"[。！!？?]*$"
 )
 _NOT_NAMES = {"hi", "hey", "hello", "fyi", "please", "pls", "team", "all", "everyone", "guys", "folks", "someone"}
 _NOT_NAMES |= {"麻烦", "请你", "大家", "各位", "你们", "同事们"}

@@ -58,6 +58,9 @@ def load_account_frames(session: Session, entities: Iterable[str], account_ids: 
     return feats.normalise_frames(frames)
 
 
+_BY_ID = ("deals", "accounts")  # the entities `_one` reads
+
+
 @cache
 def _statements() -> dict[str, Any]:
     """The hot paths' statements, built once: building one costs SQLAlchemy more than SQLite takes to run it."""
@@ -69,9 +72,7 @@ def _statements() -> dict[str, Any]:
         for aggregate, column in ((func.count, literal_column("*")), (func.max, table.c.id))
     )
     return {
-        **{
-            f"{entity}_by_id": select(CRM_TABLES[entity]).where(CRM_TABLES[entity].c.id == key) for entity in CRM_TABLES
-        },
+        **{f"{entity}_by_id": select(CRM_TABLES[entity]).where(CRM_TABLES[entity].c.id == key) for entity in _BY_ID},
         "deal_project": select(projects).where(projects.c.deal_id == key).order_by(projects.c.id).limit(1),
         "tickets": select(tickets.c.opened_at, tickets.c.escalated).where(tickets.c.account_id == key),
         "history_version": select(*counted),
@@ -229,6 +230,18 @@ def estimate_for_deal(
 ) -> EstimatePublic:
     """An estimate for a CRM deal: the deal and its project (when there is one) are the brief."""
     return estimate(session, models, EstimateBrief(deal_id=deal_id), as_of=as_of)
+
+
+def list_estimates(
+    session: Session, *, account_id: str | None = None, deal_id: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[EstimatePublic], int]:
+    """Stored estimates newest first, one page of them, and how many match across all pages."""
+    matching = [risk_estimates.c.account_id == account_id] if account_id is not None else []
+    matching += [risk_estimates.c.deal_id == deal_id] if deal_id is not None else []
+    page = select(risk_estimates).where(*matching).order_by(risk_estimates.c.created_at.desc(), risk_estimates.c.id)
+    rows = session.execute(page.limit(limit).offset(offset)).mappings()
+    total = session.execute(select(func.count()).select_from(risk_estimates).where(*matching)).scalar_one()
+    return [_public(row) for row in rows], int(total)
 
 
 def get_estimate(session: Session, estimate_id: str) -> EstimatePublic:

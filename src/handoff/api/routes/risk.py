@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.api.deps import SessionDep, in_scoring_lane
@@ -108,14 +107,10 @@ def list_estimates(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> EstimatePagePublic:
-    from handoff.risk.service import get_estimate as find
-    from handoff.risk.tables import risk_estimates as table
+    from handoff.risk.service import list_estimates as find
 
-    matching = [table.c.account_id == account_id] if account_id is not None else []
-    matching += [table.c.deal_id == deal_id] if deal_id is not None else []
-    page = select(table.c.id).where(*matching).order_by(table.c.created_at.desc(), table.c.id).limit(limit)
-    total = session.execute(select(func.count()).select_from(table).where(*matching)).scalar_one()
-    return EstimatePagePublic(estimates=[find(session, i) for i in session.scalars(page.offset(offset))], total=total)
+    estimates, total = find(session, account_id=account_id, deal_id=deal_id, limit=limit, offset=offset)
+    return EstimatePagePublic(estimates=estimates, total=total)
 
 
 def _scores(request: Request, session, account_ids: list[str], as_of: date | None) -> list[ChurnScorePublic]:
