@@ -100,3 +100,13 @@ def test_multiclass_boosters_are_left_to_the_general_path() -> None:
     )
     assert not single_row.supports(booster)
     assert single_row.supports(_booster("binary"))
+
+
+def test_a_booster_reloaded_in_place_is_prepared_again() -> None:
+    """`model_from_string` frees the old model: a handle prepared for it must not be used (it would crash)."""
+    booster = _booster("regression", seed=4)
+    other = _booster("regression", seed=5)
+    row = _rows()[0]
+    single_row.predict_row(booster, row)
+    booster.model_from_string(other.model_to_string())
+    np.testing.assert_allclose(single_row.predict_row(booster, row), other.predict(row[None, :]), rtol=1e-12)

@@ -28,7 +28,9 @@ class _Prepared:
     """The prepared handles of one booster, one per output kind, made on first use."""
 
     def __init__(self, booster: lgb.Booster) -> None:
-        self._booster_handle = booster._handle
+        # Reloading a booster in place (`model_from_string`) frees its model and makes a new handle object, which
+        # may reuse the old address: compare handle objects, not addresses (`_for`), or the old preparation crashes.
+        self.booster_handle = booster._handle
         self._iterations = booster.best_iteration if booster.best_iteration > 0 else -1  # as `predict` picks
         self.n_features = booster.num_feature()
         self._handles: dict[Output, ctypes.c_void_p] = {}
@@ -43,7 +45,7 @@ class _Prepared:
                     handle = ctypes.c_void_p()
                     _safe_call(
                         _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-                            self._booster_handle,
+                            self.booster_handle,
                             ctypes.c_int(_PREDICT_TYPE[output]),
                             ctypes.c_int(0),
                             ctypes.c_int(self._iterations),
@@ -68,6 +70,14 @@ _prepared: weakref.WeakKeyDictionary[lgb.Booster, _Prepared] = weakref.WeakKeyDi
 _prepared_lock = threading.Lock()
 
 
+def _for(booster: lgb.Booster) -> _Prepared:
+    prepared = _prepared.get(booster)
+    if prepared is None or prepared.booster_handle is not booster._handle:
+        with _prepared_lock:
+            prepared = _prepared[booster] = _Prepared(booster)
+    return prepared
+
+
 def supports(booster: lgb.Booster) -> bool:
     """Whether `predict_row` serves this booster: one output per row (regression, binary), as every model here."""
     return booster.num_model_per_iteration() == 1
@@ -78,10 +88,7 @@ def predict_row(booster: lgb.Booster, row: np.ndarray, output: Output = "value")
 
     `row`: one row of float64 features. Returns one value, or one contribution per feature and the bias last.
     """
-    prepared = _prepared.get(booster)
-    if prepared is None:
-        with _prepared_lock:
-            prepared = _prepared.setdefault(booster, _Prepared(booster))
+    prepared = _for(booster)
     values = np.ascontiguousarray(row, dtype=np.float64)
     if values.shape != (prepared.n_features,):
         raise ValueError(f"expected {prepared.n_features} features, got shape {values.shape}")
