@@ -33,6 +33,7 @@ class _Prepared:
         self.booster_handle = booster._handle
         self._iterations = booster.best_iteration if booster.best_iteration > 0 else -1  # as `predict` picks
         self.n_features = booster.num_feature()
+        self.one_output = booster.num_model_per_iteration() == 1
         self._handles: dict[Output, ctypes.c_void_p] = {}
         self._lock = threading.Lock()
 
@@ -80,7 +81,7 @@ def _for(booster: lgb.Booster) -> _Prepared:
 
 def supports(booster: lgb.Booster) -> bool:
     """Whether `predict_row` serves this booster: one output per row (regression, binary), as every model here."""
-    return booster.num_model_per_iteration() == 1
+    return _for(booster).one_output
 
 
 def predict_row(booster: lgb.Booster, row: np.ndarray, output: Output = "value") -> np.ndarray:
