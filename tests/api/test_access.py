@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handoff.access.keys import create_key, hash_key, list_keys, lookup, revoke_key
-from handoff.access.masking import mask_email, mask_emails_in, mask_phone
+from handoff.access.masking import has_contact_data, mask_contact_data_in, mask_email, mask_emails_in, mask_phone
 from handoff.access.roles import ROLES, ROUTE_PERMISSIONS, SIGNED_ROUTES, allows
 from handoff.api.app import create_app
 from handoff.store.db import transaction
@@ -46,6 +46,16 @@ def test_masking() -> None:
     assert mask_phone("+49 170 5551212") == "+49 *** ** 12"
     assert mask_phone("030-5551234") == "*** ** 34"
     assert mask_emails_in('"John Doe" <john@acme.com>') == '"John Doe" <j***@acme.com>'
+    # Addresses in any script are addresses; the whole local part goes, not just its ASCII run.
+    assert mask_emails_in("Jörg ‹jörg@müller.de>, jörg.müller@kunde.co.uk") == "Jörg ‹j***@müller.de>, j***@kunde.co.uk"
+
+
+def test_phone_numbers_in_free_text_are_masked_and_dates_and_references_are_not() -> None:
+    text = "Call +49 170 5551212, (555) 123-4567 or 0170 5551212."
+    assert mask_contact_data_in(text) == "Call +49 *** ** 12, *** ** 67 or *** ** 12."
+    kept = "Due 2026-12-04 10:30; invoice INV-2026-000123, order 123456789, budget 1,250,000, v1.2.3."
+    assert mask_contact_data_in(kept) == kept and not has_contact_data(kept)
+    assert has_contact_data("reach me on +44 20 7946 0958") and has_contact_data("ann@acme.com")
 
 
 def test_missing_unknown_and_revoked_keys_get_401(client, make_key, parts, auth) -> None:

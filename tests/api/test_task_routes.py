@@ -55,3 +55,59 @@ def test_a_pm_reviews_suggested_tasks_and_every_correction_is_a_label(client, ma
     assert any(action == "accept" for task_id, action, _ in by_action if task_id == ids[0])
     assert any(action == "reject" for task_id, action, _ in by_action if task_id == ids[2])
     assert {row.reviewer for row in labels} == {f"key:{client.get('/v1/me', headers=pm).json()['key_id']}"}
+
+
+def test_contact_details_in_tasks_are_masked_by_role_and_owner_and_whole_reads_are_audited(
+    client, make_key, auth, parts
+) -> None:
+    from handoff.access import audit
+    from handoff.store.crm_tables import CRM_TABLES
+    from handoff.store.db import transaction
+
+    seed_roster(parts)
+    with transaction(parts.sessions) as session:
+        session.execute(CRM_TABLES["accounts"].insert(), [{"id": "acc_1", "name": "Acme", "owner_id": "u_anna"}])
+    quote = "Mail jörg@müller.de the contract, or call +49 170 5551212 before 2026-12-04."
+    task_id = record(parts, [draft("Call jörg@müller.de back", evidence=quote)]).created[0]
+    quiet_id = record(parts, [draft("Fix nightly export job")], ledger_id=2).created[0]
+
+    def task(role: str, owner_id: str | None = None) -> dict:
+        answer = client.get(f"/v1/tasks/{task_id}", headers=auth(make_key(role, owner_id)))
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def texts(view: dict) -> str:
+        return " ".join(
+            [view["title"], view["description"], view["evidence"]]
+            + [str(found["value"]) + found["evidence"] for found in view["fields"].values()]
+        )
+
+    def audited() -> list[str]:
+        with parts.sessions() as session:
+            return [e.subject for e in audit.list_entries(session) if e.action == audit.READ_CONTACT_DATA]
+
+    # Without the right (a PM), or an account owner on someone else's account: every address and number masked,
+    # in every text the task carries, the title and the fields' values included; dates stay readable.
+    for view in (task("pm"), task("account_owner", "u_ben")):
+        assert "jörg@müller.de" not in texts(view) and "5551212" not in texts(view)
+        assert "j***@müller.de" in view["title"] and "+49 *** ** 12" in view["evidence"]
+        assert "2026-12-04" in view["evidence"]
+    assert audited() == []  # a masked read is no read of contact data
+
+    # With it (sales; the account's own owner): whole, and each read is in the audit log.
+    assert "jörg@müller.de" in task("sales")["title"]
+    assert "+49 170 5551212" in task("account_owner", "u_anna")["evidence"]
+    assert audited() == [f"task:{task_id}", f"task:{task_id}"]
+    sales = auth(make_key("sales"))
+    assert client.get("/v1/tasks", headers=sales).status_code == 200  # lists both; only one holds contact data
+    assert audited().count(f"task:{task_id}") == 3 and f"task:{quiet_id}" not in audited()
+
+
+def test_a_due_date_beyond_what_the_models_can_read_is_refused(client, make_key, auth, parts) -> None:
+    seed_roster(parts)
+    task_id = record(parts, [draft("Archive the contract")]).created[0]
+    pm = auth(make_key("pm"))
+    for far in ("9999-12-31", "0001-01-01"):
+        answer = client.patch(f"/v1/tasks/{task_id}", json={"due_date": far}, headers=pm)
+        assert answer.status_code == 422, answer.text
+    assert client.patch(f"/v1/tasks/{task_id}", json={"due_date": "2031-01-31"}, headers=pm).status_code == 200

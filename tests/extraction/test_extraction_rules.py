@@ -58,6 +58,13 @@ def test_no_deadline(sentence: str) -> None:
     assert find_due(sentence, WEDNESDAY) is None
 
 
+def test_a_deadline_beyond_ten_years_is_no_tasks_deadline() -> None:
+    """ "By 31 December 9999" once made a task whose due date no feature table could hold (churn then answered 500)."""
+    assert find_due("Please archive the contract by 31 December 9999.", WEDNESDAY) is None
+    assert find_due("Keep the records until 12/31/2199.", WEDNESDAY) is None
+    assert find_due("Renew the licence by 31 December 2030.", WEDNESDAY).value == date(2030, 12, 31)
+
+
 @pytest.mark.parametrize(
     ("sentence", "title"),
     [

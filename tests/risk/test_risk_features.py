@@ -46,6 +46,14 @@ def _plant_future(frames: dict[str, pd.DataFrame], cutoff: date) -> dict[str, pd
     return planted
 
 
+def test_a_day_beyond_nanosecond_timestamps_reads_as_unknown_instead_of_failing_the_table() -> None:
+    days = [date(9999, 12, 31), date(1, 1, 1), date(2026, 12, 1), None]
+    tasks = feats.normalise_frames({"tasks": pd.DataFrame({"id": list("abcd"), "due_date": days})})["tasks"]
+    assert tasks["due_date"].dtype == "datetime64[ns]"
+    assert tasks["due_date"].isna().tolist() == [True, True, False, True]
+    assert tasks["due_date"].iloc[2] == pd.Timestamp(2026, 12, 1)
+
+
 def test_account_features_ignore_rows_on_or_after_the_cutoff(demo_frames) -> None:
     planted = _plant_future(demo_frames, CUTOFF)
     before = feats.account_features(demo_frames, CUTOFF)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-]+)@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# Letters of any script on both sides of the @: `jörg@müller.de` is an address too.
+_EMAIL = re.compile(r"([\w.%+\-]+)@((?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,})")
+# A phone number in free text: a `+` and 7 or more digits, or 9 or more digits, with the usual separators; not part of
+# a longer token ("INV-2026-000123") and not an ISO date or time ("2026-12-04 10:30" holds 10 digits).
+_PHONE = re.compile(r"(?<![\w\-/.])(\+?\(?\d[\d\s().\-/]{5,}\d)(?![\w\-/])")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def mask_email(value: str | None) -> str | None:
@@ -22,6 +27,32 @@ def mask_emails_in(text: str | None) -> str | None:
     if not text:
         return text
     return _EMAIL.sub(lambda m: f"{m.group(1)[:1]}***@{m.group(2)}", text)
+
+
+def _is_phone(candidate: str) -> bool:
+    digits = sum(c.isdigit() for c in candidate)
+    if _ISO_DATE.match(candidate):
+        return False
+    if candidate.startswith("+"):
+        return digits >= 7
+    return digits >= 10 or (digits >= 9 and not candidate.isdigit())  # a bare 9-digit run is more often an order
+
+
+def mask_phones_in(text: str | None) -> str | None:
+    """Every phone number inside a free text, masked like `mask_phone`."""
+    if not text:
+        return text
+    return _PHONE.sub(lambda m: mask_phone(m.group(1)) if _is_phone(m.group(1)) else m.group(0), text)
+
+
+def mask_contact_data_in(text: str | None) -> str | None:
+    """Addresses and phone numbers inside a free text, masked."""
+    return mask_phones_in(mask_emails_in(text))
+
+
+def has_contact_data(text: str | None) -> bool:
+    """Whether a free text holds an address or a phone number (reading it unmasked is then audited)."""
+    return bool(text) and (_EMAIL.search(text) is not None or any(_is_phone(m.group(1)) for m in _PHONE.finditer(text)))
 
 
 def mask_phone(value: str | None) -> str | None:

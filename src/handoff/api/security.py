@@ -74,3 +74,15 @@ def document_security(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def owned_accounts(session: Any, caller: Principal) -> set[str] | None:
+    """The accounts an account owner's key may see contact details of (their own); None: no such restriction."""
+    if caller.role != "account_owner":
+        return None
+    from sqlalchemy import select
+
+    from handoff.store.crm_tables import CRM_TABLES
+
+    accounts = CRM_TABLES["accounts"]
+    return set(session.scalars(select(accounts.c.id).where(accounts.c.owner_id == caller.owner_id)))

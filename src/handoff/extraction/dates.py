@@ -223,6 +223,11 @@ _PAST_CONTEXT = re.compile(
 _TIME_PHRASE = re.compile(r"\b(\d{1,2})(:\d{2})?\s*(am|pm)\b", re.I)
 
 
+# A deadline further out is no task's deadline: a contract term, a typo ("2062"), or mischief ("by 31 December 9999",
+# which the features' nanosecond timestamps cannot even hold).
+HORIZON = timedelta(days=10 * 366)
+
+
 def find_due(sentence: str, sent_at: datetime) -> DueDate | None:
     """The deadline a sentence sets, if any. `sent_at` is aware; its own offset decides what "today" is."""
     today = sent_at.date()
@@ -249,8 +254,10 @@ def find_due(sentence: str, sent_at: datetime) -> DueDate | None:
             else:
                 confidence -= 0.15
                 position = 1
-            if value < today or (kind == "weekday" and text[span[1] : span[1] + 2] in ("'s", "’s")):
-                continue  # past, or "Thursday's deployment": a day named, not a deadline
+            if not today <= value <= today + HORIZON or (
+                kind == "weekday" and text[span[1] : span[1] + 2] in ("'s", "’s")
+            ):
+                continue  # past, beyond the horizon, or "Thursday's deployment": a day named, not a deadline
             if _PAST_CONTEXT.search(before) and not _DEADLINE_WORD.search(before):
                 continue
             if position > best_position or (position == best_position and best and confidence > best.confidence):
@@ -281,6 +288,6 @@ def _dateparser_fallback(text: str, sent_at: datetime) -> DueDate | None:
         },
         languages=["en"],
     )
-    if parsed is None or parsed.date() < sent_at.date():
+    if parsed is None or not sent_at.date() <= parsed.date() <= sent_at.date() + HORIZON:
         return None
     return DueDate(parsed.date(), 0.6, match.group(1).strip())

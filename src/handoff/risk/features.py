@@ -68,6 +68,14 @@ def _empty(entity_name: str) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype="object") for name in ENTITIES_BY_NAME[entity_name].field_names})
 
 
+def _nanoseconds(column: pd.Series) -> pd.Series:
+    """Datetimes at nanosecond resolution; a day it cannot hold (before 1677 or after 2262, say a task "due" in the
+    year 9999) reads as unknown rather than failing the whole table, and with it a churn score or a nightly run."""
+    if column.dtype != "datetime64[ns]":
+        column = column.where(column.between(pd.Timestamp.min, pd.Timestamp.max))
+    return column.astype("datetime64[ns]")
+
+
 def normalise_frames(frames: Frames) -> dict[str, pd.DataFrame]:
     """Typed copies of the CRM frames (dates as datetime64, numbers as float); missing entities become empty frames.
 
@@ -90,7 +98,7 @@ def normalise_frames(frames: Frames) -> dict[str, pd.DataFrame]:
                     column = pd.to_datetime(column, errors="coerce")
                 if getattr(column.dt, "tz", None) is not None:
                     column = column.dt.tz_convert("UTC").dt.tz_localize(None)
-                changes[field.name] = column.astype("datetime64[ns]")
+                changes[field.name] = _nanoseconds(column)
             elif field.type in ("int", "float") and not pd.api.types.is_float_dtype(column):
                 changes[field.name] = pd.to_numeric(column, errors="coerce").astype("float64")
             elif field.type == "bool" and not pd.api.types.is_float_dtype(column):

@@ -15,7 +15,7 @@ from handoff.access.roles import allows
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R404
 from handoff.api.schemas import ContactPublic
-from handoff.api.security import Caller
+from handoff.api.security import Caller, owned_accounts
 from handoff.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
@@ -24,16 +24,6 @@ router = APIRouter(prefix="/v1", tags=["contacts"])
 class ContactPagePublic(BaseModel):
     contacts: list[ContactPublic]
     masked: bool = Field(description="True when email and phone are masked for this key's role.")
-
-
-def _owned_accounts(session, caller: Principal) -> set[str] | None:
-    """Account owners see contacts of their own accounts only; None means no restriction."""
-    if caller.role != "account_owner":
-        return None
-    from handoff.store.crm_tables import CRM_TABLES
-
-    accounts = CRM_TABLES["accounts"]
-    return set(session.scalars(select(accounts.c.id).where(accounts.c.owner_id == caller.owner_id)))
 
 
 def _page(session, caller: Principal, rows: list, subject: str) -> ContactPagePublic:
@@ -62,7 +52,7 @@ def list_account_contacts(account_id: str, session: SessionDep, caller: Caller) 
     from handoff.store.crm_tables import CRM_TABLES
 
     accounts, contacts = CRM_TABLES["accounts"], CRM_TABLES["contacts"]
-    owned = _owned_accounts(session, caller)
+    owned = owned_accounts(session, caller)
     exists = session.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first()
     if exists is None or (owned is not None and account_id not in owned):
         raise NotFound(f"account {account_id} not found")

@@ -12,17 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.api.deps import SessionDep, in_scoring_lane
 from handoff.api.errors import AUTHED, R400, R404, R413, R503
+from handoff.api.schemas import EARLIEST, LATEST, Day
 from handoff.api.scoring import MISSING
 from handoff.api.security import Caller
 from handoff.errors import NotFound
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
 
 router = APIRouter(prefix="/v1", tags=["risk"])
-
-
-# Dates outside what pandas' nanosecond timestamps hold (1677-2262) would break feature building: refuse them early.
-EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
-Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
 
 
 class EstimateRequest(EstimateBrief):

@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from handoff.access import audit
 from handoff.access.keys import Principal
-from handoff.access.masking import mask_emails_in
+from handoff.access.masking import has_contact_data, mask_contact_data_in
 from handoff.access.roles import allows
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
-from handoff.api.security import Caller
+from handoff.api.schemas import Day
+from handoff.api.security import Caller, owned_accounts
 from handoff.schema_types import UtcDateTime
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -70,7 +72,7 @@ class TaskEditRequest(BaseModel):
     title: str | None = Field(None, min_length=1, max_length=500)
     description: str | None = Field(None, max_length=20_000)
     assignee_id: str | None = Field(None, max_length=255)
-    due_date: date | None = None
+    due_date: Day | None = None
     priority: Literal["low", "normal", "high", "urgent"] | None = None
     project_id: str | None = Field(None, max_length=255)
     account_id: str | None = Field(None, max_length=255)
@@ -80,17 +82,44 @@ class TaskRejectRequest(BaseModel):
     reason: str | None = Field(None, max_length=2000, description="Why it is not a task; kept with the label.")
 
 
-def _public(view: dict[str, Any], caller: Principal) -> TaskPublic:
-    """Evidence sentences quote customer mail: addresses in them are masked without the contact_data right."""
-    if not allows(caller.role, "contact_data"):
-        view = dict(view)
-        for key in ("description", "evidence"):
-            view[key] = mask_emails_in(view.get(key))
-        view["fields"] = {
-            name: {**found, "evidence": mask_emails_in(found.get("evidence"))} if isinstance(found, dict) else found
-            for name, found in (view.get("fields") or {}).items()
-        }
-    return TaskPublic(**view)
+def _texts(view: dict[str, Any]) -> list[Any]:
+    found = [f for f in (view.get("fields") or {}).values() if isinstance(f, dict)]
+    return [view.get("title"), view.get("description"), view.get("evidence")] + [
+        text for f in found for text in (f.get("value"), f.get("evidence"))
+    ]
+
+
+def _masked(view: dict[str, Any]) -> dict[str, Any]:
+    def mask(value: Any) -> Any:
+        return mask_contact_data_in(value) if isinstance(value, str) else value
+
+    fields = {
+        name: {**found, "value": mask(found.get("value")), "evidence": mask(found.get("evidence"))}
+        if isinstance(found, dict)
+        else found
+        for name, found in (view.get("fields") or {}).items()
+    }
+    return {**view, **{key: mask(view.get(key)) for key in ("title", "description", "evidence")}, "fields": fields}
+
+
+def _shown(session: Any, caller: Principal, views: list[dict[str, Any]]) -> list[TaskPublic]:
+    """Tasks quote customer mail. Addresses and phone numbers in them stay whole only for roles with `contact_data`
+    (account owners: on their own accounts, as with contacts), and each such read is audited; others see them masked."""
+    unmasked = allows(caller.role, "contact_data")
+    owned = owned_accounts(session, caller) if unmasked else None
+    shown = []
+    for view in views:
+        if unmasked and (owned is None or view.get("account_id") in owned):
+            if any(isinstance(text, str) and has_contact_data(text) for text in _texts(view)):
+                audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"task:{view['id']}")
+        else:
+            view = _masked(view)
+        shown.append(TaskPublic(**view))
+    return shown
+
+
+def _one(session: Any, caller: Principal, view: dict[str, Any]) -> TaskPublic:
+    return _shown(session, caller, [view])[0]
 
 
 @router.get(
@@ -114,7 +143,7 @@ def list_tasks(
 
     filters = {"status": status, "account_id": account_id, "project_id": project_id}
     found = find(session, **filters, limit=limit, offset=offset)
-    return TaskPagePublic(tasks=[_public(view, caller) for view in found], total=count_tasks(session, **filters))
+    return TaskPagePublic(tasks=_shown(session, caller, found), total=count_tasks(session, **filters))
 
 
 @router.get(
@@ -127,7 +156,7 @@ def list_tasks(
 def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
     from handoff.tasks.service import get_task as find
 
-    return _public(find(session, task_id), caller)
+    return _one(session, caller, find(session, task_id))
 
 
 @router.post(
@@ -140,7 +169,7 @@ def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
 def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
     from handoff.tasks.service import accept_task as accept
 
-    return _public(accept(session, task_id, caller.actor), caller)
+    return _one(session, caller, accept(session, task_id, caller.actor))
 
 
 @router.patch(
@@ -154,7 +183,7 @@ def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: 
     from handoff.tasks.service import edit_task as edit
 
     changes = body.model_dump(exclude_unset=True)
-    return _public(edit(session, task_id, changes, caller.actor), caller)
+    return _one(session, caller, edit(session, task_id, changes, caller.actor))
 
 
 @router.post(
@@ -167,4 +196,4 @@ def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: 
 def reject_task(task_id: str, session: SessionDep, caller: Caller, body: TaskRejectRequest | None = None) -> TaskPublic:
     from handoff.tasks.service import reject_task as reject
 
-    return _public(reject(session, task_id, caller.actor, body.reason if body else None), caller)
+    return _one(session, caller, reject(session, task_id, caller.actor, body.reason if body else None))
