@@ -144,6 +144,10 @@ def test_account_owners_see_and_act_on_their_own_alerts_only(risk_client, make_k
     assert risk_client.post("/v1/alerts/al-mine/resolve", headers=auth(me)).status_code == 409
     admin = make_key("admin")
     assert risk_client.get("/v1/alerts", headers=auth(admin)).json()["total"] == 2
+    # The total counts what the filters select, the account filter included.
+    by_account = risk_client.get(f"/v1/alerts?account_id={theirs}", headers=auth(admin)).json()
+    assert [a["id"] for a in by_account["alerts"]] == ["al-theirs"] and by_account["total"] == 1
+    assert risk_client.get("/v1/alerts?account_id=XYZ", headers=auth(admin)).json() == {"alerts": [], "total": 0}
     assert risk_client.get("/v1/alerts", headers=auth(make_key("sales"))).status_code == 403
 
 

@@ -45,6 +45,8 @@ def test_a_pm_reviews_suggested_tasks_and_every_correction_is_a_label(client, ma
     # Bad input gets a clear error, never a 500; a decided task cannot be decided again.
     assert client.patch(f"/v1/tasks/{ids[1]}", json={"priority": "whenever"}, headers=pm).status_code == 422
     assert client.patch(f"/v1/tasks/{ids[1]}", json={"colour": "red"}, headers=pm).status_code == 422
+    unknown_account = client.patch(f"/v1/tasks/{ids[1]}", json={"account_id": "A-NOPE"}, headers=pm)
+    assert unknown_account.status_code == 400 and "A-NOPE" in unknown_account.json()["detail"]
     assert client.get("/v1/tasks/nope", headers=pm).status_code == 404
     assert client.post(f"/v1/tasks/{ids[2]}/accept", headers=pm).status_code == 409
 

@@ -151,8 +151,9 @@ def test_review_errors_are_domain_errors(parts) -> None:
             service.edit_task(session, task_id, {"due_date": "next friday"}, reviewer="pm")
         with pytest.raises(InvalidInput):
             service.edit_task(session, task_id, {"status": "done"}, reviewer="pm")
-        with pytest.raises(InvalidInput):
-            service.edit_task(session, task_id, {"assignee_id": "u_nobody"}, reviewer="pm")
+        for column, unknown in (("assignee_id", "u_nobody"), ("account_id", "A-NOPE"), ("project_id", "P-NOPE")):
+            with pytest.raises(InvalidInput, match=unknown):
+                service.edit_task(session, task_id, {column: unknown}, reviewer="pm")
         with pytest.raises(InvalidInput):
             service.list_tasks(session, status="maybe")
         service.reject_task(session, task_id, reviewer="pm")

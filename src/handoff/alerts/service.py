@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +35,14 @@ def _select_alerts():
     )
 
 
+def _matching(owner_id: str | None, status: str | None, account_id: str | None) -> list[Any]:
+    """The filters a page of alerts and its total share, so the total always counts what the page lists."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown alert status {status!r}; use one of {', '.join(STATUSES)}")
+    wanted = {alerts.c.owner_id: owner_id, alerts.c.status: status, alerts.c.account_id: account_id}
+    return [column == value for column, value in wanted.items() if value is not None]
+
+
 def list_alerts(
     session: Session,
     *,
@@ -44,27 +53,17 @@ def list_alerts(
     offset: int = 0,
 ) -> list[Alert]:
     """Riskiest first; `status` filters to open, snoozed or resolved (default: all)."""
-    if status is not None and status not in STATUSES:
-        raise InvalidInput(f"unknown alert status {status!r}; use one of {', '.join(STATUSES)}")
     if not 1 <= limit <= 1000 or offset < 0:
         raise InvalidInput("limit must be 1..1000 and offset >= 0")
-    query = _select_alerts()
-    if owner_id is not None:
-        query = query.where(alerts.c.owner_id == owner_id)
-    if status is not None:
-        query = query.where(alerts.c.status == status)
-    if account_id is not None:
-        query = query.where(alerts.c.account_id == account_id)
+    query = _select_alerts().where(*_matching(owner_id, status, account_id))
     query = query.order_by(alerts.c.probability.desc(), alerts.c.id).limit(limit).offset(offset)
     return [_alert(row) for row in session.execute(query)]
 
 
-def count_alerts(session: Session, *, owner_id: str | None = None, status: str | None = None) -> int:
-    query = select(func.count()).select_from(alerts)
-    if owner_id is not None:
-        query = query.where(alerts.c.owner_id == owner_id)
-    if status is not None:
-        query = query.where(alerts.c.status == status)
+def count_alerts(
+    session: Session, *, owner_id: str | None = None, status: str | None = None, account_id: str | None = None
+) -> int:
+    query = select(func.count()).select_from(alerts).where(*_matching(owner_id, status, account_id))
     return int(session.execute(query).scalar_one())
 
 

@@ -416,6 +416,14 @@ def _coerce(column: str, value: Any) -> Any:
     return str(value).strip() if isinstance(value, str) else value
 
 
+# Edits that point a task elsewhere must point at something: the CRM row is checked first.
+_REFERENCES = {
+    "assignee_id": (team_members, "team member"),
+    "account_id": (CRM_TABLES["accounts"], "account"),
+    "project_id": (CRM_TABLES["projects"], "project"),
+}
+
+
 def edit_task(session: Session, task_id: str, changes: dict[str, Any], reviewer: str) -> dict[str, Any]:
     """Apply a reviewer's corrections; each changed field becomes a label (old, new, who, when)."""
     unknown = set(changes) - EDITABLE
@@ -424,10 +432,10 @@ def edit_task(session: Session, task_id: str, changes: dict[str, Any], reviewer:
     row = _row(session, task_id)
     if row.status == "rejected":
         raise Conflict(f"task {task_id} was rejected")
-    if "assignee_id" in changes and changes["assignee_id"] is not None:
-        exists = session.execute(select(team_members.c.id).where(team_members.c.id == changes["assignee_id"])).scalar()
-        if exists is None:
-            raise InvalidInput(f"no team member {changes['assignee_id']!r}")
+    for column, (entity, what) in _REFERENCES.items():
+        key = changes.get(column)
+        if key is not None and session.execute(select(entity.c.id).where(entity.c.id == key)).scalar() is None:
+            raise InvalidInput(f"no {what} {key!r}")
     values = {}
     for column, raw in changes.items():
         new = _coerce(column, raw)

@@ -69,7 +69,7 @@ def list_alerts(
 
     owner = _owner_scope(caller)
     found = find(session, owner_id=owner, status=status, account_id=account_id, limit=limit, offset=offset)
-    total = count_alerts(session, owner_id=owner, status=status)
+    total = count_alerts(session, owner_id=owner, status=status, account_id=account_id)
     return AlertPagePublic(alerts=[AlertPublic(**a.model_dump()) for a in found], total=total)
 
 
