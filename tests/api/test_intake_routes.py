@@ -97,8 +97,15 @@ def test_body_over_the_limit_is_413(parts, make_key) -> None:
             content=b"x" * 5000,
             headers={"Authorization": f"Bearer {key}", "Content-Type": "message/rfc822"},
         )
-    assert response.status_code == 413
-    assert response.json()["error"] == "TooLarge"
+        assert response.status_code == 413
+        assert response.json()["error"] == "TooLarge"
+        # A chunked body is counted as it streams; on a JSON route FastAPI reads it, and the refusal is still 413.
+        chunked = client.post(
+            "/v1/notes",
+            content=(b"x" * 400 for _ in range(5)),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        assert chunked.status_code == 413 and chunked.json()["error"] == "TooLarge", chunked.text
 
 
 def _chunked_post(app, chunks: list[bytes]) -> tuple[int, bytes, int]:

@@ -7,8 +7,9 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """Raised from inside `receive`: a route that reads the body itself meets it here; FastAPI's JSON parsing wraps
+    it in a 400 "error parsing the body", which the error handlers turn back into this 413 (`api.errors`)."""
 
 
 class BodyLimitMiddleware:
@@ -47,7 +48,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise BodyTooLarge(self._message(seen))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -58,9 +59,9 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
+        except BodyTooLarge as too_large:
             if not started:
-                await _refuse(send, 413, "TooLarge", self._message(seen))
+                await _refuse(send, 413, "TooLarge", str(too_large))
 
     def _message(self, size: int) -> str:
         return f"request body of {size} bytes is over the {self.max_bytes}-byte limit"
