@@ -23,6 +23,7 @@ from handoff.intake.sources.http import (
     accept_webhook,
     describe,
     sign,
+    verify_signature,
 )
 from handoff.wiring import Parts
 
@@ -160,6 +161,32 @@ def test_webhooks_without_a_valid_fresh_signature_are_refused(
     assert httpx.post(url, content=body, headers=headers).status_code == status
     with parts.sessions() as session:
         assert service.list_entries(session) == []
+
+
+@pytest.mark.parametrize("timestamp", ["nan", "inf", "\xa0" + str(int(time.time())), "1e9", " 1700000000"])
+def test_a_timestamp_must_be_plain_unix_seconds(timestamp: str) -> None:
+    """ "nan" never expires (a replay hole), and a padded value is not what the sender signed: both are refused, with
+    a 403 and never a crash on encoding it."""
+    with pytest.raises(PermissionDenied, match="not a unix time"):
+        verify_signature(SECRET, timestamp, b"body", "sha256=00")
+
+
+def test_odd_but_signed_webhook_fields_still_make_a_message(endpoint: tuple[Parts, str]) -> None:
+    """An unknown charset, a header the mail policy refuses, and line breaks inside fields: the mail still lands
+    (once answered 500), with the fields it can keep."""
+    parts, url = endpoint
+    body, content_type = _multipart(
+        {"headers": "Message-ID: <<<>>>\nX-Ok: yes\n", "from": "Bob <bob@globex.com>\r\nBcc: evil@x.example",
+         "subject": "Billing\r\nexport", "text": "Please send the export by Friday.",
+         "message-headers": json.dumps([["X-Mailgun", "a\r\nb"]]), "charsets": json.dumps({"text": "bogus-8"})},
+    )  # fmt: skip
+    answer = httpx.post(url, content=body, headers={"Content-Type": content_type, **_signed(body)})
+    assert answer.status_code == 202, answer.text
+    with parts.sessions() as session:
+        entry = service.get_entry(session, answer.json()["id"])
+        raw = (parts.settings.raw_mail_dir / raw_path_of(session, entry.id)).read_bytes()
+    assert entry.subject == "Billing export"
+    assert b"\nBcc:" not in raw and b"X-Ok: yes" in raw and b"X-Mailgun: a b" in raw  # no header smuggled in
 
 
 def test_the_webhook_is_off_until_a_secret_is_configured(crm_parts: Parts) -> None:

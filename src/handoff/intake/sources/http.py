@@ -4,10 +4,13 @@ signed with HMAC-SHA256 over timestamp + body."""
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import email
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Mapping
 from email import policy
@@ -21,6 +24,7 @@ from handoff.intake.ledger import LedgerEntry
 SIGNATURE_HEADER = "X-Handoff-Signature"  # hex HMAC-SHA256 of timestamp + body, optionally prefixed "sha256="
 TIMESTAMP_HEADER = "X-Handoff-Timestamp"  # unix seconds
 MAX_CLOCK_SKEW_S = 300  # older (or future) signatures are refused: a captured request cannot be replayed later
+_UNIX_TIME = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -36,10 +40,9 @@ def verify_signature(
         raise NotReady("the inbound webhook is off: set HANDOFF_INBOX__WEBHOOK_SECRET")
     if not timestamp or not signature:
         raise PermissionDenied(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
-    try:
-        sent = float(timestamp)
-    except ValueError as error:
-        raise PermissionDenied(f"{TIMESTAMP_HEADER} is not a unix time") from error
+    if not _UNIX_TIME.fullmatch(timestamp):  # digits only: "nan" would never expire, "\xa0123" is not what was signed
+        raise PermissionDenied(f"{TIMESTAMP_HEADER} is not a unix time")
+    sent = float(timestamp)
     if abs((now if now is not None else time.time()) - sent) > MAX_CLOCK_SKEW_S:
         raise PermissionDenied("webhook signature expired: timestamp is more than 5 minutes off")
     given = signature.strip().removeprefix("sha256=").lower()
@@ -91,8 +94,7 @@ def webhook_to_rfc822(body: bytes, content_type: str) -> bytes:
         if not values:
             return None
         value, _, _ = values[0]
-        charsets = _sendgrid_charsets(fields)
-        return value.decode(charsets.get(name, "utf-8"), "replace")
+        return value.decode(_known_charset(_sendgrid_charsets(fields).get(name)), "replace")
 
     for raw_field in ("email", "body-mime"):  # SendGrid "send raw", Mailgun's MIME route
         if fields.get(raw_field):
@@ -103,14 +105,14 @@ def webhook_to_rfc822(body: bytes, content_type: str) -> bytes:
         parsed = email.message_from_string(header_block.strip() + "\n\n", policy=policy.compat32)
         for name, value in parsed.items():
             if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
-                message[name] = value
+                _set_header(message, name, value)
     for name, value in _mailgun_headers(text("message-headers")):
         if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version") and name not in message:
-            message[name] = value
+            _set_header(message, name, value)
     for header, names in (("From", ("from", "sender")), ("To", ("to", "recipient")), ("Subject", ("subject",))):
         value = next((text(n) for n in names if text(n)), None)
         if value and header not in message:
-            message[header] = value
+            _set_header(message, header, value)
     plain = text("text") or text("body-plain")
     html = text("html") or text("body-html")
     if not (plain or html or "From" in message):
@@ -124,6 +126,22 @@ def webhook_to_rfc822(body: bytes, content_type: str) -> bytes:
                 maintype, _, subtype = (kind or "application/octet-stream").partition("/")
                 message.add_attachment(payload, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
     return message.as_bytes()
+
+
+def _known_charset(name: str | None) -> str:
+    """The provider's charset when Python knows it; UTF-8 (with replacement characters) otherwise."""
+    try:
+        return codecs.lookup(name).name if name else "utf-8"
+    except LookupError:
+        return "utf-8"
+
+
+def _set_header(message: EmailMessage, name: str, value: str) -> None:
+    """A header the provider described, on one line; one the mail policy cannot hold (a malformed Message-ID, a
+    bad name) is left out, so the rest of the message still reaches the ledger. The standard library's header parser
+    raises more than `MessageError` on some malformed values (IndexError on `<<<>>>`), hence the wide net."""
+    with contextlib.suppress(Exception):
+        message[name] = " ".join(str(value).splitlines())
 
 
 def _sendgrid_charsets(fields: Mapping[str, list[tuple[bytes, str | None, str | None]]]) -> dict[str, str]:
