@@ -45,6 +45,17 @@ def test_raw_email_lands_in_the_ledger_and_reads_are_masked_or_audited(client, m
     assert entries[0].actor.startswith("key:")
 
 
+def test_a_nul_in_a_header_is_dropped_and_the_mail_lands_on_both_stores(client, make_key, auth, parts) -> None:
+    """PostgreSQL cannot store a NUL: a Subject holding one made the raw email route answer 500 there."""
+    mail = b"From: jane@acme.com\r\nSubject: Kick\x00off\r\nMessage-ID: <nul-1@acme.com>\r\n\r\nSend the plan.\x00\r\n"
+    response = client.post(
+        "/v1/emails", content=mail, headers={**auth(make_key("admin")), "Content-Type": "message/rfc822"}
+    )
+    assert response.status_code == 202, response.text
+    entry = client.get(f"/v1/ledger/{response.json()['id']}", headers=auth(make_key("admin"))).json()
+    assert entry["subject"] == "Kickoff"
+
+
 def test_empty_email_is_400_and_unknown_status_is_400(client, make_key, auth) -> None:
     key = make_key("admin")
     assert client.post("/v1/emails", content=b"", headers=auth(key)).status_code == 400

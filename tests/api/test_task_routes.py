@@ -113,3 +113,20 @@ def test_a_due_date_beyond_what_the_models_can_read_is_refused(client, make_key,
         answer = client.patch(f"/v1/tasks/{task_id}", json={"due_date": far}, headers=pm)
         assert answer.status_code == 422, answer.text
     assert client.patch(f"/v1/tasks/{task_id}", json={"due_date": "2031-01-31"}, headers=pm).status_code == 200
+
+
+def test_values_the_database_cannot_hold_are_bad_input_on_both_stores(client, make_key, auth, parts) -> None:
+    """PostgreSQL refuses NUL characters in text and values over a column's length; each once answered 500."""
+    seed_roster(parts)
+    task_id = record(parts, [draft("Send revised SOW")]).created[0]
+    pm = auth(make_key("pm"))
+    on_postgres = parts.engine.dialect.name == "postgresql"
+    assert client.patch(f"/v1/tasks/{task_id}", json={"title": "t" * 300}, headers=pm).status_code == 422
+    with_nul = client.patch(f"/v1/tasks/{task_id}", json={"description": "a\x00b"}, headers=pm)
+    assert with_nul.status_code == (400 if on_postgres else 200), with_nul.text
+    if on_postgres:
+        assert with_nul.json()["error"] == "InvalidInput" and "NUL" in with_nul.json()["detail"]
+    listed = client.get("/v1/tasks", params={"account_id": "acc\x001"}, headers=pm)
+    assert listed.status_code == (400 if on_postgres else 200), listed.text
+    kept = client.get(f"/v1/tasks/{task_id}", headers=pm).json()["description"]
+    assert kept == ("Send revised SOW" if on_postgres else "a\x00b")  # refused whole, nothing half-written

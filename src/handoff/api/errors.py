@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handoff import errors
@@ -83,6 +84,14 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors()
         )
         return error_response(422, "InvalidInput", problems or "the request does not match the schema")
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, error: DataError) -> JSONResponse:
+        # What the schemas let through but the database refuses (PostgreSQL: a NUL character, a value over its
+        # column's length) is bad input: the transaction rolled back, nothing was half-written.
+        log.info("database refused a value: %s", error.orig)
+        return error_response(400, "InvalidInput", "a value cannot be stored: text may not hold NUL characters or "
+                              "exceed its field's length")  # fmt: skip
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:

@@ -42,7 +42,15 @@ def codec_for(label: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str]:
-    """Decode `data`; returns the text and the codec that was used (a trailing '?' marks a lossy decode)."""
+    """Decode `data`; returns the text and the codec that was used (a trailing '?' marks a lossy decode).
+
+    NUL characters are dropped: no mail text needs them, and PostgreSQL refuses them in any text column.
+    """
+    text, codec = _decode(data, declared)
+    return text.replace("\x00", ""), codec
+
+
+def _decode(data: bytes, declared: str | None) -> tuple[str, str]:
     if not data:
         return "", codec_for(declared) or "utf-8"
     codec = codec_for(declared)

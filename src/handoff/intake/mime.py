@@ -102,7 +102,7 @@ def decode_header_value(value: object) -> str:
 
 
 def _unfold(text: str) -> str:
-    return re.sub(r"\r?\n[ \t]+", " ", text).strip()
+    return re.sub(r"\r?\n[ \t]+", " ", text).replace("\x00", "").strip()  # NUL: see `charsets.decode_bytes`
 
 
 def parse_addresses(values: list[str]) -> tuple[Address, ...]:

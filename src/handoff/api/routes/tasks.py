@@ -69,7 +69,7 @@ class TaskEditRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: str | None = Field(None, min_length=1, max_length=255)  # the CRM column holds 255
     description: str | None = Field(None, max_length=20_000)
     assignee_id: str | None = Field(None, max_length=255)
     due_date: Day | None = None
