@@ -37,6 +37,40 @@ def test_the_same_message_twice_is_one_first_copy_and_one_duplicate(parts: Parts
     assert again.reason == f"same Message-ID and body as ledger entry {first.id}"
 
 
+def test_without_a_message_id_a_mail_is_known_by_sender_date_subject_and_body(parts: Parts) -> None:
+    """Once, two different mails with no Message-ID and the same body ("Thanks!") were one message: the second was
+    dropped as a duplicate of the first."""
+
+    def mail(subject: bytes, sender: bytes = b"a@b.com") -> bytes:
+        return (
+            b"From: "
+            + sender
+            + b"\r\nDate: Fri, 27 Nov 2026 09:00:00 +0000\r\nSubject: "
+            + subject
+            + b"\r\n\r\nThanks!\r\n"
+        )
+
+    first = service.receive_raw(parts, mail(b"hi"), "webhook")
+    for other in (mail(b"billing"), mail(b"hi", sender=b"c@d.com")):
+        assert service.receive_raw(parts, other, "webhook").outcome is None
+    again = service.receive_raw(parts, b"Received: from relay\r\n" + mail(b"hi").replace(b"\r\n", b"\n"), "imap")
+    assert (again.outcome, again.duplicate_of) == ("duplicate", first.id)
+    assert again.reason == f"no Message-ID; same sender, date, subject and body as ledger entry {first.id}"
+
+
+def test_the_same_notes_text_is_one_note_per_meeting_and_author(parts: Parts) -> None:
+    from datetime import UTC, datetime
+
+    text = "- Anna sends the plan by Friday"
+    monday, tuesday = datetime(2026, 11, 23, 10, tzinfo=UTC), datetime(2026, 11, 24, 10, tzinfo=UTC)
+    first = service.receive_notes(parts, text, sent_at=monday, author="pm@ourco")
+    assert service.receive_notes(parts, text, sent_at=tuesday, author="pm@ourco").outcome is None
+    assert service.receive_notes(parts, text, sent_at=monday, author="cs@ourco").outcome is None
+    again = service.receive_notes(parts, text, sent_at=monday, author="pm@ourco")
+    assert (again.outcome, again.duplicate_of) == ("duplicate", first.id)
+    assert again.reason == f"same text, author and meeting time as ledger entry {first.id}"
+
+
 def test_same_message_id_with_another_body_is_not_a_duplicate(sqlite_parts: Parts) -> None:
     service.receive_raw(sqlite_parts, RAW, "smtp")
     edited = RAW.replace(b"revised staging timeline", b"final staging timeline")

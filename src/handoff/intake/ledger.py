@@ -23,6 +23,9 @@ OUTCOMES = ("tasks_created", "threaded", "duplicate", "no_tasks", "rejected", "f
 MAX_ATTEMPTS = 5  # a message that kills its worker this often is failed instead of crashing workers forever
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID_HEADER = re.compile(rb"^message-id:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+# Without a Message-ID a mail is known by who sent it, when, about what and its body: relays add trace headers but
+# leave these alone, so a re-delivery still matches, and two mails that only share a body ("Thanks!") do not.
+_IDENTITY_HEADERS = re.compile(rb"^(?:from|date|subject):.*(?:\r?\n[ \t].*)*", re.IGNORECASE | re.MULTILINE)
 
 
 def utcnow() -> datetime:
@@ -144,6 +147,12 @@ def load_raw(raw_dir: Path, relative: str) -> bytes:
 # --- identity for dedupe --------------------------------------------------------------------------------------------
 
 
+def _sameness(kind: str, message_id: str | None) -> str:
+    if kind != "email":
+        return "same text, author and meeting time"
+    return "same Message-ID and body" if message_id else "no Message-ID; same sender, date, subject and body"
+
+
 def mail_identity(raw: bytes) -> tuple[str | None, str]:
     """(Message-ID, normalised body hash) from a cheap scan that cannot hang on hostile input."""
     split = _HEADER_END.search(raw, 0, 262144)
@@ -153,6 +162,9 @@ def mail_identity(raw: bytes) -> tuple[str | None, str]:
     if match:
         value = re.sub(rb"\s+", b"", match.group(1)).decode("latin-1")[:255]
         message_id = value or None
+    if message_id is None:
+        identity = sorted(re.sub(rb"\s+", b" ", m.group(0)).lower() for m in _IDENTITY_HEADERS.finditer(head))
+        return None, body_hash(b"\n".join([*identity, body]))
     return message_id, body_hash(body)
 
 
@@ -205,8 +217,9 @@ def record_arrival(
     if kind == "email":
         found_id, digest = mail_identity(raw)
         message_id = message_id or found_id
-    else:
-        digest = body_hash(raw.decode("utf-8", "replace").casefold())
+    else:  # notes: the same text from another meeting or another author is another note
+        stamp = as_utc(sent_at).isoformat() if sent_at else ""
+        digest = body_hash(f"{stamp}\n{author or ''}\n" + raw.decode("utf-8", "replace").casefold())
     suffix = {"markdown": ".md", "vtt": ".vtt", "text": ".txt"}.get(notes_format or "", ".eml")
     values: dict[str, Any] = {
         "source": source,
@@ -253,7 +266,7 @@ def record_arrival(
             duplicate_of=original,
             status="processed",
             outcome="duplicate",
-            reason=f"same Message-ID and body as ledger entry {original}",
+            reason=f"{_sameness(kind, message_id)} as ledger entry {original}",
             processed_at=now,
         )
         return _insert(session, values)
