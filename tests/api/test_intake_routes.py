@@ -56,6 +56,17 @@ def test_a_nul_in_a_header_is_dropped_and_the_mail_lands_on_both_stores(client, 
     assert entry["subject"] == "Kickoff"
 
 
+def test_a_phone_number_in_a_subject_is_masked_too(client, make_key, auth) -> None:
+    mail = b"From: jane@acme.com\r\nSubject: Call me on +49 170 5551212\r\n\r\nThanks.\r\n"
+    admin = auth(make_key("admin"))
+    entry_id = client.post("/v1/emails", content=mail, headers={**admin, "Content-Type": "message/rfc822"}).json()["id"]
+    masked = client.get(f"/v1/ledger/{entry_id}", headers=auth(make_key("integration"))).json()
+    assert masked["subject"] == "Call me on +49 *** ** 12"
+    assert client.get(f"/v1/ledger/{entry_id}", headers=admin).json()["subject"] == "Call me on +49 170 5551212"
+    audited = client.get("/v1/audit", params={"subject": f"ledger:{entry_id}"}, headers=admin).json()
+    assert [line["action"] for line in audited] == ["read_contact_data"]  # the admin's read; the masked one is not
+
+
 def test_empty_email_is_400_and_unknown_status_is_400(client, make_key, auth) -> None:
     key = make_key("admin")
     assert client.post("/v1/emails", content=b"", headers=auth(key)).status_code == 400
@@ -70,7 +81,7 @@ def test_notes_and_retry(client, make_key, auth) -> None:
     assert response.status_code == 202, response.text
     admin = make_key("admin")
     assert (
-        client.post("/v1/ledger/retry", json={"ids": [response.json()["id"]]}, headers=auth(admin)).status_code == 400
+        client.post("/v1/ledger/retry", json={"ids": [response.json()["id"]]}, headers=auth(admin)).status_code == 409
     )
     assert client.post("/v1/ledger/retry", json={}, headers=auth(admin)).json() == {"retried": []}
 

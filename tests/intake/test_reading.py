@@ -56,6 +56,14 @@ def test_corpus_covers_every_case_the_issue_names() -> None:
         assert case in names
 
 
+def test_a_date_past_the_last_utc_day_is_no_date() -> None:
+    """ "31 Dec 9999 -1200" parses but is 10000-01-01 in UTC: the message once failed with OverflowError."""
+    from handoff.intake.mime import parse_date
+
+    assert parse_date("Fri, 31 Dec 9999 23:59:59 -1200") is None
+    assert parse_date("Fri, 27 Nov 2026 09:00:00 +0100").isoformat() == "2026-11-27T09:00:00+01:00"
+
+
 def test_a_forward_without_an_address_keeps_the_name_for_linking() -> None:
     raw = (
         b"From: Sam <sam@handoff-demo.com>\r\nSubject: FW: Budget\r\nMessage-ID: <n@x>\r\n\r\n"

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from handoff.errors import InvalidInput, NotFound
+from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.intake.tables import ledger
 
 STATES = ("received", "parsed", "processed")
@@ -422,7 +422,8 @@ def reset_for_retry(session: Session, ids: list[int] | None) -> list[int]:
             raise NotFound(f"no ledger entries {', '.join(map(str, missing))}")
         not_failed = sorted(i for i, outcome in found.items() if outcome != "failed")
         if not_failed:
-            raise InvalidInput(f"only failed entries can be retried; not failed: {', '.join(map(str, not_failed))}")
+            # A state clash, not bad input: the ids are fine, the entries are not in the state a retry needs.
+            raise Conflict(f"only failed entries can be retried; not failed: {', '.join(map(str, not_failed))}")
         query = query.where(ledger.c.id.in_(ids))
     retried = [row.id for row in session.execute(query)]
     if retried:

@@ -126,7 +126,12 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     if parsed is None:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:  # "31 Dec 9999 -1200" parses, but lies past the last UTC date: a broken clock, not a date
+        parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+    return parsed
 
 
 def message_ids(value: str | None) -> tuple[str, ...]:

@@ -9,10 +9,10 @@ from starlette.concurrency import run_in_threadpool
 
 from handoff.access import audit
 from handoff.access.keys import Principal
-from handoff.access.masking import mask_emails_in
+from handoff.access.masking import has_contact_data, mask_contact_data_in, mask_emails_in
 from handoff.access.roles import allows
 from handoff.api.deps import PartsDep, SessionDep
-from handoff.api.errors import AUTHED, R400, R403, R404, R413, R422, R503
+from handoff.api.errors import AUTHED, R400, R403, R404, R409, R413, R422, R503
 from handoff.api.schemas import (
     LedgerEntryPublic,
     LedgerPagePublic,
@@ -132,7 +132,7 @@ def receive_notes(body: NotesRequest, parts: PartsDep, caller: Caller) -> Receip
 
 def _masked(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_emails_in(value)
+        return mask_contact_data_in(value)
     if isinstance(value, dict):
         return {k: _masked(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -146,6 +146,7 @@ def ledger_public(entry: Any, *, unmasked: bool) -> LedgerEntryPublic:
     if not unmasked:
         data["sender"] = mask_emails_in(entry.sender)
         data["forwarded_by"] = mask_emails_in(entry.forwarded_by)
+        data["subject"] = mask_contact_data_in(entry.subject)  # "Call me on +49 170 5551212" is a subject too
         data["links"] = _masked(data.get("links") or {})
     return LedgerEntryPublic(**data)
 
@@ -155,7 +156,7 @@ def _show_entries(session: Any, caller: Principal, entries: list[Any]) -> list[L
     unmasked = allows(caller.role, "contact_data")
     if unmasked:
         for entry in entries:
-            if entry.sender or entry.forwarded_by:
+            if entry.sender or entry.forwarded_by or has_contact_data(entry.subject):
                 audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"ledger:{entry.id}")
     return [ledger_public(entry, unmasked=unmasked) for entry in entries]
 
@@ -205,7 +206,7 @@ def get_ledger_entry(
     name="retry_ledger",
     summary="Send failed entries back to the ingest worker.",
     response_model=RetryPublic,
-    responses={**AUTHED, **R413, **R400, **R404},
+    responses={**AUTHED, **R413, **R400, **R404, **R409},
 )
 def retry_ledger(body: RetryRequest, parts: PartsDep, caller: Caller) -> RetryPublic:
     from handoff.intake.service import retry
