@@ -67,6 +67,14 @@ def test_a_phone_number_in_a_subject_is_masked_too(client, make_key, auth) -> No
     assert [line["action"] for line in audited] == ["read_contact_data"]  # the admin's read; the masked one is not
 
 
+def test_a_json_or_form_body_is_not_taken_for_a_raw_message(client, make_key, auth) -> None:
+    admin = auth(make_key("admin"))
+    for kind in ("application/json", "multipart/form-data; boundary=x", "application/x-www-form-urlencoded"):
+        answer = client.post("/v1/emails", content=b'{"text": "hi"}', headers={**admin, "Content-Type": kind})
+        assert answer.status_code == 400 and "message/rfc822" in answer.json()["detail"], answer.text
+    assert client.get("/v1/ledger", headers=admin).json()["entries"] == []  # nothing was stored
+
+
 def test_empty_email_is_400_and_unknown_status_is_400(client, make_key, auth) -> None:
     key = make_key("admin")
     assert client.post("/v1/emails", content=b"", headers=auth(key)).status_code == 400

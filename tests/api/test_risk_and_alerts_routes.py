@@ -74,8 +74,13 @@ def test_estimate_from_a_deal_is_stored_and_listed(risk_client, make_key, auth, 
     assert risk_client.get(f"/v1/estimates/{body['id']}", headers=auth(key)).json()["id"] == body["id"]
     listed = risk_client.get(f"/v1/estimates?deal_id={deal_id}", headers=auth(key)).json()
     assert [e["id"] for e in listed["estimates"]] == [body["id"]] and listed["total"] == 1
-    empty = risk_client.post("/v1/estimates", json={}, headers=auth(key))
-    assert empty.status_code == 400 and "the brief is empty" in empty.json()["detail"]
+    for blank in ({}, {"description": "   "}, {"product": "", "planned_start": "2026-12-01"}):
+        empty = risk_client.post("/v1/estimates", json=blank, headers=auth(key))
+        assert empty.status_code == 400 and "the brief is empty" in empty.json()["detail"], (blank, empty.text)
+    unknown_project = risk_client.post(
+        "/v1/estimates", json={"project_id": "P-NOPE", "scope_items": 4}, headers=auth(key)
+    )
+    assert unknown_project.status_code == 404 and "P-NOPE" in unknown_project.json()["detail"]
     bare = risk_client.post("/v1/estimates", json={"scope_items": 6, "team_size": 2}, headers=auth(key))
     assert bare.status_code == 201 and bare.json()["account_id"] is None, bare.text
     assert risk_client.post("/v1/estimates", json={"deal_id": "NOPE"}, headers=auth(key)).status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handoff.crm.dictionary import CONTRACT_TYPES, SEGMENTS
 from handoff.schema_types import UtcDateTime
@@ -26,7 +26,7 @@ class EstimateBrief(BaseModel):
     and its project when the CRM has them.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     account_id: str | None = Field(None, max_length=255, description="CRM account id of the customer.")
     deal_id: str | None = Field(None, max_length=255, description="CRM deal id, when the project comes from one.")
@@ -45,6 +45,11 @@ class EstimateBrief(BaseModel):
     )
     planned_start: date | None = Field(None, description="Planned start date.")
     description: str | None = Field(None, max_length=50_000, description="Free-text brief.")
+
+    @field_validator("account_id", "deal_id", "project_id", "product", "description")
+    @classmethod
+    def _blank_is_absent(cls, value: str | None) -> str | None:
+        return value or None  # "   " says nothing: it must not make an empty brief look filled in
 
 
 class Range(BaseModel):

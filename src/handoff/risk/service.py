@@ -58,7 +58,7 @@ def load_account_frames(session: Session, entities: Iterable[str], account_ids: 
     return feats.normalise_frames(frames)
 
 
-_BY_ID = ("deals", "accounts")  # the entities `_one` reads
+_BY_ID = ("deals", "accounts", "projects")  # the entities `_one` reads
 
 
 @cache
@@ -88,6 +88,8 @@ def _one(session: Session, entity: str, key: str) -> dict[str, Any] | None:
 def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The brief as one row of `BRIEF_COLUMNS` (the deal and its project fill what the PM left out), and its account."""
     row = brief.model_dump()
+    if brief.project_id and _one(session, "projects", brief.project_id) is None:
+        raise NotFound(f"project {brief.project_id!r} not found")
     if brief.deal_id:
         deal = _one(session, "deals", brief.deal_id)
         if deal is None:

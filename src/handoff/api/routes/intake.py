@@ -22,10 +22,17 @@ from handoff.api.schemas import (
     RetryRequest,
 )
 from handoff.api.security import Caller
+from handoff.errors import InvalidInput
 
 router = APIRouter(prefix="/v1", tags=["intake"])
+
+# Bodies that are surely something else; other types (none, text/plain, octet-stream) are taken as the raw message.
+_NOT_A_MESSAGE = ("application/json", "multipart/form-data", "application/x-www-form-urlencoded")
 MAX_ID = 2**63 - 1  # ledger ids are 64-bit database integers
 signed_router = APIRouter(prefix="/v1", tags=["intake"])
+
+# Bodies that are surely something else; other types (none, text/plain, octet-stream) are taken as the raw message.
+_NOT_A_MESSAGE = ("application/json", "multipart/form-data", "application/x-www-form-urlencoded")
 MAX_ID = 2**63 - 1  # ledger ids are 64-bit database integers
 
 RAW_BODY = {
@@ -91,6 +98,12 @@ async def receive_email(request: Request, parts: PartsDep, caller: Caller) -> Re
     """`Content-Type: message/rfc822`; answers once the message is durable (tasks follow from the worker)."""
     from handoff.intake.sources.http import accept_rfc822
 
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind in _NOT_A_MESSAGE:
+        raise InvalidInput(
+            f"a {kind} body is not a raw message: send Content-Type: message/rfc822 (a provider's inbound-parse "
+            "form goes to /v1/emails/inbound, meeting notes to /v1/notes)"
+        )
     body = await request.body()
     entry = await run_in_threadpool(accept_rfc822, parts, body)
     return _receipt(entry)
@@ -179,8 +192,6 @@ def list_ledger(
     from handoff.intake.service import counts, list_entries
 
     if status is not None and status not in STATES + OUTCOMES:
-        from handoff.errors import InvalidInput
-
         raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
     entries = list_entries(session, status, limit, offset)
     return LedgerPagePublic(entries=_show_entries(session, caller, entries), counts=counts(session))
