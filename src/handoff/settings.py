@@ -55,18 +55,20 @@ class InboxSettings(BaseModel):
 class ExtractionSettings(BaseModel):
     """How tasks are read out of messages and when they skip review."""
 
-    auto_accept_confidence: float | None = None  # None: every task waits for review
-    duplicate_similarity: float = 0.75  # chosen on eval/extraction/cases/duplicates.yaml: no false link there
+    auto_accept_confidence: float | None = Field(None, ge=0.0, le=1.0)  # None: every task waits for review
+    # Chosen on eval/extraction/cases/duplicates.yaml: no false link there.
+    duplicate_similarity: float = Field(0.75, ge=0.0, le=1.0)
 
 
 class AlertSettings(BaseModel):
     """When a churn score becomes an alert, and where digests go."""
 
-    churn_threshold: float = 0.5
-    jump_threshold: float = 0.15
-    low_survey_score: float = 6.0  # NPS 0-10 / CSAT scaled to 0-10
+    # Probabilities: a threshold outside (0, 1) alerts on everyone or no one, and NaN silently turns alerts off.
+    churn_threshold: float = Field(0.5, gt=0.0, lt=1.0, allow_inf_nan=False)
+    jump_threshold: float = Field(0.15, gt=0.0, lt=1.0, allow_inf_nan=False)
+    low_survey_score: float = Field(6.0, ge=0.0, le=10.0, allow_inf_nan=False)  # NPS 0-10 / CSAT scaled to 0-10
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: int = Field(25, ge=1, le=65535)
     smtp_sender: str = "handoff@handoff.local"
     slack_webhook_url: str | None = None
     wecom_webhook_url: str | None = None
@@ -74,15 +76,15 @@ class AlertSettings(BaseModel):
     dingtalk_secret: SecretStr | None = None
     generic_webhook_url: str | None = None
     generic_webhook_secret: SecretStr | None = None
-    nightly_hour_utc: int = 2
+    nightly_hour_utc: int = Field(2, ge=0, le=23)
 
 
 class ApiSettings(BaseModel):
     """Where the service listens."""
 
     host: str = "127.0.0.1"
-    port: int = 8000
-    max_body_bytes: int = 25 * 1024 * 1024
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(25 * 1024 * 1024, ge=1024)
     # CPU-bound requests (estimates, churn feature builds) that run at once; more threads than cores only fight
     # over the GIL: 8 estimates at once answered 153 req/s, 2 at a time 225 (`make bench`). Default: the core count.
     scoring_threads: int | None = Field(None, ge=1, le=64)

@@ -7,6 +7,9 @@ import os
 import sys
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from handoff.errors import HandoffError, InvalidInput, NotReady
 
@@ -48,6 +51,16 @@ def _exit_code(error: HandoffError) -> int:
     return 1
 
 
+def _first_problem(error: ValidationError | SettingsError) -> str:
+    if not isinstance(error, ValidationError) or not error.errors():
+        return f"bad setting: {str(error).splitlines()[0]}"
+    problem = error.errors()[0]
+    where = "__".join(str(part) for part in problem["loc"])
+    if error.title.endswith("Settings"):
+        return f"bad setting HANDOFF_{where.upper()}: {problem['msg']}"
+    return f"invalid {error.title} ({where}): {problem['msg']}"
+
+
 def run() -> None:
     app = build_app()
     try:
@@ -58,6 +71,13 @@ def run() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except (ValidationError, SettingsError) as error:  # a HANDOFF_* variable, or an input file, that does not parse
+        sys.stderr.write(f"error: {_first_problem(error)}\n")
+        sys.exit(2)
+    except (OperationalError, ArgumentError, NoSuchModuleError) as error:  # the store cannot be reached or named
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        sys.stderr.write(f"error: the store is not ready ({reason}); check HANDOFF_DATABASE_URL\n")
+        sys.exit(3)
     except Exception as error:  # the last line of defence: one line, not a traceback, unless asked
         if os.environ.get("HANDOFF_DEBUG"):
             raise

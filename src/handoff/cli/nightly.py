@@ -10,7 +10,7 @@ import typer
 EXIT_FOR_STATUS = {"ok": 0, "warnings": 0, "degraded": 1, "failed": 3}
 
 
-def _parse_date(value: str | None) -> date | None:
+def _parse_date(value: str | None, option: str = "--date") -> date | None:
     from handoff.errors import InvalidInput
 
     if value is None:
@@ -18,7 +18,7 @@ def _parse_date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"--date must be YYYY-MM-DD, got {value!r}") from None
+        raise InvalidInput(f"{option} must be YYYY-MM-DD, got {value!r}") from None
 
 
 def _parts():
@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
         from handoff.errors import InvalidInput
         from handoff.store.db import transaction
 
-        end = _parse_date(until)
+        end = _parse_date(until, "--until")
         if end is None:
             raise InvalidInput("--until is required")
         parts = _parts()

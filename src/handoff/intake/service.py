@@ -16,6 +16,8 @@ from handoff.intake.worker import TaskStage, Worker
 from handoff.store.db import transaction
 from handoff.wiring import Parts
 
+MAX_ID = 2**63 - 1  # ledger ids are 64-bit integers in both stores
+
 
 def receive_raw(parts: Parts, raw: bytes, source: str, *, refuse_oversize: bool = False) -> LedgerEntry:
     """Store raw RFC 822 bytes and commit their ledger row; returns once the message is durable (nothing processed).
@@ -98,5 +100,8 @@ def counts(session: Session) -> dict[str, int]:
 
 def retry(parts: Parts, ids: list[int] | None = None) -> list[int]:
     """Send failed entries (these, or every failed one when `ids` is None) back to the worker; returns their ids."""
+    outside = [i for i in ids or () if not 1 <= i <= MAX_ID]
+    if outside:
+        raise InvalidInput(f"ledger ids are whole numbers from 1 to {MAX_ID}, not {outside[0]}")
     with transaction(parts.sessions) as session:
         return ledger_store.reset_for_retry(session, ids)
