@@ -144,3 +144,17 @@ def test_a_named_hand_off_makes_the_delegate_the_addressee_of_the_forwarded_asks
     reading = read_email(raw, own_addresses=OWN)
     assert reading.delegate == "Priya" and "take this one" not in reading.text
     assert message_text(reading).delegate == "Priya"
+
+
+def test_the_deepest_author_wins_however_many_hops() -> None:
+    """A chain of twelve forwards was cut at ten: the ask was credited to a forwarder and lost."""
+    from handoff.intake.forwards import find_forward
+
+    hops = "".join(
+        f"---------- Forwarded message ---------\nFrom: Person{i} <p{i}@acme-corp.com>\n"
+        f"Date: Mon, 2 Mar 2026 at 10:{i:02d}\nSubject: Fwd: login\nTo: x@y.com\n\n"
+        for i in range(12)
+    )
+    forward = find_forward("FYI\n\n" + hops + "Could you fix the login bug by Monday?", "Fwd: login")
+    assert len(forward.hops) == 12 and forward.original.sender.email == "p11@acme-corp.com"
+    assert forward.body == "Could you fix the login bug by Monday?"

@@ -51,6 +51,20 @@ def test_forwarded_mail_through_smtp_becomes_tasks_credited_to_the_customer(inbo
     assert entries[-1].sender == "Alice Chen <alice.chen@acme-corp.com>" and entries[-1].account_id == "acc-acme"
 
 
+def test_a_line_longer_than_rfc_5321_allows_still_reaches_the_ledger(inbox: tuple[Parts, int]) -> None:
+    """Real senders write one-line HTML bodies and unfolded recipient lists; these once got "500 Line too long"."""
+    parts, port = inbox
+    recipients = ", ".join(f"person{i}@acme-corp.com" for i in range(200))  # one header line of ~4.6 KB
+    raw = (
+        f"From: alice.chen@acme-corp.com\r\nTo: tasks@handoff.local, {recipients}\r\nSubject: Plan\r\n"
+        "Content-Type: text/html\r\n\r\n<p>" + "Please send the plan by Friday. " * 60 + "</p>\r\n"
+    ).encode()
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        assert client.sendmail("alice.chen@acme-corp.com", ["tasks@handoff.local"], raw) == {}
+    with parts.sessions() as session:
+        assert [e.subject for e in service.list_entries(session)] == ["Plan"]
+
+
 def test_unknown_recipients_and_senders_are_refused_at_the_envelope(inbox: tuple[Parts, int]) -> None:
     parts, port = inbox
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:

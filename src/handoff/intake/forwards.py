@@ -152,7 +152,7 @@ def find_forward(
     text: str,
     subject: str | None,
     default_tz: tzinfo | None = None,
-    max_hops: int = 10,
+    max_hops: int = 100,  # a bound against pathological input only: real chains are far shorter
     history_start: int | None = None,
 ) -> Forward | None:
     """The forward in `text`, following nested forwards down to the first author; None when it is not a forward.

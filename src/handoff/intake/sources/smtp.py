@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from handoff.intake.ledger import LedgerEntry
 from handoff.settings import InboxSettings
@@ -58,12 +59,24 @@ class InboxHandler:
         return f"250 2.0.0 queued as ledger entry {entry.id}"
 
 
+class _LongLineSMTP(SMTP):
+    # RFC 5321 caps a line at 1,000 bytes, but real senders write longer ones (a one-line HTML body, an unfolded To:
+    # with many addresses): aiosmtpd's default refused those with "500 Line too long" and nothing reached the ledger.
+    # The message size limit still bounds the whole.
+    line_length_limit = 1 << 20
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _LongLineSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpInbox:
     """The inbox server; `start()`/`stop()` around a background thread (aiosmtpd's Controller)."""
 
     def __init__(self, inbox: InboxSettings, receive: Callable[[bytes], LedgerEntry], host: str, port: int) -> None:
         self.handler = InboxHandler(inbox, receive)
-        self.controller = Controller(
+        self.controller = _Controller(
             self.handler,
             hostname=host,
             port=port,
