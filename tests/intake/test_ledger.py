@@ -9,7 +9,7 @@ import pytest
 from intake_support import CORPUS
 from sqlalchemy import select
 
-from handoff.errors import InvalidInput, NotFound, TooLarge
+from handoff.errors import Conflict, InvalidInput, NotFound, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake import service
 from handoff.intake.tables import ledger
@@ -131,8 +131,10 @@ def test_retry_refuses_unknown_and_unfailed_entries(sqlite_parts: Parts) -> None
     entry = service.receive_raw(sqlite_parts, RAW, "smtp")
     with pytest.raises(NotFound):
         service.retry(sqlite_parts, [entry.id + 100])
-    with pytest.raises(InvalidInput):
+    with pytest.raises(Conflict, match="only failed entries"):  # a state clash (409 through the API)
         service.retry(sqlite_parts, [entry.id])
+    with pytest.raises(InvalidInput, match="whole numbers"):
+        service.retry(sqlite_parts, [2**64])
     with sqlite_parts.sessions() as session, pytest.raises(InvalidInput):
         service.list_entries(session, "exploded")
 

@@ -158,3 +158,16 @@ def test_the_deepest_author_wins_however_many_hops() -> None:
     forward = find_forward("FYI\n\n" + hops + "Could you fix the login bug by Monday?", "Fwd: login")
     assert len(forward.hops) == 12 and forward.original.sender.email == "p11@acme-corp.com"
     assert forward.body == "Could you fix the login bug by Monday?"
+
+
+def test_a_few_raw_8_bit_latin_letters_read_as_cp1252_not_as_a_guess() -> None:
+    """Statistical guesses need more text than a subject: "caf\\xe9 plan" once landed as "caf\\ufee0 plan" (cp1006)."""
+    from handoff.intake.charsets import decode_bytes
+    from handoff.intake.mime import decode_header_value
+
+    assert decode_header_value(b"caf\xe9 plan".decode("ascii", "surrogateescape")) == "café plan"
+    for text in ("Señor García", "Grüße aus Köln", "naïve coöperation"):
+        assert decode_bytes(text.encode("cp1252")) == (text, "cp1252")
+    # Runs of 8-bit bytes are words of another script: those stay with the guesser (or the declared charset).
+    assert decode_bytes("Привет".encode("cp1251"))[1] != "cp1252"
+    assert decode_bytes("Привет мир".encode("cp1251"), "windows-1251")[0] == "Привет мир"

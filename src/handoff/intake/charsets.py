@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import re
+import unicodedata
 
 # Declarations that mail clients get wrong in practice, mapped to the superset that decodes what they really sent.
 _SUPERSETS = {
@@ -63,7 +65,7 @@ def _decode(data: bytes, declared: str | None) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    guessed = _guess(data)
+    guessed = "cp1252" if _few_latin_letters(data) else _guess(data)
     if guessed:
         try:
             return data.decode(guessed), guessed
@@ -71,6 +73,22 @@ def _decode(data: bytes, declared: str | None) -> tuple[str, str]:
             pass
     fallback = codec or "utf-8"
     return data.decode(fallback, errors="replace"), fallback + "?"
+
+
+_HIGH_RUN = re.compile(rb"[\x80-\xff]{3}")
+
+
+def _few_latin_letters(data: bytes) -> bool:
+    """A few 8-bit bytes that read as Latin letters in cp1252 ("caf\\xe9", "Se\\xf1or"): too little for a statistical
+    guess, which once read "caf\\xe9" as Urdu (cp1006). Western senders writing raw 8-bit mostly mean cp1252."""
+    high = sum(byte >= 0x80 for byte in data)
+    if not 0 < high < 16 or _HIGH_RUN.search(data):  # three 8-bit bytes in a row: a word of Cyrillic, Greek, CJK ...
+        return False
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isalpha() and "LATIN" in unicodedata.name(ch, "") for ch in text if ord(ch) > 127)
 
 
 def _guess(data: bytes) -> str | None:
