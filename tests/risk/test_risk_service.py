@@ -151,3 +151,27 @@ def test_the_record_path_gives_the_same_estimate_as_the_training_frames(crm, cha
         expected = champions["overrun"].bundle.expected_overrun(straight)[0]
         assert first.overrun.expected_overrun_pct == pytest.approx(expected)
         assert again == first.model_copy(update={"id": again.id, "created_at": again.created_at})
+
+
+def test_handoffs_own_events_do_not_move_the_default_scoring_day(crm, demo_frames) -> None:
+    """The loop stamps its project events when it runs: counted as CRM data, they moved a stale CRM's as-of day
+    between two nightly runs minutes apart."""
+    from handoff.loop.service import record_project_event
+    from handoff.store.crm_tables import CRM_TABLES
+
+    with crm.sessions() as session:
+        before = service.default_as_of(session)
+    assert before < date.today()  # the demo history ends in the past: the day after its data is the default
+    project_id = str(demo_frames["projects"]["id"].iloc[0])
+    with transaction(crm.sessions) as session:
+        record_project_event(session, project_id=project_id, subject="started", body="", at=pd.Timestamp.now())
+    with crm.sessions() as session:
+        assert service.default_as_of(session) == before
+    account_id = str(demo_frames["accounts"]["id"].iloc[0])
+    with transaction(crm.sessions) as session:  # a real customer activity after the data does move it
+        session.execute(
+            CRM_TABLES["activities"].insert(),
+            [{"id": "act-new", "account_id": account_id, "kind": "email", "occurred_at": pd.Timestamp(before)}],
+        )
+    with crm.sessions() as session:
+        assert service.default_as_of(session) == min(date.today(), before + pd.Timedelta(days=1).to_pytimedelta())

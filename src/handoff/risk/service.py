@@ -324,8 +324,13 @@ def default_as_of(session: Session) -> date:
     stale export): scoring after the data ends would read every quiet day as lost usage."""
     latest = []
     for entity in ("usage", "activities"):
-        column = CRM_TABLES[entity].c[ENTITIES_BY_NAME[entity].time_field]
-        value = session.execute(select(func.max(column))).scalar()
+        table = CRM_TABLES[entity]
+        query = select(func.max(table.c[ENTITIES_BY_NAME[entity].time_field]))
+        if entity == "activities":
+            # Events are what handoff itself writes (the loop's "project started"/progress, stamped when it runs):
+            # counting them would move a stale CRM's as-of day forward between two runs of the same night.
+            query = query.where(func.coalesce(table.c.kind, "") != "event")
+        value = session.execute(query).scalar()
         if value is not None:
             latest.append(pd.Timestamp(value).date() + timedelta(days=1))
     return min(_today(), max(latest)) if latest else _today()
