@@ -133,3 +133,28 @@ def test_scores_frame_has_one_row_per_account(demo_sqlite) -> None:
     assert isinstance(scores, pd.DataFrame) and scores.index.is_unique
     assert scores["probability"].between(0, 1).all()
     assert set(timings) == {"load_frames", "features", "score"}
+
+
+def test_one_unreadable_account_does_not_fail_the_night(demo, champion) -> None:
+    """SQLite keeps whatever is written to it: one account with "lots" seats and a created_at of "not-a-date" (written
+    around the CRM import's checks) once failed the whole run. PostgreSQL refuses such values outright."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DataError
+
+    from handoff.store.db import transaction
+
+    with demo.sessions() as session:
+        account_id = session.execute(text("SELECT id FROM accounts WHERE status = 'active' ORDER BY id")).scalar()
+    corrupt = text("UPDATE accounts SET seats = 'lots', created_at = 'not-a-date' WHERE id = :id")
+    if demo.engine.dialect.name == "postgresql":
+        try:
+            with transaction(demo.sessions) as session:
+                session.execute(corrupt, {"id": account_id})
+        except DataError:
+            return  # refused at the door: nothing unreadable can be stored there
+        raise AssertionError("PostgreSQL stored an unreadable value")
+    with transaction(demo.sessions) as session:
+        assert session.execute(corrupt, {"id": account_id}).rowcount == 1
+    run = run_nightly(demo, run_date=D1, channels=[], sleep=lambda _: None)
+    assert run.status in ("ok", "warnings"), run.problems
+    assert run.counts["accounts_scored"] >= len(active_accounts(champion.frames, D1)) - 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import text
 
 from handoff.crm.dictionary import ENTITIES_BY_NAME
 
@@ -68,6 +69,15 @@ def _empty(entity_name: str) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype="object") for name in ENTITIES_BY_NAME[entity_name].field_names})
 
 
+def _parse_datetimes(column: pd.Series) -> pd.Series:
+    """Dates and datetimes as the stores return them (ISO text from SQLite, date objects from PostgreSQL); anything
+    else is unknown. A fixed ISO 8601 parse keeps one odd cell from sending every row through dateutil."""
+    try:
+        return pd.to_datetime(column, errors="coerce", format="ISO8601")
+    except ValueError:  # offsets that differ row to row: compare them in UTC
+        return pd.to_datetime(column, errors="coerce", format="ISO8601", utc=True)
+
+
 def _nanoseconds(column: pd.Series) -> pd.Series:
     """Datetimes at nanosecond resolution; a day it cannot hold (before 1677 or after 2262, say a task "due" in the
     year 9999) reads as unknown rather than failing the whole table, and with it a churn score or a nightly run."""
@@ -95,7 +105,7 @@ def normalise_frames(frames: Frames) -> dict[str, pd.DataFrame]:
             if field.type in ("date", "datetime") and column.dtype != "datetime64[ns]":
                 # One resolution everywhere: merge_asof refuses to compare seconds with microseconds.
                 if not pd.api.types.is_datetime64_any_dtype(column):
-                    column = pd.to_datetime(column, errors="coerce")
+                    column = _parse_datetimes(column)
                 if getattr(column.dt, "tz", None) is not None:
                     column = column.dt.tz_convert("UTC").dt.tz_localize(None)
                 changes[field.name] = _nanoseconds(column)
@@ -116,13 +126,15 @@ def normalise_frames(frames: Frames) -> dict[str, pd.DataFrame]:
 def load_frames(engine, entities: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
     """Reads whole CRM tables (all, or the named entities) into typed frames.
 
-    `engine` is a SQLAlchemy engine or connection; the caller owns it, this module only asks pandas to read.
+    `engine` is a SQLAlchemy engine or connection; the caller owns it, this module only asks pandas to read. The
+    values come untyped and `normalise_frames` types them, so one unreadable cell (SQLite keeps "lots" in an integer
+    column, "not-a-date" in a date) reads as unknown instead of failing every account's score.
     """
     names = list(entities) if entities is not None else list(ENTITIES_BY_NAME)
     frames = {}
     with engine.connect() if hasattr(engine, "connect") else nullcontext(engine) as connection:
         for name in names:
-            frames[name] = pd.read_sql_table(name, connection)
+            frames[name] = pd.read_sql_query(text(f'SELECT * FROM "{name}"'), connection)  # our own table names
     return normalise_frames(frames)
 
 
