@@ -48,3 +48,10 @@ def test_small_inputs_name_what_is_wrong(monkeypatch, capsys, tmp_path) -> None:
     assert code == 2 and "ledger ids are whole numbers" in err, err
     code, err = _handoff(monkeypatch, capsys, "alerts", "snooze", "X", "--until", "soon", "--reason", "r", **home)
     assert code == 2 and "--until must be YYYY-MM-DD" in err, err
+
+
+def test_an_owner_key_must_name_a_team_member(monkeypatch, capsys, tmp_path) -> None:
+    code, err = _handoff(
+        monkeypatch, capsys, "keys", "create", "--role", "account_owner", "--owner", "NOPE", HANDOFF_HOME=str(tmp_path)
+    )
+    assert code == 2 and "no team member 'NOPE'" in err, err

@@ -21,12 +21,15 @@ def register(app: typer.Typer) -> None:
         """Create a key and print it once; only its hash is stored."""
         from handoff.access.keys import create_key
         from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
         from handoff.store.db import transaction
         from handoff.wiring import build
 
         parts = build()
         parts.migrate()
         with transaction(parts.sessions) as session:
+            if owner is not None and not _is_team_member(session, owner):
+                raise InvalidInput(f"no team member {owner!r} in the CRM: --owner takes a team_members id")
             key, record = create_key(session, role=role, name=name, owner_id=owner)
         if as_json:
             emit_json({"key": key, "id": record.id, "name": record.name, "role": record.role, "owner_id": owner})
@@ -78,3 +81,12 @@ def register(app: typer.Typer) -> None:
             emit_json(asdict(record))
             return
         say(f"revoked {record.id} ({record.name})")
+
+
+def _is_team_member(session, member_id: str) -> bool:
+    from sqlalchemy import select
+
+    from handoff.store.crm_tables import CRM_TABLES
+
+    members = CRM_TABLES["team_members"]
+    return session.execute(select(members.c.id).where(members.c.id == member_id)).first() is not None

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
     def list_command(
         owner: str | None = typer.Option(None, "--owner", help="Only this owner's accounts (team member id)."),
         status: str | None = typer.Option(None, "--status", help="open, snoozed or resolved."),
-        limit: int = typer.Option(50, "--limit"),
+        limit: int = typer.Option(50, "--limit", min=1, max=1000),
         offset: int = typer.Option(0, "--offset"),
         as_json: bool = typer.Option(False, "--json", help="One JSON document per alert (JSON lines)."),
     ) -> None:
@@ -155,7 +155,9 @@ def register(app: typer.Typer) -> None:
             say(f"alert {alert.id} resolved")
 
     @alerts_app.command("runs")
-    def runs_command(limit: int = typer.Option(10, "--limit"), as_json: bool = typer.Option(False, "--json")) -> None:
+    def runs_command(
+        limit: int = typer.Option(10, "--limit", min=1, max=1000), as_json: bool = typer.Option(False, "--json")
+    ) -> None:
         """The latest nightly run records."""
         from handoff.alerts.service import list_runs
         from handoff.cli.output import emit_jsonl, say
