@@ -10,13 +10,11 @@ from sqlalchemy.orm import Session
 
 from handoff.errors import InvalidInput, TooLarge
 from handoff.intake import ledger as ledger_store
-from handoff.intake.ledger import LedgerEntry
+from handoff.intake.ledger import MAX_ID, LedgerEntry
 from handoff.intake.notes import FORMATS, detect_format
 from handoff.intake.worker import TaskStage, Worker
 from handoff.store.db import transaction
 from handoff.wiring import Parts
-
-MAX_ID = 2**63 - 1  # ledger ids are 64-bit integers in both stores
 
 
 def receive_raw(parts: Parts, raw: bytes, source: str, *, refuse_oversize: bool = False) -> LedgerEntry:

@@ -23,17 +23,13 @@ from handoff.api.schemas import (
 )
 from handoff.api.security import Caller
 from handoff.errors import InvalidInput
+from handoff.intake.ledger import MAX_ID
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 
 # Bodies that are surely something else; other types (none, text/plain, octet-stream) are taken as the raw message.
 _NOT_A_MESSAGE = ("application/json", "multipart/form-data", "application/x-www-form-urlencoded")
-MAX_ID = 2**63 - 1  # ledger ids are 64-bit database integers
 signed_router = APIRouter(prefix="/v1", tags=["intake"])
-
-# Bodies that are surely something else; other types (none, text/plain, octet-stream) are taken as the raw message.
-_NOT_A_MESSAGE = ("application/json", "multipart/form-data", "application/x-www-form-urlencoded")
-MAX_ID = 2**63 - 1  # ledger ids are 64-bit database integers
 
 RAW_BODY = {
     "requestBody": {
