@@ -7,9 +7,6 @@ import os
 import sys
 
 import typer
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from handoff.errors import HandoffError, InvalidInput, NotReady
 
@@ -51,14 +48,25 @@ def _exit_code(error: HandoffError) -> int:
     return 1
 
 
-def _first_problem(error: ValidationError | SettingsError) -> str:
-    if not isinstance(error, ValidationError) or not error.errors():
-        return f"bad setting: {str(error).splitlines()[0]}"
-    problem = error.errors()[0]
-    where = "__".join(str(part) for part in problem["loc"])
-    if error.title.endswith("Settings"):
-        return f"bad setting HANDOFF_{where.upper()}: {problem['msg']}"
-    return f"invalid {error.title} ({where}): {problem['msg']}"
+def _known_failure(error: Exception) -> tuple[str, int] | None:
+    """A failure with a known cause, as (one line, exit code): a setting or input file that does not parse (2), a
+    store that cannot be reached or named (3). SQLAlchemy is only consulted when something already loaded it."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    if isinstance(error, SettingsError):
+        return f"bad setting: {str(error).splitlines()[0]}", 2
+    if isinstance(error, ValidationError):
+        problem = error.errors()[0] if error.errors() else {"loc": (), "msg": str(error).splitlines()[0]}
+        where = "__".join(str(part) for part in problem["loc"])
+        if error.title.endswith("Settings"):
+            return f"bad setting HANDOFF_{where.upper()}: {problem['msg']}", 2
+        return f"invalid {error.title} ({where}): {problem['msg']}", 2
+    database = sys.modules.get("sqlalchemy.exc")
+    if database and isinstance(error, database.OperationalError | database.ArgumentError | database.NoSuchModuleError):
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        return f"the store is not ready ({reason}); check HANDOFF_DATABASE_URL", 3
+    return None
 
 
 def run() -> None:
@@ -71,14 +79,11 @@ def run() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
-    except (ValidationError, SettingsError) as error:  # a HANDOFF_* variable, or an input file, that does not parse
-        sys.stderr.write(f"error: {_first_problem(error)}\n")
-        sys.exit(2)
-    except (OperationalError, ArgumentError, NoSuchModuleError) as error:  # the store cannot be reached or named
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        sys.stderr.write(f"error: the store is not ready ({reason}); check HANDOFF_DATABASE_URL\n")
-        sys.exit(3)
     except Exception as error:  # the last line of defence: one line, not a traceback, unless asked
+        known = _known_failure(error)
+        if known is not None:
+            sys.stderr.write(f"error: {known[0]}\n")
+            sys.exit(known[1])
         if os.environ.get("HANDOFF_DEBUG"):
             raise
         sys.stderr.write(f"error: unexpected {type(error).__name__}: {error} (set HANDOFF_DEBUG=1 for details)\n")

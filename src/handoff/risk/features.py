@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
 
 from handoff.crm.dictionary import ENTITIES_BY_NAME
 
@@ -134,7 +133,8 @@ def load_frames(engine, entities: Iterable[str] | None = None) -> dict[str, pd.D
     frames = {}
     with engine.connect() if hasattr(engine, "connect") else nullcontext(engine) as connection:
         for name in names:
-            frames[name] = pd.read_sql_query(text(f'SELECT * FROM "{name}"'), connection)  # our own table names
+            # A plain SQL string reaches the driver without SQLAlchemy's column types; the names are our own tables.
+            frames[name] = pd.read_sql_query(f'SELECT * FROM "{name}"', connection)
     return normalise_frames(frames)
 
 
