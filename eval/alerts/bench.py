@@ -66,7 +66,7 @@ def synthetic_frames(accounts: int, seed: int = 0) -> dict[str, pd.DataFrame]:
     3 invoices, 0.3 projects, 0.05 churn events -- about 19 M rows for a million accounts.
     """
     rng = np.random.default_rng(seed)
-    # The `str` dtype is what `load_frames` (read_sql_table) hands the nightly in pandas 3.
+    # The `str` dtype is what `load_frames` hands the nightly in pandas 3.
     ids = pd.Index([f"A{i:07d}" for i in range(accounts)], dtype="str")
 
     def pick(per_account: float) -> np.ndarray:
