@@ -52,3 +52,7 @@ class NotReady(HandoffError):
 
 class ExternalFailure(HandoffError):
     pass
+
+
+class PermanentFailure(ExternalFailure):
+    """An outside party refused in a way a retry cannot change: no address, a malformed URL, an HTTP 4xx."""

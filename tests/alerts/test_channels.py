@@ -97,6 +97,29 @@ def test_failing_channel_is_retried_with_backoff_then_reported() -> None:
     assert len(hooks.received("/down")) == 3
 
 
+def test_a_failure_that_would_repeat_is_reported_at_once_without_retries() -> None:
+    """A missing or broken address, a malformed URL, an HTTP 4xx: once retried three times with backoff."""
+    from dataclasses import replace
+
+    waits: list[float] = []
+    with HttpReceiver() as hooks, SmtpCapture() as smtp:
+        hooks.answer("/gone", [Reply(404)] * 3)
+        hooks.answer("/busy", [Reply(429), Reply(200)])
+        email = EmailChannel(smtp.host, smtp.port, "handoff@handoff.local")
+        outcomes = {
+            "404": deliver(SlackChannel(hooks.url("/gone")), DIGEST, max_attempts=3, sleep=waits.append),
+            "no scheme": deliver(SlackChannel("hooks.slack.com/x"), DIGEST, max_attempts=3, sleep=waits.append),
+            "no address": deliver(email, replace(DIGEST, recipient=None), max_attempts=3, sleep=waits.append),
+            "line break": deliver(
+                email, replace(DIGEST, recipient="ann@example.com\r\nBcc: x@y.z"), max_attempts=3, sleep=waits.append
+            ),
+        }
+        busy = deliver(SlackChannel(hooks.url("/busy")), DIGEST, max_attempts=3, sleep=waits.append)
+    assert {name: (o.ok, o.attempts) for name, o in outcomes.items()} == dict.fromkeys(outcomes, (False, 1))
+    assert len(hooks.received("/gone")) == 1 and smtp.messages == []
+    assert (busy.ok, busy.attempts) == (True, 2) and waits == [0.5]  # 429 says "later": that one is retried
+
+
 def test_wecom_errcode_counts_as_failure() -> None:
     with HttpReceiver() as hooks:
         hooks.answer("/wecom", [Reply(200, {"errcode": 93000, "errmsg": "invalid webhook url"})])

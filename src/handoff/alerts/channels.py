@@ -17,7 +17,7 @@ from typing import Protocol
 import httpx
 
 from handoff.alerts.digest import Digest
-from handoff.errors import ExternalFailure
+from handoff.errors import ExternalFailure, PermanentFailure
 from handoff.intake.screening import LOOP_HEADER
 from handoff.settings import AlertSettings
 
@@ -43,11 +43,14 @@ class EmailChannel:
 
     def send(self, digest: Digest) -> None:
         if not digest.recipient:
-            raise ExternalFailure(f"owner {digest.owner_id} has no email address")
+            raise PermanentFailure(f"owner {digest.owner_id} has no email address")
         message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = digest.recipient
-        message["Subject"] = digest.subject
+        try:
+            message["From"] = self.sender
+            message["To"] = digest.recipient
+            message["Subject"] = digest.subject
+        except ValueError as error:  # a line break in an address or subject: the data is wrong, not the network
+            raise PermanentFailure(f"cannot address a digest to {digest.recipient!r}: {error}") from error
         message["Auto-Submitted"] = "auto-generated"  # keeps our own inbox (and others') from answering it
         message[LOOP_HEADER] = "digest"  # should it reach handoff's inbox (a forward, a rule), it is a loop
         message.set_content(digest.text)
@@ -65,10 +68,23 @@ def _post_json(url: str, payload: dict, timeout_s: float, headers: dict[str, str
             url, content=body, headers={"Content-Type": "application/json", **(headers or {})}, timeout=timeout_s
         )
     except httpx.HTTPError as error:
-        raise ExternalFailure(f"POST {_redact(url)}: {error}") from error
-    if response.status_code >= 300:
-        raise ExternalFailure(f"POST {_redact(url)}: HTTP {response.status_code}")
+        raise _failure(url, error) from error
+    _raise_for_status(url, response)
     return response
+
+
+def _failure(url: str, error: httpx.HTTPError) -> ExternalFailure:
+    """A malformed URL fails the same way every time; a network error may pass."""
+    kind = PermanentFailure if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL) else ExternalFailure
+    return kind(f"POST {_redact(url)}: {error}")
+
+
+def _raise_for_status(url: str, response: httpx.Response) -> None:
+    if response.status_code < 300:
+        return
+    transient = response.status_code >= 500 or response.status_code in (408, 429)
+    kind = ExternalFailure if transient else PermanentFailure
+    raise kind(f"POST {_redact(url)}: HTTP {response.status_code}")
 
 
 def _redact(url: str) -> str:
@@ -173,9 +189,8 @@ class GenericWebhookChannel:
         try:
             response = httpx.post(self.url, content=body, headers=headers, timeout=self.timeout_s)
         except httpx.HTTPError as error:
-            raise ExternalFailure(f"POST {_redact(self.url)}: {error}") from error
-        if response.status_code >= 300:
-            raise ExternalFailure(f"POST {_redact(self.url)}: HTTP {response.status_code}")
+            raise _failure(self.url, error) from error
+        _raise_for_status(self.url, response)
 
 
 def configured_channels(settings: AlertSettings) -> list[Channel]:
@@ -217,10 +232,12 @@ def deliver(
         try:
             channel.send(digest)
             return Delivery(channel.name, True, attempt)
+        except PermanentFailure as failure:  # the same answer every time: no point asking again
+            return Delivery(channel.name, False, attempt, str(failure))
         except ExternalFailure as failure:
             error = str(failure)
-        except Exception as failure:  # a bug in one channel must not sink the run either
-            error = f"{type(failure).__name__}: {failure}"
+        except Exception as failure:  # a bug in one channel must not sink the run, and a retry will not fix it
+            return Delivery(channel.name, False, attempt, f"{type(failure).__name__}: {failure}")
         if attempt < max_attempts:
             sleep(backoff_s * 2 ** (attempt - 1))
     return Delivery(channel.name, False, max_attempts, error)
