@@ -28,22 +28,29 @@ def _rfc822(_context, value) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
 
 
-@pytest.fixture(scope="module")
-def fuzz_app(tmp_path_factory: pytest.TempPathFactory, demo_frames, served_models) -> Iterator:
-    """One SQLite store with the tiny demo and trained models, an admin key, and the webhook on."""
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fuzz_app(request, tmp_path_factory: pytest.TempPathFactory, demo_frames, served_models) -> Iterator:
+    """Each store with the tiny demo and trained models, an admin key, and the webhook on. PostgreSQL refuses what
+    SQLite keeps (a NUL character, text over a column's length): fuzzing only SQLite missed those 500s."""
     from handoff.crm.loader import write_frames
+    from tests.conftest import _create_postgres_database, _drop_postgres_database
 
+    url = _create_postgres_database() if request.param == "postgresql" else None
     home = Path(tmp_path_factory.mktemp("fuzz")) / "home"
-    parts = Parts(Settings(home=home, _env_file=None, inbox={"webhook_secret": "fuzz-secret"}))
-    parts.migrate()
-    write_frames(parts.engine, demo_frames, replace=False)
-    with transaction(parts.sessions) as session:
-        ADMIN["key"], _ = create_key(session, role="admin", name="fuzz")
-    _seed_tasks_and_alerts(parts)
-    app = create_app(parts=parts, models=served_models)
-    with TestClient(app):  # runs the lifespan once; schemathesis' own client then finds `app.state` ready
-        yield app
-    parts.close()
+    parts = Parts(Settings(home=home, database_url=url, _env_file=None, inbox={"webhook_secret": "fuzz-secret"}))
+    try:
+        parts.migrate()
+        write_frames(parts.engine, demo_frames, replace=False)
+        with transaction(parts.sessions) as session:
+            ADMIN["key"], _ = create_key(session, role="admin", name="fuzz")
+        _seed_tasks_and_alerts(parts)
+        app = create_app(parts=parts, models=served_models)
+        with TestClient(app):  # runs the lifespan once; schemathesis' own client then finds `app.state` ready
+            yield app
+    finally:
+        parts.close()
+        if url is not None:
+            _drop_postgres_database(url)
 
 
 def _seed_tasks_and_alerts(parts: Parts) -> None:

@@ -55,7 +55,9 @@ R409 = {409: _doc("Clashes with the current state.")}
 R413 = {413: _doc("The body is over the size limit.")}
 R422 = {422: _doc("The request does not match the schema.")}
 R503 = {503: _doc("A model or dependency is not ready yet.")}
-AUTHED = {**R401, **R403, **R422}
+# Every keyed route: a value the store refuses although the schema let it through (a NUL character on PostgreSQL)
+# is a 400 on any of them.
+AUTHED = {**R400, **R401, **R403, **R422}
 
 
 def status_for(error: errors.HandoffError) -> int:
@@ -94,7 +96,9 @@ def install_error_handlers(app: FastAPI) -> None:
                               "exceed its field's length")  # fmt: skip
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error.__cause__, DataError):  # pandas wraps the store's refusal in its own DatabaseError
+            return await _unstorable(request, error.__cause__)
         # A bug, not bad input: logged with its traceback; the caller gets the usual JSON shape, no internals.
         log.exception("unhandled error", exc_info=error)
         return error_response(500, "InternalError", "unexpected server error; it has been logged")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from handoff.intake.ledger import MAX_ID
 from handoff.schema_types import UtcDateTime
 
 # Dates outside what pandas' nanosecond timestamps hold (1677-2262) would break feature building: refuse them early.
@@ -89,7 +90,7 @@ class NotesRequest(BaseModel):
 
 
 class RetryRequest(BaseModel):
-    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
         None, max_length=10_000, description="Failed entries to retry; omitted: all failed."
     )
 

@@ -22,7 +22,7 @@ STATES = ("received", "parsed", "processed")
 OUTCOMES = ("tasks_created", "threaded", "duplicate", "no_tasks", "rejected", "failed")
 MAX_ATTEMPTS = 5  # a message that kills its worker this often is failed instead of crashing workers forever
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-MAX_ID = 2**63 - 1  # ledger ids are 64-bit integers in both stores
+MAX_ID = 2**31 - 1  # ledger ids are INTEGER columns: 32 bits on PostgreSQL, the smaller of the two stores
 _MESSAGE_ID_HEADER = re.compile(rb"^message-id:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 # Without a Message-ID a mail is known by who sent it, when, about what and its body: relays add trace headers but
 # leave these alone, so a re-delivery still matches, and two mails that only share a body ("Thanks!") do not.

@@ -182,6 +182,7 @@ def score_churn_batch(
     body: ChurnBatchRequest, request: Request, session: SessionDep, caller: Caller
 ) -> ChurnBatchPublic:
     wanted = list(dict.fromkeys(body.account_ids))
-    scores = _scores(request, session, wanted, body.as_of)
+    # An id holding a NUL names no account (PostgreSQL cannot even compare one): not scored, like an unknown id.
+    scores = _scores(request, session, [a for a in wanted if "\x00" not in a], body.as_of)
     scored = {s.account_id for s in scores}
     return ChurnBatchPublic(scores=scores, not_scored=[a for a in wanted if a not in scored])
