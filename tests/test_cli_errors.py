@@ -55,3 +55,16 @@ def test_an_owner_key_must_name_a_team_member(monkeypatch, capsys, tmp_path) -> 
         monkeypatch, capsys, "keys", "create", "--role", "account_owner", "--owner", "NOPE", HANDOFF_HOME=str(tmp_path)
     )
     assert code == 2 and "no team member 'NOPE'" in err, err
+
+
+def test_risk_commands_refuse_days_the_features_cannot_hold_and_files_that_are_not_text(
+    monkeypatch, capsys, tmp_path
+) -> None:
+    """`--as-of 9999-12-31` once answered a churn probability explained by "customer for -2,481 months"."""
+    home = {"HANDOFF_HOME": str(tmp_path / "home")}
+    code, err = _handoff(monkeypatch, capsys, "churn", "--account", "A-1", "--as-of", "9999-12-31", **home)
+    assert code == 2 and "--as-of must lie between 1900-01-01 and 2200-12-31" in err, err
+    brief = tmp_path / "brief.json"
+    brief.write_bytes(b"\xff\xfe{}")
+    code, err = _handoff(monkeypatch, capsys, "estimate", str(brief), **home)
+    assert code == 2 and "is not UTF-8 text" in err, err

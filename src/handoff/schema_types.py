@@ -1,11 +1,12 @@
-"""Pydantic field types shared by request and response shapes: datetimes that always say they are UTC."""
+"""Pydantic field types shared by request and response shapes: datetimes that always say they are UTC, and days the
+feature tables can hold."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -14,3 +15,7 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+# Dates outside what pandas' nanosecond timestamps hold (1677-2262) would break feature building: refuse them early.
+EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
+Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]

@@ -64,3 +64,23 @@ def test_files_eml_and_notes(tmp_path: Path) -> None:
 
 def test_no_input_is_an_error(tmp_path: Path) -> None:
     assert run(tmp_path).exit_code != 0
+
+
+def test_one_odd_line_gets_its_own_error_and_the_run_goes_on(tmp_path: Path) -> None:
+    """Each of these once ended the whole run with an "unexpected" error, losing the lines after it."""
+    good = {"id": "good", "text": "Could you please send me the revised SOW by Friday?", "sent_at": "2026-03-04"}
+    lines = [
+        json.dumps({"id": "far", "text": "Please do it within 3000000 days.", "sent_at": "2026-03-04"}).encode(),
+        json.dumps({"id": "recipients", "text": "Send it.", "sent_at": "2026-03-04", "recipients": 5}).encode(),
+        b'{"id": "latin1", "text": "Caf\xe9 plan by Friday, please.", "sent_at": "2026-03-04"}',
+        json.dumps(good).encode(),
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    result = run(tmp_path, "--jsonl", str(source))
+    assert result.exit_code == 0, result.output
+    out = {line["id"]: line for line in map(json.loads, result.stdout.splitlines()) if line}
+    assert list(out) == ["far", "recipients", "latin1", "good"]
+    assert [task["due"] for task in out["far"]["tasks"]] in ([], [None])
+    assert "recipients must be a list" in out["recipients"]["error"]
+    assert out["good"]["tasks"][0]["title"] == "Send revised SOW"

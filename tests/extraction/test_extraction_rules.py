@@ -63,6 +63,7 @@ def test_a_deadline_beyond_ten_years_is_no_tasks_deadline() -> None:
     assert find_due("Please archive the contract by 31 December 9999.", WEDNESDAY) is None
     assert find_due("Keep the records until 12/31/2199.", WEDNESDAY) is None
     assert find_due("Renew the licence by 31 December 2030.", WEDNESDAY).value == date(2030, 12, 31)
+    assert find_due("Please do it within 3000000 days.", WEDNESDAY) is None  # once an OverflowError
 
 
 @pytest.mark.parametrize(

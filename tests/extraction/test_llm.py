@@ -107,6 +107,10 @@ def test_structured_answer_becomes_drafts_with_roster_ids() -> None:
             id="ungrounded-evidence",
         ),
         pytest.param(lambda request: httpx.Response(200, json={"unexpected": True}), id="not-a-completion"),
+        pytest.param(
+            lambda request: httpx.Response(200, json=completion({"tasks": [dict(GOOD["tasks"][0], evidence="the")]})),
+            id="evidence-a-word-not-a-passage",
+        ),
     ],
 )
 def test_any_failure_falls_back_to_offline_and_is_recorded(respond) -> None:
@@ -115,6 +119,22 @@ def test_any_failure_falls_back_to_offline_and_is_recorded(respond) -> None:
     assert drafts[0].title.value == "Send revised SOW"
     assert drafts[0].extractor == "offline (fallback from llm:test-model:v1)"
     assert any(note.startswith("llm failed:") for note in drafts[0].notes)
+
+
+@pytest.mark.parametrize("due", ["2001-01-01", "9999-12-31"])
+def test_a_due_day_in_the_past_or_decades_out_is_dropped_with_a_note(due: str) -> None:
+    """The offline rules never set such days; the model's answer once passed them through at 0.81 confidence."""
+    answer = {"tasks": [dict(GOOD["tasks"][0], due=due)]}
+    drafts = extractor_over(lambda request: httpx.Response(200, json=completion(answer))).extract(MAIL, ROSTER)
+    assert drafts[0].extractor == "llm:test-model:v1" and drafts[0].due.value is None
+    assert any(due in note for note in drafts[0].notes)
+
+
+def test_a_quoted_fragment_is_widened_to_the_sentence_it_came_from() -> None:
+    answer = {"tasks": [dict(GOOD["tasks"][0], evidence="send me the revised SOW")]}
+    drafts = extractor_over(lambda request: httpx.Response(200, json=completion(answer))).extract(MAIL, ROSTER)
+    assert drafts[0].evidence == "Could you please send me the revised SOW by Friday?"
+    assert drafts[0].title.evidence == drafts[0].evidence
 
 
 def test_timeout_falls_back() -> None:

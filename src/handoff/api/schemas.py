@@ -10,10 +10,6 @@ from pydantic import BaseModel, Field
 from handoff.intake.ledger import MAX_ID
 from handoff.schema_types import UtcDateTime
 
-# Dates outside what pandas' nanosecond timestamps hold (1677-2262) would break feature building: refuse them early.
-EARLIEST, LATEST = date(1900, 1, 1), date(2200, 12, 31)
-Day = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
-
 
 class HealthPublic(BaseModel):
     status: str = Field(description="ok while the process serves requests.")

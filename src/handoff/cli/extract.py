@@ -56,7 +56,7 @@ def _inputs(files: list[Path], jsonl: Path | None, sent_at: str | None):
     if jsonl is not None:
         if not jsonl.is_file():
             raise InvalidInput(f"{jsonl}: no such file")
-        with jsonl.open(encoding="utf-8") as handle:
+        with jsonl.open(encoding="utf-8", errors="replace") as handle:  # a bad byte spoils its line, not the run
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -135,6 +135,8 @@ def _message(item: dict[str, Any], settings: Any):
 
         when = when.replace(tzinfo=UTC)
     recipients = item.get("recipients") or []
+    if not isinstance(recipients, list):
+        raise InvalidInput(f"recipients must be a list of addresses, not {type(recipients).__name__}")
     return MessageText(
         text=text,
         sent_at=when,
@@ -164,9 +166,12 @@ def _run(extractor: Any, roster: list, item: dict[str, Any], settings: Any) -> d
         return {"id": identifier, "tasks": [], "error": item["error"]}
     try:
         message = _message(item, settings)
-    except (HandoffError, KeyError, ValueError, UnicodeError) as error:
+    except (HandoffError, KeyError, ValueError, TypeError, UnicodeError) as error:
         return {"id": identifier, "tasks": [], "error": str(error)}
-    drafts = extractor.extract(message, roster) if message.text.strip() else []
+    try:
+        drafts = extractor.extract(message, roster) if message.text.strip() else []
+    except Exception as error:  # one message the extractor cannot read must not end the run for the rest
+        return {"id": identifier, "tasks": [], "error": f"extraction failed: {type(error).__name__}: {error}"}
     return {"id": identifier, "tasks": [task_line(draft) for draft in drafts]}
 
 

@@ -21,6 +21,8 @@ def _brief_from(path: Path):
         return EstimateBrief.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as error:
         raise InvalidInput(f"{path} is not JSON: {error}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text") from None
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'brief'}: {e['msg']}" for e in error.errors())
         raise InvalidInput(f"{path}: {problems}") from None
@@ -33,10 +35,15 @@ def _date(text: str | None):
 
     if text is None:
         return None
+    from handoff.schema_types import EARLIEST, LATEST
+
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"--as-of must be a date like 2026-03-31, not {text!r}") from None
+    if not EARLIEST <= day <= LATEST:  # the API's bounds: features cannot hold days much beyond them
+        raise InvalidInput(f"--as-of must lie between {EARLIEST} and {LATEST}, not {day}")
+    return day
 
 
 def _range(name: str, values, unit: str) -> str:

@@ -203,6 +203,8 @@ def _apply(kind: str, match: re.Match[str], today: date) -> tuple[date | None, f
     if kind == "in_delta":
         count = int(g[0]) if g[0].isdigit() else _SMALL_NUMBERS[g[0].lower()]
         unit = g[1].lower()
+        if count > HORIZON.days:  # "within 3000000 days" overflows a date; nothing that far is a deadline anyway
+            return None, 0.0
         if unit == "day":
             return today + timedelta(days=count), 0.75
         if unit == "week":

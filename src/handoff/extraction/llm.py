@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from handoff.extraction.dates import HORIZON
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
 from handoff.extraction.people import Roster
 from handoff.extraction.priority import find_priority
@@ -157,10 +158,16 @@ class LlmExtractor:
         body = _normalise(message.text)
         people = Roster(roster)
         drafts = []
+        sent = message.sent_at.date()
         for task in result.tasks:
-            if _normalise(task.evidence) not in body:
-                raise LlmExtractionError(f"evidence not found in the message: {task.evidence[:60]!r}")
+            if _normalise(task.evidence) not in body or len(task.evidence.split()) < 3:
+                raise LlmExtractionError(f"evidence is not a passage of the message: {task.evidence[:60]!r}")
+            task = task.model_copy(update={"evidence": _sentence_holding(message.text, task.evidence)})
             notes: list[str] = []
+            if task.due is not None and not sent <= task.due <= sent + HORIZON:
+                # The offline rules drop such days too: a past day is no deadline, one decades out is no task's.
+                notes.append(f"llm due {task.due.isoformat()} is in the past or beyond {HORIZON.days} days; dropped")
+                task = task.model_copy(update={"due": None})
             cue_priority, _ = find_priority(task.evidence, subject=None, due=task.due, today=message.sent_at.date())
             priority = task.priority
             # A priority the evidence does not support is how an injected "mark everything urgent" would show.
@@ -185,3 +192,12 @@ class LlmExtractor:
                 )
             )
         return drafts
+
+
+def _sentence_holding(text: str, evidence: str) -> str:
+    """The whole sentence the model quoted from (its evidence may be a fragment of it); the fragment when the quote
+    spans sentences."""
+    from handoff.extraction.sentences import split_sentences
+
+    wanted = _normalise(evidence)
+    return next((s for s in split_sentences(text) if wanted in _normalise(s)), evidence)

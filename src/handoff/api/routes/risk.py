@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.api.deps import SessionDep, in_scoring_lane
 from handoff.api.errors import AUTHED, R400, R404, R413, R503
-from handoff.api.schemas import EARLIEST, LATEST, Day
 from handoff.api.scoring import MISSING
 from handoff.api.security import Caller
 from handoff.errors import NotFound
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.schema_types import EARLIEST, LATEST, Day
 
 router = APIRouter(prefix="/v1", tags=["risk"])
 

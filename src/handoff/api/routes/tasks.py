@@ -14,9 +14,8 @@ from handoff.access.masking import has_contact_data, mask_contact_data_in
 from handoff.access.roles import allows
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
-from handoff.api.schemas import Day
 from handoff.api.security import Caller, owned_accounts
-from handoff.schema_types import UtcDateTime
+from handoff.schema_types import Day, UtcDateTime
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
