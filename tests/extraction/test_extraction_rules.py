@@ -179,3 +179,26 @@ def test_urgency_in_the_remark_after_an_ask_raises_its_priority_and_is_its_evide
     assert draft.priority.value == "urgent"
     assert draft.priority.evidence == "It's urgent, our board meets Monday."
     assert draft.evidence.startswith("Could you please send me the revised SOW")
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "evidence"),
+    [
+        ("Hi Anna, please send the SOW by Friday.", "Send SOW", "please send the SOW by Friday."),
+        (
+            "Dear Anna, could you review the contract by Monday?",
+            "Review contract",
+            "could you review the contract by Monday?",
+        ),
+    ],
+)
+def test_a_greeting_that_leads_into_the_ask_on_one_line_keeps_the_ask(text: str, title: str, evidence: str) -> None:
+    """ "Hi Anna, please send ..." was taken whole for a greeting and the ask was lost (0 tasks)."""
+    from handoff.extraction.model import MessageText
+    from handoff.extraction.offline import OfflineExtractor
+
+    message = MessageText(text=text, sent_at=WEDNESDAY, sender="Dana <dana@acme.example>", recipients=())
+    roster = [TeamMember("u_anna", "Anna Schmidt", "anna@ourco.example", ())]
+    (task,) = OfflineExtractor().extract(message, roster)
+    assert (task.title.value, task.assignee_id, task.evidence) == (title, "u_anna", evidence)
+    assert OfflineExtractor().extract(MessageText(text="Hi Anna, thanks!", sent_at=WEDNESDAY), roster) == []

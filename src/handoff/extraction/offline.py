@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from handoff.extraction.cues import has_marker
 from handoff.extraction.dates import find_due
@@ -21,6 +21,9 @@ _SKIP = re.compile(
     r"^(?:from|to|cc|bcc|sent|date|subject)\s*:|^>|^\W+$|^https?://\S+$",
     re.I,
 )
+# "Hi Anna, please send the SOW by Friday.": a greeting that leads into the ask on the same line; `_SKIP` alone
+# took the whole line for a greeting and the ask was lost.
+_GREETING_LEAD = re.compile(r"^(?:hi|hello|hey|dear)\s+[\w'-]+(?:\s+[\w'-]+)?\s*[,!:]\s*(?P<rest>\S.*)$", re.I)
 _SIGNATURE = re.compile(r"^(?:--\s*|__+|sent from my .*|get outlook for .*)$", re.I)
 _DONE = re.compile(
     r"\b(already (sent|did|done|fixed)|(has|have) been (done|completed|fixed|resolved|replaced|sent)|"
@@ -83,7 +86,12 @@ def _prose_lines(text: str, consumed: set[int]) -> list[Line]:
     for line in split_lines(text):
         if _SIGNATURE.match(line.text.strip()):
             break  # everything below a signature delimiter is the signature
-        if line.line_no in consumed or _SKIP.match(line.text.strip()):
+        if line.line_no in consumed:
+            continue
+        lead = _GREETING_LEAD.match(line.text.strip())
+        if lead is not None and len(lead.group("rest").split()) >= 3:
+            line = replace(line, text=lead.group("rest"))  # the ask without its greeting: evidence and title
+        elif _SKIP.match(line.text.strip()):
             continue
         words = len(line.text.split())
         chinese = len(re.findall(r"[\u4e00-\u9fff]", line.text))
