@@ -110,3 +110,22 @@ def test_much_lower_usage_does_not_lower_churn_risk(demo_frames, champions) -> N
 
 def feats_date():
     return pd.Timestamp("2026-06-01").date()
+
+
+def test_a_crm_without_finished_projects_still_trains_churn(tmp_path, demo_frames) -> None:
+    """One check on finished projects once refused all four models, so a churn-only CRM could get no alerts."""
+    from handoff.errors import NotReady
+    from handoff.settings import Settings
+    from handoff.wiring import Parts
+    from tests.risk.conftest import FAST
+
+    frames = {name: frame.iloc[0:0] if name == "projects" else frame for name, frame in demo_frames.items()}
+    parts = Parts(Settings(home=tmp_path / "home", _env_file=None))
+    summary = training.train_all(
+        parts, source="demo", show_progress=False, frames=frames, cards_dir=tmp_path / "cards", learner_options=FAST
+    )
+    assert list(summary["models"]) == ["churn"] and summary["models"]["churn"]["promoted"]
+    assert set(summary["skipped"]) == {"effort", "duration", "overrun"}
+    assert all("finished projects" in reason for reason in summary["skipped"].values())
+    with pytest.raises(NotReady, match="finished projects"):  # asked for project models only: nothing to train
+        training.train_all(parts, source="demo", show_progress=False, frames=frames, models=("effort",))

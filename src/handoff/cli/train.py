@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
                 verdict = "promoted to champion" if result["promoted"] else "kept the current champion"
                 metrics = ", ".join(f"{key} {value:.3g}" for key, value in _headline(result["metrics"]).items())
                 say(f"  {name:<9} v{result['version']}: {verdict}; holdout {metrics}")
+            for name, reason in summary["skipped"].items():
+                say(f"  {name:<9} not trained: {reason}")
             if any(result["promoted"] for result in summary["models"].values()):
                 say("a running API serves it after `POST /v1/models/reload` (admin) or a restart; nightly runs at once")
 

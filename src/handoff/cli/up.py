@@ -69,6 +69,8 @@ def _ensure_models(parts) -> None:
     result = train_all(parts, source="database", show_progress=True, models=missing, cards_dir=cards)
     for name, outcome in result["models"].items():
         say(f"    {name}: version {outcome['version']}{' (champion)' if outcome['promoted'] else ''}")
+    for name, reason in result["skipped"].items():
+        say(f"    {name}: not trained ({reason}); its routes answer 503 until `handoff train` can")
     say(f"    model cards: {cards}")
 
 

@@ -453,13 +453,25 @@ def train_all(
     parts.settings.ensure_home()
     end = history_end(frames)
     sets: dict[str, TrainingSet] = {}
-    if any(name in models for name in ("effort", "duration", "overrun")):
-        sets.update(project_training_sets(frames))
+    # A CRM with churn history but no finished projects (or the reverse) still trains what its data allows: one
+    # job's missing history must not hold back the other's models. Nothing trainable at all is an error.
+    skipped: dict[str, str] = {}
+    project_models = [name for name in ("effort", "duration", "overrun") if name in models]
+    if project_models:
+        try:
+            sets.update(project_training_sets(frames))
+        except NotReady as error:
+            skipped.update(dict.fromkeys(project_models, str(error)))
     if "churn" in models:
-        sets["churn"] = churn_training_set(frames, end)
+        try:
+            sets["churn"] = churn_training_set(frames, end)
+        except NotReady as error:
+            skipped["churn"] = str(error)
+    if not sets:
+        raise NotReady("; ".join(dict.fromkeys(skipped.values())))
     results = {}
-    for name in progress([m for m in MODEL_NAMES if m in models], "training", enabled=show_progress):
+    for name in progress([m for m in MODEL_NAMES if m in models and m in sets], "training", enabled=show_progress):
         results[name] = train_one(
             parts.settings, sets[name], source, cards_dir=cards_dir, learner_options=learner_options
         )
-    return {"source": source, "history_end": end.isoformat(), "models": results}
+    return {"source": source, "history_end": end.isoformat(), "models": results, "skipped": skipped}
