@@ -89,7 +89,9 @@ def test_first_start_training_keeps_its_model_cards_under_the_home(settings, mon
 
     calls = []
     monkeypatch.setattr(registry, "champion_version", lambda settings, name: None)
-    monkeypatch.setattr(training, "train_all", lambda parts, **kwargs: calls.append(kwargs) or {"models": {}})
+    monkeypatch.setattr(
+        training, "train_all", lambda parts, **kwargs: calls.append(kwargs) or {"models": {}, "skipped": {}}
+    )
     up._ensure_models(Parts(settings))
     assert calls[0]["cards_dir"] == settings.resolved_home / "models"
     assert calls[0]["source"] == "database"
