@@ -4,7 +4,6 @@ signed with HMAC-SHA256 over timestamp + body."""
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import email
 import hashlib
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from handoff.errors import InvalidInput, NotReady, PermissionDenied, TooLarge
+from handoff.intake.charsets import decode_bytes
 from handoff.intake.ledger import LedgerEntry
 
 SIGNATURE_HEADER = "X-Handoff-Signature"  # hex HMAC-SHA256 of timestamp + body, optionally prefixed "sha256="
@@ -94,7 +94,7 @@ def webhook_to_rfc822(body: bytes, content_type: str) -> bytes:
         if not values:
             return None
         value, _, _ = values[0]
-        return value.decode(_known_charset(_sendgrid_charsets(fields).get(name)), "replace")
+        return decode_bytes(value, _sendgrid_charsets(fields).get(name))[0]  # never fails, whatever the label
 
     for raw_field in ("email", "body-mime"):  # SendGrid "send raw", Mailgun's MIME route
         if fields.get(raw_field):
@@ -126,14 +126,6 @@ def webhook_to_rfc822(body: bytes, content_type: str) -> bytes:
                 maintype, _, subtype = (kind or "application/octet-stream").partition("/")
                 message.add_attachment(payload, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
     return message.as_bytes()
-
-
-def _known_charset(name: str | None) -> str:
-    """The provider's charset when Python knows it; UTF-8 (with replacement characters) otherwise."""
-    try:
-        return codecs.lookup(name).name if name else "utf-8"
-    except LookupError:
-        return "utf-8"
 
 
 def _set_header(message: EmailMessage, name: str, value: str) -> None:
