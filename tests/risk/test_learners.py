@@ -113,6 +113,49 @@ def test_predict_row_matches_the_frame_path(regressor: IntervalRegressor) -> Non
     assert set(regressor.predict_row({"size": 30.0})) == {"p10", "p50", "p90"}
 
 
+def _variants(regressor: IntervalRegressor) -> dict[str, IntervalRegressor]:
+    """The fitted blend, and the same model serving its booster alone and its linear part alone."""
+    data = regressor.to_dict()
+    return {f"weight {w}": IntervalRegressor.from_dict({**data, "weight": w}) for w in (data["weight"], 1.0, 0.0)}
+
+
+def test_one_pass_row_answers_as_the_two_passes_do(regressor, classifier) -> None:
+    frame, _ = effort_table(20, seed=8)
+    anchored_frame, hours = expert_table(200, seed=22)
+    anchored = IntervalRegressor(random_state=0, anchor="first_estimate", rounds=(25, 50)).fit(anchored_frame, hours)
+    models = [*_variants(regressor).items(), ("anchored", anchored)]
+    for name, model in models:
+        rows = anchored_frame if model is anchored else frame
+        for i in range(4):
+            record = rows.iloc[i].to_dict()
+            prediction, contributions = model.predict_explain_row(record)
+            assert prediction == pytest.approx(model.predict_row(record), rel=1e-9), name
+            np.testing.assert_allclose(contributions, model.contributions_row(record), rtol=1e-12, err_msg=name)
+    churn_frame, _ = churn_table(20, seed=16)
+    for i in range(4):
+        record = churn_frame.iloc[i].to_dict()
+        probability, contributions = classifier.predict_explain_row(record)
+        assert probability == pytest.approx(classifier.predict_row(record), rel=1e-9)
+        np.testing.assert_allclose(contributions, classifier.contributions_row(record), rtol=1e-12)
+
+
+def test_one_pass_walks_the_median_booster_once(regressor, monkeypatch) -> None:
+    from handoff.risk import learners
+
+    walks: list[object] = []
+    real = learners._predict
+    monkeypatch.setattr(learners, "_predict", lambda booster, *a, **k: walks.append(booster) or real(booster, *a, **k))
+    record = effort_table(1, seed=9)[0].iloc[0].to_dict()
+    model = _variants(regressor)["weight 1.0"]
+    model.predict_row(record)
+    model.contributions_row(record)
+    assert walks.count(model.boosters["p50"]) == 2  # the two-pass way, so the count below can tell
+    walks.clear()
+    model.predict_explain_row(record)
+    assert walks.count(model.boosters["p50"]) == 1
+    assert len(walks) == 3  # p10 and p90 once each
+
+
 class _Unreadable:
     """A booster stand-in that fails when asked anything: proves a part with no weight is never computed."""
 

@@ -138,10 +138,7 @@ def _record(row: pd.Series) -> dict[str, Any]:
 def score_record(model: Any, record: dict[str, Any], top: int = 5) -> tuple[float, list[dict[str, Any]]]:
     """Probability and risk-raising drivers for one account, on the boosters' row path (no DataFrame per call).
 
-    Same numbers as `risk.service.score_churn` (a test holds them equal). Contributions sum to the raw logit, so
-    the calibrated probability needs no second pass over the boosters (that pass would double the cost).
+    Same numbers as `risk.service.score_churn` (a test holds them equal); the booster is walked once for both.
     """
-    bundle = model.bundle
-    raw, drivers = bundle.explain_row(record, top=top, direction="up")
-    probability = min(max(float(bundle.learners["main"].calibrate(np.array([raw]))[0]), 0.0), 1.0)
-    return probability, drivers
+    prediction, drivers = model.bundle.predict_explain_row(record, top=top, direction="up")
+    return prediction["probability"], drivers

@@ -92,11 +92,20 @@ class ModelBundle:
 
     def predict_row(self, record: dict[str, Any]) -> dict[str, float]:
         """One feature record in, `{p10, p50, p90}` or `{probability[, expected_overrun_pct]}` out; no pandas."""
-        main = self.learners["main"]
+        return self._prediction(record, self.learners["main"].predict_row(record))
+
+    def predict_explain_row(
+        self, record: dict[str, Any], top: int = 5, direction: str = "both"
+    ) -> tuple[dict[str, float], list[dict[str, Any]]]:
+        """`predict_row` and `explain_row`'s factors of one record; the explained booster is walked once for both."""
+        prediction, contributions = self.learners["main"].predict_explain_row(record)
+        return self._prediction(record, prediction), self._factors(record, contributions, top, direction)
+
+    def _prediction(self, record: dict[str, Any], main: Any) -> dict[str, float]:
         if self.kind == "interval":
-            low, mid, high = sorted(main.predict_row(record).values())  # the same order `predict` enforces
+            low, mid, high = sorted(main.values())  # the same order `predict` enforces
             return {"p10": low, "p50": mid, "p90": high}
-        out = {"probability": min(max(float(main.predict_row(record)), 0.0), 1.0)}
+        out = {"probability": min(max(float(main), 0.0), 1.0)}
         amount = self.learners.get("amount")
         if amount is not None:
             out["expected_overrun_pct"] = float(amount.predict_row(record)["p50"])
@@ -128,12 +137,17 @@ class ModelBundle:
         self, record: dict[str, Any], top: int = 5, direction: str = "both"
     ) -> tuple[float, list[dict[str, Any]]]:
         """One record's raw score (what its contributions sum to) and its `top` factors in the model's unit."""
+        values = self.contributions_row(record)
+        return float(values.sum()), self._factors(record, values, top, direction)
+
+    def _factors(
+        self, record: dict[str, Any], contributions: np.ndarray, top: int, direction: str
+    ) -> list[dict[str, Any]]:
         from handoff.risk import explain
 
-        values = self.contributions_row(record)
-        effects = explain.row_effects(values, self.inverse_link)
+        effects = explain.row_effects(contributions, self.inverse_link)
         names = self.learners["main"].feature_names
-        return float(values.sum()), explain.row_factors(record, names, effects, self.unit, top, direction)
+        return explain.row_factors(record, names, effects, self.unit, top, direction)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -436,17 +436,27 @@ def _predict(
 def _blended_contributions(
     booster: lgb.Booster, linear: LinearModel | None, weight: float, matrix: np.ndarray
 ) -> np.ndarray:
-    """Per-feature contributions (bias last) of the blend: `weight` x booster + (1 - weight) x linear model.
+    """Per-feature contributions (bias last) of the blend: `weight` x booster + (1 - weight) x linear model."""
+    return _blend_with_booster_score(booster, linear, weight, matrix)[0]
+
+
+def _blend_with_booster_score(
+    booster: lgb.Booster, linear: LinearModel | None, weight: float, matrix: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """`_blended_contributions`, and the booster's own raw score (its contributions' sum) where it was computed.
 
     A part with no weight is not computed: TreeSHAP of a 400-tree booster costs ~0.6 ms a row, wasted when the
-    blend chose the linear model alone.
+    blend chose the linear model alone. The score comes free with the contributions, so a caller that needs both
+    walks the booster once.
     """
     if linear is None or weight >= 1.0:
-        return _predict(booster, matrix, pred_contrib=True)
+        contributions = _predict(booster, matrix, pred_contrib=True)
+        return contributions, contributions.sum(axis=1)
     out = (1 - weight) * linear.contributions(matrix, matrix.shape[1])
-    if weight > 0.0:
-        out = out + weight * _predict(booster, matrix, pred_contrib=True)
-    return out
+    if weight <= 0.0:
+        return out, None
+    contributions = _predict(booster, matrix, pred_contrib=True)
+    return out + weight * contributions, contributions.sum(axis=1)
 
 
 def _inner_folds(n_rows: int, n_folds: int, random_state: int, labels: np.ndarray | None = None):
@@ -634,10 +644,16 @@ class IntervalRegressor:
 
     # predicting
 
-    def _band(self, matrix: np.ndarray) -> np.ndarray:
+    def _band(self, matrix: np.ndarray, p50_score: np.ndarray | None = None) -> np.ndarray:
+        """P10/P50/P90 in model space; `p50_score` (the P50 booster's raw score, when known) is not recomputed."""
         band = None
         if self.linear is None or self.weight > 0.0:
-            band = np.vstack([_predict(self.boosters[name], matrix) for name in ("p10", "p50", "p90")])
+            band = np.vstack(
+                [
+                    p50_score if name == "p50" and p50_score is not None else _predict(self.boosters[name], matrix)
+                    for name in ("p10", "p50", "p90")
+                ]
+            )
         if self.linear is not None and self.weight < 1.0:
             mid = self.linear.score(matrix)
             low, high = self._residual_band
@@ -659,7 +675,17 @@ class IntervalRegressor:
 
     def predict_row(self, record: Mapping[str, Any]) -> dict[str, float]:
         """One record (a dict of feature values) -> {"p10", "p50", "p90"}; no pandas on this path."""
-        band = self._finish(self._from_model(self._band(self.encoder.row(record))))
+        return self._quantiles(self._band(self.encoder.row(record)))
+
+    def predict_explain_row(self, record: Mapping[str, Any]) -> tuple[dict[str, float], np.ndarray]:
+        """`predict_row` and `contributions_row` of one record, walking the P50 booster once for both."""
+        matrix = self.encoder.row(record)
+        contributions, p50_score = _blend_with_booster_score(self.boosters["p50"], self.linear, self.weight, matrix)
+        self._add_offset(contributions, matrix)
+        return self._quantiles(self._band(matrix, p50_score)), contributions[0]
+
+    def _quantiles(self, band: np.ndarray) -> dict[str, float]:
+        band = self._finish(self._from_model(band))
         return {"p10": float(band[0, 0]), "p50": float(band[1, 0]), "p90": float(band[2, 0])}
 
     def _finish(self, band: np.ndarray) -> np.ndarray:
@@ -678,10 +704,13 @@ class IntervalRegressor:
         return self._contributions(self.encoder.row(record))[0]
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
-        out = _blended_contributions(self.boosters["p50"], self.linear, self.weight, matrix)
+        return self._add_offset(_blended_contributions(self.boosters["p50"], self.linear, self.weight, matrix), matrix)
+
+    def _add_offset(self, contributions: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The anchor's offset belongs to the anchor column: the contributions then sum to the P50 in model space."""
         if self.anchor is not None:
-            out[:, self.encoder.columns.index(self.anchor)] += self._offset(matrix)
-        return out
+            contributions[:, self.encoder.columns.index(self.anchor)] += self._offset(matrix)
+        return contributions
 
     # serialisation
 
@@ -867,6 +896,11 @@ class CalibratedClassifier:
     def predict_row(self, record: Mapping[str, Any]) -> float:
         """Calibrated P(positive) for one record (a dict of feature values); no pandas on this path."""
         return float(self.calibrate(self._raw(self.encoder.row(record)))[0])
+
+    def predict_explain_row(self, record: Mapping[str, Any]) -> tuple[float, np.ndarray]:
+        """`predict_row` and `contributions_row` of one record in one pass: the contributions sum to the raw logit."""
+        contributions = self.contributions_row(record)
+        return float(self.calibrate(np.array([contributions.sum()]))[0]), contributions
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated P(positive) of raw logits, e.g. the sum of a row's contributions (saves a second pass)."""

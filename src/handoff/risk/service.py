@@ -182,9 +182,8 @@ def estimate(
         raise InvalidInput(f"the brief is empty: give a deal_id, an account_id or the project's size ({_SIZE_HINT})")
     as_of = as_of or _today()
     row, record, history = brief_features(session, brief, as_of)
-    effort = models["effort"].predict_one(record)
-    duration = models["duration"].predict_one(record)
-    overrun = models["overrun"].predict_one(record)
+    scored = {name: models[name].bundle.predict_explain_row(record, top=5) for name in ESTIMATE_MODELS}
+    effort, duration, overrun = (scored[name][0] for name in ESTIMATE_MODELS)
     expected_pct = overrun.get("expected_overrun_pct")
     if not all(math.isfinite(v) for v in (*effort.values(), *duration.values(), overrun["probability"])):
         raise InvalidInput("the brief is too far outside the project history for an estimate; check its numbers")
@@ -205,17 +204,13 @@ def estimate(
             if expected_pct is not None and not math.isnan(budget)
             else None,
         },
-        factors={name: _factors(models[name], record) for name in ESTIMATE_MODELS},
+        factors={name: scored[name][1] for name in ESTIMATE_MODELS},
         similar_projects=similar.similar_projects(record, history, as_of, k=3),
         model_versions={registered_name(name): models[name].version for name in ESTIMATE_MODELS},
     )
     if store:
         _store(session, result, brief)
     return result
-
-
-def _factors(model: ServedModel, record: dict[str, Any]) -> list[dict[str, Any]]:
-    return model.bundle.explain_row(record, top=5)[1]
 
 
 def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> None:
