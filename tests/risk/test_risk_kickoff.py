@@ -65,3 +65,43 @@ def test_similar_projects_are_finished_before_the_cutoff_and_a_project_finds_its
     assert [p["similarity"] for p in found] == sorted((p["similarity"] for p in found), reverse=True)
     assert all(p["project_id"] in finished.index for p in found)
     assert similar.similar_projects(brief, history, date(2000, 1, 1)) == []  # nothing had finished yet
+
+
+def _distances_by_hand(brief, history: ProjectHistory, finished: pd.DataFrame) -> dict[str, float]:
+    """The documented distance, one project at a time in plain Python: the oracle for the vectorised one."""
+    numeric = {c: np.log1p(finished[c].astype(float).clip(lower=0)) for c in similar.SIMILARITY_NUMERIC}
+    spreads = {c: float(values.dropna().std(ddof=1)) for c, values in numeric.items()}
+    out = {}
+    for project_id, project in finished.iterrows():
+        gaps = []
+        for c in similar.SIMILARITY_NUMERIC:
+            ours, theirs = brief.get(c), numeric[c][project_id]
+            known = ours is not None and not math.isnan(ours) and not math.isnan(theirs)
+            gaps.append(abs(theirs - math.log1p(max(ours, 0.0))) / spreads[c] if known else similar.UNKNOWN_GAP)
+        for c in similar.SIMILARITY_CATEGORICAL:
+            ours, theirs = brief.get(c), project[c]
+            known = ours is not None and isinstance(theirs, str)
+            gaps.append(float(ours != theirs) if known else similar.UNKNOWN_GAP)
+        out[str(project_id)] = math.sqrt(sum(g * g for g in gaps) / len(gaps))
+    return out
+
+
+def test_similar_projects_rank_by_the_documented_distance(demo_frames) -> None:
+    """Known, missing and never-seen levels on the brief's side; missing segments on the projects' side."""
+    projects = demo_frames["projects"].copy()
+    projects.loc[projects.index[::7], "product"] = None  # some past projects without a product
+    history = ProjectHistory.from_frames(projects, demo_frames["accounts"])
+    as_of = date(2025, 9, 1)
+    segments = demo_frames["accounts"].set_index("id")["segment"]
+    pool = projects.assign(segment=projects["account_id"].map(segments)).set_index("id")
+    finished = pool[(pool["actual_end"] < pd.Timestamp(as_of)) & pool["actual_hours"].notna()]
+    briefs = _briefs(demo_frames).head(25).astype(object).where(lambda f: f.notna(), None).to_dict("records")
+    briefs[0] |= {"product": "a product nobody sold before", "segment": "enterprise"}
+    briefs[1] |= {"contract_type": None, "segment": "smb"}
+    for brief in briefs:
+        found = similar.similar_projects(brief, history, as_of, k=5)
+        by_hand = _distances_by_hand(brief, history, finished)
+        expected = sorted(by_hand, key=by_hand.get)[:5]
+        assert [p["project_id"] for p in found] == expected
+        for project in found:
+            assert project["similarity"] == pytest.approx(1 / (1 + by_hand[project["project_id"]]), rel=1e-9)

@@ -47,7 +47,8 @@ class ProjectHistory:
     outcomes: dict[str, AccountOutcomes]
     pool_ended: np.ndarray  # datetime64[ns] actual end of each pool project
     pool_numeric: np.ndarray  # (n, 4) log1p of `SIMILARITY_NUMERIC`, NaN where unknown
-    pool_categorical: dict[str, np.ndarray]  # object arrays of `SIMILARITY_CATEGORICAL`, None where unknown
+    pool_codes: np.ndarray  # (n, 3) level codes of `SIMILARITY_CATEGORICAL`, -1 where unknown
+    pool_levels: list[dict[Any, int]]  # per categorical column, each level's code
     pool_cards: list[dict[str, Any]]  # each pool project as `SimilarProject` fields, without its similarity
 
     @classmethod
@@ -88,14 +89,21 @@ def _pool(projects: pd.DataFrame, accounts: pd.DataFrame) -> dict[str, Any]:
     numeric = np.column_stack(
         [np.log1p(done[column].to_numpy("float64").clip(min=0)) for column in SIMILARITY_NUMERIC]
     ).reshape(len(done), len(SIMILARITY_NUMERIC))
-    categorical = {
-        column: np.array([_clean(v) for v in done[column].astype("object")], dtype=object)
-        for column in SIMILARITY_CATEGORICAL
-    }
+    # Codes, not objects: comparing a brief with every past project is then one array operation, not a Python loop.
+    levels: list[dict[Any, int]] = []
+    codes = np.full((len(done), len(SIMILARITY_CATEGORICAL)), -1, dtype=np.int64)
+    for j, column in enumerate(SIMILARITY_CATEGORICAL):
+        column_levels: dict[Any, int] = {}
+        for i, value in enumerate(done[column].astype("object")):
+            value = _clean(value)
+            if value is not None:
+                codes[i, j] = column_levels.setdefault(value, len(column_levels))
+        levels.append(column_levels)
     return {
         "pool_ended": done["actual_end"].to_numpy("datetime64[ns]"),
         "pool_numeric": numeric,
-        "pool_categorical": categorical,
+        "pool_codes": codes,
+        "pool_levels": levels,
         "pool_cards": [_card(row) for row in done.to_dict("records")],
     }
 

@@ -33,13 +33,13 @@ def similar_projects(brief: dict[str, Any], history: ProjectHistory, as_of: date
         spread = float(np.std(values[known], ddof=1)) if known.sum() > 1 else math.nan
         gap = np.abs(values - math.log1p(max(target, 0.0))) / (spread or 1.0)
         gaps[:, j] = np.where(np.isnan(gap), UNKNOWN_GAP, gap)
-    for j, column in enumerate(SIMILARITY_CATEGORICAL, start=len(SIMILARITY_NUMERIC)):
+    for j, column in enumerate(SIMILARITY_CATEGORICAL):
         target = brief.get(column)
         if target is None or (isinstance(target, float) and math.isnan(target)):
             continue
-        theirs = history.pool_categorical[column][finished]
-        known = np.array([value is not None for value in theirs], dtype=bool)
-        gaps[:, j] = np.where(known, (theirs != target).astype("float64"), UNKNOWN_GAP)
+        theirs = history.pool_codes[finished, j]
+        ours = history.pool_levels[j].get(target, -2)  # a level no past project had differs from every known one
+        gaps[:, len(SIMILARITY_NUMERIC) + j] = np.where(theirs >= 0, (theirs != ours).astype("float64"), UNKNOWN_GAP)
     distance = np.sqrt(np.mean(gaps**2, axis=1))
     nearest = np.argsort(distance, kind="stable")[:k]
     return [{**history.pool_cards[finished[i]], "similarity": float(1.0 / (1.0 + distance[i]))} for i in nearest]
