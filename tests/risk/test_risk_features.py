@@ -54,6 +54,16 @@ def test_a_day_beyond_nanosecond_timestamps_reads_as_unknown_instead_of_failing_
     assert tasks["due_date"].iloc[2] == pd.Timestamp(2026, 12, 1)
 
 
+def test_normalising_some_entities_types_them_as_normalising_all_does(demo_frames) -> None:
+    raw = {name: frame.astype("object") for name, frame in demo_frames.items()}  # as a store returns them, untyped
+    some = feats.normalise_frames(raw, entities=("projects", "accounts"))
+    everything = feats.normalise_frames(raw)
+    assert set(some) == {"projects", "accounts"} and len(everything) > 2
+    for name in some:
+        pd.testing.assert_frame_equal(some[name], everything[name])
+    assert feats.normalise_frames({}, entities=("tasks",))["tasks"].empty
+
+
 def test_account_features_ignore_rows_on_or_after_the_cutoff(demo_frames) -> None:
     planted = _plant_future(demo_frames, CUTOFF)
     before = feats.account_features(demo_frames, CUTOFF)

@@ -85,13 +85,16 @@ def _nanoseconds(column: pd.Series) -> pd.Series:
     return column.astype("datetime64[ns]")
 
 
-def normalise_frames(frames: Frames) -> dict[str, pd.DataFrame]:
+def normalise_frames(frames: Frames, entities: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
     """Typed copies of the CRM frames (dates as datetime64, numbers as float); missing entities become empty frames.
 
-    Idempotent and cheap on frames that are already typed, so callers may pass either raw or normalised frames.
+    `entities` limits the output to those (all by default): typing nine empty tables cost the estimate's project
+    history more than its two real ones. Idempotent and cheap on frames that are already typed, so callers may pass
+    either raw or normalised frames.
     """
     out: dict[str, pd.DataFrame] = {}
-    for name, entity in ENTITIES_BY_NAME.items():
+    for name in ENTITIES_BY_NAME if entities is None else entities:
+        entity = ENTITIES_BY_NAME[name]
         frame = frames.get(name)
         frame = _empty(name) if frame is None else frame
         changes: dict[str, pd.Series] = {}

@@ -54,7 +54,7 @@ class ProjectHistory:
     @classmethod
     def from_frames(cls, projects: pd.DataFrame, accounts: pd.DataFrame) -> ProjectHistory:
         """`projects` and `accounts` (id, segment) as read from the CRM, raw or typed."""
-        typed = feats.normalise_frames({"projects": projects, "accounts": accounts})
+        typed = feats.normalise_frames({"projects": projects, "accounts": accounts}, entities=("projects", "accounts"))
         projects, accounts = typed["projects"], typed["accounts"]
         return cls(outcomes=_outcomes(projects), **_pool(projects, accounts))
 
