@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from handoff.crm.loader import write_frames
 from handoff.errors import InvalidInput, NotFound, NotReady
@@ -14,6 +14,7 @@ from handoff.risk import features as feats
 from handoff.risk import service
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
 from handoff.risk.tables import risk_estimates
+from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 
 pytestmark = pytest.mark.slow
@@ -72,6 +73,34 @@ def test_estimate_for_a_deal_uses_the_deal_and_its_project(crm, champions, demo_
         result = service.estimate_for_deal(session, champions, deal_id, as_of=AS_OF)
     assert result.deal_id == deal_id
     assert result.project_id == str(projects.loc[projects["deal_id"] == deal_id, "id"].iloc[0])
+
+
+def test_a_deal_brief_reads_the_deal_its_first_project_and_the_right_account(crm, demo_frames) -> None:
+    projects, deals, accounts = (demo_frames[name] for name in ("projects", "deals", "accounts"))
+    project = projects.dropna(subset=["deal_id"]).iloc[0]
+    deal_id = str(project["deal_id"])
+    without_project = deals.loc[~deals["id"].isin(projects["deal_id"].dropna()), "id"]
+    other_account = str(accounts["id"].iloc[-1])
+    with transaction(crm.sessions) as session:  # a second project of the deal, before the first by id
+        session.execute(
+            insert(CRM_TABLES["projects"]).values(
+                id="P-0000-first", deal_id=deal_id, account_id=project["account_id"], team_size=7
+            )
+        )
+    with transaction(crm.sessions) as session:
+        row, account = service._brief_row(session, EstimateBrief(deal_id=deal_id))
+        deal = deals.set_index("id").loc[deal_id]
+        assert row["project_id"] == "P-0000-first" and row["team_size"] == 7
+        assert row["account_id"] == deal["account_id"] and account["id"] == deal["account_id"]
+        assert row["deal_amount"] == pytest.approx(deal["amount"])
+        row, account = service._brief_row(session, EstimateBrief(deal_id=deal_id, account_id=other_account))
+        assert row["account_id"] == account["id"] == other_account  # what the PM gave wins over the deal
+        assert account["segment"] == accounts.set_index("id").loc[other_account, "segment"]
+        if len(without_project):
+            row, _ = service._brief_row(session, EstimateBrief(deal_id=str(without_project.iloc[0]), team_size=3))
+            assert row["project_id"] is None and row["team_size"] == 3
+        with pytest.raises(NotFound, match="account 'A-NOPE' not found"):
+            service._brief_row(session, EstimateBrief(deal_id=deal_id, account_id="A-NOPE"))
 
 
 def test_bad_input_is_a_clear_error(crm, champions) -> None:

@@ -58,7 +58,7 @@ def load_account_frames(session: Session, entities: Iterable[str], account_ids: 
     return feats.normalise_frames(frames)
 
 
-_BY_ID = ("deals", "accounts", "projects")  # the entities `_one` reads
+_BY_ID = ("accounts", "projects")  # the entities `_one` reads
 
 
 @cache
@@ -73,11 +73,42 @@ def _statements() -> dict[str, Any]:
     )
     return {
         **{f"{entity}_by_id": select(CRM_TABLES[entity]).where(CRM_TABLES[entity].c.id == key) for entity in _BY_ID},
-        "deal_project": select(projects).where(projects.c.deal_id == key).order_by(projects.c.id).limit(1),
+        "deal_brief": _deal_brief_statement(),
         "tickets": select(tickets.c.opened_at, tickets.c.escalated).where(tickets.c.account_id == key),
         "history_version": select(*counted),
         "store_estimate": insert(risk_estimates),
     }
+
+
+def _deal_brief_statement() -> Any:
+    """A deal, its first project and its account (the brief's own `account` when given) in one round trip.
+
+    Columns are labelled `<entity>__<column>`; a project or account that is not there reads as NULLs.
+    """
+    deals, projects, accounts = (CRM_TABLES[name] for name in ("deals", "projects", "accounts"))
+    theirs = projects.alias("deal_projects")
+    first_project = select(func.min(theirs.c.id)).where(theirs.c.deal_id == deals.c.id).scalar_subquery()
+    # The deal_id condition lets the database reach the deal's projects by their index, not by scanning them all.
+    its_first_project = (projects.c.deal_id == deals.c.id) & (projects.c.id == first_project)
+    account_id = func.coalesce(bindparam("account", type_=deals.c.account_id.type), deals.c.account_id)
+    return (
+        select(
+            *(
+                table.c[c.name].label(f"{table.name}__{c.name}")
+                for table in (deals, projects, accounts)
+                for c in table.c
+            )
+        )
+        .select_from(deals.outerjoin(projects, its_first_project).outerjoin(accounts, accounts.c.id == account_id))
+        .where(deals.c.id == bindparam("key"))
+    )
+
+
+def _split(row: Mapping[str, Any], entity: str) -> dict[str, Any] | None:
+    """One entity's columns of a `deal_brief` row, or None when that entity was not found."""
+    prefix = f"{entity}__"
+    found = {name.removeprefix(prefix): value for name, value in row.items() if name.startswith(prefix)}
+    return found if found["id"] is not None else None
 
 
 def _one(session: Session, entity: str, key: str) -> dict[str, Any] | None:
@@ -90,11 +121,13 @@ def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], 
     row = brief.model_dump()
     if brief.project_id and _one(session, "projects", brief.project_id) is None:
         raise NotFound(f"project {brief.project_id!r} not found")
+    account: dict[str, Any] | None = None
     if brief.deal_id:
-        deal = _one(session, "deals", brief.deal_id)
-        if deal is None:
+        read = session.execute(_statements()["deal_brief"], {"key": brief.deal_id, "account": brief.account_id})
+        found = read.mappings().first()
+        if found is None:
             raise NotFound(f"deal {brief.deal_id!r} not found")
-        project = session.execute(_statements()["deal_project"], {"key": brief.deal_id}).mappings().first()
+        deal, project, account = (_split(found, entity) for entity in ("deals", "projects", "accounts"))
         fallbacks = {
             "account_id": deal["account_id"],
             "product": deal["product"],
@@ -109,11 +142,10 @@ def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], 
         for column, value in fallbacks.items():
             if row.get(column) is None:
                 row[column] = value
-    account = None
-    if row.get("account_id"):
+    elif row.get("account_id"):
         account = _one(session, "accounts", row["account_id"])
-        if account is None:
-            raise NotFound(f"account {row['account_id']!r} not found")
+    if row.get("account_id") and account is None:
+        raise NotFound(f"account {row['account_id']!r} not found")
     return row, account
 
 
