@@ -310,6 +310,10 @@ def main() -> dict[str, Any]:
     finally:
         for process in servers.values():
             _stop(process)
+    from eval.api.stages import estimate_stages
+
+    print("timing an estimate's stages in process ...", flush=True)
+    stages = estimate_stages(settings, ready["deal_id"])
     churn, mlflow = _median_run(runs["api_churn"]), _median_run(runs["mlflow_churn"])
     estimate, served_effort = _median_run(runs["api_estimate"]), _median_run(runs["mlflow_effort"])
     ratio = _ratio(churn, mlflow)
@@ -328,6 +332,7 @@ def main() -> dict[str, Any]:
         "api_estimate_one_deal": estimate,
         "mlflow_serve_churn_one_row": mlflow,
         "mlflow_serve_effort_one_row": served_effort,
+        "estimate_stages_in_process_ms": stages,
         "churn_rps_ratio_api_over_mlflow": ratio,
         "churn_rps_ratio_each_round": round_ratios,
         "estimate_rps_ratio_api_over_mlflow_effort": estimate_ratio,
@@ -364,6 +369,9 @@ def _print(result: dict[str, Any]) -> None:
             f"{name:<28} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['rps_1_connection']:>10.1f} "
             f"{m['rps_8_connections']:>10.1f} {m['non_2xx']:>8}"
         )
+    print("\nwhere an estimate's time goes, in process (medians, ms):")
+    for stage, millis in result["estimate_stages_in_process_ms"].items():
+        print(f"  {stage:<58} {millis:>7.3f}")
     ratio = result["churn_rps_ratio_api_over_mlflow"]
     estimate_ratio = result["estimate_rps_ratio_api_over_mlflow_effort"]
     rounds = ", ".join(f"{r:.1f}x" for r in result["churn_rps_ratio_each_round"])
