@@ -4,6 +4,9 @@ The API and two `mlflow models serve` (the churn and the effort champions, `mode
 subprocesses on 127.0.0.1 with one worker each, all at once, and are loaded in turn for `HANDOFF_BENCH_ROUNDS`
 rounds; each number is the median over the rounds. Load: `wrk` (keep-alive) when installed, else a keep-alive Python
 client; one connection for latency (p50/p99), eight for throughput. Results: `eval/results/api-bench.json`.
+
+The store is the embedded SQLite default; `HANDOFF_BENCH_DATABASE_URL` (an empty PostgreSQL database, say) benches
+the API on that store instead, with results in `eval/results/api-bench-<dialect>.json`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 BENCH_ACCOUNTS = int(os.environ.get("HANDOFF_BENCH_ACCOUNTS", "400"))
 DURATION_S = int(os.environ.get("HANDOFF_BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("HANDOFF_BENCH_ROUNDS", "3"))
+DATABASE_URL = os.environ.get("HANDOFF_BENCH_DATABASE_URL") or None  # None: the embedded SQLite store
 TARGET_P50_MS = 2.0
 TARGET_RATIO = 30.0
 ANCHOR = {"fastapi_raw_booster_rps": 4500, "mlflow_serve_rps": 133}  # PRODUCT.md, measured on this machine class
@@ -66,7 +70,7 @@ def prepare(home: Path) -> dict[str, Any]:
     from handoff.store.db import transaction
     from handoff.wiring import Parts
 
-    settings = Settings(home=home, database_url=None)
+    settings = Settings(home=home, database_url=DATABASE_URL)
     parts = Parts(settings)
     parts.migrate()
     if crm_is_empty(parts):
@@ -237,6 +241,8 @@ def measure(port: int, path: str, headers: dict[str, str], body: bytes | None = 
 def _serve_api(settings, port: int) -> subprocess.Popen:
     env = {**os.environ, "HANDOFF_HOME": str(settings.resolved_home)}
     env.pop("HANDOFF_DATABASE_URL", None)
+    if settings.database_url:
+        env["HANDOFF_DATABASE_URL"] = settings.database_url
     command = [sys.executable, "-m", "uvicorn", "--factory", "handoff.api.app:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -254,6 +260,12 @@ def _serve_mlflow(settings, port: int, name: str) -> subprocess.Popen:
 def _ratio(ours: dict[str, Any], theirs: dict[str, Any]) -> float | None:
     """Requests per second at 8 connections, ours over mlflow serve's."""
     return ours["rps_8_connections"] / theirs["rps_8_connections"] if theirs["rps_8_connections"] else None
+
+
+def _dialect(settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).get_backend_name() if settings.database_url else "sqlite"
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -326,6 +338,7 @@ def main() -> dict[str, Any]:
         "rounds": ROUNDS,
         "aggregate": "median over interleaved rounds",
         "demo_accounts": BENCH_ACCOUNTS,
+        "store": _dialect(settings),
         "machine": {"before": machine_before, "after": snapshot()},
         "churn_model_version": ready["version"],
         "api_churn_one_account": churn,
@@ -351,7 +364,8 @@ def main() -> dict[str, Any]:
         "counterpart serves the effort model alone, given the deal's feature row, and returns P10/P50/P90 only.",
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "api-bench.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    name = "api-bench.json" if result["store"] == "sqlite" else f"api-bench-{result['store']}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
     _print(result)
     return result
 
@@ -377,7 +391,7 @@ def _print(result: dict[str, Any]) -> None:
     rounds = ", ".join(f"{r:.1f}x" for r in result["churn_rps_ratio_each_round"])
     print(f"\nchurn req/s ratio API / mlflow serve: {ratio:.1f}x (target >= {TARGET_RATIO:.0f}x; rounds {rounds})")
     print(f"estimate req/s ratio API (3 models, factors, stored) / mlflow serve (effort only): {estimate_ratio:.1f}x")
-    print(f"targets: p50 <= {TARGET_P50_MS} ms; met: {result['meets']}")
+    print(f"targets: p50 <= {TARGET_P50_MS} ms; met: {result['meets']}; store: {result['store']}")
     before, after = result["machine"]["before"], result["machine"]["after"]
     print(f"machine: {after['cpus']} cores, load {after['load_average_1_5_15']}; a fixed Python loop took "
           f"{before['python_loop_ms']} ms before and {after['python_loop_ms']} ms after (shared VM: compare runs whose "
