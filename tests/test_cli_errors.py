@@ -47,7 +47,10 @@ def test_small_inputs_name_what_is_wrong(monkeypatch, capsys, tmp_path) -> None:
     code, err = _handoff(monkeypatch, capsys, "ledger", "retry", "99999999999999999999", **home)
     assert code == 2 and "ledger ids are whole numbers" in err, err
     code, err = _handoff(monkeypatch, capsys, "alerts", "snooze", "X", "--until", "soon", "--reason", "r", **home)
-    assert code == 2 and "--until must be YYYY-MM-DD" in err, err
+    assert code == 2 and "--until must be a date like 2026-03-31, not 'soon'" in err, err
+    # Every day option has the API's bounds: a nightly run "on" 9999-12-31 would score nobody's real tenure.
+    code, err = _handoff(monkeypatch, capsys, "nightly", "--date", "9999-12-31", **home)
+    assert code == 2 and "--date must lie between 1900-01-01 and 2200-12-31" in err, err
 
 
 def test_an_owner_key_must_name_a_team_member(monkeypatch, capsys, tmp_path) -> None:

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import typer
 
 # Exit codes of `handoff nightly`, so cron and CI can tell the outcomes apart without reading JSON.
 EXIT_FOR_STATUS = {"ok": 0, "warnings": 0, "degraded": 1, "failed": 3}
-
-
-def _parse_date(value: str | None, option: str = "--date") -> date | None:
-    from handoff.errors import InvalidInput
-
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{option} must be YYYY-MM-DD, got {value!r}") from None
 
 
 def _parts():
@@ -42,7 +29,7 @@ def register(app: typer.Typer) -> None:
         Cron: `0 2 * * * cd /srv/handoff && .venv/bin/handoff nightly --json >> var/nightly.log 2>&1`.
         """
         from handoff.alerts.nightly import run_nightly
-        from handoff.cli.output import emit_json, progress, say
+        from handoff.cli.output import emit_json, parse_day, progress, say
 
         parts = _parts()
         try:
@@ -50,7 +37,7 @@ def register(app: typer.Typer) -> None:
             def bar(items, description, total=None):
                 return progress(items, description, total=total, enabled=not as_json)
 
-            run = run_nightly(parts, run_date=_parse_date(run_date), dry_run=dry_run, progress=bar)
+            run = run_nightly(parts, run_date=parse_day(run_date, "--date"), dry_run=dry_run, progress=bar)
         finally:
             parts.close()
         if as_json:
@@ -113,11 +100,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Quiet an alert until a date; a jump in risk lifts the snooze early."""
         from handoff.alerts.service import snooze_alert
-        from handoff.cli.output import emit_json, say
+        from handoff.cli.output import emit_json, parse_day, say
         from handoff.errors import InvalidInput
         from handoff.store.db import transaction
 
-        end = _parse_date(until, "--until")
+        end = parse_day(until, "--until")
         if end is None:
             raise InvalidInput("--until is required")
         parts = _parts()
@@ -184,12 +171,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Improvement tasks from low surveys, projects for won deals, progress events (the nightly run does it too)."""
         from handoff.alerts.nightly import today_utc
-        from handoff.cli.output import emit_json, say
+        from handoff.cli.output import emit_json, parse_day, say
         from handoff.loop.service import sync_loop
 
         parts = _parts()
         try:
-            report = sync_loop(parts, as_of=_parse_date(run_date) or today_utc())
+            report = sync_loop(parts, as_of=parse_day(run_date, "--date") or today_utc())
         finally:
             parts.close()
         if as_json:

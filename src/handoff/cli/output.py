@@ -24,6 +24,22 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+def parse_day(text: str | None, option: str) -> date | None:
+    """A day option (`YYYY-MM-DD`) within the days the feature tables and the API accept; None when absent."""
+    from handoff.errors import InvalidInput
+    from handoff.schema_types import EARLIEST, LATEST
+
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{option} must be a date like 2026-03-31, not {text!r}") from None
+    if not EARLIEST <= day <= LATEST:
+        raise InvalidInput(f"{option} must lie between {EARLIEST} and {LATEST}, not {day}")
+    return day
+
+
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, default=_default, ensure_ascii=False) + "\n")
 

@@ -28,24 +28,6 @@ def _brief_from(path: Path):
         raise InvalidInput(f"{path}: {problems}") from None
 
 
-def _date(text: str | None):
-    from datetime import date
-
-    from handoff.errors import InvalidInput
-
-    if text is None:
-        return None
-    from handoff.schema_types import EARLIEST, LATEST
-
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"--as-of must be a date like 2026-03-31, not {text!r}") from None
-    if not EARLIEST <= day <= LATEST:  # the API's bounds: features cannot hold days much beyond them
-        raise InvalidInput(f"--as-of must lie between {EARLIEST} and {LATEST}, not {day}")
-    return day
-
-
 def _range(name: str, values, unit: str) -> str:
     return f"{name}: {values.p50:,.0f} {unit} (80% range {values.p10:,.0f}–{values.p90:,.0f})"
 
@@ -61,7 +43,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the estimate as the API returns it."),
     ) -> None:
         """Kickoff estimate: effort and duration P10/P50/P90, overrun risk, reasons, similar past projects."""
-        from handoff.cli.output import emit_json, say
+        from handoff.cli.output import emit_json, parse_day, say
         from handoff.errors import InvalidInput
         from handoff.risk import registry, service
         from handoff.risk.schemas import EstimateBrief
@@ -71,7 +53,7 @@ def register(app: typer.Typer) -> None:
         if (brief is None) == (deal is None):
             raise InvalidInput("give either a brief file or --deal ID")
         request = _brief_from(brief) if brief is not None else EstimateBrief(deal_id=deal)
-        cutoff = _date(as_of)
+        cutoff = parse_day(as_of, "--as-of")
         parts = build()
         parts.migrate()
         models = registry.load_champions(parts.settings, service.ESTIMATE_MODELS)
@@ -101,12 +83,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the score as the API returns it."),
     ) -> None:
         """90-day churn probability of one account, with its top drivers."""
-        from handoff.cli.output import emit_json, say
+        from handoff.cli.output import emit_json, parse_day, say
         from handoff.risk import registry, service
         from handoff.store.db import transaction
         from handoff.wiring import build
 
-        cutoff = _date(as_of)
+        cutoff = parse_day(as_of, "--as-of")
         parts = build()
         parts.migrate()
         models = registry.load_champions(parts.settings, ("churn",))
