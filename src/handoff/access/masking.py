@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Letters of any script on both sides of the @: `jörg@müller.de` is an address too. A match starts only where a run of
 # address characters starts, and the local part holds at most 64 (RFC 5321): without that, a long run with no @ in
@@ -51,6 +52,17 @@ def mask_phones_in(text: str | None) -> str | None:
 def mask_contact_data_in(text: str | None) -> str | None:
     """Addresses and phone numbers inside a free text, masked."""
     return mask_phones_in(mask_emails_in(text))
+
+
+def mask_contact_data_deep(value: Any) -> Any:
+    """`mask_contact_data_in` on every text inside nested dicts and lists; anything else as it is."""
+    if isinstance(value, str):
+        return mask_contact_data_in(value)
+    if isinstance(value, dict):
+        return {key: mask_contact_data_deep(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_contact_data_deep(item) for item in value]
+    return value
 
 
 def has_contact_data(text: str | None) -> bool:

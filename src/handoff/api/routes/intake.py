@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from handoff.access import audit
 from handoff.access.keys import Principal
-from handoff.access.masking import has_contact_data, mask_contact_data_in, mask_emails_in
+from handoff.access.masking import has_contact_data, mask_contact_data_deep, mask_contact_data_in, mask_emails_in
 from handoff.access.roles import allows
 from handoff.api.deps import PartsDep, SessionDep
 from handoff.api.errors import AUTHED, R400, R403, R404, R409, R413, R422, R503
@@ -139,16 +139,6 @@ def receive_notes(body: NotesRequest, parts: PartsDep, caller: Caller) -> Receip
     return _receipt(entry)
 
 
-def _masked(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_contact_data_in(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
-
-
 def ledger_public(entry: Any, *, unmasked: bool) -> LedgerEntryPublic:
     data = entry.to_dict()
     data.pop("details", None)
@@ -156,7 +146,7 @@ def ledger_public(entry: Any, *, unmasked: bool) -> LedgerEntryPublic:
         data["sender"] = mask_emails_in(entry.sender)
         data["forwarded_by"] = mask_emails_in(entry.forwarded_by)
         data["subject"] = mask_contact_data_in(entry.subject)  # "Call me on +49 170 5551212" is a subject too
-        data["links"] = _masked(data.get("links") or {})
+        data["links"] = mask_contact_data_deep(data.get("links") or {})
     return LedgerEntryPublic(**data)
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.access import audit
 from handoff.access.keys import Principal
-from handoff.access.masking import has_contact_data, mask_contact_data_in
+from handoff.access.masking import mask_contact_data_deep
 from handoff.access.roles import allows
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
@@ -81,24 +81,11 @@ class TaskRejectRequest(BaseModel):
     reason: str | None = Field(None, max_length=2000, description="Why it is not a task; kept with the label.")
 
 
-def _texts(view: dict[str, Any]) -> list[Any]:
-    found = [f for f in (view.get("fields") or {}).values() if isinstance(f, dict)]
-    return [view.get("title"), view.get("description"), view.get("evidence")] + [
-        text for f in found for text in (f.get("value"), f.get("evidence"))
-    ]
+_QUOTING = ("title", "description", "evidence", "fields")  # what a task quotes from customer mail
 
 
 def _masked(view: dict[str, Any]) -> dict[str, Any]:
-    def mask(value: Any) -> Any:
-        return mask_contact_data_in(value) if isinstance(value, str) else value
-
-    fields = {
-        name: {**found, "value": mask(found.get("value")), "evidence": mask(found.get("evidence"))}
-        if isinstance(found, dict)
-        else found
-        for name, found in (view.get("fields") or {}).items()
-    }
-    return {**view, **{key: mask(view.get(key)) for key in ("title", "description", "evidence")}, "fields": fields}
+    return {**view, **{key: mask_contact_data_deep(view[key]) for key in _QUOTING if key in view}}
 
 
 def _shown(session: Any, caller: Principal, views: list[dict[str, Any]]) -> list[TaskPublic]:
@@ -108,11 +95,11 @@ def _shown(session: Any, caller: Principal, views: list[dict[str, Any]]) -> list
     owned = owned_accounts(session, caller) if unmasked else None
     shown = []
     for view in views:
-        if unmasked and (owned is None or view.get("account_id") in owned):
-            if any(isinstance(text, str) and has_contact_data(text) for text in _texts(view)):
-                audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"task:{view['id']}")
-        else:
-            view = _masked(view)
+        masked = _masked(view)
+        if not unmasked or (owned is not None and view.get("account_id") not in owned):
+            view = masked
+        elif masked != view:  # masking would hide something: this read shows contact data
+            audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"task:{view['id']}")
         shown.append(TaskPublic(**view))
     return shown
 
