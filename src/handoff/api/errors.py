@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handoff import errors
+from handoff.api.limits import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        from handoff.api.limits import BodyTooLarge
-
         if isinstance(error.__cause__, BodyTooLarge):  # FastAPI's 400 around a streamed body over the limit
             return error_response(413, "TooLarge", str(error.__cause__))
         name = ERROR_NAMES.get(error.status_code, "HTTPError")
