@@ -9,8 +9,7 @@ import pytest
 from intake_support import CORPUS
 
 from handoff.intake.cleaning import ForwardNote, read_forward_note
-from handoff.intake.reading import read_email
-from handoff.intake.worker import message_text
+from handoff.intake.reading import message_text, read_email
 
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 OWN = ["tasks@handoff.local"]

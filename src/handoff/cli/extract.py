@@ -151,8 +151,7 @@ def _parse_raw(raw: bytes, kind: str, settings: Any):
     """Intake's reader (forwards credited to the original sender, quotes and signatures removed)."""
     from dataclasses import replace
 
-    from handoff.intake.reading import read_email
-    from handoff.intake.worker import message_text
+    from handoff.intake.reading import message_text, read_email
 
     reading = read_email(raw, own_addresses=[a.lower() for a in settings.inbox.recipients])
     return replace(message_text(reading), kind="notes" if kind == "notes" else "email")

@@ -67,3 +67,43 @@ def load_bc3(datasets_dir: Path) -> LabelledSentences:
 
 def load_all(datasets_dir: Path) -> list[LabelledSentences]:
     return [load_parakweet(datasets_dir), load_lin(datasets_dir), load_bc3(datasets_dir)]
+
+
+REAL_DEV = "extraction_real_dev"
+
+
+@dataclass(frozen=True)
+class GoldMessage:
+    """One message of extraction_real_dev: its id and kind, its raw mail or notes text, and its gold tasks."""
+
+    id: str
+    kind: str  # "email" or "notes"
+    part: str  # "emails", "notes_en" or "notes_zh"
+    text: str  # the raw RFC 822 mail, or the notes file
+    sent_at: str | None
+    tasks: list[dict]
+
+
+def load_real_dev(datasets_dir: Path) -> list[GoldMessage]:
+    """Real Enron mail and public minutes with gold tasks (GUIDELINES.md beside them says how they were labelled)."""
+    import json
+    import re
+
+    root = datasets_dir / REAL_DEV
+    gold_path = root / "gold.jsonl"
+    if not gold_path.is_file():
+        raise FileNotFoundError(f"{gold_path} is missing: set HANDOFF_DATASETS_DIR to the shared datasets folder")
+    messages = []
+    for line in gold_path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        gold = json.loads(line)
+        if gold["kind"] == "email":
+            text = (root / "emails" / f"{gold['id']}.eml").read_text(encoding="utf-8", errors="replace")
+            part = "emails"
+        else:
+            text = (root / "notes" / f"{gold['id']}.md").read_text(encoding="utf-8", errors="replace")
+            part = "notes_zh" if re.search(r"[\u4e00-\u9fff]", text[:4000]) else "notes_en"
+        uid = f"{gold['kind']}-{gold['id']}"
+        messages.append(GoldMessage(uid, gold["kind"], part, text, gold.get("sent_at"), gold.get("tasks") or []))
+    return messages

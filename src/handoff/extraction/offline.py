@@ -8,6 +8,14 @@ from dataclasses import dataclass, replace
 
 from handoff.extraction.cues import has_marker
 from handoff.extraction.dates import find_due
+from handoff.extraction.decision import (
+    DecisionModel,
+    MessageContext,
+    Sentence,
+    committed_decision,
+    is_plain_ask,
+    reads_as_bulk,
+)
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
 from handoff.extraction.notes import NoteItem, from_webvtt, parse_structure
 from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee
@@ -28,6 +36,12 @@ _SIGNATURE = re.compile(r"^(?:--\s*|__+|sent from my .*|get outlook for .*)$", r
 _DONE = re.compile(
     r"\b(already (sent|did|done|fixed)|(has|have) been (done|completed|fixed|resolved|replaced|sent)|"
     r"(is|are|was|were) (done|completed|finished|resolved|fixed))\b|已完成|已经|已修复",
+    re.I,
+)
+# Prose that reports what was done or said, not what is to be done.
+_REPORTED = re.compile(
+    _DONE.pattern + r"|^(?:we|i|they|the (?:group|team|committee))\s+(?:discussed|agreed|decided|talked|met|reviewed|"
+    r"went through|looked at|had)\b",
     re.I,
 )
 # Phrases that look like asks but are courtesy or conditional offers, not tasks.
@@ -52,6 +66,13 @@ NOTES_PROSE_MARGIN = 0.1  # prose in notes is mostly discussion: ask for more ev
 RULE_CONFIDENCE = 0.7
 
 
+def is_explicit_ask(sentence: str) -> bool:
+    """The rules' explicit asks: "could you <verb>", "please <verb>", 请/麻烦/务必 …, 我来/我会 … ."""
+    if len(_CJK.findall(sentence)) >= 4:
+        return bool(_CN_ASK.search(sentence) or _CN_COMMIT.search(sentence)) and not _CN_NOT.search(sentence)
+    return bool(_EXPLICIT_ASK.search(sentence)) and not _NOT_AN_ASK.search(sentence)
+
+
 def rule_probability(sentence: str, model_probability: float) -> float:
     """Where the English-trained classifier cannot see (Chinese) or is known to under-read, explicit rules decide."""
     if len(_CJK.findall(sentence)) >= 4:
@@ -71,7 +92,9 @@ def rule_probability(sentence: str, model_probability: float) -> float:
 class _Candidate:
     text: str
     structured: NoteItem | None
-    speaker: str | None = None
+    speaker: str | None
+    line_no: int
+    list_item: bool
 
 
 def _title_line(text: str) -> int:
@@ -101,15 +124,31 @@ def _prose_lines(text: str, consumed: set[int]) -> list[Line]:
     return lines
 
 
+MAX_CANDIDATES = 300  # sentences read per message: a 25,000-line mail must not hold a worker for a minute
+MAX_TASKS = 25  # tasks per message; more is a list to import, not an ask to review
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A message's candidate sentences, what the decision layer reads of them, and what the drafts resolve against."""
+
+    items: list[_Candidate]
+    sentences: list[Sentence]
+    context: MessageContext
+    notes: list[str]
+
+
 class OfflineExtractor:
-    """Reads tasks from one message; the embedding model and classifier load on first use and stay loaded."""
+    """Reads tasks from one message; the embedding model and classifiers load on first use and stay loaded."""
 
     name = "offline"
 
-    def __init__(self, *, exclude_addresses: Sequence[str] = ()) -> None:
+    def __init__(self, *, exclude_addresses: Sequence[str] = (), decision: DecisionModel | None = None) -> None:
         self.exclude_addresses = {address.lower() for address in exclude_addresses}
+        self.decision = decision
 
-    def extract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]:
+    def candidates(self, message: MessageText) -> Candidates:
+        """Every sentence or structured line that could be a task, scored by the base classifier and the rules."""
         from handoff.extraction.classifier import committed_classifier
         from handoff.extraction.embeddings import encode
 
@@ -117,46 +156,87 @@ class OfflineExtractor:
         text, speakers = from_webvtt(message.text) if is_notes else (message.text, {})
         structure = parse_structure(text, is_notes=is_notes)
         consumed = set(structure.consumed_lines)
-        if is_notes:
-            consumed.add(_title_line(text))  # the notes' heading names the meeting; it asks nothing
         title_line = _title_line(text) if is_notes else -1
-        candidates = [
-            _Candidate(item.text, item, speakers.get(item.line_no))
+        if is_notes:
+            consumed.add(title_line)  # the notes' heading names the meeting; it asks nothing
+        items = [
+            _Candidate(item.text, item, speakers.get(item.line_no), item.line_no, True)
             for item in structure.items
             if item.line_no != title_line or item.how == "table"
         ]
-        candidates += [_Candidate(line.text, None, speakers.get(line.line_no)) for line in _prose_lines(text, consumed)]
-        if not candidates:
+        items += [
+            _Candidate(line.text, None, speakers.get(line.line_no), line.line_no, line.list_item)
+            for line in _prose_lines(text, consumed)
+        ]
+        items.sort(key=lambda candidate: candidate.line_no)
+        notes = []
+        if len(items) > MAX_CANDIDATES:
+            notes.append(f"read the first {MAX_CANDIDATES} of {len(items)} sentences")
+            items = items[:MAX_CANDIDATES]
+        texts = [candidate.text for candidate in items]
+        base = committed_classifier().cascade_probabilities(texts, encode) if items else []
+        sentences = [
+            Sentence(c.text, i, c.list_item, c.structured.how if c.structured else None, rule_probability(c.text, p))
+            for i, (c, p) in enumerate(zip(items, base, strict=True))
+        ]
+        context = MessageContext(
+            kind=message.kind,
+            recipients=len(message.recipients),
+            sender=message.sender,
+            subject=message.subject,
+            greeted_by_name=addressee_from_greeting(message.text) is not None,
+            texts=tuple(texts),
+        )
+        return Candidates(items, sentences, context, notes)
+
+    def extract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]:
+        from handoff.extraction.classifier import committed_classifier
+
+        found = self.candidates(message)
+        if not found.items:
             return []
-        classifier = committed_classifier()
-        texts = [candidate.text for candidate in candidates]
-        probabilities = classifier.cascade_probabilities(texts, encode)
+        decision = self.decision or committed_decision()
+        if decision is not None:
+            scores, bar = decision.decide(found.sentences, found.context)
+            bulk = reads_as_bulk(found.context)
+            keep = [
+                (float(score) >= bar or (not bulk and is_plain_ask(c.text, is_explicit_ask(c.text))))
+                and not (c.structured is None and _REPORTED.search(c.text))
+                for c, score in zip(found.items, scores, strict=True)
+            ]
+        else:  # before the decision layer was first fitted: the base classifier and the structure decide
+            bar = committed_classifier().threshold + (NOTES_PROSE_MARGIN if message.kind == "notes" else 0.0)
+            scores = [s.base_probability for s in found.sentences]
+            keep = [
+                c.structured is not None or (p >= bar and not _DONE.search(c.text))
+                for c, p in zip(found.items, scores, strict=True)
+            ]
         people = Roster(roster)
         recipients = tuple(
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
         )
         addressee = message.delegate or addressee_from_greeting(message.text, people)
-        threshold = classifier.threshold + (NOTES_PROSE_MARGIN if message.kind == "notes" else 0.0)
         drafts: list[TaskDraft] = []
         seen_titles: set[str] = set()
-        scored = [rule_probability(c.text, float(p)) for c, p in zip(candidates, probabilities, strict=True)]
-        for index, (candidate, probability) in enumerate(zip(candidates, scored, strict=True)):
-            item = candidate.structured
-            if item is None and (probability < threshold or _DONE.search(candidate.text)):
+        for index, candidate in enumerate(found.items):
+            if not keep[index]:
                 continue
-            following = _following_remark(candidates, scored, index, threshold)
-            confidence = (
-                max(float(probability), 0.9 if item and item.how != "section" else 0.8) if item else float(probability)
-            )
+            following = _following_remark(found.items, keep, index)
             writer = candidate.speaker or message.sender
             draft = self._draft(
-                candidate.text, item, confidence, message, people, recipients, addressee, writer, following
-            )
+                candidate.text, candidate.structured, float(scores[index]), message, people, recipients, addressee,
+                writer, following,
+            )  # fmt: skip
             key = draft.title.value.lower()
             if key in seen_titles:
                 continue
             seen_titles.add(key)
             drafts.append(draft)
+        if len(drafts) > MAX_TASKS:
+            found.notes.append(f"kept the first {MAX_TASKS} of {len(drafts)} tasks")
+            drafts = drafts[:MAX_TASKS]
+        for draft in drafts:
+            draft.notes.extend(found.notes)
         return drafts
 
     def _draft(
@@ -213,9 +293,9 @@ class OfflineExtractor:
         )
 
 
-def _following_remark(candidates: list[_Candidate], scores: list[float], index: int, threshold: float) -> str | None:
+def _following_remark(candidates: list[_Candidate], keep: list[bool], index: int) -> str | None:
     """The next prose sentence, when it is a remark rather than another ask (urgency often sits there)."""
     following = index + 1
     if following >= len(candidates) or candidates[index].structured or candidates[following].structured:
         return None
-    return candidates[following].text if scores[following] < threshold else None
+    return None if keep[following] else candidates[following].text

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,8 @@ from handoff.extraction.classifier import (
     idf_weights,
     tfidf,
 )
-from handoff.extraction.datasets import LabelledSentences, load_all
+from handoff.extraction.datasets import GoldMessage, LabelledSentences, load_all
+from handoff.extraction.model import MessageText
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.settings import Settings
@@ -177,3 +179,152 @@ def train_extractor(settings: Settings, show_progress: bool = False) -> dict[str
         "bytes": weights.stat().st_size,
         "metrics": metrics,
     }
+
+
+# --- the decision layer, fitted on real messages with gold tasks (extraction_real_dev) ---------------------------
+
+DECISION_C = 0.3
+LABEL_BAR = 0.5  # a candidate is a gold task's sentence when it says at least half the same (the scorer's bar)
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """One gold message read by the extractor once: its candidates' features and labels (weight 0 = optional)."""
+
+    gold: GoldMessage
+    message: MessageText
+    features: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+
+
+def gold_message_text(gold: GoldMessage) -> MessageText:
+    """What `handoff extract` reads of a gold message: the mail through intake's reader, notes as they are."""
+    from handoff.intake.reading import message_text, read_email
+
+    if gold.kind == "email":
+        return message_text(read_email(gold.text.encode("utf-8")))
+    when = datetime.fromisoformat(str(gold.sent_at))
+    return MessageText(text=gold.text, sent_at=when if when.tzinfo else when.replace(tzinfo=UTC), kind="notes")
+
+
+def sentence_labels(texts: Sequence[str], tasks: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as the scorer would count each sentence if it were the only one kept: each gold task goes to the
+    sentence that says it best; 1 for a required task, weight 0 for an optional one or a second saying of a task."""
+    from handoff.extraction.overlap import pair_score
+    from handoff.extraction.titles import make_title
+
+    predicted = [{"title": make_title(text), "evidence": text} for text in texts]
+    pairs = sorted(
+        ((pair_score(p, g), i, j) for i, p in enumerate(predicted) for j, g in enumerate(tasks)), reverse=True
+    )
+    labels = np.zeros(len(texts), dtype=int)
+    weights = np.ones(len(texts))
+    used_sentences: set[int] = set()
+    used_tasks: set[int] = set()
+    for value, i, j in pairs:
+        if value < LABEL_BAR:
+            break
+        if i in used_sentences or j in used_tasks:
+            weights[i] = 0.0 if i not in used_sentences else weights[i]  # says a task another sentence said better
+            continue
+        used_sentences.add(i)
+        used_tasks.add(j)
+        labels[i], weights[i] = (0, 0.0) if tasks[j].get("optional") else (1, 1.0)
+    return labels, weights
+
+
+def prepare_messages(
+    golds: Sequence[GoldMessage], progress: Callable[[int, int], None] | None = None
+) -> list[PreparedMessage]:
+    from handoff.extraction.decision import feature_matrix
+    from handoff.extraction.offline import OfflineExtractor
+
+    extractor = OfflineExtractor()
+    prepared = []
+    for number, gold in enumerate(golds, start=1):
+        message = gold_message_text(gold)
+        found = extractor.candidates(message)
+        labels, weights = sentence_labels([s.text for s in found.sentences], gold.tasks)
+        prepared.append(PreparedMessage(gold, message, feature_matrix(found.sentences, found.context), labels, weights))
+        if progress is not None:
+            progress(number, len(golds))
+    return prepared
+
+
+def _fit_kind(prepared: Sequence[PreparedMessage]):
+    """A logistic regression on the messages' sentences; its threshold from out-of-fold scores inside them."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    from handoff.extraction.decision import KindModel
+
+    x = np.vstack([p.features for p in prepared])
+    y = np.concatenate([p.labels for p in prepared])
+    w = np.concatenate([p.weights for p in prepared])
+    groups = np.concatenate([[i] * len(p.labels) for i, p in enumerate(prepared)])
+
+    def fit(rows: np.ndarray) -> KindModel:
+        mean = x[rows].mean(axis=0)
+        scale = x[rows].std(axis=0)
+        scale[scale == 0] = 1.0
+        model = LogisticRegression(C=DECISION_C, max_iter=5000, random_state=SEED)
+        model.fit((x[rows] - mean) / scale, y[rows], sample_weight=w[rows])
+        return KindModel(model.coef_[0], float(model.intercept_[0]), mean, scale, 0.5)
+
+    out_of_fold = np.zeros(len(y))
+    folds = min(FOLDS, len(prepared))
+    for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+        out_of_fold[test] = fit(train).probabilities(x[test])
+    threshold = _best_threshold(y[w > 0], out_of_fold[w > 0])
+    final = fit(np.arange(len(y)))
+    return KindModel(final.coef, final.intercept, final.mean, final.scale, threshold)
+
+
+def _best_threshold(y: np.ndarray, scores: np.ndarray) -> float:
+    """The bar with the best F1 of the positive class (sentences), on scores the models did not train on."""
+    best, best_f1 = 0.5, -1.0
+    for bar in np.arange(0.2, 0.8, 0.02):
+        predicted = scores >= bar
+        tp = float(np.sum(predicted & (y == 1)))
+        f1 = 2 * tp / (predicted.sum() + (y == 1).sum()) if tp else 0.0
+        if f1 > best_f1:
+            best, best_f1 = float(bar), f1
+    return round(best, 2)
+
+
+def fit_decision(prepared: Sequence[PreparedMessage], card: dict | None = None):
+    """One model for mail, one for notes (English and Chinese together)."""
+    from handoff.extraction.decision import DecisionModel
+
+    kinds = {}
+    for kind in ("email", "notes"):
+        chosen = [p for p in prepared if p.gold.kind == kind and len(p.labels)]
+        if chosen:
+            kinds[kind] = _fit_kind(chosen)
+    return DecisionModel(kinds, card or {})
+
+
+def train_decision(settings: Settings, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Refit the shipped decision weights on all of extraction_real_dev (its honest numbers: `make eval`, CV)."""
+    from handoff.extraction.datasets import load_real_dev
+    from handoff.extraction.decision import ARTIFACT
+
+    golds = load_real_dev(settings.datasets_dir)
+    prepared = prepare_messages(golds, progress)
+    card = {
+        "name": "decision",
+        "trained_at": datetime.now(UTC).date().isoformat(),
+        "training_data": {
+            kind: {
+                "messages": sum(1 for p in prepared if p.gold.kind == kind),
+                "sentences": int(sum(len(p.labels) for p in prepared if p.gold.kind == kind)),
+                "task_sentences": int(sum(p.labels.sum() for p in prepared if p.gold.kind == kind)),
+            }
+            for kind in ("email", "notes")
+        },
+        "hyperparameters": {"C": DECISION_C, "label_bar": LABEL_BAR, "threshold": "best sentence F1, out of fold"},
+    }
+    model = fit_decision(prepared, card)
+    model.save(ARTIFACT)
+    return {"artifact": str(ARTIFACT.name), "thresholds": {k: m.threshold for k, m in model.kinds.items()}}

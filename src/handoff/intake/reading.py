@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from handoff.extraction.model import MessageText
 from handoff.intake.cleaning import read_forward_note, reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject, parse_printed_address
@@ -127,4 +128,17 @@ def read_notes(text: str, fmt: str | None, sent_at: datetime, author: str | None
         text=notes.text,
         recipients=notes.attendees,
         envelope_subject=notes.title or "",
+    )
+
+
+def message_text(reading: Reading) -> MessageText:
+    """What extraction reads of a message: its new text, and whom dates and names resolve against."""
+    return MessageText(
+        text=reading.text,
+        sent_at=reading.sent_at,
+        kind="notes" if reading.kind == "notes" else "email",
+        sender=str(reading.sender) if reading.sender else None,
+        recipients=tuple(reading.recipients),
+        subject=reading.subject or None,
+        delegate=reading.delegate,
     )

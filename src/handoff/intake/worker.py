@@ -25,7 +25,7 @@ from handoff.extraction.model import MessageText, TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
 from handoff.intake.linking import link_sender
-from handoff.intake.reading import Reading, read_email, read_notes
+from handoff.intake.reading import Reading, message_text, read_email, read_notes
 from handoff.intake.tables import ledger
 from handoff.intake.thread_store import assign_thread
 from handoff.store.crm_tables import CRM_TABLES
@@ -234,19 +234,6 @@ def _outcome(joined: bool, recorded: RecordedTasksLike, drafts: int) -> tuple[st
     if drafts:
         return "no_tasks", f"{drafts} draft(s) were not recorded by the task service"
     return "no_tasks", "no action items found"
-
-
-def message_text(reading: Reading) -> MessageText:
-    """What extraction reads of a message: its new text, and whom dates and names resolve against."""
-    return MessageText(
-        text=reading.text,
-        sent_at=reading.sent_at,
-        kind="notes" if reading.kind == "notes" else "email",
-        sender=str(reading.sender) if reading.sender else None,
-        recipients=tuple(reading.recipients),
-        subject=reading.subject or None,
-        delegate=reading.delegate,
-    )
 
 
 def _parsed_values(reading: Reading) -> dict[str, Any]:

@@ -1,0 +1,138 @@
+"""Extraction on real mail and minutes nobody here wrote (extraction_real_dev), through `handoff extract --jsonl`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from eval.extraction.scoring import score_parts
+
+DATASET = "extraction_real_dev"
+PARTS = ("emails", "notes_en", "notes_zh")
+TARGETS = {
+    "emails": {"f1": 0.85, "precision": 0.85, "task_free_kept_empty": 0.90},
+    "notes_en": {"f1": 0.80},
+    "notes_zh": {"f1": 0.75},
+    "all": {"due_accuracy": 0.90, "assignee_accuracy": 0.85},
+}
+_TRIVIAL = re.compile(r"\?|？|\bplease\b|请", re.I)
+
+
+def load_documents(datasets_dir: Path) -> list[dict[str, Any]]:
+    """Gold documents with their `part`, the raw mail (for To/From) and the `handoff extract --jsonl` line for each."""
+    from handoff.extraction.datasets import load_real_dev
+
+    documents = []
+    for gold in load_real_dev(datasets_dir):
+        if gold.kind == "email":
+            line = {"id": gold.id, "kind": "email", "raw": gold.text}
+        else:
+            line = {"id": gold.id, "kind": "notes", "text": gold.text, "sent_at": gold.sent_at}
+        raw = gold.text if gold.kind == "email" else None
+        documents.append(
+            {"id": gold.id, "kind": gold.kind, "part": gold.part, "tasks": gold.tasks, "raw": raw, "input": line}
+        )
+    return documents
+
+
+def cross_validated(datasets_dir: Path, folds: int = 5, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """Predictions for every document by a decision layer fitted on the other folds' documents only."""
+    import numpy as np
+    from sklearn.model_selection import KFold
+
+    from handoff.cli.extract import task_line
+    from handoff.extraction.datasets import load_real_dev
+    from handoff.extraction.offline import OfflineExtractor
+    from handoff.extraction.training import fit_decision, prepare_messages
+
+    prepared = prepare_messages(load_real_dev(datasets_dir))
+    predictions: dict[str, list[dict[str, Any]]] = {}
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(np.zeros(len(prepared))):
+        extractor = OfflineExtractor(decision=fit_decision([prepared[i] for i in train]))
+        for i in test:
+            drafts = extractor.extract(prepared[i].message, [])
+            predictions[prepared[i].gold.id] = [task_line(draft) for draft in drafts]
+    return predictions
+
+
+def extract_with_cli(documents: list[dict[str, Any]], *, timeout_s: float = 600) -> dict[str, list[dict[str, Any]]]:
+    """Runs `handoff extract --jsonl` in a child process with an empty HANDOFF_HOME, exactly as a script would."""
+    with tempfile.TemporaryDirectory() as home:
+        source = Path(home) / "in.jsonl"
+        source.write_text(
+            "".join(json.dumps(d["input"], ensure_ascii=False) + "\n" for d in documents), encoding="utf-8"
+        )
+        env = {**os.environ, "HANDOFF_HOME": home}
+        env.pop("HANDOFF_DATABASE_URL", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "handoff", "extract", "--jsonl", str(source)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout_s,
+            check=True,
+        )
+    predictions: dict[str, list[dict[str, Any]]] = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            predictions[str(row["id"])] = row.get("tasks") or []
+    return predictions
+
+
+def trivial_tasks(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The baseline: each sentence of the text the extractor reads that has "?" or "please" is a task, no owner."""
+    from handoff.extraction.sentences import split_sentences
+
+    if document["kind"] == "email":
+        from handoff.intake.reading import read_email
+
+        text = read_email(document["raw"].encode("utf-8")).text
+    else:
+        text = document["input"]["text"]
+    return [
+        {"title": s, "evidence": s, "assignee": None, "due": None} for s in split_sentences(text) if _TRIVIAL.search(s)
+    ]
+
+
+def score(documents: list[dict[str, Any]], predictions: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per part and over all documents."""
+    tallies = score_parts(documents, predictions)
+    out = {part: tallies[part].rates() for part in PARTS if part in tallies}
+    out["all"] = score_parts([{**d, "part": "all"} for d in documents], predictions)["all"].rates()
+    return out
+
+
+def run(datasets_dir: Path, extract: Callable[[list[dict[str, Any]]], dict[str, list]] = extract_with_cli) -> dict:
+    documents = load_documents(datasets_dir)
+    ours = score(documents, extract(documents))
+    trivial = score(documents, {d["id"]: trivial_tasks(d) for d in documents})
+    return {"dataset": DATASET, "offline": ours, "trivial_question_or_please": trivial, "targets": TARGETS}
+
+
+def print_report(result: dict[str, Any]) -> None:
+    def cell(value: float | None) -> str:
+        return "  -  " if value is None else f"{value:.3f}"
+
+    print(f"real mail and minutes ({result['dataset']}, task-level; the headline numbers)")
+    print(f"{'part':10} {'extractor':10} {'docs':>4} {'P':>6} {'R':>6} {'F1':>6} {'due':>6} {'owner':>6} {'empty':>6}")
+    for part in (*PARTS, "all"):
+        for label, key in (("offline", "offline"), ("?/please", "trivial_question_or_please")):
+            row = result[key].get(part)
+            if row is None:
+                continue
+            print(
+                f"{part:10} {label:10} {row['docs']:4d} {cell(row['precision'])} {cell(row['recall'])} "
+                f"{cell(row['f1'])} {cell(row['due_accuracy'])} {cell(row['assignee_accuracy'])} "
+                f"{cell(row['task_free_kept_empty'])}"
+            )
+    targets = ", ".join(f"{part} {k} >= {v}" for part, row in result["targets"].items() for k, v in row.items())
+    print(f"targets: {targets}")

@@ -1,0 +1,319 @@
+"""Whether a candidate sentence is a task, decided in its context: the sentence's kind of speech act, its place in the
+message and what the whole message is (a broadcast, a newsletter, minutes), over the base classifier's score.
+
+The features are the annotation rules written down (GUIDELINES: requests, questions that need an answer, the writer's
+commitments, assignments, meeting requests count; open offers, FYI formulas, prohibitions, status, past actions,
+whereabouts, hedges, marketing and quoted text do not). Their weights are a logistic regression per message kind,
+plain numbers in `artifacts/decision.json`, fitted by `training.fit_decision`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from handoff.extraction.cues import CUE_NAMES, cue_vector
+
+ARTIFACT = Path(__file__).parent / "artifacts" / "decision.json"
+
+_I = re.I
+_CONDITIONAL = re.compile(r"^(?:and |but |so |also |however,? )?(?:if|should|in case|unless|when(?:ever)?)\b", _I)
+_OFFER = re.compile(
+    r"\b(?:let (?:me|us) know if|if you (?:have|need|would like|want|are interested|wish|encounter|do not|don'?t)|"
+    r"feel free|(?:do not|don'?t) hesitate|any (?:further )?questions|happy to (?:help|answer|discuss)|"
+    r"should you (?:have|need|wish)|if (?:there is|there are) any|at your (?:earliest )?convenience)\b",
+    _I,
+)
+_PROHIBITION = re.compile(r"^(?:please\s+)?(?:do not|don'?t|never|no need to)\b|\bplease (?:do not|don'?t)\b", _I)
+_FYI = re.compile(
+    r"\b(?:fyi|please (?:see|find|note|read|review) (?:the )?(?:below|attached|enclosed|following)|"
+    r"see (?:below|attached)|attached (?:is|are|please find)|please find|please note|here (?:is|are)|"
+    r"for your (?:information|reference|review)|"
+    r"as (?:you|we) (?:can see|know)|below (?:is|are))\b",
+    _I,
+)
+_PAST = re.compile(
+    r"\b(?:i|we|he|she|they|it)\s+(?:have|has|had)\s+(?:already\s+|just\s+|now\s+)?\w+(?:ed|en|t)\b|"
+    r"\b(?:i|we)\s+(?:sent|did|met|spoke|talked|received|forwarded|completed|finished|discussed|agreed|decided|"
+    r"placed|asked|called|left|got|made|took|reviewed|attached|wanted)\b|\b(?:was|were)\s+\w+ed\b|"
+    r"\b(?:yesterday|last (?:week|night|month|year))\b",
+    _I,
+)
+_SOCIAL = re.compile(
+    r"\b(?:congratulat\w*|join me in|welcome|best wishes|happy (?:birthday|holidays|new year)|thank(?:s| you)|"
+    r"appreciate (?:your|the|all)|wish(?:ing)?|good luck|hope (?:you|all|this|everyone)|enjoy|regards)\b",
+    _I,
+)
+_HEDGE = re.compile(
+    r"\b(?:may|might|maybe|perhaps|probably|likely|possibly|hoping|hope to|think|guess|consider(?:ing)?|"
+    r"not sure|seems?|plan(?:ning)? to|intend)\b",
+    _I,
+)
+_WHEREABOUTS = re.compile(
+    r"\b(?:out of (?:the )?office|on vacation|on leave|be (?:out|away|back|traveling|travelling|in town|home)|"
+    r"will be (?:in|at|out)\b)",
+    _I,
+)
+_DISCLAIMER = re.compile(
+    r"\b(?:intended (?:only )?(?:for the )?(?:recipient|addressee)|confidential|privileged|disclaimer|"
+    r"unsubscribe|opt[- ]out|to be removed|privacy policy|terms and conditions|all rights reserved|©|copyright)\b",
+    _I,
+)
+_MARKETING = re.compile(
+    r"\b(?:click (?:here|on|the)|unsubscribe|view (?:this|it) (?:e-?mail|online|in your browser)|special offer|"
+    r"free (?:shipping|trial|issues?)|discount|promotion(?:al)? code|save \d+|sale\b|order now|shop now|"
+    r"register (?:now|today|online)|visit (?:our|us|www)|subscribe|newsletter|mailing list|% off|sign up)\b",
+    _I,
+)
+_URL = re.compile(r"https?://|www\.\w|\b\w+\.(?:com|org|net)/", _I)
+_PHONE = re.compile(r"\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b|\bx\s?\d-?\d{4}\b|\+\d{2}[\d ]{6,}")
+_WRITER_COMMIT = re.compile(
+    r"\b(?:i'?ll|i will|i shall|i'm going to|i am going to|i'?d like to|i would like to|i want to|i plan to|"
+    r"i need to|let me)\b",
+    _I,
+)
+_WE_COMMIT = re.compile(r"\b(?:we'?ll|we will|we need to|we must|we should|we have to|let'?s|lets)\b", _I)
+_THIRD_PARTY = re.compile(
+    r"(?:^|[-–—:;,.(]\s+|\band\s+)(?:[-*•]\s*)?"
+    r"(?:@[\w.-]+|[A-Z][\w'.-]+(?:\s(?:and|&)\s[A-Z][\w'.-]+)?(?:\s[A-Z][\w'-]+)?)\s+"
+    r"(?:will|to|shall|is going to|are going to|needs? to|volunteer(?:s|ed)?|agreed to|offered to|is taking|"
+    r"can take|will take|to take|owns|has the action)\b"
+)
+_SPEAKER = re.compile(r"^(?:[-*•]\s*)?(?:\*\*)?[A-Z][\w.'-]{0,20}(?:\s[A-Z][\w.'-]{0,20})?(?:\*\*)?\s*[:：]\s*\S")
+_ASKS_YOU = re.compile(
+    r"\b(?:could|can|would|will)\s+(?:you|someone|somebody|one of)\b|\byou (?:need|have|must|should) to\b|"
+    r"\b(?:i|we) (?:need|want|would like|'d like) (?:you|someone|each of you|everyone)\b|\bplease\b|\bkindly\b|"
+    r"\bmake sure\b|\bremember to\b|\bdon'?t forget\b|\blet (?:me|us) know\b|\bget back to\b|\bplan on\b",
+    _I,
+)
+_YES_NO = re.compile(r"^(?:\w+,\s*)?(?:are|is|do|does|did|can|could|would|will|should|have|has|shall|may)\b", _I)
+_WH = re.compile(r"^(?:\w+,\s*)?(?:what|which|when|where|who|whom|why|how)\b", _I)
+_RHETORIC = re.compile(r"\b(?:how are you|how (?:was|did) (?:your|the)|how'?s it going|what'?s up)\b", _I)
+_DONE = re.compile(r"\b(?:done|completed|finished|resolved|merged|closed|landed|shipped)\b|~~|已完成|已经|完成了", _I)
+_DEFERRED = re.compile(r"\b(?:table(?:d)?|defer(?:red)?|postpone(?:d)?|next meeting|no action|not (?:now|merge))\b", _I)
+_MARKER = re.compile(r"\b(?:action(?: item)?s?|ai|todo|to-do|next steps?)\s*[:：]|\*\*ai\b", _I)
+_CN_ASK = re.compile(r"(请|麻烦|能否|可否|务必|帮忙|记得|需要|建议|要求)")
+_CN_COMMIT = re.compile(r"(我来|我会|我们会|我将|我们将|我负责|负责|跟进|会后|推动|推进|落实|牵头|继续)")
+_CN_NOT = re.compile(r"(谢谢|感谢|收到|已经|已完成|已修复|完成了|同意|通过|讨论了|介绍了|汇报)")
+_CN_OWNER_TAIL = re.compile(r"[-—–]\s*[\u4e00-\u9fff@\w]{2,12}\s*$|[（(][\u4e00-\u9fff\w]{2,8}[)）]\s*$")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_AUTOMATED_SENDER = re.compile(
+    r"(?:no-?reply|do-?not-?reply|news|newsletter|info|marketing|mailer|announce|notification|alert|updates?|"
+    r"promo|offers?|deals|support|service|webmaster|admin|bounce|list|digest|customer)\w*@",
+    _I,
+)
+_HOW = ("section", "action_line", "checkbox", "table", "owner_line")
+
+SENTENCE_FEATURES = (
+    "base_logit", "conditional", "offer", "prohibition", "fyi", "past", "social", "hedge", "whereabouts",
+    "disclaimer", "marketing", "url", "phone", "writer_commit", "we_commit", "third_party", "speaker", "asks_you",
+    "question", "yes_no_question", "wh_question", "rhetorical", "done", "deferred", "marker", "list_item",
+    "log_words", "caps_share", "chinese", "cn_ask", "cn_commit", "cn_not", "cn_owner_tail", "position",
+    "first_third", *(f"structured_{how}" for how in _HOW),
+)  # fmt: skip
+MESSAGE_FEATURES = (
+    "log_recipients", "automated_sender", "log_urls", "marketing_share", "log_sentences", "ask_share",
+    "greeted_by_name", "forwarded", "disclaimer_share",
+)  # fmt: skip
+FEATURE_NAMES = (*SENTENCE_FEATURES, *(f"cue_{name}" for name in CUE_NAMES), *MESSAGE_FEATURES)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One candidate: its text, where it stood, and what structure (if any) marked it."""
+
+    text: str
+    index: int  # its place among the message's candidates
+    list_item: bool = False
+    structured: str | None = None  # NoteItem.how, when the notes' structure marked the line
+    base_probability: float = 0.5
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    """What the whole message says about its sentences."""
+
+    kind: str  # "email" or "notes"
+    recipients: int = 1
+    sender: str | None = None
+    subject: str | None = None
+    greeted_by_name: bool = False
+    texts: tuple[str, ...] = ()  # every candidate sentence, for the message-level shares
+
+
+def _share(pattern: re.Pattern[str], texts: Sequence[str]) -> float:
+    return sum(1 for text in texts if pattern.search(text)) / len(texts) if texts else 0.0
+
+
+BULK_MARKETING_SHARE = 0.15
+
+
+def reads_as_bulk(context: MessageContext) -> bool:
+    """A message that reads as marketing or an automated notice: its explicit asks are calls to action, not tasks."""
+    urls = sum(len(_URL.findall(text)) for text in context.texts)
+    automated = bool(context.sender and _AUTOMATED_SENDER.search(context.sender))
+    return _share(_MARKETING, context.texts) >= BULK_MARKETING_SHARE or urls >= 5 or automated
+
+
+def message_vector(context: MessageContext) -> np.ndarray:
+    texts = context.texts
+    urls = sum(len(_URL.findall(text)) for text in texts)
+    subject = context.subject or ""
+    return np.asarray(
+        (
+            math.log1p(context.recipients),
+            bool(context.sender and _AUTOMATED_SENDER.search(context.sender)),
+            math.log1p(urls),
+            _share(_MARKETING, texts),
+            math.log1p(len(texts)),
+            _share(_ASKS_YOU, texts),
+            context.greeted_by_name,
+            bool(re.match(r"^\s*(?:fw|fwd|tr|wg)\s*:", subject, _I)),
+            _share(_DISCLAIMER, texts),
+        ),
+        dtype=np.float64,
+    )
+
+
+def sentence_vector(sentence: Sentence, total: int) -> np.ndarray:
+    text = sentence.text.strip()
+    body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)]|\[[ xX]?\])\s*", "", text)
+    words = text.split()
+    letters = [ch for ch in text if ch.isalpha() and ch.isascii()]
+    probability = min(max(sentence.base_probability, 1e-4), 1 - 1e-4)
+    question = text.rstrip(" *_)").endswith(("?", "？"))
+    values = (
+        math.log(probability / (1 - probability)),
+        bool(_CONDITIONAL.match(body)),
+        bool(_OFFER.search(text)),
+        bool(_PROHIBITION.search(body)),
+        bool(_FYI.search(text)),
+        bool(_PAST.search(text)),
+        bool(_SOCIAL.search(text)),
+        bool(_HEDGE.search(text)),
+        bool(_WHEREABOUTS.search(text)),
+        bool(_DISCLAIMER.search(text)),
+        bool(_MARKETING.search(text)),
+        bool(_URL.search(text)),
+        bool(_PHONE.search(text)),
+        bool(_WRITER_COMMIT.search(text)),
+        bool(_WE_COMMIT.search(text)),
+        bool(_THIRD_PARTY.search(body)),
+        bool(_SPEAKER.match(text)),
+        bool(_ASKS_YOU.search(text)),
+        question,
+        question and bool(_YES_NO.match(body)),
+        question and bool(_WH.match(body)),
+        bool(_RHETORIC.search(text)),
+        bool(_DONE.search(text)),
+        bool(_DEFERRED.search(text)),
+        bool(_MARKER.search(text)),
+        sentence.list_item,
+        math.log1p(len(words)),
+        sum(ch.isupper() for ch in letters) / len(letters) if len(letters) >= 8 else 0.0,
+        len(_CJK.findall(text)) >= 4,
+        bool(_CN_ASK.search(text)),
+        bool(_CN_COMMIT.search(text)),
+        bool(_CN_NOT.search(text)),
+        bool(_CN_OWNER_TAIL.search(text)),
+        sentence.index / max(total - 1, 1),
+        sentence.index < max(total / 3, 1),
+        *(sentence.structured == how for how in _HOW),
+    )
+    return np.concatenate([np.asarray(values, dtype=np.float64), cue_vector(text).astype(np.float64)])
+
+
+_NEGATIVE = (_CONDITIONAL, _OFFER, _PROHIBITION, _FYI, _SOCIAL, _DISCLAIMER, _MARKETING, _RHETORIC)
+
+
+def is_plain_ask(text: str, explicit: bool) -> bool:
+    """An explicit ask (the rules' `explicit`) that none of the rules against asks contradicts: it is kept even where
+    the learned layer, fitted on one company's mail and public minutes, has seen too few like it."""
+    body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)]|\[[ xX]?\])\s*", "", text.strip())
+    return explicit and not any(
+        pattern.match(body) if pattern is _CONDITIONAL else pattern.search(body) for pattern in _NEGATIVE
+    )
+
+
+def feature_matrix(sentences: Sequence[Sentence], context: MessageContext) -> np.ndarray:
+    if not sentences:
+        return np.zeros((0, len(FEATURE_NAMES)))
+    message = message_vector(context)
+    rows = [np.concatenate([sentence_vector(s, len(sentences)), message]) for s in sentences]
+    return np.vstack(rows)
+
+
+@dataclass(frozen=True)
+class KindModel:
+    """A standardised logistic regression for one message kind, and the threshold chosen inside its training folds."""
+
+    coef: np.ndarray
+    intercept: float
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        if not len(features):
+            return np.zeros(0)
+        logits = ((features - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def as_dict(self) -> dict:
+        return {
+            "coef": [round(float(v), 6) for v in self.coef],
+            "intercept": round(float(self.intercept), 6),
+            "mean": [round(float(v), 6) for v in self.mean],
+            "scale": [round(float(v), 6) for v in self.scale],
+            "threshold": round(float(self.threshold), 4),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> KindModel:
+        return cls(
+            coef=np.asarray(data["coef"], dtype=np.float64),
+            intercept=float(data["intercept"]),
+            mean=np.asarray(data["mean"], dtype=np.float64),
+            scale=np.asarray(data["scale"], dtype=np.float64),
+            threshold=float(data["threshold"]),
+        )
+
+
+@dataclass(frozen=True)
+class DecisionModel:
+    """One `KindModel` per message kind ("email", "notes"); notes in any language share one."""
+
+    kinds: dict[str, KindModel]
+    card: dict = field(default_factory=dict)
+
+    def decide(self, sentences: Sequence[Sentence], context: MessageContext) -> tuple[np.ndarray, float]:
+        """P(task) per sentence, and the bar a sentence must reach."""
+        model = self.kinds[context.kind if context.kind in self.kinds else "email"]
+        return model.probabilities(feature_matrix(sentences, context)), model.threshold
+
+    def save(self, path: Path = ARTIFACT) -> Path:
+        data = dict(self.card, features=list(FEATURE_NAMES), kinds={k: m.as_dict() for k, m in self.kinds.items()})
+        path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+
+def load_decision(path: Path = ARTIFACT) -> DecisionModel:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if list(data["features"]) != list(FEATURE_NAMES):
+        raise ValueError(f"{path} was fitted on other features; rebuild it with `handoff train extractor`")
+    kinds = {kind: KindModel.from_dict(values) for kind, values in data["kinds"].items()}
+    card = {k: v for k, v in data.items() if k not in ("features", "kinds")}
+    return DecisionModel(kinds, card)
+
+
+@lru_cache(maxsize=1)
+def committed_decision() -> DecisionModel | None:
+    """The shipped decision weights, or None before they were first fitted (then the base classifier decides)."""
+    return load_decision() if ARTIFACT.exists() else None
