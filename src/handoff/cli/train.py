@@ -57,6 +57,23 @@ def register(app: typer.Typer) -> None:
         else:
             say(f"extractor trained: {summary}")
 
+    @train.command("decision")
+    def decision(
+        as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
+    ) -> None:
+        """Refit the extractor's decision layer on extraction_real_dev (its cross-validated numbers: make eval)."""
+        from handoff.cli.output import emit_json, progress, say
+        from handoff.extraction.training import train_decision
+        from handoff.settings import Settings
+
+        summary = train_decision(
+            Settings(), lambda golds: progress(golds, "reading gold messages", total=len(golds), enabled=not as_json)
+        )
+        if as_json:
+            emit_json(summary)
+        else:
+            say(f"decision layer fitted: {summary}")
+
 
 HEADLINE_METRICS = ("mae", "coverage80", "roc_auc", "brier")
 

@@ -96,6 +96,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), "iso"),
     (re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})[日号]"), "cn_month_day"),
     (re.compile(r"(下下?|本|这|这个)?(?:周|星期|礼拜)([一二三四五六日天1-7])"), "cn_weekday"),
+    (re.compile(r"(\d{1,2})月(?:底|末)"), "cn_numbered_month_end"),
     (re.compile(r"(下个?月|本月|这个月)?月底|月末"), "cn_month_end"),
     (re.compile(r"(\d{1,2})[日号](?:之?前|以前|截止)"), "cn_day_of_month"),
     (re.compile(r"明天|明日"), "cn_tomorrow"),
@@ -145,6 +146,12 @@ def _apply(kind: str, match: re.Match[str], today: date) -> tuple[date | None, f
         if prefix:
             return _next_weekday(today, weekday, this_week=True), 0.85
         return _next_weekday(today, weekday), 0.8
+    if kind == "cn_numbered_month_end":
+        month = int(g[0])
+        if not 1 <= month <= 12:
+            return None, 0.0
+        year = today.year + (1 if month < today.month - 2 else 0)
+        return _end_of_month(year, month), 0.85
     if kind == "cn_month_end":
         if g[0] and g[0].startswith("下"):
             return _end_of_month(*_add_months(today, 1)), 0.85
@@ -158,7 +165,7 @@ def _apply(kind: str, match: re.Match[str], today: date) -> tuple[date | None, f
     if kind == "cn_today":
         return today, 0.85
     if kind == "cn_next_week":
-        return _next_weekday(today, 4, next_week=True), 0.5
+        return None, 0.0  # vague: "next week" names no day
     if kind == "cn_this_week":
         return _next_weekday(today, 4, this_week=True), 0.7
     if kind == "end_of_month":
@@ -211,10 +218,8 @@ def _apply(kind: str, match: re.Match[str], today: date) -> tuple[date | None, f
             return today + timedelta(weeks=count), 0.7
         year, month = _add_months(today, count)
         return date(year, month, min(today.day, calendar.monthrange(year, month)[1])), 0.6
-    if kind == "next_week":
-        return _next_weekday(today, 4, next_week=True), 0.5
-    if kind == "next_month":
-        return _end_of_month(*_add_months(today, 1)), 0.4
+    if kind in ("next_week", "next_month"):
+        return None, 0.0  # vague: the guidelines keep such a phrase as text, never as a day
     return None, 0.0
 
 
@@ -230,10 +235,16 @@ _TIME_PHRASE = re.compile(r"\b(\d{1,2})(:\d{2})?\s*(am|pm)\b", re.I)
 HORIZON = timedelta(days=10 * 366)
 
 
+_VAGUE = {"next_week", "next_month", "cn_next_week"}
+_BY_TIME = re.compile(r"\b(?:by|before|until|no later than)\s+\d{1,2}(?::\d{2})?\s*(?:a\.?m\.?|p\.?m\.?)", re.I)
+
+
 def find_due(sentence: str, sent_at: datetime) -> DueDate | None:
     """The deadline a sentence sets, if any. `sent_at` is aware; its own offset decides what "today" is."""
     today = sent_at.date()
+    by_time = _BY_TIME.search(sentence)
     text = _TIME_PHRASE.sub(" ", sentence)
+    vague = False
     best: DueDate | None = None
     best_position = -1
     taken: list[tuple[int, int]] = []
@@ -247,6 +258,7 @@ def find_due(sentence: str, sent_at: datetime) -> DueDate | None:
                 continue  # "the Q1 training calendar" names a quarter; it sets no deadline
             value, confidence = _apply(kind, match, today)
             if value is None:
+                vague = vague or kind in _VAGUE
                 continue
             before = text[max(0, span[0] - 25) : span[0]]
             after = text[span[1] : span[1] + 6]
@@ -265,7 +277,9 @@ def find_due(sentence: str, sent_at: datetime) -> DueDate | None:
             if position > best_position or (position == best_position and best and confidence > best.confidence):
                 best = DueDate(value, round(max(0.05, confidence), 3), match.group(0).strip())
                 best_position = position
-    if best is None:
+    if best is None and by_time is not None:
+        return DueDate(today, 0.7, by_time.group(0).strip())  # "by 4:55 pm": a time with no day is today
+    if best is None and not vague:
         best = _dateparser_fallback(text, sent_at)
     return best
 

@@ -18,7 +18,8 @@ from handoff.extraction.decision import (
 )
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
 from handoff.extraction.notes import NoteItem, from_webvtt, parse_structure
-from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee
+from handoff.extraction.overlap import token_f1
+from handoff.extraction.people import Roster, addressee_from_greeting, greets_by_name, resolve_assignee
 from handoff.extraction.priority import find_priority, has_urgency
 from handoff.extraction.sentences import Line, split_lines
 from handoff.extraction.titles import make_title
@@ -184,7 +185,7 @@ class OfflineExtractor:
             recipients=len(message.recipients),
             sender=message.sender,
             subject=message.subject,
-            greeted_by_name=addressee_from_greeting(message.text) is not None,
+            greeted_by_name=greets_by_name(message.text),
             texts=tuple(texts),
         )
         return Candidates(items, sentences, context, notes)
@@ -193,14 +194,16 @@ class OfflineExtractor:
         from handoff.extraction.classifier import committed_classifier
 
         found = self.candidates(message)
+        is_notes = message.kind == "notes"
         if not found.items:
             return []
+        if message.kind == "email" and reads_as_bulk(found.context):
+            return []  # marketing or an automated notice: its calls to action are nobody's task
         decision = self.decision or committed_decision()
         if decision is not None:
             scores, bar = decision.decide(found.sentences, found.context)
-            bulk = reads_as_bulk(found.context)
             keep = [
-                (float(score) >= bar or (not bulk and is_plain_ask(c.text, is_explicit_ask(c.text))))
+                (float(score) >= bar or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text))))
                 and not (c.structured is None and _REPORTED.search(c.text))
                 for c, score in zip(found.items, scores, strict=True)
             ]
@@ -217,7 +220,6 @@ class OfflineExtractor:
         )
         addressee = message.delegate or addressee_from_greeting(message.text, people)
         drafts: list[TaskDraft] = []
-        seen_titles: set[str] = set()
         for index, candidate in enumerate(found.items):
             if not keep[index]:
                 continue
@@ -227,10 +229,11 @@ class OfflineExtractor:
                 candidate.text, candidate.structured, float(scores[index]), message, people, recipients, addressee,
                 writer, following,
             )  # fmt: skip
-            key = draft.title.value.lower()
-            if key in seen_titles:
+            same = next((kept for kept in drafts if _restates(kept, draft)), None)
+            if same is not None:  # an ask restated (in a table and the body, or again with its deadline): one task
+                if same.due.value is None and draft.due.value is not None:
+                    same.due = draft.due
                 continue
-            seen_titles.add(key)
             drafts.append(draft)
         if len(drafts) > MAX_TASKS:
             found.notes.append(f"kept the first {MAX_TASKS} of {len(drafts)} tasks")
@@ -291,6 +294,15 @@ class OfflineExtractor:
             evidence=evidence,
             extractor=self.name,
         )
+
+
+RESTATEMENT_F1 = 0.7
+
+
+def _restates(kept: TaskDraft, draft: TaskDraft) -> bool:
+    """The same action said twice in one message: (nearly) the same title for the same person."""
+    same_title = token_f1(kept.title.value, draft.title.value) >= RESTATEMENT_F1
+    return same_title and (kept.assignee.value == draft.assignee.value or draft.assignee.value is None)
 
 
 def _following_remark(candidates: list[_Candidate], keep: list[bool], index: int) -> str | None:

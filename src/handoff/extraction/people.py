@@ -11,7 +11,9 @@ from handoff.extraction.model import TeamMember
 
 _HANDLE = re.compile(r"(?<![\w.])@([A-Za-z][\w.-]*[\w])")
 _FIRST_PERSON = re.compile(
-    r"\b(i'?ll|i will|i'm going to|i am going to|i can|i shall|let me|i'?d be happy to)\b|我来|我会|我将|我负责", re.I
+    r"\b(i'?ll|i will|i'm going to|i am going to|i can|i shall|let me|i'?d be happy to|i'?d like to|i would like to|"
+    r"i want to|i plan to|i need to|i intend to)\b|我来|我会|我将|我负责",
+    re.I,
 )
 _SECOND_PERSON = re.compile(
     r"\b(could|can|would|will|do)\s+(you|u)\b|\byou (need|should|must|have) to\b|\bplease\b|\bpls\b|\bkindly\b|"
@@ -110,7 +112,37 @@ def _display_name(raw: str | None) -> str | None:
     return raw.strip().lstrip("@") or None
 
 
-_VOCATIVE_OPENING = re.compile(r"^\s*([A-Z][\w'-]+)\s*(?:,|-|–|:)\s")
+_NAME = r"[A-Z][\w'-]+(?:\s[A-Z]\.|\s[A-Z][a-z]+)?"
+# "Tim -", "Shanna/Tom,", "Marie or Tana -", "Scott and JIm,": people addressed by name at the start of a line.
+_VOCATIVE_OPENING = re.compile(rf"^\s*({_NAME}(?:\s*(?:/|&|\band\b|\bor\b)\s*{_NAME})*)\s*(?:,|-|–|:)\s")
+_JOINERS = re.compile(r"\s*(?:/|&|、|＆|\band\b)\s*")
+# Owners written after the item ("… - 胡欣蔚", "… -谢秀奇 (10月底…)", "… @陈玄", "责任人：朱健伟、罗钰凯").
+_TRAILING_OWNER = re.compile(
+    r"\s[-–—]\s*((?:[\u4e00-\u9fff]{2,4}|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)(?:\s*[&、和]\s*[\u4e00-\u9fff]{2,4})*)"
+    r"\s*(?:[(（][^)）]*[)）]?)?\s*(?:->.*)?$"
+)
+_CN_RESPONSIBLE = re.compile(
+    r"(?:责任人|负责人)\s*[:：]?\s*([\u4e00-\u9fff]{2,4}(?:\s*[、,，和&]\s*[\u4e00-\u9fff]{2,4})*)"
+)
+_CN_HANDLE = re.compile(r"@([\u4e00-\u9fff]{2,4}|[A-Za-z][\w-]+)\s*$")
+_AI_OWNER = re.compile(r"^\s*\*\*\s*(?:ai|action)\s*[:：]?\s+([A-Z][\w'-]+(?:\s[A-Z][\w'-]+)?)\s*\*\*", re.I)
+# "It was agreed that Robin will…", "Also Brad needs to…", "…, Marco will lead this".
+_INNER_OWNER = re.compile(
+    rf"(?:\bthat|\balso|[,;:.]|\bso)\s+({_NAME}(?:\s*(?:&|\band\b)\s*{_NAME})*)\s+"
+    r"(?:will|to|needs? to|is going to|are going to|volunteered|agreed to|offered to)\b"
+)
+
+
+def _joined(names: str) -> str:
+    """Several owners as the guidelines write them: "A and B"."""
+    parts = [part.strip() for part in re.split(r"\s*(?:/|&|、|＆|,|，|\band\b|\bor\b)\s*", names) if part.strip()]
+    return " and ".join(parts)
+
+
+def greets_by_name(text: str) -> bool:
+    """Whether the first line is a greeting with a name ("Hi Anna,", "张敏你好")."""
+    first = next((line for line in text.strip().splitlines() if line.strip()), "")
+    return bool(_GREETING.match(first) or _CN_GREETING.match(first))
 
 
 def addressee_from_greeting(text: str, roster: Roster | None = None) -> str | None:
@@ -122,8 +154,8 @@ def addressee_from_greeting(text: str, roster: Roster | None = None) -> str | No
         if match:
             return match.group(1)
         vocative = _VOCATIVE_OPENING.match(line + " ")
-        if vocative and roster is not None and roster.find(vocative.group(1)):
-            return vocative.group(1)
+        if vocative and vocative.group(1).split()[0].lower() not in _NOT_NAMES:
+            return _joined(vocative.group(1))
         return None
     return None
 
@@ -151,7 +183,14 @@ _OWNER_VERB_LINE = re.compile(
 
 def written_owner(sentence: str) -> str | None:
     """A name written as the owner: "Alice to send…", "@bob: …", "… (Carol)", "owner: dave", "Raj - send…"."""
+    ai_owner = _AI_OWNER.match(sentence)
+    if ai_owner:
+        return ai_owner.group(1)
     sentence = _ITEM_PREFIX.sub("", sentence, count=1)
+    for pattern in (_CN_RESPONSIBLE, _TRAILING_OWNER, _CN_HANDLE):
+        found = pattern.search(sentence)
+        if found and found.group(1).split()[0].lower() not in _NOT_NAMES:
+            return _joined(found.group(1))
     chinese = re.match(r"^([\u4e00-\u9fff]{2,4})(?:\s+|\s*负责|\s*[:：])", sentence)
     if chinese:
         return chinese.group(1)
@@ -173,6 +212,9 @@ def written_owner(sentence: str) -> str | None:
         name = match.group(1) or match.group(2)
         if name and name.split()[0].lower() not in _NOT_NAMES:
             return name
+    inner = _INNER_OWNER.search(sentence)
+    if inner and inner.group(1).split()[0].lower() not in _NOT_NAMES:
+        return _joined(inner.group(1))
     return None
 
 
@@ -193,14 +235,17 @@ def resolve_assignee(
     # Outside notes a capitalised first word is often not a person ("Production has…"): trust only roster names.
     if written and (is_notes or roster.find(written) is not None or "@" in sentence):
         return roster.resolve(written, 0.85, "named owner")
-    vocative = re.match(r"^\s*([A-Z][a-z]+)\s*,\s*(?:could|can|would|will|please|pls)\b", sentence)
-    if vocative and roster.find(vocative.group(1)):
-        return roster.resolve(vocative.group(1), 0.85, "addressed by name")
+    vocative = _VOCATIVE_OPENING.match(sentence + " ")
+    if vocative and vocative.group(1).split()[0].lower() not in _NOT_NAMES and not is_notes:
+        return roster.resolve(_joined(vocative.group(1)), 0.8, "addressed by name")
     if _FIRST_PERSON.search(sentence):
         return roster.resolve(sender, 0.8, "writer commits") if sender else _UNRESOLVED
     if re.match(r"^\W*(?:[\w,]+\s+){0,3}?(?:we'll|we will|we are going to)\b", sentence, re.I) or (
         re.search(r"我们会|我们将|我们来", sentence) and "请" not in sentence
     ):
+        # The writer's "we" is the writer's commitment in mail; in notes nobody is named.
+        if sender and not is_notes:
+            return roster.resolve(sender, 0.65, "writer commits for us")
         return Assignee(None, None, 0.7, "we: unresolved")
     customer_need = re.search(r"\bwe (?:still |really |urgently )?need\b", sentence, re.I) and not roster.find(sender)
     if (_SECOND_PERSON.search(sentence) or customer_need) and not is_notes:

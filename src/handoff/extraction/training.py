@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,20 +235,19 @@ def sentence_labels(texts: Sequence[str], tasks: Sequence[dict]) -> tuple[np.nda
 
 
 def prepare_messages(
-    golds: Sequence[GoldMessage], progress: Callable[[int, int], None] | None = None
+    golds: Sequence[GoldMessage], track: Callable[[Sequence[GoldMessage]], Iterable[GoldMessage]] = iter
 ) -> list[PreparedMessage]:
+    """Each gold message read once; `track` may wrap the messages in a progress bar (the caller's, not ours)."""
     from handoff.extraction.decision import feature_matrix
     from handoff.extraction.offline import OfflineExtractor
 
     extractor = OfflineExtractor()
     prepared = []
-    for number, gold in enumerate(golds, start=1):
+    for gold in track(golds):
         message = gold_message_text(gold)
         found = extractor.candidates(message)
         labels, weights = sentence_labels([s.text for s in found.sentences], gold.tasks)
         prepared.append(PreparedMessage(gold, message, feature_matrix(found.sentences, found.context), labels, weights))
-        if progress is not None:
-            progress(number, len(golds))
     return prepared
 
 
@@ -305,13 +304,15 @@ def fit_decision(prepared: Sequence[PreparedMessage], card: dict | None = None):
     return DecisionModel(kinds, card or {})
 
 
-def train_decision(settings: Settings, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def train_decision(
+    settings: Settings, track: Callable[[Sequence[GoldMessage]], Iterable[GoldMessage]] = iter
+) -> dict[str, Any]:
     """Refit the shipped decision weights on all of extraction_real_dev (its honest numbers: `make eval`, CV)."""
     from handoff.extraction.datasets import load_real_dev
     from handoff.extraction.decision import ARTIFACT
 
     golds = load_real_dev(settings.datasets_dir)
-    prepared = prepare_messages(golds, progress)
+    prepared = prepare_messages(golds, track)
     card = {
         "name": "decision",
         "trained_at": datetime.now(UTC).date().isoformat(),
