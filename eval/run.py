@@ -7,6 +7,7 @@ import sys
 from eval.runner import run_modules
 
 EVALS = (
+    "eval.extraction.real",  # the headline: real mail and minutes nobody here wrote
     "eval.extraction.eval",
     "eval.tabular.eval",
     "eval.models.eval",

@@ -111,7 +111,10 @@ def _print(result: dict[str, Any]) -> None:
         )
     for part, gold in result["golden"].items():
         ours, trivial = gold["offline"], gold["trivial_question_or_please"]
-        print(f"\ngolden set, {part}: {ours['cases']} messages, {ours['gold_tasks']} tasks (task-level)")
+        print(
+            f"\nself-written golden set (optimistic: its rules were written against it), {part}: "
+            f"{ours['cases']} messages, {ours['gold_tasks']} tasks (task-level)"
+        )
         print(f"{'':22} {'P':>6} {'R':>6} {'F1':>6} {'due':>6} {'owner':>6} {'prio':>6}")
         for label, row in (("offline extractor", ours), ("trivial ?/please", trivial)):
             print(

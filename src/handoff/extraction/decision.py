@@ -230,6 +230,18 @@ def sentence_vector(sentence: Sentence, total: int) -> np.ndarray:
     return np.concatenate([np.asarray(values, dtype=np.float64), cue_vector(text).astype(np.float64)])
 
 
+_BOILERPLATE = re.compile(
+    r"\b(?:(?:intended|named) (?:only )?(?:for the )?(?:recipient|addressee)|received this (?:e-?mail|message|"
+    r"communication) (?:in error|by mistake)|to (?:unsubscribe|be removed from)|do not (?:reply|respond) to this)\b",
+    _I,
+)
+
+
+def is_boilerplate(text: str) -> bool:
+    """Legal footers, unsubscribe lines and no-reply notices: asks written for nobody in particular."""
+    return bool(_BOILERPLATE.search(text))
+
+
 _NEGATIVE = (_CONDITIONAL, _OFFER, _PROHIBITION, _FYI, _SOCIAL, _DISCLAIMER, _MARKETING, _RHETORIC)
 
 

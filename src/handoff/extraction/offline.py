@@ -13,6 +13,7 @@ from handoff.extraction.decision import (
     MessageContext,
     Sentence,
     committed_decision,
+    is_boilerplate,
     is_plain_ask,
     reads_as_bulk,
 )
@@ -204,7 +205,7 @@ class OfflineExtractor:
             scores, bar = decision.decide(found.sentences, found.context)
             keep = [
                 (float(score) >= bar or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text))))
-                and not (c.structured is None and _REPORTED.search(c.text))
+                and not (c.structured is None and (_REPORTED.search(c.text) or is_boilerplate(c.text)))
                 for c, score in zip(found.items, scores, strict=True)
             ]
         else:  # before the decision layer was first fitted: the base classifier and the structure decide

@@ -215,8 +215,9 @@ def sentence_labels(texts: Sequence[str], tasks: Sequence[dict]) -> tuple[np.nda
     from handoff.extraction.titles import make_title
 
     predicted = [{"title": make_title(text), "evidence": text} for text in texts]
-    pairs = sorted(
-        ((pair_score(p, g), i, j) for i, p in enumerate(predicted) for j, g in enumerate(tasks)), reverse=True
+    pairs = sorted(  # best pairs first; of equal ones, the earliest sentence (the first saying of an ask)
+        ((pair_score(p, g), i, j) for i, p in enumerate(predicted) for j, g in enumerate(tasks)),
+        key=lambda pair: (-pair[0], pair[1], pair[2]),
     )
     labels = np.zeros(len(texts), dtype=int)
     weights = np.ones(len(texts))

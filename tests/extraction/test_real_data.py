@@ -1,0 +1,155 @@
+"""Extraction on real data: the scorer of extraction_real_dev, the decision layer, and the conventions it follows."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eval.extraction.scoring import Tally, assignee_matches, score_document
+from handoff.extraction.datasets import load_real_dev
+from handoff.extraction.dates import find_due
+from handoff.extraction.decision import FEATURE_NAMES, DecisionModel, KindModel, is_plain_ask, load_decision
+from handoff.extraction.extractor import build_extractor
+from handoff.extraction.model import MessageText
+from handoff.extraction.overlap import tokens
+from handoff.extraction.training import sentence_labels
+from handoff.settings import Settings
+
+RAW = "From: Dana Wu <dana.wu@acme.example>\nTo: Tim Belden <tim.belden@enron.com>\nSubject: x\n\nbody\n"
+
+
+def _gold(*tasks: dict, doc: str = "d1") -> dict:
+    return {"id": doc, "raw": RAW, "tasks": list(tasks)}
+
+
+def test_a_title_or_the_evidence_matches_and_each_gold_task_only_once() -> None:
+    tally = Tally()
+    gold = _gold({"title": "Send the revised SOW to Dana", "evidence": "Could you send me the revised SOW?"})
+    predicted = [
+        {"title": "Send revised SOW", "evidence": "something else entirely"},  # title F1 >= 0.5
+        {"title": "Send revised SOW", "evidence": "Could you send me the revised SOW?"},  # the same task again
+    ]
+    score_document(tally, gold, predicted)
+    assert (tally.tp, tally.fp, tally.fn) == (1, 1, 0)
+    evidence_only = Tally()
+    score_document(evidence_only, gold, [{"title": "Do it", "evidence": "Could you send me the revised SOW?"}])
+    assert (evidence_only.tp, evidence_only.fp) == (1, 0)
+
+
+def test_optional_gold_tasks_are_neither_owed_nor_punished_and_task_free_documents_count() -> None:
+    tally = Tally()
+    optional = {"title": "Thank Alicia again", "evidence": "Please thank Alicia again for me.", "optional": True}
+    score_document(tally, _gold(optional), [{"title": "Thank Alicia again", "evidence": "Please thank Alicia."}])
+    score_document(tally, _gold(optional, doc="d2"), [])
+    assert (tally.tp, tally.fp, tally.fn) == (0, 0, 0)
+    rates = tally.rates()
+    assert rates["task_free_kept_empty"] == 0.5  # both are task-free; only the second was left empty
+    score_document(tally, _gold(doc="d3"), [{"title": "Visit our store", "evidence": "Visit our store!"}])
+    assert tally.fp == 1 and tally.rates()["task_free_kept_empty"] == round(1 / 3, 3)
+
+
+def test_recipient_and_sender_resolve_against_the_mail_headers() -> None:
+    assert assignee_matches("tim.belden@enron.com", "recipient", RAW)
+    assert assignee_matches("Tim", "recipient", RAW)
+    assert not assignee_matches("dana.wu@acme.example", "recipient", RAW)
+    assert assignee_matches("Dana Wu", "sender", RAW)
+    assert assignee_matches("Scott and Jim", "Scott and JIm", None)
+    assert not assignee_matches(None, "sender", RAW)
+
+
+def test_chinese_is_read_as_character_bigrams() -> None:
+    assert tokens("提交性能测试报告") == ["提交", "交性", "性能", "能测", "测试", "试报", "报告"]
+    assert tokens("Send the SOW by Friday") == ["send", "sow", "friday"]
+
+
+def test_sentence_labels_give_each_gold_task_to_the_sentence_that_says_it_best() -> None:
+    tasks = [
+        {"title": "Send the revised SOW", "evidence": "Please send the revised SOW."},
+        {"title": "Thank Alicia", "evidence": "Please thank Alicia for me.", "optional": True},
+    ]
+    texts = ["Please send the revised SOW.", "Again: please send the revised SOW!", "Please thank Alicia for me.", "Hi"]
+    labels, weights = sentence_labels(texts, tasks)
+    assert labels.tolist() == [1, 0, 0, 0]
+    assert weights.tolist() == [1.0, 0.0, 0.0, 1.0]  # a second saying and an optional task teach nothing
+
+
+def test_the_decision_weights_round_trip_and_refuse_other_features(tmp_path: Path) -> None:
+    width = len(FEATURE_NAMES)
+    kind = KindModel(np.linspace(-1, 1, width), -0.5, np.zeros(width), np.ones(width), 0.42)
+    path = DecisionModel({"email": kind, "notes": kind}, {"name": "decision"}).save(tmp_path / "decision.json")
+    loaded = load_decision(path)
+    assert loaded.kinds["email"].threshold == 0.42
+    features = np.random.default_rng(0).normal(size=(5, width))
+    assert np.allclose(loaded.kinds["notes"].probabilities(features), kind.probabilities(features), atol=1e-5)
+    path.write_text(path.read_text().replace('"base_logit"', '"something_else"'))
+    with pytest.raises(ValueError, match="other features"):
+        load_decision(path)
+
+
+def test_rules_against_asks_overrule_the_explicit_ask_floor() -> None:
+    assert is_plain_ask("Please send the signed contract.", True)
+    for text in (
+        "If you have any questions, please contact Corporate Security.",
+        "Please do not reply to this e-mail.",
+        "Please see the attached letter.",
+        "Please join me in congratulating David.",
+        "Click here to save 25% today, please.",
+    ):
+        assert not is_plain_ask(text, True), text
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return build_extractor(Settings(_env_file=None))
+
+
+def _mail(text: str, *, sender: str = "Dana Wu <dana@acme.example>") -> MessageText:
+    when = datetime(2001, 10, 3, 13, 51, tzinfo=timezone(timedelta(hours=-7)))
+    return MessageText(text=text, sent_at=when, sender=sender, recipients=("tim@ourco.example",))
+
+
+def test_a_newsletter_gives_no_tasks_and_a_plain_ask_is_kept(extractor) -> None:
+    newsletter = (
+        "Holiday savings are here!\n\nClick here to shop now: http://shop.example/a\n"
+        "Visit our store at http://shop.example/b for 25% off.\nRegister now at http://shop.example/c\n"
+        "Don't forget to use promotion code RE2 at http://shop.example/d.\n"
+        "To unsubscribe, click here: http://shop.example/e\n"
+    )
+    assert extractor.extract(_mail(newsletter, sender="Deals <offers@shop.example>"), []) == []
+    tasks = extractor.extract(_mail("Tim,\n\nPlease send me the signed Gurananty by Friday.\n\nDana"), [])
+    assert [task.due.value for task in tasks] == [date(2001, 10, 5)]
+
+
+def test_offers_and_disclaimers_are_not_tasks(extractor) -> None:
+    text = (
+        "Tim,\n\nPlease review the attached draft and send me your comments by Friday.\n\n"
+        "If you have any questions, please feel free to call me at (713) 853-5536.\n\n"
+        "If you are not the intended recipient, please delete this e-mail and notify the sender.\n\nDana"
+    )
+    tasks = extractor.extract(_mail(text), [])
+    assert len(tasks) == 1 and "comments" in tasks[0].evidence
+
+
+def test_people_addressed_by_name_own_the_ask(extractor) -> None:
+    (task,) = extractor.extract(_mail("Marie or Tana - could you please send Sarah our standard template."), [])
+    assert task.assignee.value == "Marie and Tana"
+
+
+def test_deadlines_follow_the_guidelines() -> None:
+    sent = datetime(2001, 12, 27, 15, 0, tzinfo=UTC)
+    assert find_due("Please log off by 4:55 pm.", sent).value == date(2001, 12, 27)
+    assert find_due("Please send it by next week.", sent) is None  # vague: null, the phrase stays in the text
+    meeting = datetime(2022, 9, 21, tzinfo=UTC)
+    assert find_due("方案 -谢秀奇 (10月底tc会议审视进展）", meeting).value == date(2022, 10, 31)
+
+
+@pytest.mark.datasets
+def test_the_real_development_set_loads_by_part(datasets_dir: Path) -> None:
+    golds = load_real_dev(datasets_dir)
+    parts = {part: sum(1 for g in golds if g.part == part) for part in ("emails", "notes_en", "notes_zh")}
+    assert parts == {"emails": 134, "notes_en": 30, "notes_zh": 10}
+    required = sum(1 for g in golds for t in g.tasks if not t.get("optional"))
+    assert required == 105 + 67 + 58
