@@ -18,7 +18,7 @@ PURE_MODULES = (
     *(f"intake/{name}.py" for name in ("mime", "charsets", "html", "forwards", "cleaning", "screening", "threads")),
     *(f"intake/{name}.py" for name in ("notes", "reading")),
     *(f"extraction/{name}.py" for name in ("model", "sentences", "cues", "classifier", "dates", "people")),
-    *(f"extraction/{name}.py" for name in ("priority", "titles", "notes", "offline")),
+    *(f"extraction/{name}.py" for name in ("priority", "titles", "notes", "offline", "decision", "overlap")),
     "alerts/rules.py",
     "alerts/digest.py",
     *(f"risk/{name}.py" for name in ("learners", "columns", "evaluation", "features", "explain", "similar")),

@@ -153,3 +153,26 @@ def test_the_real_development_set_loads_by_part(datasets_dir: Path) -> None:
     assert parts == {"emails": 134, "notes_en": 30, "notes_zh": 10}
     required = sum(1 for g in golds for t in g.tasks if not t.get("optional"))
     assert required == 105 + 67 + 58
+
+
+def test_handoff_extract_gives_a_screened_mail_no_tasks_and_says_why(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    mail = tmp_path / "ooo.eml"
+    mail.write_text(
+        "From: a@b.example\nTo: tasks@handoff.local\nSubject: Out of office\nAuto-Submitted: auto-replied\n"
+        "Date: Mon, 1 Oct 2001 10:00:00 -0700\n\nPlease send me the report by Friday.\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "handoff", "extract", str(mail)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HANDOFF_HOME": str(tmp_path / "home")},
+        timeout=120,
+        check=True,
+    )
+    line = json.loads(done.stdout)
+    assert line["tasks"] == [] and line["reason"].startswith("auto-reply")

@@ -154,7 +154,13 @@ def _parse_raw(raw: bytes, kind: str, settings: Any):
     from handoff.intake.reading import message_text, read_email
 
     reading = read_email(raw, own_addresses=[a.lower() for a in settings.inbox.recipients])
+    if reading.rejection:  # an auto-reply, a bounce, a loop: the inbox would never read it for tasks either
+        raise NoTasks(reading.rejection)
     return replace(message_text(reading), kind="notes" if kind == "notes" else "email")
+
+
+class NoTasks(Exception):
+    """A message the inbox screens out before extraction; its reason goes into the output line."""
 
 
 def _run(extractor: Any, roster: list, item: dict[str, Any], settings: Any) -> dict[str, Any]:
@@ -165,6 +171,8 @@ def _run(extractor: Any, roster: list, item: dict[str, Any], settings: Any) -> d
         return {"id": identifier, "tasks": [], "error": item["error"]}
     try:
         message = _message(item, settings)
+    except NoTasks as screened:
+        return {"id": identifier, "tasks": [], "reason": str(screened)}
     except (HandoffError, KeyError, ValueError, TypeError, UnicodeError) as error:
         return {"id": identifier, "tasks": [], "error": str(error)}
     try:
