@@ -40,6 +40,9 @@ class InboxSettings(BaseModel):
     smtp_port: int = 2525
     recipients: list[str] = Field(default_factory=lambda: ["tasks@handoff.local"])
     allowed_sender_domains: list[str] = Field(default_factory=list)  # empty: any domain
+    # Our own domains (besides the inbox's): their senders are staff, so the forwards they send credit the customer.
+    # Roster (CRM team_members) addresses count without being listed here.
+    internal_domains: list[str] = Field(default_factory=list)
     max_message_bytes: int = 25 * 1024 * 1024
     parse_timeout_s: float = 10.0
     webhook_secret: SecretStr | None = None
