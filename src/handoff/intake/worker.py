@@ -55,14 +55,22 @@ class TaskStage:
     extractor: Extractor
     load_roster: Callable[[Session], list[TeamMember]]
     record_tasks: Callable[..., RecordedTasksLike]
+    # The slow half of recording (title embeddings for dedupe), run before the write transaction opens; its result
+    # reaches `record_tasks` as `vectors=`. None: `record_tasks` needs no preparation.
+    embed_titles: Callable[[Sequence[str]], Any] | None = None
 
     @classmethod
     def real(cls, settings: Any) -> TaskStage:
         """The configured extractor (offline by default, LLM when set) and the task service."""
         from handoff.extraction.extractor import build_extractor
-        from handoff.tasks.service import load_roster, record_tasks
+        from handoff.tasks.service import embed_titles, load_roster, record_tasks
 
-        return cls(extractor=build_extractor(settings), load_roster=load_roster, record_tasks=record_tasks)
+        return cls(
+            extractor=build_extractor(settings),
+            load_roster=load_roster,
+            record_tasks=record_tasks,
+            embed_titles=embed_titles,
+        )
 
 
 def default_worker_id() -> str:
@@ -167,7 +175,11 @@ class Worker:
             ledger_store.renew(session, entry_id, worker=self.worker_id, lease=self.lease)
         read_by_ai = bool(reading.text.strip())
         drafts = self.stage.extractor.extract(message_text(reading), roster) if read_by_ai else []
-        # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does.
+        prepared: dict[str, Any] = {}
+        if drafts and self.stage.embed_titles is not None:  # outside the transaction: it holds SQLite's write lock
+            prepared["vectors"] = self.stage.embed_titles([draft.title.value for draft in drafts])
+        # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does. Only
+        # reads and writes happen inside it, so the write lock is held for milliseconds, not for the extraction.
         with transaction(self.parts.sessions) as session:
             choice = assign_thread(
                 session, ledger_id=entry_id, reading=reading, link=link, internal_domains=team.all_domains
@@ -180,6 +192,7 @@ class Worker:
                 project_id=link.project_id,
                 thread_id=choice.thread_id,
                 settings=self.settings,
+                **prepared,
             )
             if read_by_ai:  # the extractor read the customer's mail: that read of contact data is audited too
                 audit.record(
