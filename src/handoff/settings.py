@@ -40,7 +40,13 @@ class InboxSettings(BaseModel):
     smtp_port: int = 2525
     recipients: list[str] = Field(default_factory=lambda: ["tasks@handoff.local"])
     allowed_sender_domains: list[str] = Field(default_factory=list)  # empty: any domain
+    # Our own domains (besides the inbox's): their senders are staff, so the forwards they send credit the customer.
+    # Roster (CRM team_members) addresses count without being listed here.
+    internal_domains: list[str] = Field(default_factory=list)
     max_message_bytes: int = 25 * 1024 * 1024
+    # How long the SMTP inbox keeps retrying a busy database before it answers 451 (senders wait 10 minutes for the
+    # reply to DATA, RFC 5321 4.5.3.2.6); a store that is broken, not busy, answers 451 at once.
+    store_wait_s: float = Field(120.0, ge=0.0, le=540.0)
     parse_timeout_s: float = 10.0
     webhook_secret: SecretStr | None = None
     imap_host: str | None = None
@@ -97,6 +103,9 @@ class Settings(BaseSettings):
 
     home: Path = Path("var")
     database_url: str | None = None  # None: SQLite under home
+    # How long a statement waits for another connection's lock (SQLite busy_timeout, PostgreSQL lock_timeout) before
+    # it gives up: the API then answers 503 with Retry-After and the SMTP inbox retries. Writes hold locks briefly.
+    database_busy_timeout_s: float = Field(30.0, gt=0.0, le=600.0)
     datasets_dir: Path = Field(default_factory=lambda: find_shared_datasets(PROJECT_ROOT))
     mlflow_tracking_uri: str | None = None  # None: a file store under home
     environment: str = "development"

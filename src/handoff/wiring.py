@@ -21,7 +21,7 @@ class Parts:
     @cached_property
     def engine(self) -> Engine:
         self.settings.ensure_home()
-        return make_engine(self.settings.resolved_database_url)
+        return make_engine(self.settings.resolved_database_url, busy_timeout_s=self.settings.database_busy_timeout_s)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

@@ -171,3 +171,37 @@ def test_a_chunked_body_is_counted_as_it_arrives() -> None:
     status, body, chunks_read = _chunked_post(limited, [b"x" * 400] * 5)
     assert status == 413 and b"1200 bytes" in body and chunks_read == 3  # refused at the chunk that crossed the limit
     assert _chunked_post(limited, [b"x" * 400, b"x" * 500]) == (200, b"900", 2)
+
+
+def test_a_locked_database_answers_503_with_retry_after_not_500(parts, make_key, auth) -> None:
+    """The ingest worker's write once outlasted the busy timeout and `GET /v1/ledger` answered 500 "database is
+    locked". Another connection holds the write lock here, past a short busy timeout, on both stores."""
+    from fastapi.testclient import TestClient
+
+    from handoff.access.tables import audit_log
+    from handoff.api.app import create_app
+    from handoff.wiring import Parts
+
+    admin = make_key("admin")
+    impatient = Parts(parts.settings.model_copy(update={"database_busy_timeout_s": 0.3}))
+    app = create_app(parts=impatient, models={}, key_cache_ttl_s=0)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        stored = client.post("/v1/emails", content=MAIL, headers={**auth(admin), "Content-Type": "message/rfc822"})
+        assert stored.status_code == 202, stored.text
+        with transaction(parts.sessions) as session:  # the worker has parsed it: reading its sender is audited
+            session.execute(update(ledger).values(sender_name="Jane Roe", sender_email="jane.roe@acme.com"))
+        with parts.engine.connect() as holder, holder.begin():  # another writer, mid-transaction
+            if parts.engine.dialect.name == "sqlite":
+                holder.execute(update(ledger).values(subject="held"))
+            else:
+                holder.exec_driver_sql(f"LOCK TABLE {ledger.name}, {audit_log.name} IN EXCLUSIVE MODE")
+            again = MAIL.replace(b"<m1@acme.com>", b"<m2@acme.com>")
+            for response in (
+                client.get("/v1/ledger", headers=auth(admin)),
+                client.post("/v1/emails", content=again, headers={**auth(admin), "Content-Type": "message/rfc822"}),
+            ):
+                assert response.status_code == 503, response.text
+                assert response.headers["Retry-After"] == "5"
+                assert response.json()["error"] == "Busy"
+        assert client.get("/v1/ledger", headers=auth(admin)).status_code == 200  # the lock is gone: served again
+    impatient.close()

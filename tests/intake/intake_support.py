@@ -21,7 +21,7 @@ def free_port() -> int:
 
 
 def seed_crm(parts: Parts) -> None:
-    """Three customers (one Chinese), their contacts and open projects, and our team."""
+    """Three customers (one Chinese), their contacts and open projects, and our team (the corpus's forwarders)."""
     accounts, contacts = CRM_TABLES["accounts"], CRM_TABLES["contacts"]
     projects, members = CRM_TABLES["projects"], CRM_TABLES["team_members"]
     with transaction(parts.sessions) as session:
@@ -63,6 +63,7 @@ def seed_crm(parts: Parts) -> None:
                 {"id": "tm-sam", "name": "Sam Rep", "email": "sam@handoff-demo.com", "active": True},
                 {"id": "tm-priya", "name": "Priya Shah", "email": "priya@handoff-demo.com", "active": True},
                 {"id": "tm-dana", "name": "Dana Lee", "email": "dana@handoff-demo.com", "active": True},
+                {"id": "tm-liming", "name": "Li Ming", "email": "liming@handoff-demo.com", "active": True},
             ],
         )
 

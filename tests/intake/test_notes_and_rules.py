@@ -21,7 +21,7 @@ from handoff.intake.threads import (
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "handoff" / "intake"
 PURE = ("charsets", "cleaning", "dates", "deadline", "forwards", "html", "mime", "notes", "reading", "screening",
-        "threads")  # fmt: skip
+        "team", "threads")  # fmt: skip
 
 
 @pytest.mark.parametrize("module", PURE)

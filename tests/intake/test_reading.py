@@ -10,15 +10,18 @@ from intake_support import CORPUS
 
 from handoff.intake.cleaning import ForwardNote, read_forward_note
 from handoff.intake.reading import message_text, read_email
+from handoff.intake.team import Team
 
 EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 OWN = ["tasks@handoff.local"]
+TEAM = Team.of(domains=["handoff-demo.com"])  # the corpus's forwarders all work there
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_message_reads_as_expected(name: str) -> None:
     want = EXPECTED[name]
-    reading = read_email((CORPUS / name).read_bytes(), own_addresses=OWN)
+    reading = read_email((CORPUS / name).read_bytes(), own_addresses=OWN, team=TEAM)
+    assert reading.forward_refused is None
     assert ("rejected" if reading.rejection else "accepted") == want["status"], reading.rejection
     if "reason_contains" in want:
         assert want["reason_contains"] in (reading.rejection or "")
@@ -69,7 +72,7 @@ def test_a_forward_without_an_address_keeps_the_name_for_linking() -> None:
         b"-----Original Message-----\r\nFrom: Jane Doe\r\nSent: Monday, January 6, 2025 11:05 AM\r\n"
         b"Subject: Budget\r\n\r\nPlease send the budget.\r\n"
     )
-    reading = read_email(raw)
+    reading = read_email(raw, team=TEAM)
     assert reading.sender is not None and (reading.sender.name, reading.sender.email) == ("Jane Doe", "")
     assert reading.text.endswith("Please send the budget.")
 
@@ -140,7 +143,7 @@ def test_a_named_hand_off_makes_the_delegate_the_addressee_of_the_forwarded_asks
         .read_bytes()
         .replace(b"Can someone pick this up?", b"Priya, can you take this one?")
     )
-    reading = read_email(raw, own_addresses=OWN)
+    reading = read_email(raw, own_addresses=OWN, team=TEAM)
     assert reading.delegate == "Priya" and "take this one" not in reading.text
     assert message_text(reading).delegate == "Priya"
 

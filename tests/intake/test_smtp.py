@@ -113,3 +113,63 @@ def test_a_store_failure_answers_a_temporary_error_so_the_sender_retries(inbox: 
         raw_dir.unlink()
     with parts.sessions() as session:
         assert service.list_entries(session) == []
+
+
+def _impatient_inbox(parts: Parts, store_wait_s: float):
+    """An inbox whose database gives up on a lock after 0.2 s, so a held lock is felt at once."""
+    settings = parts.settings.model_copy(
+        update={
+            "database_busy_timeout_s": 0.2,
+            "inbox": parts.settings.inbox.model_copy(update={"store_wait_s": store_wait_s}),
+        }
+    )
+    impatient = Parts(settings)
+    return impatient, smtp_inbox(impatient, "127.0.0.1", free_port())
+
+
+def test_a_busy_database_is_waited_out_not_answered_451(crm_parts: Parts) -> None:
+    """The worker's long write once made deliveries answer 451; a lock held past the busy timeout is now retried."""
+    import threading
+    import time
+
+    from sqlalchemy import update
+
+    from handoff.intake.tables import ledger
+
+    impatient, server = _impatient_inbox(crm_parts, store_wait_s=30)
+    held = threading.Event()
+
+    def hold_the_write_lock() -> None:  # another writer (the worker's final transaction) for 1.5 s
+        with crm_parts.engine.connect() as holder, holder.begin():
+            holder.execute(update(ledger).values(subject="held"))
+            held.set()
+            time.sleep(1.5)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    with server:
+        holder.start()
+        held.wait(10)
+        with smtplib.SMTP("127.0.0.1", server.controller.port, timeout=60) as client:
+            assert (
+                client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], b"Subject: x\r\n\r\nPlease.\r\n") == {}
+            )
+        holder.join()
+    assert server.handler.busy_retries > 0  # it met the lock, and waited instead of answering 451
+    with crm_parts.sessions() as session:
+        assert [e.subject for e in service.list_entries(session)] == ["x"]
+    impatient.close()
+
+
+def test_a_lock_that_never_frees_ends_in_451_after_the_bounded_wait(crm_parts: Parts) -> None:
+    from sqlalchemy import update
+
+    from handoff.intake.tables import ledger
+
+    impatient, server = _impatient_inbox(crm_parts, store_wait_s=1.0)
+    with server, crm_parts.engine.connect() as holder, holder.begin():
+        holder.execute(update(ledger).values(subject="held"))
+        client = smtplib.SMTP("127.0.0.1", server.controller.port, timeout=60)
+        with client, pytest.raises(smtplib.SMTPDataError) as error:
+            client.sendmail("sam@handoff-demo.com", ["tasks@handoff.local"], b"Subject: x\r\n\r\nPlease.\r\n")
+    assert error.value.smtp_code == 451 and server.handler.busy_retries >= 1
+    impatient.close()

@@ -8,11 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handoff import errors
 from handoff.api.limits import BodyTooLarge
+from handoff.store.db import is_busy
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.HandoffError], int], ...] = (
     (errors.ExternalFailure, 502),
 )
 
+BUSY_RETRY_AFTER_S = 5  # a busy database frees up within seconds: the worker's write transactions are short
 ERROR_NAMES = {401: "Unauthenticated", 403: "PermissionDenied", 404: "NotFound", 405: "MethodNotAllowed"}
 
 
@@ -55,7 +58,7 @@ R404 = {404: _doc("Not found (or not visible to this key).")}
 R409 = {409: _doc("Clashes with the current state.")}
 R413 = {413: _doc("The body is over the size limit.")}
 R422 = {422: _doc("The request does not match the schema.")}
-R503 = {503: _doc("A model or dependency is not ready yet.")}
+R503 = {503: _doc("A model or dependency is not ready yet, or the database is busy (see Retry-After).")}
 # Every keyed route: a value the store refuses although the schema let it through (a NUL character on PostgreSQL)
 # is a 400 on any of them.
 AUTHED = {**R400, **R401, **R403, **R422}
@@ -68,9 +71,19 @@ def status_for(error: errors.HandoffError) -> int:
     return 500
 
 
-def error_response(status: int, error: str, detail: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="handoff"'} if status == 401 else None
+def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="handoff"'}
     return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+
+
+def busy_response() -> JSONResponse:
+    return error_response(
+        503,
+        "Busy",
+        f"the database is busy; nothing was changed, try again in {BUSY_RETRY_AFTER_S} s",
+        {"Retry-After": str(BUSY_RETRY_AFTER_S)},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -96,10 +109,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "InvalidInput", "a value cannot be stored: text may not hold NUL characters or "
                               "exceed its field's length")  # fmt: skip
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_error(request: Request, error: Exception) -> JSONResponse:
+        # A locked SQLite (another connection's write outlasted the busy timeout) or a PostgreSQL lock timeout is
+        # load, not a bug: the transaction rolled back, and the same request later succeeds.
+        if is_busy(error):
+            log.warning("database busy: %s", type(error).__name__)
+            return busy_response()
+        return await _unexpected(request, error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         if isinstance(error.__cause__, DataError):  # pandas wraps the store's refusal in its own DatabaseError
             return await _unstorable(request, error.__cause__)
+        if error.__cause__ is not None and is_busy(error.__cause__):
+            return busy_response()
         # A bug, not bad input: logged with its traceback; the caller gets the usual JSON shape, no internals.
         log.exception("unhandled error", exc_info=error)
         return error_response(500, "InternalError", "unexpected server error; it has been logged")

@@ -39,6 +39,13 @@ def register(app: typer.Typer) -> None:
             emit_jsonl(_run(extractor, roster, item, settings))
 
 
+def _team(roster: list, settings: Any):
+    """Whose forwards are believed: the roster given (or the store's) and the configured internal domains."""
+    from handoff.intake.team import Team
+
+    return Team.from_settings(settings.inbox, (member.email for member in roster))
+
+
 def _inputs(files: list[Path], jsonl: Path | None, sent_at: str | None):
     import json
 
@@ -111,7 +118,7 @@ def _store_roster(settings: Any) -> list:
         engine.dispose()
 
 
-def _message(item: dict[str, Any], settings: Any):
+def _message(item: dict[str, Any], settings: Any, roster: list):
     from datetime import datetime
 
     from handoff.errors import InvalidInput
@@ -122,7 +129,7 @@ def _message(item: dict[str, Any], settings: Any):
         raise InvalidInput(f"kind must be 'email' or 'notes', not {kind!r}")
     raw = item.get("raw_bytes") or (item["raw"].encode("utf-8") if isinstance(item.get("raw"), str) else None)
     if raw is not None:
-        return _parse_raw(raw, kind, settings)
+        return _parse_raw(raw, kind, settings, roster)
     text = item.get("text")
     if not isinstance(text, str):
         raise InvalidInput("each input needs 'raw' or 'text'")
@@ -147,13 +154,14 @@ def _message(item: dict[str, Any], settings: Any):
     )
 
 
-def _parse_raw(raw: bytes, kind: str, settings: Any):
-    """Intake's reader (forwards credited to the original sender, quotes and signatures removed)."""
+def _parse_raw(raw: bytes, kind: str, settings: Any, roster: list):
+    """Intake's reader (a team member's forwards credited to the original sender, quotes and signatures removed)."""
     from dataclasses import replace
 
     from handoff.intake.reading import message_text, read_email
 
-    reading = read_email(raw, own_addresses=[a.lower() for a in settings.inbox.recipients])
+    own = [a.lower() for a in settings.inbox.recipients]
+    reading = read_email(raw, own_addresses=own, team=_team(roster, settings))
     if reading.rejection:  # an auto-reply, a bounce, a loop: the inbox would never read it for tasks either
         raise NoTasks(reading.rejection)
     return replace(message_text(reading), kind="notes" if kind == "notes" else "email")
@@ -170,7 +178,7 @@ def _run(extractor: Any, roster: list, item: dict[str, Any], settings: Any) -> d
     if "error" in item:
         return {"id": identifier, "tasks": [], "error": item["error"]}
     try:
-        message = _message(item, settings)
+        message = _message(item, settings, roster)
     except NoTasks as screened:
         return {"id": identifier, "tasks": [], "reason": str(screened)}
     except (HandoffError, KeyError, ValueError, TypeError, UnicodeError) as error:

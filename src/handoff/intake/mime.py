@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.message
+import email.parser
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,10 @@ from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.html import html_to_text
 
 MAX_NESTING = 4  # attached messages inside attached messages: deeper ones are kept as attachments only
+# Multipart inside multipart: real clients nest 3-5 levels (mixed > related > alternative). Far deeper is a crafted
+# message, and Python's own parser recurses once per level (1,000 levels: RecursionError), so it is refused.
+MAX_PART_DEPTH = 50
+TOO_DEEP = f"too deeply nested: more than {MAX_PART_DEPTH} levels of MIME parts"
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 
@@ -71,6 +76,7 @@ class ParsedMail:
     attached_messages: list[ParsedMail] = field(default_factory=list)  # message/rfc822 parts (forward-as-attachment)
     defects: list[str] = field(default_factory=list)
     has_headers: bool = True
+    too_deep: bool = False  # parts nested past MAX_PART_DEPTH: the body was not read (see `TOO_DEEP`)
 
     def header(self, name: str) -> str | None:
         values = self.headers.get(name.lower())
@@ -106,10 +112,14 @@ def _unfold(text: str) -> str:
 
 
 def parse_addresses(values: list[str]) -> tuple[Address, ...]:
+    """Mailboxes from header values as they arrived: split into name and address first, then each name decoded.
+
+    Decoding RFC 2047 words before splitting would let an encoded display name (`=?utf-8?b?...?=`) carry its own
+    `<address>`, comma or CRLF into the parse and change the sender; decoded afterwards it can only be a name."""
     found: list[Address] = []
-    for name, addr in getaddresses(values):
-        addr = addr.strip().strip("<>").lower()
-        name = name.strip().strip('"').strip()
+    for raw_name, raw_addr in getaddresses([_unfold(value) for value in values]):
+        addr = decode_header_value(raw_addr).strip().strip("<>").lower()
+        name = " ".join(decode_header_value(raw_name).split()).strip('"').strip()  # CR, LF, tabs: one space
         if "@" not in addr and not name:
             name, addr = addr, ""
         if name or addr:
@@ -145,29 +155,39 @@ def message_ids(value: str | None) -> tuple[str, ...]:
 
 def parse_mail(raw: bytes, deadline: Deadline = NO_DEADLINE, _depth: int = 0) -> ParsedMail:
     """Parse any bytes as a mail message; garbage comes back as a message without headers, never as an error."""
-    message = email.message_from_bytes(raw, policy=policy.compat32)
+    try:
+        message = email.message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError:  # multiparts nested about a thousand deep: read the headers only, refuse the body
+        message = email.parser.BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+        parsed = _from_message(message, deadline, _depth, read_body=False)
+        parsed.too_deep = True
+        return parsed
     return _from_message(message, deadline, _depth)
 
 
-def _from_message(message: email.message.Message, deadline: Deadline, depth: int) -> ParsedMail:
+def _from_message(
+    message: email.message.Message, deadline: Deadline, depth: int, *, read_body: bool = True
+) -> ParsedMail:
     deadline.check()
     headers: dict[str, list[str]] = {}
+    raw_headers: dict[str, list[str]] = {}  # as they arrived: addresses are split before their names are decoded
     for name, value in message.raw_items():  # raw: 8-bit header bytes survive as surrogates for our decoder
         headers.setdefault(name.lower(), []).append(decode_header_value(value))
+        raw_headers.setdefault(name.lower(), []).append(str(value))
     defects = [type(defect).__name__ for defect in message.defects]
 
     def first(name: str) -> str | None:
         values = headers.get(name)
         return values[0] if values else None
 
-    senders = parse_addresses(headers.get("from", []))
+    senders = parse_addresses(raw_headers.get("from", []))
     message_id = (message_ids(first("message-id")) or (None,))[0]
     parsed = ParsedMail(
         message_id=message_id,
         subject=first("subject") or "",
         sender=senders[0] if senders else None,
-        to=parse_addresses(headers.get("to", [])),
-        cc=parse_addresses(headers.get("cc", [])),
+        to=parse_addresses(raw_headers.get("to", [])),
+        cc=parse_addresses(raw_headers.get("cc", [])),
         date=parse_date(first("date")),
         in_reply_to=message_ids(first("in-reply-to")),
         references=message_ids(" ".join(headers.get("references", []))),
@@ -178,6 +198,8 @@ def _from_message(message: email.message.Message, deadline: Deadline, depth: int
         defects=defects,
         has_headers=any(name in headers for name in ("from", "subject", "date", "message-id", "to")),
     )
+    if not read_body:
+        return parsed
     plain: list[str] = []
     html: list[str] = []
     _walk(message, parsed, plain, html, deadline, depth)
@@ -196,8 +218,12 @@ def _walk(
     html: list[str],
     deadline: Deadline,
     depth: int,
+    level: int = 0,
 ) -> None:
     deadline.check()
+    if level > MAX_PART_DEPTH:
+        parsed.too_deep = True
+        return
     content_type = part.get_content_type()
     if content_type == "message/rfc822":
         _attached_message(part, parsed, deadline, depth)
@@ -218,10 +244,10 @@ def _walk(
             for child in htmls[:1]:
                 html.append(_text_of(child, parsed))
             for child in others:
-                _walk(child, parsed, plain, html, deadline, depth)
+                _walk(child, parsed, plain, html, deadline, depth, level + 1)
             return
         for child in children:
-            _walk(child, parsed, plain, html, deadline, depth)
+            _walk(child, parsed, plain, html, deadline, depth, level + 1)
         return
     if content_type in ("text/plain", "text/html") and not _is_attachment(part):
         (plain if content_type == "text/plain" else html).append(_text_of(part, parsed))
@@ -260,7 +286,9 @@ def _attached_message(part: email.message.Message, parsed: ParsedMail, deadline:
     )
     if depth < MAX_NESTING and raw:
         try:
-            parsed.attached_messages.append(parse_mail(raw, deadline, depth + 1))
+            inner_mail = parse_mail(raw, deadline, depth + 1)
+            parsed.attached_messages.append(inner_mail)
+            parsed.too_deep = parsed.too_deep or inner_mail.too_deep
         except RecursionError:
             parsed.defects.append("NestingTooDeep")
 

@@ -1,4 +1,5 @@
-"""One message read end to end without I/O: MIME, screening, forwards unwrapped, reply and signature split off."""
+"""One message read end to end without I/O: MIME, screening, forwards unwrapped (when one of the team sent them),
+reply and signature split off."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from handoff.extraction.model import MessageText
 from handoff.intake.cleaning import read_forward_note, reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject, parse_printed_address
-from handoff.intake.mime import Address, Attachment, ParsedMail, parse_mail
+from handoff.intake.mime import TOO_DEEP, Address, Attachment, ParsedMail, parse_mail
 from handoff.intake.notes import parse_notes
 from handoff.intake.screening import rejection_reason
+from handoff.intake.team import NOBODY, Team
 
 
 @dataclass
@@ -37,6 +39,10 @@ class Reading:
     defects: list[str] = field(default_factory=list)
     envelope_subject: str = ""  # the subject of the mail as it arrived (e.g. "FW: ...")
     delegate: str | None = None  # whom a forwarder handed the mail to ("Priya, can you pick this up?")
+    # Why a forward block was not believed ("forward not trusted: outer sender eve@evil.example is not on the team"),
+    # and whom it claimed as the author; the mail is then credited to whoever sent it.
+    forward_refused: str | None = None
+    claimed_sender: Address | None = None
 
     @property
     def forwarded(self) -> bool:
@@ -49,8 +55,12 @@ def read_email(
     received_at: datetime | None = None,
     own_addresses: Iterable[str] = (),
     deadline: Deadline = NO_DEADLINE,
+    team: Team = NOBODY,
 ) -> Reading:
-    """Read raw RFC 822 bytes; a message that must not become tasks comes back with `rejection` set."""
+    """Read raw RFC 822 bytes; a message that must not become tasks comes back with `rejection` set.
+
+    A forward (inline block or attached message) credits its original sender only when `team` includes the person who
+    forwarded it: anyone can paste "From: customer@..." into a body. Otherwise the sender is the author."""
     mail = parse_mail(raw, deadline)
     fallback_time = mail.date or received_at or datetime.now(UTC)
     reading = Reading(
@@ -67,50 +77,73 @@ def read_email(
         defects=list(mail.defects),
         envelope_subject=mail.subject,
     )
-    reading.rejection = rejection_reason(mail, own_addresses)
+    reading.rejection = TOO_DEEP if mail.too_deep else rejection_reason(mail, own_addresses)
     if reading.rejection:
         reading.text = split_reply(mail.text).text
         return reading
     deadline.check()
-    _unwrap(reading, mail, deadline)
+    _unwrap(reading, mail, deadline, team)
     return reading
 
 
-def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline) -> None:
+def _refusal(forwarder: Address | None, outermost: bool) -> str:
+    who = "outer sender" if outermost else "forwarder"
+    address = (forwarder.email or forwarder.name) if forwarder else "unknown"
+    return f"forward not trusted: {who} {address or 'unknown'} is not on the team"
+
+
+def _unwrap(reading: Reading, mail: ParsedMail, deadline: Deadline, team: Team, outermost: bool = True) -> None:
     zone = mail.date.tzinfo if mail.date else UTC
     history_start = reply_header_line(mail.text.split("\n"))
     forward = find_forward(mail.text, mail.subject, zone, history_start=history_start)
     deadline.check()
     if forward is not None:
-        original = forward.original
-        reading.hops = list(forward.hops)
-        reading.forwarded_by = mail.sender
-        reading.sender = original.sender or mail.sender
-        reading.subject = original.subject or mail.subject
-        reading.sent_at = original.date or reading.sent_at
+        # Each hop is believed only if whoever forwarded it is one of the team: Sam forwarding Priya forwarding a
+        # customer credits the customer; Sam forwarding what Eve "forwarded" credits Eve, never the customer Eve named.
+        forwarder, believed = mail.sender, 0
+        while believed < len(forward.hops) and team.includes(forwarder):
+            forwarder = forward.hops[believed].sender
+            believed += 1
+        if believed < len(forward.hops):
+            reading.forward_refused = _refusal(forwarder, outermost=outermost and believed == 0)
+            reading.claimed_sender = forward.hops[-1].sender
         cleaned = split_reply(forward.body)
         notes = [read_forward_note(split_reply(note).text) for note in forward.notes]
+        # Whoever is credited, the text is the same: the notes and the forwarded body (an outsider's pasted block is
+        # their own text, read for tasks on their behalf, never on the account it names).
         reading.text = "\n\n".join(part for part in (*(n.text for n in notes), cleaned.text) if part)
-        # Notes come outermost first: the last person to forward the mail decides who takes it.
-        reading.delegate = next((n.delegate for n in notes if n.delegate), None)
         reading.quoted, reading.signature = cleaned.quoted, cleaned.signature
+        if believed:
+            author = forward.hops[believed - 1]
+            reading.hops = list(forward.hops[:believed])
+            reading.forwarded_by = mail.sender
+            reading.sender = author.sender or mail.sender
+            reading.subject = author.subject or mail.subject
+            reading.sent_at = author.date or reading.sent_at
+            # Notes come outermost first: the last person to forward the mail decides who takes it.
+            reading.delegate = next((n.delegate for n in notes[:believed] if n.delegate), None)
         return
     cleaned = split_reply(mail.text)
     if mail.attached_messages and (is_forward_subject(mail.subject) or len(cleaned.text) < 400):
         # Forwarded as an attachment (Outlook "Forward as Attachment", Apple "Forward as Attachment").
-        inner = Reading(kind="email", message_id=None, subject="", sender=None, sent_at=reading.sent_at, text="")
         attached = mail.attached_messages[0]
+        inner = Reading(kind="email", message_id=None, subject="", sender=None, sent_at=reading.sent_at, text="")
         inner.sent_at = attached.date or reading.sent_at
         inner.sender, inner.subject = attached.sender, attached.subject
-        _unwrap(inner, attached, deadline)
+        _unwrap(inner, attached, deadline, team, outermost=False)
+        reading.text = "\n\n".join(part for part in (cleaned.text, inner.text) if part)
+        reading.quoted, reading.signature = inner.quoted, inner.signature or cleaned.signature
+        if not team.includes(mail.sender):
+            reading.forward_refused = _refusal(mail.sender, outermost)
+            reading.claimed_sender = inner.claimed_sender or inner.sender
+            return
         reading.hops = [ForwardHop(attached.sender, attached.date, attached.subject, attached.to, "attachment")]
         reading.hops += inner.hops
         reading.forwarded_by = mail.sender
         reading.sender = inner.sender or mail.sender
         reading.subject = inner.subject or mail.subject
         reading.sent_at = inner.sent_at
-        reading.text = "\n\n".join(part for part in (cleaned.text, inner.text) if part)
-        reading.quoted, reading.signature = inner.quoted, inner.signature or cleaned.signature
+        reading.forward_refused, reading.claimed_sender = inner.forward_refused, inner.claimed_sender
         return
     reading.text, reading.quoted, reading.signature = cleaned.text, cleaned.quoted, cleaned.signature
 

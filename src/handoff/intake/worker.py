@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handoff.access import audit
@@ -27,6 +27,7 @@ from handoff.intake.deadline import Deadline, ParseTimeout
 from handoff.intake.linking import link_sender
 from handoff.intake.reading import Reading, message_text, read_email, read_notes
 from handoff.intake.tables import ledger
+from handoff.intake.team import Team
 from handoff.intake.thread_store import assign_thread
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
@@ -34,7 +35,7 @@ from handoff.wiring import Parts
 
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=120)
-DIRECTORY_TTL_S = 60.0  # roster and our own domains change rarely: re-read them once a minute, not per message
+DIRECTORY_TTL_S = 60.0  # the team and our own domains change rarely: re-read them once a minute, not per message
 
 
 class Extractor(Protocol):
@@ -54,14 +55,22 @@ class TaskStage:
     extractor: Extractor
     load_roster: Callable[[Session], list[TeamMember]]
     record_tasks: Callable[..., RecordedTasksLike]
+    # The slow half of recording (title embeddings for dedupe), run before the write transaction opens; its result
+    # reaches `record_tasks` as `vectors=`. None: `record_tasks` needs no preparation.
+    embed_titles: Callable[[Sequence[str]], Any] | None = None
 
     @classmethod
     def real(cls, settings: Any) -> TaskStage:
         """The configured extractor (offline by default, LLM when set) and the task service."""
         from handoff.extraction.extractor import build_extractor
-        from handoff.tasks.service import load_roster, record_tasks
+        from handoff.tasks.service import embed_titles, load_roster, record_tasks
 
-        return cls(extractor=build_extractor(settings), load_roster=load_roster, record_tasks=record_tasks)
+        return cls(
+            extractor=build_extractor(settings),
+            load_roster=load_roster,
+            record_tasks=record_tasks,
+            embed_titles=embed_titles,
+        )
 
 
 def default_worker_id() -> str:
@@ -86,7 +95,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
         self.batch = batch
-        self._directory: tuple[float, frozenset[str], list[TeamMember]] | None = None
+        self._directory: tuple[float, Team, list[TeamMember]] | None = None
 
     @property
     def stage(self) -> TaskStage:
@@ -145,13 +154,14 @@ class Worker:
     def _process(self, entry_id: int) -> None:
         with self.parts.sessions() as session:
             row = session.execute(select(ledger).where(ledger.c.id == entry_id)).one()
+            team, roster = self._directory_now(session)
         if row.claimed_by != self.worker_id:
             return
         if not row.raw_path:
             raise RuntimeError("raw bytes missing from the ledger row")
         raw = ledger_store.load_raw(self.settings.raw_mail_dir, row.raw_path)
         try:
-            reading = self._read(row, raw)
+            reading = self._read(row, raw, team)
         except ParseTimeout as error:
             self._finish(entry_id, outcome="rejected", reason=str(error))
             return
@@ -162,13 +172,18 @@ class Worker:
         with transaction(self.parts.sessions) as session:
             ledger_store.mark_parsed(session, entry_id, worker=self.worker_id, **parsed_values)
             link = link_sender(session, reading.sender, subject=reading.subject, text=reading.text)
-            internal, roster = self._directory_now(session)
             ledger_store.renew(session, entry_id, worker=self.worker_id, lease=self.lease)
         read_by_ai = bool(reading.text.strip())
         drafts = self.stage.extractor.extract(message_text(reading), roster) if read_by_ai else []
-        # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does.
+        prepared: dict[str, Any] = {}
+        if drafts and self.stage.embed_titles is not None:  # outside the transaction: it holds SQLite's write lock
+            prepared["vectors"] = self.stage.embed_titles([draft.title.value for draft in drafts])
+        # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does. Only
+        # reads and writes happen inside it, so the write lock is held for milliseconds, not for the extraction.
         with transaction(self.parts.sessions) as session:
-            choice = assign_thread(session, ledger_id=entry_id, reading=reading, link=link, internal_domains=internal)
+            choice = assign_thread(
+                session, ledger_id=entry_id, reading=reading, link=link, internal_domains=team.all_domains
+            )
             recorded = self.stage.record_tasks(
                 session,
                 ledger_id=entry_id,
@@ -177,6 +192,7 @@ class Worker:
                 project_id=link.project_id,
                 thread_id=choice.thread_id,
                 settings=self.settings,
+                **prepared,
             )
             if read_by_ai:  # the extractor read the customer's mail: that read of contact data is audited too
                 audit.record(
@@ -188,6 +204,7 @@ class Worker:
                 )
             task_ids = [*recorded.created, *recorded.updated, *recorded.linked]
             outcome, reason = _outcome(choice.joined, recorded, len(drafts))
+            reason = "; ".join(part for part in (reading.forward_refused, reason) if part) or None
             details = {**parsed_values["details"], "thread": choice.how, "drafts": len(drafts)}
             ledger_store.finish(
                 session,
@@ -204,19 +221,20 @@ class Worker:
                 details=details,
             )
 
-    def _directory_now(self, session: Session) -> tuple[frozenset[str], list[TeamMember]]:
+    def _directory_now(self, session: Session) -> tuple[Team, list[TeamMember]]:
         now = time.monotonic()
         if self._directory is None or now - self._directory[0] > DIRECTORY_TTL_S:
-            self._directory = (now, _internal_domains(session, self.settings), self.stage.load_roster(session))
+            self._directory = (now, load_team(session, self.settings), self.stage.load_roster(session))
         return self._directory[1], self._directory[2]
 
-    def _read(self, row: Any, raw: bytes) -> Reading:
+    def _read(self, row: Any, raw: bytes, team: Team) -> Reading:
         deadline = Deadline(self.settings.inbox.parse_timeout_s)
         if row.kind == "notes":
             sent_at = ledger_store.as_utc(row.sent_at) or ledger_store.as_utc(row.received_at)
             return read_notes(raw.decode("utf-8", "replace"), row.notes_format, sent_at, row.sender_name)  # type: ignore[arg-type]
         own = [address.lower() for address in self.settings.inbox.recipients]
-        return read_email(raw, received_at=ledger_store.as_utc(row.received_at), own_addresses=own, deadline=deadline)
+        received_at = ledger_store.as_utc(row.received_at)
+        return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team)
 
     def _finish(self, entry_id: int, **values: Any) -> None:
         with transaction(self.parts.sessions) as session:
@@ -238,7 +256,7 @@ def _outcome(joined: bool, recorded: RecordedTasksLike, drafts: int) -> tuple[st
 
 def _parsed_values(reading: Reading) -> dict[str, Any]:
     sender = reading.sender
-    return {
+    values = {
         "sender_email": (sender.email or None) if sender else None,
         "sender_name": ((sender.name or None) if sender else None),
         "forwarded_by": str(reading.forwarded_by)[:255] if reading.forwarded_by else None,
@@ -271,13 +289,15 @@ def _parsed_values(reading: Reading) -> dict[str, Any]:
             "signature": reading.signature[:500],
         },
     }
+    if reading.forward_refused:  # the block named someone the mail is not credited to: say whom, and why not
+        claimed = str(reading.claimed_sender) if reading.claimed_sender else None
+        values["details"]["forward_not_trusted"] = {"reason": reading.forward_refused, "claimed_sender": claimed}
+    return values
 
 
-def _internal_domains(session: Session, settings: Any) -> frozenset[str]:
-    """Our own domains (the inbox's and the team's): their senders are staff, never a customer."""
-    domains = {address.rsplit("@", 1)[1].lower() for address in settings.inbox.recipients if "@" in address}
+def load_team(session: Session, settings: Any) -> Team:
+    """The roster's addresses (active CRM team members) and our domains: whose forwards are believed."""
     members = CRM_TABLES["team_members"]
-    for (address,) in session.execute(select(members.c.email).where(members.c.email.is_not(None))):
-        if "@" in address:
-            domains.add(address.rsplit("@", 1)[1].lower())
-    return frozenset(domains)
+    active = func.coalesce(members.c.active, True).is_(True)
+    addresses = session.execute(select(members.c.email).where(members.c.email.is_not(None), active)).scalars()
+    return Team.from_settings(settings.inbox, addresses)

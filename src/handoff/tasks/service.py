@@ -28,6 +28,10 @@ EDITABLE = {"title", "description", "assignee_id", "due_date", "priority", "proj
 _FIELD_OF_COLUMN = {"title": "title", "assignee_id": "assignee", "due_date": "due", "priority": "priority"}
 # A reply in the same thread restates an ask more loosely than a re-forward does: a lower bar inside a thread.
 THREAD_SIMILARITY_MARGIN = 0.15
+# A task is read in a list, not a copy of its message: a 2 MB note once became one task whose description made
+# `GET /v1/tasks?limit=50` answer 11.9 MB. The whole message stays in the ledger's raw bytes.
+MAX_DESCRIPTION_CHARS = 4_000
+MAX_EVIDENCE_CHARS = 1_000  # the sentence a task came from; stored with the task, each field and each link
 
 
 @dataclass
@@ -68,7 +72,21 @@ def _vector(blob: bytes | None) -> np.ndarray | None:
     return np.frombuffer(blob, dtype=np.float32) if blob else None
 
 
-def _candidates(session: Session, *, account_id: str | None, thread_id: str | None) -> list[tuple[Any, np.ndarray]]:
+@dataclass
+class _Candidate:
+    """An active task a draft may repeat or refine: one already stored, or one this message creates."""
+
+    id: str
+    thread_id: str | None
+    account_id: str | None
+    due_date: Any
+    assignee_id: str | None
+    priority: str | None
+
+
+def _candidates(
+    session: Session, *, account_id: str | None, thread_id: str | None
+) -> tuple[list[_Candidate], np.ndarray]:
     conditions = [tasks.c.status.in_(ACTIVE)]
     scope = []
     if account_id:
@@ -76,12 +94,15 @@ def _candidates(session: Session, *, account_id: str | None, thread_id: str | No
     if thread_id:
         scope.append(task_extractions.c.thread_id == thread_id)
     if not scope:
-        return []
+        return [], np.zeros((0, 0), dtype=np.float32)
     from sqlalchemy import or_
 
     query = (
         select(
-            tasks,
+            tasks.c.id,
+            tasks.c.due_date,
+            tasks.c.assignee_id,
+            tasks.c.priority,
             task_extractions.c.thread_id,
             task_extractions.c.embedding,
             task_extractions.c.account_id.label("x_account"),
@@ -89,12 +110,13 @@ def _candidates(session: Session, *, account_id: str | None, thread_id: str | No
         .join(task_extractions, task_extractions.c.task_id == tasks.c.id)
         .where(and_(*conditions), or_(*scope))
     )
-    out = []
+    found, vectors = [], []
     for row in session.execute(query).all():
         vector = _vector(row.embedding)
         if vector is not None:
-            out.append((row, vector))
-    return out
+            found.append(_Candidate(row.id, row.thread_id, row.x_account, row.due_date, row.assignee_id, row.priority))
+            vectors.append(vector)
+    return found, (np.vstack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32))
 
 
 def _source(session: Session, ledger_id: int | None) -> str:
@@ -108,10 +130,18 @@ def _source(session: Session, ledger_id: int | None) -> str:
     return "meeting" if kind == "notes" else "email"
 
 
+def bounded(text: str | None, limit: int) -> str | None:
+    """Text cut to `limit` characters (an ellipsis marks the cut); a message's full text stays in its raw bytes."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
 def _fields(draft: TaskDraft) -> dict[str, dict[str, Any]]:
     def one(found: Any) -> dict[str, Any]:
         value = found.value.isoformat() if isinstance(found.value, date) else found.value
-        return {"value": value, "confidence": round(float(found.confidence), 4), "evidence": found.evidence}
+        evidence = bounded(found.evidence, MAX_EVIDENCE_CHARS)
+        return {"value": value, "confidence": round(float(found.confidence), 4), "evidence": evidence}
 
     return {
         "title": one(draft.title),
@@ -128,6 +158,12 @@ def _auto_accepted(draft: TaskDraft, threshold: float | None) -> bool:
     return min(confidences + [draft.priority.confidence]) >= threshold
 
 
+def _best(similarities: np.ndarray, eligible: np.ndarray) -> int | None:
+    if not eligible.any():
+        return None
+    return int(np.argmax(np.where(eligible, similarities, -np.inf)))
+
+
 def record_tasks(
     session: Session,
     *,
@@ -137,77 +173,118 @@ def record_tasks(
     project_id: str | None,
     thread_id: str | None,
     settings: Settings,
+    vectors: np.ndarray | None = None,
 ) -> RecordedTasks:
-    """Store a message's drafts: update the thread's matching task, link a repeat of an open task, or create one."""
+    """Store a message's drafts: update the thread's matching task, link a repeat of an open task, or create one.
+
+    Called inside the caller's write transaction, so it does no slow work there: the title embeddings come in as
+    `vectors` (the worker computes them with `embed_titles` before opening the transaction; computed here only when
+    absent), the open tasks to compare against are read once, and the new rows are written in one batch per table."""
     recorded = RecordedTasks()
     if not drafts:
         return recorded
-    vectors = embed_titles([draft.title.value for draft in drafts])
+    if vectors is None:
+        vectors = embed_titles([draft.title.value for draft in drafts])
+    vectors = np.asarray(vectors, dtype=np.float32)
     duplicate_bar = settings.extraction.duplicate_similarity
     thread_bar = duplicate_bar - THREAD_SIMILARITY_MARGIN
     source = _source(session, ledger_id)
     now = _now()
+    candidates, stored = _candidates(session, account_id=account_id, thread_id=thread_id)
+    # The tasks this message creates are candidates for its later drafts too (the same ask twice is one task).
+    pool = np.zeros((len(candidates) + len(drafts), vectors.shape[1]), dtype=np.float32)
+    if candidates:
+        pool[: len(candidates)] = stored
+    in_thread = np.array([bool(thread_id) and c.thread_id == thread_id for c in candidates] + [False] * len(drafts))
+    in_account = np.array([bool(account_id) and c.account_id == account_id for c in candidates] + [False] * len(drafts))
+    new_tasks: list[dict[str, Any]] = []
+    new_extractions: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    updates: dict[str, dict[str, Any]] = {}  # stored task id -> column changes from later messages in its thread
+    pending: dict[str, dict[str, Any]] = {}  # task id -> the row this message inserts (refined in place)
     for draft, vector in zip(drafts, vectors, strict=True):
-        best_thread, best_account = None, None
-        for row, other in _candidates(session, account_id=account_id, thread_id=thread_id):
-            similarity = float(np.dot(vector, other))
-            in_thread = bool(thread_id) and row.thread_id == thread_id and similarity >= thread_bar
-            if in_thread and (best_thread is None or similarity > best_thread[1]):
-                best_thread = (row, similarity)
-            same_account = bool(account_id) and row.x_account == account_id and similarity >= duplicate_bar
-            if same_account and (best_account is None or similarity > best_account[1]):
-                best_account = (row, similarity)
-        if best_thread is not None:
-            _update_from_thread(session, best_thread[0], draft, now)
-            _link(session, best_thread[0].id, ledger_id, "thread", best_thread[1], draft.evidence, now)
-            if best_thread[0].id not in recorded.updated:
-                recorded.updated.append(best_thread[0].id)
+        size = len(candidates)
+        similarities = pool[:size] @ vector
+        evidence = bounded(draft.evidence, MAX_EVIDENCE_CHARS)
+        best = _best(similarities, in_thread[:size] & (similarities >= thread_bar))
+        if best is not None:
+            target = candidates[best]
+            changes = _refinements(target, draft)
+            if changes:
+                for name, value in changes.items():
+                    setattr(target, name, value)
+                (pending.get(target.id) or updates.setdefault(target.id, {})).update(changes)
+            links.append(_link_row(target.id, ledger_id, "thread", float(similarities[best]), evidence, now))
+            if target.id not in pending and target.id not in recorded.updated:
+                recorded.updated.append(target.id)
             continue
-        if best_account is not None:
-            _link(session, best_account[0].id, ledger_id, "duplicate", best_account[1], draft.evidence, now)
-            if best_account[0].id not in recorded.linked:
-                recorded.linked.append(best_account[0].id)
+        best = _best(similarities, in_account[:size] & (similarities >= duplicate_bar))
+        if best is not None:
+            target = candidates[best]
+            links.append(_link_row(target.id, ledger_id, "duplicate", float(similarities[best]), evidence, now))
+            if target.id not in recorded.linked:
+                recorded.linked.append(target.id)
             continue
         task_id = f"tsk_{uuid.uuid4().hex[:16]}"
         status = "open" if _auto_accepted(draft, settings.extraction.auto_accept_confidence) else "suggested"
-        session.execute(
-            tasks.insert().values(
-                id=task_id,
-                project_id=project_id,
-                account_id=account_id,
-                title=draft.title.value[:255],
-                description=draft.description,
-                assignee_id=draft.assignee_id,
-                due_date=draft.due.value,
-                priority=draft.priority.value,
-                status=status,
-                source=source,
-                created_at=now.replace(tzinfo=None),
-            )
+        notes = list(draft.notes)
+        description = bounded(draft.description, MAX_DESCRIPTION_CHARS)
+        if description != draft.description:
+            notes.append(f"description cut at {MAX_DESCRIPTION_CHARS:,} characters; the full text is in the message")
+        row = {
+            "id": task_id,
+            "project_id": project_id,
+            "account_id": account_id,
+            "title": draft.title.value[:255],
+            "description": description,
+            "assignee_id": draft.assignee_id,
+            "due_date": draft.due.value,
+            "priority": draft.priority.value,
+            "status": status,
+            "source": source,
+            "created_at": now.replace(tzinfo=None),
+        }
+        new_tasks.append(row)
+        pending[task_id] = row
+        new_extractions.append(
+            {
+                "task_id": task_id,
+                "ledger_id": ledger_id,
+                "thread_id": thread_id,
+                "account_id": account_id,
+                "extractor": draft.extractor,
+                "confidence": float(draft.confidence),
+                "fields": _fields(draft),
+                "assignee_name": draft.assignee.value if draft.assignee_id is None else None,
+                "evidence": evidence,
+                "notes": notes,
+                "embedding": vector.tobytes(),
+                "created_at": now,
+                "updated_at": now,
+            }
         )
-        session.execute(
-            task_extractions.insert().values(
-                task_id=task_id,
-                ledger_id=ledger_id,
-                thread_id=thread_id,
-                account_id=account_id,
-                extractor=draft.extractor,
-                confidence=float(draft.confidence),
-                fields=_fields(draft),
-                assignee_name=draft.assignee.value if draft.assignee_id is None else None,
-                evidence=draft.evidence,
-                notes=list(draft.notes),
-                embedding=np.asarray(vector, dtype=np.float32).tobytes(),
-                created_at=now,
-                updated_at=now,
-            )
+        links.append(_link_row(task_id, ledger_id, "created", None, evidence, now))
+        candidates.append(
+            _Candidate(task_id, thread_id, account_id, row["due_date"], row["assignee_id"], row["priority"])
         )
-        _link(session, task_id, ledger_id, "created", None, draft.evidence, now)
+        pool[size] = vector
+        in_thread[size], in_account[size] = bool(thread_id), bool(account_id)
         recorded.created.append(task_id)
+    # The write phase: a few batched statements, however many drafts there were.
+    if new_tasks:
+        session.execute(tasks.insert(), new_tasks)
+        session.execute(task_extractions.insert(), new_extractions)
+    for task_id, changes in updates.items():
+        session.execute(tasks.update().where(tasks.c.id == task_id).values(**changes))
+    touched = [c.id for c in candidates if c.id in recorded.updated]
+    if touched:
+        session.execute(task_extractions.update().where(task_extractions.c.task_id.in_(touched)).values(updated_at=now))
+    if links:
+        session.execute(task_links.insert(), links)
     return recorded
 
 
-def _update_from_thread(session: Session, row: Any, draft: TaskDraft, now: datetime) -> None:
+def _refinements(row: _Candidate, draft: TaskDraft) -> dict[str, Any]:
     """A later message in the thread refines the task: new dates, owners and urgency win; nothing is blanked."""
     changes: dict[str, Any] = {}
     if draft.due.value is not None and draft.due.value != row.due_date:
@@ -216,25 +293,20 @@ def _update_from_thread(session: Session, row: Any, draft: TaskDraft, now: datet
         changes["assignee_id"] = draft.assignee_id
     if draft.priority.value != "normal" and draft.priority.value != row.priority:
         changes["priority"] = draft.priority.value
-    if changes:
-        session.execute(tasks.update().where(tasks.c.id == row.id).values(**changes))
-    session.execute(task_extractions.update().where(task_extractions.c.task_id == row.id).values(updated_at=now))
+    return changes
 
 
-def _link(
-    session: Session,
-    task_id: str,
-    ledger_id: int | None,
-    how: str,
-    similarity: float | None,
-    evidence: str,
-    now: datetime,
-) -> None:
-    session.execute(
-        task_links.insert().values(
-            task_id=task_id, ledger_id=ledger_id, how=how, similarity=similarity, evidence=evidence, created_at=now
-        )
-    )
+def _link_row(
+    task_id: str, ledger_id: int | None, how: str, similarity: float | None, evidence: str | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        "task_id": task_id,
+        "ledger_id": ledger_id,
+        "how": how,
+        "similarity": similarity,
+        "evidence": evidence,
+        "created_at": now,
+    }
 
 
 # ---- the review queue ------------------------------------------------------------------------------------------

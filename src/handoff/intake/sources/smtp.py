@@ -1,5 +1,6 @@
 """The SMTP inbox handoff runs itself (aiosmtpd): accepts mail for configured recipients from allowed domains, and
-answers 250 only after the message is durable in the ledger, so a sender never loses a message we acknowledged."""
+answers 250 only after the message is durable in the ledger, so a sender never loses a message we acknowledged; 451
+(try later) only when the ledger cannot take it, after retrying a busy database for `store_wait_s`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiosmtpd.smtp import SMTP
 
 from handoff.intake.ledger import LedgerEntry
 from handoff.settings import InboxSettings
+from handoff.store.db import is_busy
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,9 @@ class InboxHandler:
         self.recipients = {address.strip().lower() for address in inbox.recipients}
         self.allowed_domains = {domain.strip().lower().lstrip("@") for domain in inbox.allowed_sender_domains}
         self.receive = receive
+        self.store_wait_s = inbox.store_wait_s
         self.accepted = 0
+        self.busy_retries = 0  # times a busy database was waited out (a 451 avoided)
 
     def _sender_allowed(self, address: str) -> bool:
         if not self.allowed_domains:
@@ -49,12 +53,25 @@ class InboxHandler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        try:
-            # The ledger write blocks (fsync, database); keep the event loop free for other connections.
-            entry = await asyncio.get_running_loop().run_in_executor(None, self.receive, raw)
-        except Exception:
-            log.exception("smtp inbox: could not store a message")
-            return "451 4.3.0 could not store the message; try again later"
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self.store_wait_s
+        pause = 0.25
+        while True:
+            try:
+                # The ledger write blocks (fsync, database); keep the event loop free for other connections.
+                entry = await loop.run_in_executor(None, self.receive, raw)
+                break
+            except Exception as error:
+                # Busy: another writer held the lock past the busy timeout. The attempt rolled back and the raw
+                # file is content-addressed, so trying again cannot store the message twice.
+                if is_busy(error) and loop.time() + pause < give_up_at:
+                    self.busy_retries += 1
+                    log.info("smtp inbox: database busy; retrying in %.2f s", pause)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 5.0)
+                    continue
+                log.exception("smtp inbox: could not store a message")
+                return "451 4.3.0 could not store the message; try again later"
         self.accepted += 1
         return f"250 2.0.0 queued as ledger entry {entry.id}"
 
