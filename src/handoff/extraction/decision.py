@@ -326,6 +326,6 @@ def load_decision(path: Path = ARTIFACT) -> DecisionModel:
 
 
 @lru_cache(maxsize=1)
-def committed_decision() -> DecisionModel | None:
-    """The shipped decision weights, or None before they were first fitted (then the base classifier decides)."""
-    return load_decision() if ARTIFACT.exists() else None
+def committed_decision() -> DecisionModel:
+    """The decision weights shipped in the package, loaded once per process."""
+    return load_decision()

@@ -64,7 +64,6 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _CN_ASK = re.compile(r"(请|麻烦|能否|可否|务必|帮忙|记得).{0,30}?[\u4e00-\u9fff]")
 _CN_COMMIT = re.compile(r"(我来|我会|我们会|我将|我们将|我负责).{0,30}?[\u4e00-\u9fff]")
 _CN_NOT = re.compile(r"(谢谢|感谢|收到|非常好|很满意|已经|已修复)")
-NOTES_PROSE_MARGIN = 0.1  # prose in notes is mostly discussion: ask for more evidence than in mail
 RULE_CONFIDENCE = 0.7
 
 
@@ -192,29 +191,18 @@ class OfflineExtractor:
         return Candidates(items, sentences, context, notes)
 
     def extract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]:
-        from handoff.extraction.classifier import committed_classifier
-
         found = self.candidates(message)
         is_notes = message.kind == "notes"
         if not found.items:
             return []
         if message.kind == "email" and reads_as_bulk(found.context):
             return []  # marketing or an automated notice: its calls to action are nobody's task
-        decision = self.decision or committed_decision()
-        if decision is not None:
-            scores, bar = decision.decide(found.sentences, found.context)
-            keep = [
-                (float(score) >= bar or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text))))
-                and not (c.structured is None and (_REPORTED.search(c.text) or is_boilerplate(c.text)))
-                for c, score in zip(found.items, scores, strict=True)
-            ]
-        else:  # before the decision layer was first fitted: the base classifier and the structure decide
-            bar = committed_classifier().threshold + (NOTES_PROSE_MARGIN if message.kind == "notes" else 0.0)
-            scores = [s.base_probability for s in found.sentences]
-            keep = [
-                c.structured is not None or (p >= bar and not _DONE.search(c.text))
-                for c, p in zip(found.items, scores, strict=True)
-            ]
+        scores, bar = (self.decision or committed_decision()).decide(found.sentences, found.context)
+        keep = [
+            (float(score) >= bar or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text))))
+            and not (c.structured is None and (_REPORTED.search(c.text) or is_boilerplate(c.text)))
+            for c, score in zip(found.items, scores, strict=True)
+        ]
         people = Roster(roster)
         recipients = tuple(
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
