@@ -105,7 +105,8 @@ _CN_NOT = re.compile(r"(谢谢|感谢|收到|已经|已完成|已修复|完成�
 _CN_OWNER_TAIL = re.compile(r"[-—–]\s*[\u4e00-\u9fff@\w]{2,12}\s*$|[（(][\u4e00-\u9fff\w]{2,8}[)）]\s*$")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _AUTOMATED_SENDER = re.compile(
-    r"(?:no-?reply|do-?not-?reply|news|newsletter|info|marketing|mailer|announce|notification|alert|updates?|"
+    r"(?:no-?reply|do-?not-?reply|no\.?address|distribution|contest|news|newsletter|info|marketing|mailer|announce|"
+    r"notification|alert|updates?|"
     r"promo|offers?|deals|support|service|webmaster|admin|bounce|list|digest|customer)\w*@",
     _I,
 )
@@ -237,9 +238,21 @@ _BOILERPLATE = re.compile(
 )
 
 
-def is_boilerplate(text: str) -> bool:
-    """Legal footers, unsubscribe lines and no-reply notices: asks written for nobody in particular."""
-    return bool(_BOILERPLATE.search(text))
+_OPEN_OFFER = re.compile(
+    r"\bif you (?:would like|need|have (?:any )?(?:further |other |more )?questions|want|wish|are interested|"
+    r"require)\b|"
+    r"\bfeel free\b|\b(?:do not|don'?t) hesitate\b|\bshould you (?:have|need|wish|require)\b",
+    _I,
+)
+_FURTHER_ASK = re.compile(r"\?|\band (?:send|let|return|forward|sign|confirm|give|call|review|provide|comment)\b", _I)
+
+
+def never_a_task(text: str) -> bool:
+    """What the guidelines never count, whatever else a sentence looks like: legal footers, unsubscribe and no-reply
+    lines, open offers ("if you have any questions, call me"), and FYI formulas that ask nothing further."""
+    if _BOILERPLATE.search(text) or _OPEN_OFFER.search(text):
+        return True
+    return bool(_FYI.search(text)) and not _FURTHER_ASK.search(text)
 
 
 _NEGATIVE = (_CONDITIONAL, _OFFER, _PROHIBITION, _FYI, _SOCIAL, _DISCLAIMER, _MARKETING, _RHETORIC)

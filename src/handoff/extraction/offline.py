@@ -14,8 +14,8 @@ from handoff.extraction.decision import (
     MessageContext,
     Sentence,
     committed_decision,
-    is_boilerplate,
     is_plain_ask,
+    never_a_task,
     reads_as_bulk,
 )
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
@@ -209,7 +209,7 @@ class OfflineExtractor:
         scores, bar = (self.decision or committed_decision()).decide(found.sentences, found.context)
         keep = [
             (float(score) >= bar or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text))))
-            and not (c.structured is None and (_REPORTED.search(c.text) or is_boilerplate(c.text)))
+            and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
             for c, score in zip(found.items, scores, strict=True)
         ]
         people = Roster(roster)
