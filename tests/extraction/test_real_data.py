@@ -176,3 +176,18 @@ def test_handoff_extract_gives_a_screened_mail_no_tasks_and_says_why(tmp_path: P
     )
     line = json.loads(done.stdout)
     assert line["tasks"] == [] and line["reason"].startswith("auto-reply")
+
+
+def test_a_batch_gives_what_each_message_gives_alone(extractor) -> None:
+    messages = [
+        _mail("Tim,\n\nPlease send me the signed Gurananty by Friday.\n\nDana"),
+        _mail("FYI, the market wrap is attached."),
+        MessageText(
+            text="## Action items\n- Anna to send the revised SOW by Friday\n",
+            sent_at=datetime(2026, 3, 4, tzinfo=UTC),
+            kind="notes",
+        ),
+    ]
+    one_by_one = [[(t.title.value, t.due.value) for t in extractor.extract(m, [])] for m in messages]
+    batched = [[(t.title.value, t.due.value) for t in drafts] for drafts in extractor.extract_many(messages, [])]
+    assert batched == one_by_one and one_by_one[0] and not one_by_one[1] and one_by_one[2]

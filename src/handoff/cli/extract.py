@@ -35,8 +35,41 @@ def register(app: typer.Typer) -> None:
         settings = Settings()
         extractor = build_extractor(settings)
         roster = _roster(roster_file, settings)
-        for item in _inputs(files or [], jsonl, sent_at):
-            emit_jsonl(_run(extractor, roster, item, settings))
+        for line in _run_batches(extractor, roster, _inputs(files or [], jsonl, sent_at), settings):
+            emit_jsonl(line)
+
+
+BATCH = 32  # messages whose sentences share one MiniLM call
+
+
+def _run_batches(extractor: Any, roster: list, items: Any, settings: Any):
+    """Output lines in input order; each batch is extracted at once, and alone again if the batch fails."""
+    from itertools import islice
+
+    items = iter(items)
+    while batch := list(islice(items, BATCH)):
+        read = [_read_item(item, roster, settings) for item in batch]
+        messages = [value for value in read if not isinstance(value, dict)]
+        try:
+            drafts = iter(extractor.extract_many(messages, roster))
+        except Exception:  # one message the batch cannot read: each alone, so only that one gets an error line
+            drafts = iter([_extract_one(extractor, message, roster) for message in messages])
+        for item, value in zip(batch, read, strict=True):
+            if isinstance(value, dict):
+                yield value
+                continue
+            found = next(drafts)
+            if isinstance(found, str):
+                yield {"id": str(item.get("id", "")), "tasks": [], "error": found}
+            else:
+                yield {"id": str(item.get("id", "")), "tasks": [task_line(draft) for draft in found]}
+
+
+def _extract_one(extractor: Any, message: Any, roster: list) -> Any:
+    try:
+        return extractor.extract(message, roster)
+    except Exception as error:  # one message the extractor cannot read must not end the run for the rest
+        return f"extraction failed: {type(error).__name__}: {error}"
 
 
 def _team(roster: list, settings: Any):
@@ -171,7 +204,8 @@ class NoTasks(Exception):
     """A message the inbox screens out before extraction; its reason goes into the output line."""
 
 
-def _run(extractor: Any, roster: list, item: dict[str, Any], settings: Any) -> dict[str, Any]:
+def _read_item(item: dict[str, Any], roster: list, settings: Any) -> Any:
+    """The message to extract from, or the output line that says why there is none."""
     from handoff.errors import HandoffError
 
     identifier = str(item.get("id", ""))
@@ -183,11 +217,7 @@ def _run(extractor: Any, roster: list, item: dict[str, Any], settings: Any) -> d
         return {"id": identifier, "tasks": [], "reason": str(screened)}
     except (HandoffError, KeyError, ValueError, TypeError, UnicodeError) as error:
         return {"id": identifier, "tasks": [], "error": str(error)}
-    try:
-        drafts = extractor.extract(message, roster) if message.text.strip() else []
-    except Exception as error:  # one message the extractor cannot read must not end the run for the rest
-        return {"id": identifier, "tasks": [], "error": f"extraction failed: {type(error).__name__}: {error}"}
-    return {"id": identifier, "tasks": [task_line(draft) for draft in drafts]}
+    return message if message.text.strip() else {"id": identifier, "tasks": []}
 
 
 def task_line(draft: Any) -> dict[str, Any]:

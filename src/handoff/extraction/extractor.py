@@ -25,6 +25,10 @@ class Extractor(Protocol):
 
     def extract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]: ...
 
+    def extract_many(self, messages: Sequence[MessageText], roster: Sequence[TeamMember]) -> list[list[TaskDraft]]:
+        """A batch at once (the offline extractor embeds all its sentences in one MiniLM call)."""
+        ...
+
 
 class FallbackExtractor:
     """Tries the LLM; any failure (timeout, HTTP error, invalid or ungrounded answer) yields the offline result."""
@@ -39,6 +43,9 @@ class FallbackExtractor:
             return self.primary.extract(message, roster)
         except Exception as error:
             return self._fallen_back(error, message, roster)
+
+    def extract_many(self, messages: Sequence[MessageText], roster: Sequence[TeamMember]) -> list[list[TaskDraft]]:
+        return [self.extract(message, roster) for message in messages]  # the LLM reads one message a call
 
     async def aextract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]:
         try:

@@ -158,9 +158,9 @@ class OfflineExtractor:
 
     def candidates(self, message: MessageText) -> Candidates:
         """Every sentence or structured line that could be a task, scored by the base classifier and the rules."""
-        from handoff.extraction.classifier import committed_classifier
-        from handoff.extraction.embeddings import encode
+        return self._score_candidates([self._read_candidates(message)])[0]
 
+    def _read_candidates(self, message: MessageText) -> tuple[MessageText, list[_Candidate], list[str]]:
         is_notes = message.kind == "notes"
         text, speakers = from_webvtt(message.text) if is_notes else (message.text, {})
         structure = parse_structure(text, is_notes=is_notes)
@@ -182,25 +182,45 @@ class OfflineExtractor:
         if len(items) > MAX_CANDIDATES:
             notes.append(f"read the first {MAX_CANDIDATES} of {len(items)} sentences")
             items = items[:MAX_CANDIDATES]
-        texts = [candidate.text for candidate in items]
+        return message, items, notes
+
+    def _score_candidates(self, read: list[tuple[MessageText, list[_Candidate], list[str]]]) -> list[Candidates]:
+        """The base classifier over the sentences of several messages at once: MiniLM runs once for all of them."""
+        from handoff.extraction.classifier import committed_classifier
+        from handoff.extraction.embeddings import encode
+
+        texts = [candidate.text for _, items, _ in read for candidate in items]
         classifier = self.classifier or committed_classifier()
-        base = classifier.cascade_probabilities(texts, encode) if items else []
-        sentences = [
-            Sentence(c.text, i, c.list_item, c.structured.how if c.structured else None, rule_probability(c.text, p))
-            for i, (c, p) in enumerate(zip(items, base, strict=True))
-        ]
-        context = MessageContext(
-            kind=message.kind,
-            recipients=len(message.recipients),
-            sender=message.sender,
-            subject=message.subject,
-            greeted_by_name=greets_by_name(message.text),
-            texts=tuple(texts),
-        )
-        return Candidates(items, sentences, context, notes)
+        base = list(classifier.cascade_probabilities(texts, encode)) if texts else []
+        out = []
+        for message, items, notes in read:
+            scored, base = base[: len(items)], base[len(items) :]
+            sentences = [
+                Sentence(
+                    c.text, i, c.list_item, c.structured.how if c.structured else None, rule_probability(c.text, p)
+                )
+                for i, (c, p) in enumerate(zip(items, scored, strict=True))
+            ]
+            context = MessageContext(
+                kind=message.kind,
+                recipients=len(message.recipients),
+                sender=message.sender,
+                subject=message.subject,
+                greeted_by_name=greets_by_name(message.text),
+                texts=tuple(c.text for c in items),
+            )
+            out.append(Candidates(items, sentences, context, notes))
+        return out
+
+    def extract_many(self, messages: Sequence[MessageText], roster: Sequence[TeamMember]) -> list[list[TaskDraft]]:
+        """`extract` for a batch of messages, with one MiniLM call for all their unsure sentences."""
+        found = self._score_candidates([self._read_candidates(message) for message in messages])
+        return [self._decide(message, one, roster) for message, one in zip(messages, found, strict=True)]
 
     def extract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]:
-        found = self.candidates(message)
+        return self._decide(message, self.candidates(message), roster)
+
+    def _decide(self, message: MessageText, found: Candidates, roster: Sequence[TeamMember]) -> list[TaskDraft]:
         is_notes = message.kind == "notes"
         if not found.items:
             return []
