@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # None: SQLite under home
     # How long a statement waits for another connection's lock (SQLite busy_timeout, PostgreSQL lock_timeout) before
     # it gives up: the API then answers 503 with Retry-After and the SMTP inbox retries. Writes hold locks briefly.
-    database_busy_timeout_s: float = Field(30.0, gt=0.0, le=600.0)
+    database_busy_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
     datasets_dir: Path = Field(default_factory=lambda: find_shared_datasets(PROJECT_ROOT))
     mlflow_tracking_uri: str | None = None  # None: a file store under home
     environment: str = "development"

@@ -178,3 +178,31 @@ def test_the_duplicate_threshold_separates_the_annotated_pairs(settings) -> None
     same, different = similarities(pairs["same"]), similarities(pairs["different"])
     assert (different < bar).all()
     assert (same >= bar).mean() >= 0.75
+
+
+def test_a_huge_description_is_bounded_and_says_so(parts) -> None:
+    """A 2 MB note once became one task with a 1.99 MB description (and an 11.9 MB `GET /v1/tasks?limit=50`)."""
+    huge = "Please migrate all of the archive " + "and more " * 230_000  # about 2 MB, one sentence
+    recorded = record(parts, [draft("Migrate the archive", evidence=huge)])
+    with parts.sessions() as session:
+        task = service.get_task(session, recorded.created[0])
+    assert len(task["description"]) == service.MAX_DESCRIPTION_CHARS and task["description"].endswith("…")
+    assert task["description"].startswith("Please migrate all of the archive")
+    assert len(task["evidence"]) <= service.MAX_EVIDENCE_CHARS
+    assert all(len(field["evidence"]) <= service.MAX_EVIDENCE_CHARS for field in task["fields"].values())
+    assert any("description cut at 4,000 characters" in note for note in task["notes"])
+
+
+def test_precomputed_vectors_give_the_same_links_as_embedding_inside(parts) -> None:
+    """The worker embeds titles before its write transaction; the result must not differ from embedding here."""
+    first = record(parts, [draft("Send the revised SOW to Acme")], ledger_id=1)
+    titles = ["Send the revised SOW to Acme", "Book the kickoff workshop"]
+    again = record(parts, [draft(t) for t in titles], ledger_id=2, settings=None)
+    vectors = service.embed_titles(titles)
+    with transaction(parts.sessions) as session:
+        third = service.record_tasks(
+            session, ledger_id=3, drafts=[draft(t) for t in titles], account_id="acc_1", project_id="prj_1",
+            thread_id=None, settings=parts.settings, vectors=vectors,
+        )  # fmt: skip
+    assert again.linked == first.created and len(again.created) == 1
+    assert sorted(third.linked) == sorted([*first.created, *again.created]) and third.created == []

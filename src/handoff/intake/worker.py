@@ -256,7 +256,7 @@ def _outcome(joined: bool, recorded: RecordedTasksLike, drafts: int) -> tuple[st
 
 def _parsed_values(reading: Reading) -> dict[str, Any]:
     sender = reading.sender
-    values = {
+    values: dict[str, Any] = {
         "sender_email": (sender.email or None) if sender else None,
         "sender_name": ((sender.name or None) if sender else None),
         "forwarded_by": str(reading.forwarded_by)[:255] if reading.forwarded_by else None,

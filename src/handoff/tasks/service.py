@@ -80,8 +80,8 @@ class _Candidate:
     thread_id: str | None
     account_id: str | None
     due_date: Any
-    assignee_id: str | None
-    priority: str | None
+    assignee_id: Any
+    priority: Any
 
 
 def _candidates(
