@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from functools import cached_property
 from pathlib import Path
 
@@ -70,11 +71,11 @@ class AlertSettings(BaseModel):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_sender: str = "handoff@handoff.local"
-    slack_webhook_url: str | None = None
-    wecom_webhook_url: str | None = None
-    dingtalk_webhook_url: str | None = None
+    slack_webhook_url: SecretStr | None = None  # the URL's path is its secret
+    wecom_webhook_url: SecretStr | None = None
+    dingtalk_webhook_url: SecretStr | None = None
     dingtalk_secret: SecretStr | None = None
-    generic_webhook_url: str | None = None
+    generic_webhook_url: SecretStr | None = None
     generic_webhook_secret: SecretStr | None = None
     nightly_hour_utc: int = Field(2, ge=0, le=23)
 
@@ -107,6 +108,20 @@ class Settings(BaseSettings):
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear, for `redaction.register_secrets`; nothing else should unwrap them all."""
+        found: list[str] = []
+        for section in (self.llm, self.inbox, self.alerts, self.api):
+            for name, value in section.__dict__.items():
+                # A placeholder default ("not-needed") is no secret, and blanking it would blank a plain word.
+                if isinstance(value, SecretStr) and value != type(section).model_fields[name].default:
+                    found.append(value.get_secret_value())
+        for url in (self.database_url, self.mlflow_tracking_uri):
+            password = urllib.parse.urlsplit(url).password if url and "://" in url else None
+            if password:
+                found.append(password)
+        return found
 
     @cached_property
     def resolved_home(self) -> Path:
