@@ -27,7 +27,7 @@ _TOKEN = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{8,}|hk_[A-Za-z0-9_\-]{8,}|xox[abprs
 # `"api_key": "…"`, `x-api-key: …`, `password=…`, `sign=…` in JSON, headers and query strings.
 _NAMED = re.compile(
     r"(?i)([\"']?\b(?:x-api-key|api[_-]?key|key|authorization|password|passwd|secret|access[_-]?token|token|sign|signature)"
-    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',&}]{4,})"
+    r"[\"']?\s*[:=]\s*[\"']?)(?!(?i:bearer|basic)\b)([^\s\"',&}<>`]{4,})"
 )
 
 _known_secrets: set[str] = set()

@@ -81,7 +81,7 @@ class AlertSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    """Where the service listens."""
+    """Where the service listens, and what it guards beyond the role table."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -89,6 +89,10 @@ class ApiSettings(BaseModel):
     # CPU-bound requests (estimates, churn feature builds) that run at once; more threads than cores only fight
     # over the GIL: 8 estimates at once answered 153 req/s, 2 at a time 225 (`make bench`). Default: the core count.
     scoring_threads: int | None = Field(None, ge=1, le=64)
+    # /metrics names routes and ledger counts; on a shared network, make it take a key with `metrics:read`.
+    metrics_require_key: bool = False
+    # Contact listings (one account's, or the bulk export) per key per minute; 0 turns the limit off.
+    contacts_per_minute: int = Field(60, ge=0, le=100_000)
 
 
 class Settings(BaseSettings):
