@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from functools import cached_property
 from pathlib import Path
 
@@ -76,17 +77,17 @@ class AlertSettings(BaseModel):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_sender: str = "handoff@handoff.local"
-    slack_webhook_url: str | None = None
-    wecom_webhook_url: str | None = None
-    dingtalk_webhook_url: str | None = None
+    slack_webhook_url: SecretStr | None = None  # the URL's path is its secret
+    wecom_webhook_url: SecretStr | None = None
+    dingtalk_webhook_url: SecretStr | None = None
     dingtalk_secret: SecretStr | None = None
-    generic_webhook_url: str | None = None
+    generic_webhook_url: SecretStr | None = None
     generic_webhook_secret: SecretStr | None = None
     nightly_hour_utc: int = Field(2, ge=0, le=23)
 
 
 class ApiSettings(BaseModel):
-    """Where the service listens."""
+    """Where the service listens, and what it guards beyond the role table."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -94,6 +95,10 @@ class ApiSettings(BaseModel):
     # CPU-bound requests (estimates, churn feature builds) that run at once; more threads than cores only fight
     # over the GIL: 8 estimates at once answered 153 req/s, 2 at a time 225 (`make bench`). Default: the core count.
     scoring_threads: int | None = Field(None, ge=1, le=64)
+    # /metrics names routes and ledger counts; on a shared network, make it take a key with `metrics:read`.
+    metrics_require_key: bool = False
+    # Contact listings (one account's, or the bulk export) per key per minute; 0 turns the limit off.
+    contacts_per_minute: int = Field(60, ge=0, le=100_000)
 
 
 class Settings(BaseSettings):
@@ -116,6 +121,20 @@ class Settings(BaseSettings):
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret in clear, for `redaction.register_secrets`; nothing else should unwrap them all."""
+        found: list[str] = []
+        for section in (self.llm, self.inbox, self.alerts, self.api):
+            for name, value in section.__dict__.items():
+                # A placeholder default ("not-needed") is no secret, and blanking it would blank a plain word.
+                if isinstance(value, SecretStr) and value != type(section).model_fields[name].default:
+                    found.append(value.get_secret_value())
+        for url in (self.database_url, self.mlflow_tracking_uri):
+            password = urllib.parse.urlsplit(url).password if url and "://" in url else None
+            if password:
+                found.append(password)
+        return found
 
     @cached_property
     def resolved_home(self) -> Path:

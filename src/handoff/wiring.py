@@ -18,6 +18,11 @@ class Parts:
 
     settings: Settings
 
+    def __post_init__(self) -> None:
+        from handoff.redaction import protect
+
+        protect(self.settings.secret_values())
+
     @cached_property
     def engine(self) -> Engine:
         self.settings.ensure_home()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -79,6 +80,9 @@ def test_handoff_up_serves_api_and_inbox_and_stops_cleanly(tmp_path) -> None:
             raise
     assert process.returncode == 0, stderr
     assert "First admin key" in stderr and "handoff stopped" in stderr
+    # Printed once: the examples after it name it only as $HANDOFF_KEY.
+    [printed] = re.findall(r"hk_[A-Za-z0-9_\-]{20,}", stderr)
+    assert f"HANDOFF_KEY={printed}" in stderr and stderr.count('Bearer $HANDOFF_KEY"') == 2
 
 
 def test_first_start_training_keeps_its_model_cards_under_the_home(settings, monkeypatch) -> None:

@@ -22,6 +22,7 @@ PERMISSIONS = (
     "bulk_export",
     "audit:read",
     "models:manage",
+    "metrics:read",
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -57,7 +58,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     # A machine: mail providers, the CRM sync, dashboards. It moves data in bulk but reads no contact details unmasked.
     "integration": frozenset(
-        {"emails:write", "notes:write", "ledger:read", "ledger:retry", "churn:read", "bulk_export", "tasks:read"}
+        {
+            "emails:write",
+            "notes:write",
+            "ledger:read",
+            "ledger:retry",
+            "churn:read",
+            "bulk_export",
+            "tasks:read",
+            "metrics:read",
+        }
     ),
 }
 
@@ -88,6 +98,8 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "list_audit": "audit:read",
     "whoami": "",  # any valid key
     "reload_models": "models:manage",
+    # Asked for only when `api.metrics_require_key` is on; otherwise /metrics is open like /healthz.
+    "metrics": "metrics:read",
 }
 
 

@@ -17,6 +17,8 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True, comment="sha256 hex of the key; the key is not kept."),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
+    Column("expires_at", DateTime, comment="After this moment (UTC) the key is refused with 401; null: never."),
+    Column("rotated_from", String(32), comment="The key this one replaced (`handoff keys rotate`)."),
     comment="API keys, stored hashed; `handoff keys create` prints a key once.",
 )
 

@@ -10,15 +10,17 @@ import smtplib
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from handoff.alerts.digest import Digest
 from handoff.errors import ExternalFailure, PermanentFailure
 from handoff.intake.screening import LOOP_HEADER
+from handoff.redaction import redact, redact_url, summarise_error
 from handoff.settings import AlertSettings
 
 SIGNATURE_HEADER = "X-Handoff-Signature"
@@ -76,7 +78,7 @@ def _post_json(url: str, payload: dict, timeout_s: float, headers: dict[str, str
 def _failure(url: str, error: httpx.HTTPError) -> ExternalFailure:
     """A malformed URL fails the same way every time; a network error may pass."""
     kind = PermanentFailure if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL) else ExternalFailure
-    return kind(f"POST {_redact(url)}: {error}")
+    return kind(f"POST {redact_url(url)}: {redact(str(error), [url])}")
 
 
 def _raise_for_status(url: str, response: httpx.Response) -> None:
@@ -84,13 +86,7 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
         return
     transient = response.status_code >= 500 or response.status_code in (408, 429)
     kind = ExternalFailure if transient else PermanentFailure
-    raise kind(f"POST {_redact(url)}: HTTP {response.status_code}")
-
-
-def _redact(url: str) -> str:
-    """Webhook URLs carry their token; logs and run records get only scheme, host and path."""
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    raise kind(f"POST {redact_url(url)}: HTTP {response.status_code}")
 
 
 def _check_errcode(response: httpx.Response, vendor: str) -> None:
@@ -100,12 +96,13 @@ def _check_errcode(response: httpx.Response, vendor: str) -> None:
     except ValueError:
         return
     if isinstance(answer, dict) and answer.get("errcode", 0) != 0:
-        raise ExternalFailure(f"{vendor} refused the message: {answer.get('errcode')} {answer.get('errmsg', '')}")
+        detail = redact(str(answer.get("errmsg", "")))[:200]
+        raise ExternalFailure(f"{vendor} refused the message: {answer.get('errcode')} {detail}")
 
 
 @dataclass
 class SlackChannel:
-    url: str
+    url: str = field(repr=False)  # its path is the secret
     timeout_s: float = 10.0
     name: str = "slack"
 
@@ -115,7 +112,7 @@ class SlackChannel:
 
 @dataclass
 class WeComChannel:
-    url: str
+    url: str = field(repr=False)
     timeout_s: float = 10.0
     name: str = "wecom"
 
@@ -133,8 +130,8 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
 
 @dataclass
 class DingTalkChannel:
-    url: str
-    secret: str | None
+    url: str = field(repr=False)
+    secret: str | None = field(repr=False)
     timeout_s: float = 10.0
     name: str = "dingtalk"
     clock: Callable[[], float] = time.time
@@ -173,8 +170,8 @@ def verify_webhook_signature(
 
 @dataclass
 class GenericWebhookChannel:
-    url: str
-    secret: str | None
+    url: str = field(repr=False)
+    secret: str | None = field(repr=False)
     timeout_s: float = 10.0
     name: str = "webhook"
     clock: Callable[[], float] = time.time
@@ -195,17 +192,19 @@ class GenericWebhookChannel:
 
 def configured_channels(settings: AlertSettings) -> list[Channel]:
     """Email always (each owner's own address); the chat and webhook channels that have a URL."""
+
+    def clear(secret: SecretStr | None) -> str | None:
+        return secret.get_secret_value() if secret else None
+
     channels: list[Channel] = [EmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)]
-    if settings.slack_webhook_url:
-        channels.append(SlackChannel(settings.slack_webhook_url))
-    if settings.wecom_webhook_url:
-        channels.append(WeComChannel(settings.wecom_webhook_url))
-    if settings.dingtalk_webhook_url:
-        secret = settings.dingtalk_secret.get_secret_value() if settings.dingtalk_secret else None
-        channels.append(DingTalkChannel(settings.dingtalk_webhook_url, secret))
-    if settings.generic_webhook_url:
-        secret = settings.generic_webhook_secret.get_secret_value() if settings.generic_webhook_secret else None
-        channels.append(GenericWebhookChannel(settings.generic_webhook_url, secret))
+    if url := clear(settings.slack_webhook_url):
+        channels.append(SlackChannel(url))
+    if url := clear(settings.wecom_webhook_url):
+        channels.append(WeComChannel(url))
+    if url := clear(settings.dingtalk_webhook_url):
+        channels.append(DingTalkChannel(url, clear(settings.dingtalk_secret)))
+    if url := clear(settings.generic_webhook_url):
+        channels.append(GenericWebhookChannel(url, clear(settings.generic_webhook_secret)))
     return channels
 
 
@@ -226,18 +225,19 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Delivery:
     """Bounded retries with exponential backoff; returns the outcome instead of raising, so one channel's
-    failure never stops the others."""
+    failure never stops the others. The error it returns is redacted: it goes into run records and the store."""
+    secrets = [getattr(channel, "url", None), getattr(channel, "secret", None)]
     error: str | None = None
     for attempt in range(1, max_attempts + 1):
         try:
             channel.send(digest)
             return Delivery(channel.name, True, attempt)
         except PermanentFailure as failure:  # the same answer every time: no point asking again
-            return Delivery(channel.name, False, attempt, str(failure))
+            return Delivery(channel.name, False, attempt, redact(str(failure), secrets))
         except ExternalFailure as failure:
-            error = str(failure)
+            error = redact(str(failure), secrets)
         except Exception as failure:  # a bug in one channel must not sink the run, and a retry will not fix it
-            return Delivery(channel.name, False, attempt, f"{type(failure).__name__}: {failure}")
+            return Delivery(channel.name, False, attempt, redact(summarise_error(failure), secrets))
         if attempt < max_attempts:
             sleep(backoff_s * 2 ** (attempt - 1))
     return Delivery(channel.name, False, max_attempts, error)

@@ -23,6 +23,7 @@ from handoff.alerts.rules import Decision, LiveAlert, Score, Thresholds, decide
 from handoff.alerts.service import record_event, utcnow
 from handoff.alerts.tables import alert_deliveries, alert_digests, alert_runs, alert_scores, alerts
 from handoff.errors import HandoffError, NotReady
+from handoff.redaction import redact
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.wiring import Parts
@@ -145,7 +146,8 @@ class _Problems:
     def add(self, kind: str, detail: str, **where: Any) -> None:
         self.per_kind[kind] += 1
         if self.per_kind[kind] <= MAX_PROBLEMS_PER_KIND:
-            self.items.append({"kind": kind, "detail": detail, **where})
+            # The run record is printed as JSON and stored: no URL path or token from an error may reach it.
+            self.items.append({"kind": kind, "detail": redact(detail), **where})
 
     def as_list(self) -> list[dict]:
         extra = [

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from handoff import errors
 from handoff.api.limits import BodyTooLarge
+from handoff.redaction import redact
 from handoff.store.db import is_busy
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,17 @@ class Unauthenticated(errors.HandoffError):
     """No API key, or one the service does not know (HTTP 401); lives here because only HTTP has this notion."""
 
 
+class RateLimited(errors.HandoffError):
+    """Too many requests of one kind from one key (HTTP 429); `retry_after_s` becomes the `Retry-After` header."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
 STATUS_BY_ERROR: tuple[tuple[type[errors.HandoffError], int], ...] = (
     (Unauthenticated, 401),
+    (RateLimited, 429),
     (errors.TooLarge, 413),
     (errors.ImportRejected, 422),
     (errors.InvalidInput, 400),
@@ -58,6 +68,7 @@ R404 = {404: _doc("Not found (or not visible to this key).")}
 R409 = {409: _doc("Clashes with the current state.")}
 R413 = {413: _doc("The body is over the size limit.")}
 R422 = {422: _doc("The request does not match the schema.")}
+R429 = {429: _doc("Too many requests from this key; `Retry-After` says when to try again.")}
 R503 = {503: _doc("A model or dependency is not ready yet, or the database is busy (see Retry-After).")}
 # Every keyed route: a value the store refuses although the schema let it through (a NUL character on PostgreSQL)
 # is a 400 on any of them.
@@ -71,10 +82,11 @@ def status_for(error: errors.HandoffError) -> int:
     return 500
 
 
-def error_response(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="handoff"'}
-    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
+def error_response(status: int, error: str, detail: str, *, retry_after_s: int | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="handoff"'} if status == 401 else {}
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, retry_after_s))
+    return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers or None)
 
 
 def busy_response() -> JSONResponse:
@@ -82,7 +94,7 @@ def busy_response() -> JSONResponse:
         503,
         "Busy",
         f"the database is busy; nothing was changed, try again in {BUSY_RETRY_AFTER_S} s",
-        {"Retry-After": str(BUSY_RETRY_AFTER_S)},
+        retry_after_s=BUSY_RETRY_AFTER_S,
     )
 
 
@@ -92,7 +104,9 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(error)
         if status == 500:  # a HandoffError subclass nobody mapped: still one clear line, but log it
             log.error("unmapped domain error %s: %s", type(error).__name__, error)
-        return error_response(status, type(error).__name__, str(error))
+        # Redacted: a message may carry another system's words (a registry URL with its password, an echoed key).
+        detail = redact(str(error))
+        return error_response(status, type(error).__name__, detail, retry_after_s=getattr(error, "retry_after_s", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

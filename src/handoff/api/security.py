@@ -47,6 +47,11 @@ async def current_principal(request: Request) -> Principal:
         principal = await run_in_threadpool(keys.authenticate, key)
     if principal is None:
         raise Unauthenticated("unknown or revoked API key")
+    if principal.expired():
+        raise Unauthenticated(
+            f"API key {principal.key_id} expired at {principal.expires_at:%Y-%m-%d %H:%M} UTC: "
+            "ask an admin for a new one (`handoff keys rotate` or `handoff keys create`)"
+        )
     route_name = getattr(request.scope.get("route"), "name", None)
     permission = ROUTE_PERMISSIONS.get(route_name or "")
     # Fail closed: a route nobody listed in the permission table is refused to every role.

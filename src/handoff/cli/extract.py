@@ -30,9 +30,11 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput("give FILE... or --jsonl IN.jsonl")
         from handoff.cli.output import emit_jsonl
         from handoff.extraction.extractor import build_extractor
+        from handoff.redaction import protect
         from handoff.settings import Settings
 
         settings = Settings()
+        protect(settings.secret_values())
         extractor = build_extractor(settings)
         roster = _roster(roster_file, settings)
         for line in _run_batches(extractor, roster, _inputs(files or [], jsonl, sent_at), settings):

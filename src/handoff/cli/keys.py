@@ -16,11 +16,13 @@ def register(app: typer.Typer) -> None:
         owner: str | None = typer.Option(
             None, "--owner", help="Team member id the key acts for (required for account_owner)."
         ),
+        expires: str | None = typer.Option(
+            None, "--expires", help="30d, 12h, 2w, or a date (valid through that day, UTC); default: never."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     ) -> None:
         """Create a key and print it once; only its hash is stored."""
-        from handoff.access.keys import create_key
-        from handoff.cli.output import emit_json, say
+        from handoff.access.keys import create_key, parse_expiry
         from handoff.errors import InvalidInput
         from handoff.store.db import transaction
         from handoff.wiring import build
@@ -30,12 +32,9 @@ def register(app: typer.Typer) -> None:
         with transaction(parts.sessions) as session:
             if owner is not None and not _is_team_member(session, owner):
                 raise InvalidInput(f"no team member {owner!r} in the CRM: --owner takes a team_members id")
-            key, record = create_key(session, role=role, name=name, owner_id=owner)
-        if as_json:
-            emit_json({"key": key, "id": record.id, "name": record.name, "role": record.role, "owner_id": owner})
-            return
-        typer.echo(key)
-        say(f"[dim]{record.role} key {record.name!r} (id {record.id}); store it now, it is not shown again[/dim]")
+            expires_at = parse_expiry(expires) if expires else None
+            key, record = create_key(session, role=role, name=name, owner_id=owner, expires_at=expires_at)
+        _show_new_key(key, record, as_json)
 
     @keys.command("list")
     def list_(
@@ -57,8 +56,33 @@ def register(app: typer.Typer) -> None:
             emit_json([asdict(k) for k in found])
             return
         for k in found:
-            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
-            typer.echo(f"{k.id}  {k.prefix}…  {k.role:<13} {k.name}  owner={k.owner_id or '-'}  {state}")
+            typer.echo(f"{k.id}  {k.prefix}…  {k.role:<13} {k.name}  owner={k.owner_id or '-'}  {k.state()}")
+
+    @keys.command("rotate")
+    def rotate(
+        key_id: str = typer.Argument(..., help="The key's id (or its printed prefix)."),
+        grace: str | None = typer.Option(
+            None, "--grace", help="Keep the old key working this long (e.g. 1h, 1d) while clients move; default: 0."
+        ),
+        expires: str | None = typer.Option(
+            None, "--expires", help="The new key's expiry; default: the old key's lifetime, or never."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    ) -> None:
+        """A new secret for the same name, role and owner, printed once; the old key is revoked (or expires)."""
+        from datetime import timedelta
+
+        from handoff.access.keys import parse_expiry, parse_span, rotate_key
+        from handoff.store.db import transaction
+        from handoff.wiring import build
+
+        grace_span = parse_span(grace) if grace else timedelta(0)
+        expires_at = parse_expiry(expires) if expires else None
+        parts = build()
+        parts.migrate()
+        with transaction(parts.sessions) as session:
+            key, record, old = rotate_key(session, key_id, grace=grace_span, expires_at=expires_at)
+        _show_new_key(key, record, as_json, replaced=old)
 
     @keys.command("revoke")
     def revoke(
@@ -81,6 +105,25 @@ def register(app: typer.Typer) -> None:
             emit_json(asdict(record))
             return
         say(f"revoked {record.id} ({record.name})")
+
+
+def _show_new_key(key: str, record, as_json: bool, replaced=None) -> None:
+    """The key's one appearance: on stdout (or in the JSON), never again; the rest is said on stderr."""
+    from handoff.cli.output import emit_json, say
+
+    expires = record.expires_at.isoformat() + "Z" if record.expires_at else None
+    if as_json:
+        document = {"key": key, "id": record.id, "name": record.name, "role": record.role, "owner_id": record.owner_id}
+        document["expires_at"] = expires
+        if replaced is not None:
+            document["replaced"] = {"id": replaced.id, "state": replaced.state()}
+        emit_json(document)
+        return
+    typer.echo(key)
+    until = f", expires {record.expires_at:%Y-%m-%d %H:%M} UTC" if record.expires_at else ""
+    say(f"[dim]{record.role} key {record.name!r} (id {record.id}{until}); store it now, it is not shown again[/dim]")
+    if replaced is not None:
+        say(f"[dim]replaces {replaced.id}: {replaced.state()}[/dim]")
 
 
 def _is_team_member(session, member_id: str) -> bool:

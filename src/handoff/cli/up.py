@@ -151,7 +151,6 @@ def _print_banner(settings, admin_key: str | None, *, worker: bool, scheduler: b
     api = f"http://{settings.api.host}:{settings.api.port}"
     smtp_host, smtp_port = settings.inbox.smtp_host, settings.inbox.smtp_port
     rcpt = settings.inbox.recipients[0] if settings.inbox.recipients else "tasks@handoff.local"
-    key = admin_key or "$HANDOFF_KEY"
     lines = [
         "",
         f"  API          {api}   (OpenAPI docs: {api}/docs, health: {api}/healthz, metrics: {api}/metrics)",
@@ -163,7 +162,8 @@ def _print_banner(settings, admin_key: str | None, *, worker: bool, scheduler: b
     if admin_key:
         lines += [
             "",
-            f"  First admin key (shown once, store it now): {admin_key}",
+            # The one time the key is printed; the examples below name it only as $HANDOFF_KEY.
+            f"  First admin key (shown once, store it now): export HANDOFF_KEY={admin_key}",
             "  More keys: handoff keys create --role pm|sales|account_owner|integration [--owner TEAM_MEMBER_ID]",
         ]
     lines += [
@@ -176,9 +176,10 @@ def _print_banner(settings, admin_key: str | None, *, worker: bool, scheduler: b
         "m.set_content('Could you send the project plan by Friday?'); "
         f"smtplib.SMTP('{smtp_host}', {smtp_port}).send_message(m)\"",
         "  or through the API:",
-        f"    curl -s -X POST {api}/v1/emails -H 'Authorization: Bearer {key}' -H 'Content-Type: message/rfc822' \\",
+        f'    curl -s -X POST {api}/v1/emails -H "Authorization: Bearer $HANDOFF_KEY" \\',
+        "      -H 'Content-Type: message/rfc822' \\",
         "      --data-binary $'From: jane@customer.example\\r\\nSubject: Kickoff\\r\\n\\r\\nSend the plan by Friday.'",
-        f"    curl -s {api}/v1/tasks -H 'Authorization: Bearer {key}'",
+        f'    curl -s {api}/v1/tasks -H "Authorization: Bearer $HANDOFF_KEY"',
         "",
         "  Ctrl-C stops everything.",
         "",

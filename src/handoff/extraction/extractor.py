@@ -54,7 +54,11 @@ class FallbackExtractor:
             return self._fallen_back(error, message, roster)
 
     def _fallen_back(self, error: Exception, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]:
-        reason = f"{type(error).__name__}: {str(error)[:200]}"
+        from handoff.redaction import summarise_error
+
+        # Type, HTTP status and reason only: an endpoint's error body may echo the request, Authorization included,
+        # and this reason goes into the log and into every draft's notes, which every role can read.
+        reason = summarise_error(error)
         log.warning("LLM extraction failed, falling back to offline: %s", reason)
         drafts = self.fallback.extract(message, roster)
         for draft in drafts:

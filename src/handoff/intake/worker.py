@@ -29,6 +29,7 @@ from handoff.intake.reading import Reading, message_text, read_email, read_notes
 from handoff.intake.tables import ledger
 from handoff.intake.team import Team
 from handoff.intake.thread_store import assign_thread
+from handoff.redaction import summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.wiring import Parts
@@ -142,7 +143,7 @@ class Worker:
             # One line: the ledger row keeps the error for `handoff ledger list --status failed`.
             log.warning("ingest worker: ledger entry %s failed: %s", entry_id, type(error).__name__)
             log.debug("ledger entry %s failed", entry_id, exc_info=True)
-            self._fail(entry_id, f"{type(error).__name__}: {error}")
+            self._fail(entry_id, summarise_error(error, limit=2000))
 
     def _fail(self, entry_id: int, message: str) -> None:
         try:

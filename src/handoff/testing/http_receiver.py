@@ -27,6 +27,7 @@ class ReceivedRequest:
 class Reply:
     status: int = 200
     body: dict = field(default_factory=lambda: {"errcode": 0, "errmsg": "ok"})
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class HttpReceiver:
@@ -87,6 +88,8 @@ class HttpReceiver:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 

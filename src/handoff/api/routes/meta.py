@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import text
 
@@ -12,9 +13,9 @@ from handoff import __version__
 from handoff.access import audit
 from handoff.access.roles import permissions_of
 from handoff.api.deps import SessionDep
-from handoff.api.errors import AUTHED, R503
+from handoff.api.errors import AUTHED, R401, R403, R503
 from handoff.api.schemas import AuditEntryPublic, HealthPublic, ModelReloadPublic, ReadinessPublic, WhoAmIPublic
-from handoff.api.security import Caller
+from handoff.api.security import Caller, current_principal
 from handoff.errors import NotReady
 
 router = APIRouter(tags=["health"])
@@ -59,12 +60,22 @@ def readyz(request: Request, response: Response) -> ReadinessPublic:
     name="metrics",
     summary="Prometheus metrics: requests and latency by route, ledger rows by status.",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text."}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text."},
+        **R401,
+        **R403,
+    },
 )
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
+    """Open by default, like a Prometheus exporter; with `api.metrics_require_key` a key with `metrics:read`."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    if request.app.state.parts.settings.api.metrics_require_key:
+        await current_principal(request)
+
+    # The ledger gauge reads the database: not on the event loop.
+    text = await run_in_threadpool(generate_latest, request.app.state.metrics.registry)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 @v1.post(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 00:01:55.323845
+Create Date: 2026-12-02 00:02:32.338441
 """
 
 import sqlalchemy as sa
@@ -232,6 +232,18 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("revoked_at", sa.DateTime(), nullable=True),
+        sa.Column(
+            "expires_at",
+            sa.DateTime(),
+            nullable=True,
+            comment="After this moment (UTC) the key is refused with 401; null: never.",
+        ),
+        sa.Column(
+            "rotated_from",
+            sa.String(length=32),
+            nullable=True,
+            comment="The key this one replaced (`handoff keys rotate`).",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
         comment="API keys, stored hashed; `handoff keys create` prints a key once.",
