@@ -137,12 +137,17 @@ def record_tasks(
     project_id: str | None,
     thread_id: str | None,
     settings: Settings,
+    title_vectors: np.ndarray | None = None,
 ) -> RecordedTasks:
-    """Store a message's drafts: update the thread's matching task, link a repeat of an open task, or create one."""
+    """Store a message's drafts: update the thread's matching task, link a repeat of an open task, or create one.
+
+    `title_vectors` are the drafts' `embed_titles` rows when the caller embedded a whole batch at once."""
     recorded = RecordedTasks()
     if not drafts:
         return recorded
-    vectors = embed_titles([draft.title.value for draft in drafts])
+    vectors = embed_titles([draft.title.value for draft in drafts]) if title_vectors is None else title_vectors
+    if len(vectors) != len(drafts):
+        raise ValueError(f"{len(vectors)} title vectors for {len(drafts)} drafts")
     duplicate_bar = settings.extraction.duplicate_similarity
     thread_bar = duplicate_bar - THREAD_SIMILARITY_MARGIN
     source = _source(session, ledger_id)
