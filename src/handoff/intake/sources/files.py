@@ -206,18 +206,19 @@ def split_mbox(handle: IO[bytes], max_bytes: int) -> Iterator[MboxMessage]:
     neither message); `>From ` lines are left as they are, as Python's `mailbox` does."""
     pieces: list[bytes] = []
     size, started, over = 0, False, False
-    at_line_start, previous_blank = True, True
+    at_line_start, previous_blank, blank = True, True, 0  # blank: bytes of the blank line that ended the last piece
     while piece := handle.readline(_CHUNK):
         line_start, at_line_start = at_line_start, piece.endswith(b"\n")
         if line_start and previous_blank and piece.startswith(b"From "):
             if started:
-                yield _mbox_message(pieces, size, over)
+                yield _mbox_message(pieces, size - blank, over)
             pieces, size, started, over = [], 0, True, False
             while not at_line_start and (rest := handle.readline(_CHUNK)):  # the rest of a very long From line
                 at_line_start = rest.endswith(b"\n")
             previous_blank = False
             continue
         previous_blank = line_start and piece in (b"\n", b"\r\n")
+        blank = len(piece) if previous_blank else 0
         if not started:
             continue
         size += len(piece)
@@ -228,13 +229,14 @@ def split_mbox(handle: IO[bytes], max_bytes: int) -> Iterator[MboxMessage]:
         else:
             pieces.append(piece)
     if started:
-        yield _mbox_message(pieces, size, over)
+        yield _mbox_message(pieces, size - blank, over)
 
 
 def _mbox_message(pieces: list[bytes], size: int, over: bool) -> MboxMessage:
-    if pieces and pieces[-1] in (b"\n", b"\r\n"):
-        size -= len(pieces.pop())
-    return MboxMessage(None if over else b"".join(pieces), size)
+    if over:
+        return MboxMessage(None, size)
+    raw = b"".join(pieces)
+    return MboxMessage(raw[:size], size)  # without the blank line before the next `From ` line
 
 
 # --- reading into the ledger ----------------------------------------------------------------------------------------
