@@ -177,10 +177,11 @@ class Worker:
             log.exception("ingest worker: could not load claimed rows")
             return
         mine = [rows[i] for i in entry_ids if i in rows and rows[i].claimed_by == self.worker_id]
-        # A row claimed before (its worker died while holding it) goes alone: it may be what killed that worker.
+        # A row claimed before (its worker died while holding it) goes alone, after the others: it may be what killed
+        # that worker, and the rows claimed with it should not die with it again.
         retried = [row for row in mine if row.attempts > 1]
         fresh = [row for row in mine if row.attempts <= 1]
-        for group in [[row] for row in retried] + ([fresh] if fresh else []):
+        for group in ([fresh] if fresh else []) + [[row] for row in retried]:
             self._process_group(group)
 
     def _process_group(self, rows: list[Any]) -> None:
@@ -189,12 +190,16 @@ class Worker:
         started = time.monotonic()
         for item in work:
             if time.monotonic() - started > self.lease.total_seconds() / 3:
-                self._renew([w for w in work if w.error is None])
+                with transaction(self.parts.sessions) as session:
+                    self._renew(session, work)
                 started = time.monotonic()
             self._extract(item)
         self._embed_titles(work)
         try:
             with transaction(self.parts.sessions) as session:
+                # An UPDATE first: pysqlite opens its transaction at the first write, and a SAVEPOINT issued before
+                # one would itself be the transaction, each message's RELEASE then committing it on its own.
+                self._renew(session, work)
                 for item in work:
                     self._record(session, item)
         except Exception:  # the batch could not commit (a lock timed out, the database went away): one at a time
@@ -353,15 +358,14 @@ class Worker:
         except Exception:  # lost the claim, or the database is gone: the lease runs out and the row is retried
             log.debug("could not record the failure of %s", item.entry_id, exc_info=True)
 
-    def _renew(self, work: list[_Work]) -> None:
+    def _renew(self, session: Session, work: list[_Work]) -> None:
         """Extend the batch's leases (a slow extractor must not let another worker take rows we are still on)."""
-        with transaction(self.parts.sessions) as session:
-            now = ledger_store.utcnow()
-            session.execute(
-                update(ledger)
-                .where(ledger.c.id.in_([item.entry_id for item in work]), ledger.c.claimed_by == self.worker_id)
-                .values(lease_until=now + self.lease, updated_at=now)
-            )
+        now = ledger_store.utcnow()
+        session.execute(
+            update(ledger)
+            .where(ledger.c.id.in_([item.entry_id for item in work]), ledger.c.claimed_by == self.worker_id)
+            .values(lease_until=now + self.lease, updated_at=now)
+        )
 
     def _directory_now(self, session: Session) -> tuple[frozenset[str], list[TeamMember]]:
         now = time.monotonic()
