@@ -92,11 +92,14 @@ def register(app: typer.Typer) -> None:
             result = source.poll_once()
             processed = process_entries(parts, result.ledger_ids) if worker and result.ledger_ids else 0
             document = {"fetched": result.fetched, "ledger_ids": result.ledger_ids, "processed": processed,
-                        "uidvalidity": result.uidvalidity, "last_uid": result.last_uid}  # fmt: skip
+                        "uidvalidity": result.uidvalidity, "last_uid": result.last_uid,
+                        "skipped": result.skipped}  # fmt: skip
             if json_output:
                 emit_json(document)
             else:
                 say(f"fetched {result.fetched} message(s) from {source.cursor_key}; cursor at UID {result.last_uid}")
+                for item in result.skipped:
+                    say(f"skipped folder {item['folder']}  ({item['reason']})")
             parts.close()
             return
         stop = threading.Event()
