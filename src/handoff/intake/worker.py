@@ -91,7 +91,7 @@ class _Work:
     row: Any
     reading: Reading | None = None
     parsed: dict[str, Any] = field(default_factory=dict)
-    rejection: str | None = None
+    ended: tuple[str, str] | None = None  # (outcome, reason) of a message that stops before extraction
     link: Link | None = None
     drafts: list[TaskDraft] = field(default_factory=list)
     read_by_ai: bool = False
@@ -100,7 +100,7 @@ class _Work:
 
     @property
     def going_on(self) -> bool:
-        return self.error is None and self.rejection is None
+        return self.error is None and self.ended is None
 
 
 class Worker:
@@ -222,13 +222,14 @@ class Worker:
             raw = ledger_store.load_raw(self.settings.raw_mail_dir, row.raw_path)
             item.reading = self._parse(row, raw)
         except ParseTimeout as error:
-            item.rejection = str(error)
+            item.ended = ("rejected", str(error))
             return item
         except Exception as error:
             _failed(item, error)
             return item
         item.parsed = _parsed_values(item.reading)
-        item.rejection = item.reading.rejection
+        if item.reading.rejection:
+            item.ended = ("rejected", item.reading.rejection)
         return item
 
     def _link(self, work: list[_Work]) -> None:
@@ -304,8 +305,9 @@ class Worker:
                 session, entry_id, worker=self.worker_id, outcome="failed", error=item.error[:2000], **values
             )
             return
-        if item.rejection is not None:
-            ledger_store.finish(session, entry_id, worker=self.worker_id, outcome="rejected", reason=item.rejection,
+        if item.ended is not None:
+            outcome, reason = item.ended
+            ledger_store.finish(session, entry_id, worker=self.worker_id, outcome=outcome, reason=reason,
                                 **values)  # fmt: skip
             return
         reading, link = item.reading, item.link

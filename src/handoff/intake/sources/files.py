@@ -1,11 +1,4 @@
-"""Files into the ledger: Maildir folders, mbox files of any name, RFC 822 files (`.eml` or sniffed), meeting notes.
-
-Every path is looked at with `lstat` before a byte is read, and every file is opened without following a symlink and
-checked again with `fstat` on what was opened: a file over the size limit, a device, a FIFO, a socket, a symlink out
-of the folder it was found in, or a file that cannot be opened is listed in `skipped` with its reason, and the run
-goes on. A file's kind comes from its first bytes (a `From ` line: mbox; header lines: one RFC 822 message), never
-from its name alone; `.txt`/`.md`/`.vtt` are meeting notes and `.eml` is mail whatever it holds (so any bytes there
-get a ledger status). mbox files are streamed message by message, never read whole."""
+"""Files into the ledger: Maildir folders, mbox files of any name, RFC 822 files (`.eml` or sniffed), meeting notes."""
 
 from __future__ import annotations
 
@@ -115,7 +108,9 @@ def _walk(folder: Path, root: Path, found: Found) -> None:
                 _consider_link(shown, root, found)
             elif entry.is_dir(follow_symlinks=False):
                 if entry.name == "tmp" and {"cur", "new"} <= names:
-                    if any(os.scandir(shown)):
+                    with os.scandir(shown) as inside:
+                        waiting = any(inside)
+                    if waiting:
                         found.skipped.append(Skipped(str(shown), "Maildir tmp/: mail still being delivered, not read"))
                     continue
                 _walk(shown, root, found)
@@ -245,7 +240,12 @@ def _mbox_message(pieces: list[bytes], size: int, over: bool) -> MboxMessage:
 def receive_files(
     parts: Any, paths: Iterable[str | Path], *, on_progress: ProgressCallback | None = None
 ) -> FileIntake:
-    """Ledger every message in `paths`; every input not taken is in `skipped` with its reason."""
+    """Ledger every message in `paths`; every input not taken is in `skipped` with its reason.
+
+    Every path is looked at with `lstat` before a byte is read, and every file is opened without following a symlink
+    and checked again with `fstat` on what was opened: a file over the size limit, a device, a FIFO, a socket, a
+    symlink out of the folder it was found in, or a file that cannot be opened is skipped with its reason, and the
+    run goes on. A file's kind comes from its first bytes (`sniff`); mbox files are streamed message by message."""
     found = find_inputs(paths)
     intake = FileIntake(skipped=list(found.skipped), missing=found.missing)
     total = sum(candidate.size for candidate in found.candidates)
