@@ -55,6 +55,7 @@ class InboxSettings(BaseModel):
     imap_user: str | None = None
     imap_password: SecretStr | None = None
     imap_mailbox: str = "INBOX"
+    imap_folders: list[str] = Field(default_factory=list)  # more folders polled besides imap_mailbox
     imap_ssl: bool = True
     imap_poll_s: float = 30.0
 

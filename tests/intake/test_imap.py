@@ -213,3 +213,21 @@ def test_inbox_imap_once_fetches_and_processes_from_the_command_line(tmp_path: P
     listed = CliRunner().invoke(build_app(), ["ledger", "list", "--json"], env=env)
     statuses = {entry["subject"]: entry["display_status"] for entry in json.loads(listed.stdout)["entries"]}
     assert statuses == {"API rate limits": "tasks_created", "Out of Office: Website relaunch": "rejected"}
+
+
+def test_every_folder_is_polled_and_one_that_cannot_be_selected_is_reported(crm_parts: Parts, dovecot: int) -> None:
+    client = _client(dovecot)
+    client.create("Work")
+    client.logout()
+    _append(dovecot, "gmail_forward_en.eml")
+    _append(dovecot, "big5_direct.eml", mailbox="Work")
+    parts = _imap_parts(crm_parts, dovecot)
+    parts.settings.inbox.imap_folders = ["Work", "Gone"]
+    first = ImapSource(parts).poll_once()
+    assert (first.fetched, first.last_uid) == (2, 1)
+    assert [item["folder"] for item in first.skipped] == ["Gone"]
+    assert first.skipped[0]["reason"].startswith("cannot select: ")
+    # Each folder has its own cursor: nothing is fetched twice, the unselectable folder is reported again.
+    again = ImapSource(parts).poll_once()
+    assert again.fetched == 0 and [item["folder"] for item in again.skipped] == ["Gone"]
+    parts.close()

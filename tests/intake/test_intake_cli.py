@@ -41,7 +41,12 @@ def test_the_whole_corpus_ingests_with_every_message_accounted_for(home: Path, e
     result = _cli(home, "ingest", str(CORPUS), "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert set(document) == {"total", "by_status", "messages"}
+    assert set(document) == {"total", "by_status", "messages", "skipped"}
+    # What the corpus folder holds besides mail and notes is listed, not silently dropped.
+    assert {Path(s["path"]).name: s["reason"].split(":")[0] for s in document["skipped"]} == {
+        "expected.json": "neither mail nor notes",
+        "make_corpus.py": "neither mail nor notes",
+    }
     assert document["total"] == len(MAILS) + len(NOTES) + MBOX_MESSAGES == len(document["messages"])
     assert sum(document["by_status"].values()) == document["total"]
     by_path = {Path(m["path"]).name: m for m in document["messages"]}

@@ -202,7 +202,7 @@ def test_precomputed_vectors_give_the_same_links_as_embedding_inside(parts) -> N
     with transaction(parts.sessions) as session:
         third = service.record_tasks(
             session, ledger_id=3, drafts=[draft(t) for t in titles], account_id="acc_1", project_id="prj_1",
-            thread_id=None, settings=parts.settings, vectors=vectors,
+            thread_id=None, settings=parts.settings, title_vectors=vectors,
         )  # fmt: skip
     assert again.linked == first.created and len(again.created) == 1
     assert sorted(third.linked) == sorted([*first.created, *again.created]) and third.created == []

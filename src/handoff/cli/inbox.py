@@ -92,11 +92,14 @@ def register(app: typer.Typer) -> None:
             result = source.poll_once()
             processed = process_entries(parts, result.ledger_ids) if worker and result.ledger_ids else 0
             document = {"fetched": result.fetched, "ledger_ids": result.ledger_ids, "processed": processed,
-                        "uidvalidity": result.uidvalidity, "last_uid": result.last_uid}  # fmt: skip
+                        "uidvalidity": result.uidvalidity, "last_uid": result.last_uid,
+                        "skipped": result.skipped}  # fmt: skip
             if json_output:
                 emit_json(document)
             else:
                 say(f"fetched {result.fetched} message(s) from {source.cursor_key}; cursor at UID {result.last_uid}")
+                for item in result.skipped:
+                    say(f"skipped folder {item['folder']}  ({item['reason']})")
             parts.close()
             return
         stop = threading.Event()
@@ -108,29 +111,38 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest")
     def ingest(
-        paths: list[Path] = typer.Argument(..., help=".eml, .mbox, .txt, .md, .vtt files or folders of them."),
+        paths: list[Path] = typer.Argument(
+            ..., help="Maildir folders, mbox files (any name), .eml or other RFC 822 files, .txt/.md/.vtt notes."
+        ),
         json_output: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
         wait_s: float = typer.Option(120.0, help="How long to wait for messages another worker is processing."),
     ) -> None:
-        """Ledger every message in PATHS, process them, and report each one's status (exit 0 when all have one)."""
+        """Ledger every message in PATHS, process them, and report each one's status and each input not taken.
+
+        Exit 0 when every input was ingested or skipped with a reason; 1 when some messages were still held by
+        another worker after --wait-s; 2 when a path given does not exist (the others are still ingested)."""
         import time
 
-        from handoff.cli.output import emit_json, progress, say
-        from handoff.intake.service import get_entry, process_entries
+        from handoff.cli.output import emit_json, progress_bar, say
+        from handoff.intake.service import get_entries, process_entries
         from handoff.intake.sources.files import receive_files
 
         parts = _parts()
-        arrivals = list(progress(receive_files(parts, paths), "receiving", enabled=not json_output))
+        with progress_bar("reading files", enabled=not json_output) as show:
+            intake = receive_files(parts, paths, on_progress=show)
+        arrivals = intake.arrivals
         ids = [a.entry.id for a in arrivals if not a.entry.done]
         deadline = time.monotonic() + wait_s
-        while True:
-            process_entries(parts, ids)
-            with parts.sessions() as session:
-                entries = {a.entry.id: get_entry(session, a.entry.id) for a in arrivals}
-            ids = [i for i, e in entries.items() if not e.done]
-            if not ids or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)  # another worker holds the rest; its lease or its commit will free them
+        with progress_bar("processing", enabled=not json_output) as show:
+            waiting, finished = len(ids), 0
+            while True:
+                finished += process_entries(parts, ids, on_progress=lambda n, base=finished: show(base + n, waiting))
+                with parts.sessions() as session:
+                    entries = get_entries(session, [a.entry.id for a in arrivals])
+                ids = [i for i, e in entries.items() if not e.done]
+                if not ids or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)  # another worker holds the rest; its lease or its commit will free them
         messages = [
             {
                 "path": a.path,
@@ -141,16 +153,24 @@ def register(app: typer.Typer) -> None:
             }
             for a in arrivals
         ]
+        skipped = [{"path": s.path, "reason": s.reason} for s in intake.skipped]
         by_status: dict[str, int] = {}
         for message in messages:
             by_status[message["status"]] = by_status.get(message["status"], 0) + 1
         parts.close()
         if json_output:
-            emit_json({"total": len(messages), "by_status": by_status, "messages": messages})
+            emit_json({"total": len(messages), "by_status": by_status, "messages": messages, "skipped": skipped})
         else:
             for message in messages:
                 reason = f"  ({message['reason']})" if message["reason"] else ""
                 say(f"{message['status']:<14} {message['path']}{reason}")
-            say(f"{len(messages)} message(s): " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
+            for item in skipped:
+                say(f"{'skipped':<14} {item['path']}  ({item['reason']})")
+            counted = ", ".join(f"{k} {v}" for k, v in sorted(by_status.items()))
+            say(f"{len(messages)} message(s): {counted or 'none'}; {len(skipped)} input(s) skipped")
+        for missing in intake.missing:
+            say(f"error: no such file or folder: {missing}")
+        if intake.missing:
+            raise typer.Exit(2)
         if ids:
             raise typer.Exit(1)

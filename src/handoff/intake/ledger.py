@@ -285,6 +285,15 @@ def get_entry(session: Session, entry_id: int) -> LedgerEntry:
     return entry_from_row(row)
 
 
+def get_entries(session: Session, ids: list[int], chunk: int = 500) -> dict[int, LedgerEntry]:
+    """Many rows by id (missing ids are left out), read in chunks that stay under SQLite's bound-parameter limit."""
+    found: dict[int, LedgerEntry] = {}
+    for start in range(0, len(ids), chunk):
+        query = select(ledger).where(ledger.c.id.in_(ids[start : start + chunk]))
+        found.update((row.id, entry_from_row(row)) for row in session.execute(query))
+    return found
+
+
 def raw_path_of(session: Session, entry_id: int) -> str | None:
     return session.execute(select(ledger.c.raw_path).where(ledger.c.id == entry_id)).scalar_one_or_none()
 
@@ -356,10 +365,6 @@ def _set(session: Session, entry_id: int, *, worker: str | None = None, **values
 
 class LostClaim(Exception):
     """Our lease expired and another worker took the row: this worker's work on it must be rolled back."""
-
-
-def mark_parsed(session: Session, entry_id: int, *, worker: str, **values: Any) -> None:
-    _set(session, entry_id, worker=worker, status="parsed", **values)
 
 
 def finish(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from handoff.intake.notes import FORMATS, detect_format
 from handoff.intake.worker import TaskStage, Worker
 from handoff.store.db import transaction
 from handoff.wiring import Parts
+
+ONLY_CHUNK = 512
 
 
 def receive_raw(parts: Parts, raw: bytes, source: str, *, refuse_oversize: bool = False) -> LedgerEntry:
@@ -71,9 +74,28 @@ def process_pending(parts: Parts, limit: int | None = None, *, stage: TaskStage 
     return Worker(parts, stage, **options).process_pending(limit)
 
 
-def process_entries(parts: Parts, ids: list[int], *, stage: TaskStage | None = None, **options: Any) -> int:
-    """Process these rows if they are still waiting (another worker may hold some; their lease decides)."""
-    return Worker(parts, stage, **options).process_pending(only=ids)
+def process_entries(
+    parts: Parts,
+    ids: list[int],
+    *,
+    stage: TaskStage | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    **options: Any,
+) -> int:
+    """Process these rows if they are still waiting (another worker may hold some; their lease decides).
+
+    `on_progress(finished)` is called after each batch with how many of them this call has finished so far."""
+    worker = Worker(parts, stage, **options)
+    finished = 0
+    for start in range(0, len(ids), ONLY_CHUNK):  # `only` becomes an IN list: chunks keep it small
+        finished += worker.process_pending(
+            only=ids[start : start + ONLY_CHUNK], on_progress=_offset(on_progress, finished)
+        )
+    return finished
+
+
+def _offset(on_progress: Callable[[int], None] | None, base: int) -> Callable[[int], None] | None:
+    return None if on_progress is None else (lambda done: on_progress(base + done))
 
 
 def run_worker(parts: Parts, stop_event: threading.Event, *, stage: TaskStage | None = None, **options: Any) -> None:
@@ -83,6 +105,10 @@ def run_worker(parts: Parts, stop_event: threading.Event, *, stage: TaskStage | 
 
 def get_entry(session: Session, entry_id: int) -> LedgerEntry:
     return ledger_store.get_entry(session, entry_id)
+
+
+def get_entries(session: Session, ids: list[int]) -> dict[int, LedgerEntry]:
+    return ledger_store.get_entries(session, ids)
 
 
 def list_entries(session: Session, status: str | None = None, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:

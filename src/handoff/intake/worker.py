@@ -1,8 +1,11 @@
-"""The ingest worker: claims ledger rows, reads, threads and links them, turns them into tasks, records the outcome.
+"""The ingest worker: claims ledger rows in batches, reads, links, threads and extracts them, records their outcomes.
 
-Exactly once: the tasks and the row's final outcome commit in one transaction, and only while this worker still holds
-the claim. A worker killed mid-way leaves its rows `received`/`parsed` with a lease that runs out; the next worker
-claims them again and, since nothing of the killed attempt was committed, processes each exactly once."""
+Exactly once: a batch's tasks and final outcomes commit in one transaction, each message inside its own savepoint,
+and only for rows this worker still holds the claim on. Reading, linking and extraction happen before that
+transaction (extraction may call an LLM: no write lock is held meanwhile). A worker killed mid-way leaves its rows
+`received` with a lease that runs out; the next worker claims them again and, since nothing of the killed attempt
+was committed, processes each exactly once. A row claimed again after such a death is processed in a batch of its
+own, so a message that kills its worker takes only itself to `failed` ("gave up after N attempts"), not its batch."""
 
 from __future__ import annotations
 
@@ -13,34 +16,35 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from handoff.access import audit
-from handoff.extraction.model import MessageText, TaskDraft, TeamMember
+from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
-from handoff.intake.linking import link_sender
+from handoff.intake.linking import Link, link_sender
 from handoff.intake.reading import Reading, message_text, read_email, read_notes
 from handoff.intake.tables import ledger
 from handoff.intake.team import Team
 from handoff.intake.thread_store import assign_thread
-from handoff.redaction import summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.wiring import Parts
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.extraction.extractor import Extractor
+
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=120)
+DEFAULT_BATCH = (
+    32  # messages per claim and per final transaction; ~0.1 s of SQLite write lock with the offline extractor
+)
 DIRECTORY_TTL_S = 60.0  # the team and our own domains change rarely: re-read them once a minute, not per message
-
-
-class Extractor(Protocol):
-    def extract(self, message: MessageText, roster: Sequence[TeamMember]) -> list[TaskDraft]: ...
 
 
 class RecordedTasksLike(Protocol):
@@ -51,13 +55,14 @@ class RecordedTasksLike(Protocol):
 
 @dataclass
 class TaskStage:
-    """The extraction and task-recording parts the worker hands a message to (injected so tests can swap them)."""
+    """The extraction and task-recording parts the worker hands a message to (injected so tests can swap them).
+
+    `embed_titles`, when set, embeds the drafts' titles of a whole batch in one call; `record_tasks` then gets each
+    message's rows as `title_vectors` instead of embedding them itself."""
 
     extractor: Extractor
     load_roster: Callable[[Session], list[TeamMember]]
     record_tasks: Callable[..., RecordedTasksLike]
-    # The slow half of recording (title embeddings for dedupe), run before the write transaction opens; its result
-    # reaches `record_tasks` as `vectors=`. None: `record_tasks` needs no preparation.
     embed_titles: Callable[[Sequence[str]], Any] | None = None
 
     @classmethod
@@ -78,6 +83,26 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+@dataclass
+class _Work:
+    """One claimed message on its way through a batch; `error` set at any step ends it as `failed`."""
+
+    entry_id: int
+    row: Any
+    reading: Reading | None = None
+    parsed: dict[str, Any] = field(default_factory=dict)
+    ended: tuple[str, str] | None = None  # (outcome, reason) of a message that stops before extraction
+    link: Link | None = None
+    drafts: list[TaskDraft] = field(default_factory=list)
+    read_by_ai: bool = False
+    title_vectors: Any = None
+    error: str | None = None
+
+    @property
+    def going_on(self) -> bool:
+        return self.error is None and self.ended is None
+
+
 class Worker:
     """Processes ledger rows; one per process or thread, any number of them against one database."""
 
@@ -88,7 +113,7 @@ class Worker:
         *,
         worker_id: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
-        batch: int = 8,
+        batch: int = DEFAULT_BATCH,
     ) -> None:
         self.parts = parts
         self.settings = parts.settings
@@ -106,8 +131,12 @@ class Worker:
 
     # --- the loop -------------------------------------------------------------------------------------------------
 
-    def process_pending(self, limit: int | None = None, only: list[int] | None = None) -> int:
-        """Process claimable rows until none are left (or `limit` is reached); returns how many were finished."""
+    def process_pending(
+        self, limit: int | None = None, only: list[int] | None = None, on_progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Process claimable rows until none are left (or `limit` is reached); returns how many were finished.
+
+        `on_progress(finished)` is called after each batch."""
         done = 0
         while limit is None or done < limit:
             size = self.batch if limit is None else min(self.batch, limit - done)
@@ -115,9 +144,10 @@ class Worker:
                 claimed = ledger_store.claim(session, worker=self.worker_id, limit=size, lease=self.lease, only=only)
             if not claimed:
                 break
-            for entry_id in claimed:
-                self.process_one(entry_id)
-                done += 1
+            self.process_batch(claimed)
+            done += len(claimed)
+            if on_progress is not None:
+                on_progress(done)
         return done
 
     def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
@@ -131,96 +161,217 @@ class Worker:
             if not worked:
                 stop.wait(idle_s)
 
-    # --- one message ----------------------------------------------------------------------------------------------
+    # --- a batch --------------------------------------------------------------------------------------------------
 
     def process_one(self, entry_id: int) -> None:
-        """Read, screen, thread, link and extract one claimed row; any error ends it as `failed`, never as a crash."""
-        try:
-            self._process(entry_id)
-        except ledger_store.LostClaim:
-            log.warning("ingest worker %s lost the claim on %s; another worker has it", self.worker_id, entry_id)
-        except Exception as error:  # the last line of defence: the message gets a status, the worker lives on
-            # One line: the ledger row keeps the error for `handoff ledger list --status failed`.
-            log.warning("ingest worker: ledger entry %s failed: %s", entry_id, type(error).__name__)
-            log.debug("ledger entry %s failed", entry_id, exc_info=True)
-            self._fail(entry_id, summarise_error(error, limit=2000))
+        """Process one claimed row on its own (any error ends it as `failed`, never as a crash)."""
+        self.process_batch([entry_id])
 
-    def _fail(self, entry_id: int, message: str) -> None:
+    def process_batch(self, entry_ids: Sequence[int]) -> None:
+        """Read, link, extract and record these claimed rows; their outcomes commit in one transaction."""
+        try:
+            with self.parts.sessions() as session:
+                query = select(ledger).where(ledger.c.id.in_(list(entry_ids)))
+                rows = {row.id: row for row in session.execute(query)}
+        except Exception:  # the database went away: the claims lapse and another pass takes the rows
+            log.exception("ingest worker: could not load claimed rows")
+            return
+        mine = [rows[i] for i in entry_ids if i in rows and rows[i].claimed_by == self.worker_id]
+        # A row claimed before (its worker died while holding it) goes alone, after the others: it may be what killed
+        # that worker, and the rows claimed with it should not die with it again.
+        retried = [row for row in mine if row.attempts > 1]
+        fresh = [row for row in mine if row.attempts <= 1]
+        for group in ([fresh] if fresh else []) + [[row] for row in retried]:
+            self._process_group(group)
+
+    def _process_group(self, rows: list[Any]) -> None:
+        with self.parts.sessions() as session:  # who is on the team decides whose forwards the reader believes
+            team, roster = self._directory_now(session)
+        work = [self._read(row, team) for row in rows]
+        self._link(work)
+        self._extract(work, roster)
+        with transaction(self.parts.sessions) as session:  # extraction may have taken a while: keep the claims
+            self._renew(session, work)
+        self._embed_titles(work)
         try:
             with transaction(self.parts.sessions) as session:
-                ledger_store.finish(session, entry_id, worker=self.worker_id, outcome="failed", error=message[:2000])
+                # An UPDATE first: pysqlite opens its transaction at the first write, and a SAVEPOINT issued before
+                # one would itself be the transaction, each message's RELEASE then committing it on its own.
+                self._renew(session, work)
+                for item in work:
+                    self._record(session, item)
+        except Exception:  # the batch could not commit (a lock timed out, the database went away): one at a time
+            log.warning("ingest worker: a batch of %d did not commit; recording its messages one by one", len(work))
+            log.debug("batch commit failed", exc_info=True)
+            for item in work:
+                try:
+                    with transaction(self.parts.sessions) as session:
+                        self._record(session, item)
+                except Exception as error:
+                    self._fail(item, f"{type(error).__name__}: {error}")
+
+    # --- the steps, each catching its own errors into the message's status ----------------------------------------
+
+    def _read(self, row: Any, team: Team) -> _Work:
+        item = _Work(row.id, row)
+        try:
+            if not row.raw_path:
+                raise RuntimeError("raw bytes missing from the ledger row")
+            raw = ledger_store.load_raw(self.settings.raw_mail_dir, row.raw_path)
+            item.reading = self._parse(row, raw, team)
+        except ParseTimeout as error:
+            item.ended = ("rejected", str(error))
+            return item
+        except Exception as error:
+            _failed(item, error)
+            return item
+        item.parsed = _parsed_values(item.reading)
+        if item.reading.rejection:
+            item.ended = ("rejected", item.reading.rejection)
+        return item
+
+    def _link(self, work: list[_Work]) -> None:
+        """Sender → contact → account → project, in one read-only session for the batch."""
+        todo = [item for item in work if item.going_on]
+        if not todo:
+            return
+        try:
+            with self.parts.sessions() as session:
+                for item in todo:
+                    try:
+                        reading = item.reading
+                        assert reading is not None
+                        item.link = link_sender(session, reading.sender, subject=reading.subject, text=reading.text)
+                    except Exception as error:
+                        _failed(item, error)
+        except Exception as error:  # the database went away while linking: each message says so
+            for item in todo:
+                if item.link is None and item.error is None:
+                    _failed(item, error)
+
+    def _extract(self, work: list[_Work], roster: list[TeamMember]) -> None:
+        """The batch's messages in one extractor call (one MiniLM pass); alone again if the batch fails."""
+        todo = [item for item in work if item.going_on and item.reading is not None and item.reading.text.strip()]
+        for item in todo:
+            item.read_by_ai = True
+        messages = [message_text(item.reading) for item in todo if item.reading is not None]
+        try:
+            for item, drafts in zip(todo, self.stage.extractor.extract_many(messages, roster), strict=True):
+                item.drafts = drafts
+            return
+        except Exception:
+            log.debug("batch extraction failed; extracting one by one", exc_info=True)
+        for item, message in zip(todo, messages, strict=True):
+            try:
+                item.drafts = self.stage.extractor.extract(message, roster)
+            except Exception as error:
+                _failed(item, error)
+
+    def _embed_titles(self, work: list[_Work]) -> None:
+        """The dedupe embeddings of every draft title in the batch, in one model call."""
+        embed = self.stage.embed_titles
+        todo = [item for item in work if item.going_on and item.drafts]
+        if embed is None or not todo:
+            return
+        try:
+            vectors = embed([draft.title.value for item in todo for draft in item.drafts])
+        except Exception as error:
+            for item in todo:
+                _failed(item, error)
+            return
+        offset = 0
+        for item in todo:
+            item.title_vectors = vectors[offset : offset + len(item.drafts)]
+            offset += len(item.drafts)
+
+    def _record(self, session: Session, item: _Work) -> None:
+        """One message's thread, tasks and outcome inside the batch's transaction, in a savepoint of its own."""
+        try:
+            with session.begin_nested():
+                self._write(session, item)
+            return
+        except ledger_store.LostClaim:
+            log.warning("ingest worker %s lost the claim on %s; another worker has it", self.worker_id, item.entry_id)
+            return
+        except Exception as error:  # the last line of defence: the message gets a status, the worker lives on
+            _failed(item, error)
+        try:
+            with session.begin_nested():
+                self._write(session, item)
         except ledger_store.LostClaim:
             pass
 
-    def _process(self, entry_id: int) -> None:
-        with self.parts.sessions() as session:
-            row = session.execute(select(ledger).where(ledger.c.id == entry_id)).one()
-            team, roster = self._directory_now(session)
-        if row.claimed_by != self.worker_id:
-            return
-        if not row.raw_path:
-            raise RuntimeError("raw bytes missing from the ledger row")
-        raw = ledger_store.load_raw(self.settings.raw_mail_dir, row.raw_path)
-        try:
-            reading = self._read(row, raw, team)
-        except ParseTimeout as error:
-            self._finish(entry_id, outcome="rejected", reason=str(error))
-            return
-        parsed_values = _parsed_values(reading)
-        if reading.rejection:
-            self._finish(entry_id, outcome="rejected", reason=reading.rejection, **parsed_values)
-            return
-        with transaction(self.parts.sessions) as session:
-            ledger_store.mark_parsed(session, entry_id, worker=self.worker_id, **parsed_values)
-            link = link_sender(session, reading.sender, subject=reading.subject, text=reading.text)
-            ledger_store.renew(session, entry_id, worker=self.worker_id, lease=self.lease)
-        read_by_ai = bool(reading.text.strip())
-        drafts = self.stage.extractor.extract(message_text(reading), roster) if read_by_ai else []
-        prepared: dict[str, Any] = {}
-        if drafts and self.stage.embed_titles is not None:  # outside the transaction: it holds SQLite's write lock
-            prepared["vectors"] = self.stage.embed_titles([draft.title.value for draft in drafts])
-        # One transaction for the thread, the tasks and the outcome: all of it happens, or none of it does. Only
-        # reads and writes happen inside it, so the write lock is held for milliseconds, not for the extraction.
-        with transaction(self.parts.sessions) as session:
-            choice = assign_thread(
-                session, ledger_id=entry_id, reading=reading, link=link, internal_domains=team.all_domains
-            )
-            recorded = self.stage.record_tasks(
-                session,
-                ledger_id=entry_id,
-                drafts=drafts,
-                account_id=link.account_id,
-                project_id=link.project_id,
-                thread_id=choice.thread_id,
-                settings=self.settings,
-                **prepared,
-            )
-            if read_by_ai:  # the extractor read the customer's mail: that read of contact data is audited too
-                audit.record(
-                    session,
-                    f"ai:{self.stage.extractor.name}",
-                    audit.READ_CONTACT_DATA,
-                    f"ledger:{entry_id}",
-                    {"contact_id": link.contact_id, "account_id": link.account_id},
-                )
-            task_ids = [*recorded.created, *recorded.updated, *recorded.linked]
-            outcome, reason = _outcome(choice.joined, recorded, len(drafts))
-            reason = "; ".join(part for part in (reading.forward_refused, reason) if part) or None
-            details = {**parsed_values["details"], "thread": choice.how, "drafts": len(drafts)}
+    def _write(self, session: Session, item: _Work) -> None:
+        entry_id, values = item.entry_id, item.parsed
+        if item.error is not None:
             ledger_store.finish(
-                session,
-                entry_id,
-                worker=self.worker_id,
-                outcome=outcome,
-                reason=reason,
-                thread_id=choice.thread_id,
-                contact_id=link.contact_id,
-                account_id=link.account_id,
-                project_id=link.project_id,
-                links=link.as_dict(),
-                task_ids=task_ids,
-                details=details,
+                session, entry_id, worker=self.worker_id, outcome="failed", error=item.error[:2000], **values
             )
+            return
+        if item.ended is not None:
+            outcome, reason = item.ended
+            ledger_store.finish(session, entry_id, worker=self.worker_id, outcome=outcome, reason=reason,
+                                **values)  # fmt: skip
+            return
+        reading, link = item.reading, item.link
+        assert reading is not None and link is not None
+        domains = self._directory[1].all_domains if self._directory else frozenset()
+        choice = assign_thread(session, ledger_id=entry_id, reading=reading, link=link, internal_domains=domains)
+        vectors = {} if item.title_vectors is None else {"title_vectors": item.title_vectors}
+        recorded = self.stage.record_tasks(
+            session,
+            ledger_id=entry_id,
+            drafts=item.drafts,
+            account_id=link.account_id,
+            project_id=link.project_id,
+            thread_id=choice.thread_id,
+            settings=self.settings,
+            **vectors,
+        )
+        if item.read_by_ai:  # the extractor read the customer's mail: that read of contact data is audited too
+            audit.record(
+                session,
+                f"ai:{self.stage.extractor.name}",
+                audit.READ_CONTACT_DATA,
+                f"ledger:{entry_id}",
+                {"contact_id": link.contact_id, "account_id": link.account_id},
+            )
+        task_ids = [*recorded.created, *recorded.updated, *recorded.linked]
+        outcome, reason = _outcome(choice.joined, recorded, len(item.drafts))
+        reason = "; ".join(part for part in (reading.forward_refused, reason) if part) or None
+        details = {**values["details"], "thread": choice.how, "drafts": len(item.drafts)}
+        ledger_store.finish(
+            session,
+            entry_id,
+            worker=self.worker_id,
+            outcome=outcome,
+            reason=reason,
+            thread_id=choice.thread_id,
+            contact_id=link.contact_id,
+            account_id=link.account_id,
+            project_id=link.project_id,
+            links=link.as_dict(),
+            task_ids=task_ids,
+            **{**values, "details": details},
+        )
+
+    def _fail(self, item: _Work, message: str) -> None:
+        log.warning("ingest worker: ledger entry %s failed: %s", item.entry_id, message.split(":", 1)[0])
+        try:
+            with transaction(self.parts.sessions) as session:
+                ledger_store.finish(session, item.entry_id, worker=self.worker_id, outcome="failed",
+                                    error=message[:2000])  # fmt: skip
+        except Exception:  # lost the claim, or the database is gone: the lease runs out and the row is retried
+            log.debug("could not record the failure of %s", item.entry_id, exc_info=True)
+
+    def _renew(self, session: Session, work: list[_Work]) -> None:
+        """Extend the batch's leases (a slow extractor must not let another worker take rows we are still on)."""
+        now = ledger_store.utcnow()
+        session.execute(
+            update(ledger)
+            .where(ledger.c.id.in_([item.entry_id for item in work]), ledger.c.claimed_by == self.worker_id)
+            .values(lease_until=now + self.lease, updated_at=now)
+        )
 
     def _directory_now(self, session: Session) -> tuple[Team, list[TeamMember]]:
         now = time.monotonic()
@@ -228,7 +379,7 @@ class Worker:
             self._directory = (now, load_team(session, self.settings), self.stage.load_roster(session))
         return self._directory[1], self._directory[2]
 
-    def _read(self, row: Any, raw: bytes, team: Team) -> Reading:
+    def _parse(self, row: Any, raw: bytes, team: Team) -> Reading:
         deadline = Deadline(self.settings.inbox.parse_timeout_s)
         if row.kind == "notes":
             sent_at = ledger_store.as_utc(row.sent_at) or ledger_store.as_utc(row.received_at)
@@ -237,9 +388,12 @@ class Worker:
         received_at = ledger_store.as_utc(row.received_at)
         return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team)
 
-    def _finish(self, entry_id: int, **values: Any) -> None:
-        with transaction(self.parts.sessions) as session:
-            ledger_store.finish(session, entry_id, worker=self.worker_id, **values)
+
+def _failed(item: _Work, error: BaseException) -> None:
+    # One line in the log: the ledger row keeps the error for `handoff ledger list --status failed`.
+    log.warning("ingest worker: ledger entry %s failed: %s", item.entry_id, type(error).__name__)
+    log.debug("ledger entry %s failed", item.entry_id, exc_info=True)
+    item.error = f"{type(error).__name__}: {error}"
 
 
 def _outcome(joined: bool, recorded: RecordedTasksLike, drafts: int) -> tuple[str, str | None]:

@@ -173,19 +173,21 @@ def record_tasks(
     project_id: str | None,
     thread_id: str | None,
     settings: Settings,
-    vectors: np.ndarray | None = None,
+    title_vectors: np.ndarray | None = None,
 ) -> RecordedTasks:
     """Store a message's drafts: update the thread's matching task, link a repeat of an open task, or create one.
 
     Called inside the caller's write transaction, so it does no slow work there: the title embeddings come in as
-    `vectors` (the worker computes them with `embed_titles` before opening the transaction; computed here only when
-    absent), the open tasks to compare against are read once, and the new rows are written in one batch per table."""
+    `title_vectors` (the worker embeds a whole batch's titles with `embed_titles` before opening the transaction;
+    computed here only when absent), the open tasks to compare against are read once, and the new rows are written
+    in one batch per table."""
     recorded = RecordedTasks()
     if not drafts:
         return recorded
-    if vectors is None:
-        vectors = embed_titles([draft.title.value for draft in drafts])
+    vectors = embed_titles([draft.title.value for draft in drafts]) if title_vectors is None else title_vectors
     vectors = np.asarray(vectors, dtype=np.float32)
+    if len(vectors) != len(drafts):
+        raise ValueError(f"{len(vectors)} title vectors for {len(drafts)} drafts")
     duplicate_bar = settings.extraction.duplicate_similarity
     thread_bar = duplicate_bar - THREAD_SIMILARITY_MARGIN
     source = _source(session, ledger_id)

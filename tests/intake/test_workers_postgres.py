@@ -1,0 +1,87 @@
+"""Several ingest workers in separate processes over one PostgreSQL database: every message processed exactly once."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from intake_support import CORPUS, seed_crm
+from sqlalchemy import func, select
+
+from handoff.intake import service
+from handoff.settings import Settings
+from handoff.store.crm_tables import CRM_TABLES
+from handoff.tasks.tables import task_links
+from handoff.wiring import Parts
+
+WORKER = Path(__file__).parent / "pool_worker.py"
+WORKERS = 3
+MESSAGES = 48
+TEMPLATES = ("gmail_forward_en.eml", "outlook_forward_zh_gbk.eml", "apple_mail_forward.eml", "big5_direct.eml",
+             "thunderbird_forward.eml", "auto_reply_ooo.eml")  # fmt: skip
+
+
+def _unique(raw: bytes, index: int) -> bytes:
+    """A corpus mail made a message of its own (Message-ID and one header), so none is a duplicate of another."""
+    raw = re.sub(rb"(?im)^message-id:.*$", f"Message-ID: <pool-{index}@handoff.test>".encode(), raw, count=1)
+    return raw.replace(b"\r\n\r\n", f"\r\nX-Pool: {index}\r\n\r\n".encode(), 1)
+
+
+@pytest.mark.postgres
+def test_workers_in_separate_processes_process_each_message_exactly_once(tmp_path: Path, postgres_url: str) -> None:
+    home = tmp_path / "home"
+    parts = Parts(Settings(home=home, database_url=postgres_url, _env_file=None))
+    parts.migrate()
+    seed_crm(parts)
+    templates = [(CORPUS / name).read_bytes() for name in TEMPLATES]
+    ids = [service.receive_raw(parts, _unique(templates[i % len(templates)], i), "test").id for i in range(MESSAGES)]
+
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(home), postgres_url, f"w{n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        for n in range(WORKERS)
+    ]
+    started = time.monotonic()
+    while not all((home / f"w{n}.ready").exists() for n in range(WORKERS)):
+        dead = [w for w in workers if w.poll() is not None]
+        assert not dead, dead[0].stdout.read().decode() if dead[0].stdout else "a worker exited early"
+        assert time.monotonic() - started < 240, "workers never became ready"
+        time.sleep(0.1)
+    (home / "go").write_text("go")
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stdout.read().decode() if worker.stdout else ""
+    reports = [json.loads((home / f"w{n}.json").read_text()) for n in range(WORKERS)]
+
+    with parts.sessions() as session:
+        entries = service.get_entries(session, ids)
+        links = dict(
+            session.execute(
+                select(task_links.c.ledger_id, func.count()).where(task_links.c.ledger_id.in_(ids))
+                .group_by(task_links.c.ledger_id)
+            ).all()
+        )  # fmt: skip
+        created_links = session.scalar(select(func.count()).where(task_links.c.how == "created"))
+        task_rows = session.scalar(select(func.count()).select_from(CRM_TABLES["tasks"]))
+    parts.close()
+
+    # Every message finished, each claimed once (attempts 1: no second worker ever took it), none failed.
+    assert len(entries) == MESSAGES and all(e.done for e in entries.values())
+    assert {e.attempts for e in entries.values()} == {1}
+    assert [e.outcome for e in entries.values() if e.outcome in ("failed", "duplicate")] == []
+    assert sum(r["finished"] for r in reports) == MESSAGES
+    # The task stage saw each message in one worker only, and saw every message that was not screened out.
+    seen = [i for r in reports for i in set(r["recorded"])]
+    assert len(seen) == len(set(seen))
+    assert set(seen) == {i for i, e in entries.items() if e.outcome != "rejected"}
+    assert sum(1 for r in reports if r["finished"]) >= 2, reports  # they really worked side by side
+    # Exactly once in the task tables: one link per task a message touched, one task per `created` link.
+    assert {i: links.get(i, 0) for i in ids} == {i: len(e.task_ids) for i, e in entries.items()}
+    assert task_rows == created_links > 0
