@@ -17,9 +17,9 @@ from handoff.settings import AlertSettings, LlmSettings, Settings
     [
         ("POST https://hooks.slack.com/services/T1/B2/abcdef: HTTP 404", "https://hooks.slack.com", "T1/B2/abcdef"),
         ("Incorrect API key provided: Bearer sk-proj-abcdefgh1234", "Bearer ***", "sk-proj-abcdefgh1234"),
-        ('{"authorization": "Bearer abcdef123456"}', '"authorization": "***', "abcdef123456"),
+        ('{"authorization": "Bearer abcdef123456"}', '"authorization": "Bearer ***', "abcdef123456"),
         ("x-api-key: hk_AbCdEf0123456789", "x-api-key: ***", "hk_AbCdEf0123456789"),
-        ("Authorization: Basic dXNlcjpodW50ZXIyaHVudGVy", "Authorization: ***", "dXNlcjpodW50ZXIyaHVudGVy"),
+        ("Authorization: Basic dXNlcjpodW50ZXIyaHVudGVy", "Authorization: Basic ***", "dXNlcjpodW50ZXIyaHVudGVy"),
         ("postgresql://app:hunter2hunter2@db:5432/handoff", "postgresql://db:5432", "hunter2hunter2"),
         ("oapi.dingtalk.com/robot/send?access_token=0123456789ab", "access_token=***", "0123456789ab"),
         ("errmsg: invalid webhook url, key=0123456789abcdef", "key=***", "0123456789abcdef"),
