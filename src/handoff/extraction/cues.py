@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-_IMPERATIVE_VERBS = (
+IMPERATIVE_VERBS = (
     "send", "review", "check", "call", "email", "update", "prepare", "schedule", "book", "confirm", "share", "provide",
     "fix", "set", "add", "remove", "let", "make", "forward", "sign", "approve", "draft", "write", "submit", "finish",
     "complete", "arrange", "organize", "organise", "follow", "reach", "contact", "ping", "ask", "get", "give", "look",
@@ -15,8 +15,11 @@ _IMPERATIVE_VERBS = (
     "merge", "ship", "escalate", "verify", "validate", "double-check", "resend", "move", "change", "cancel", "note",
     "hold", "keep", "remember", "advise", "tell", "inform", "notify", "put", "take", "do", "start", "try", "include",
     "return", "post", "publish", "order", "invite", "research", "analyze", "analyse", "estimate", "quote", "revise",
+    "propose", "discuss", "open", "close", "lead", "help", "document", "announce", "vote", "raise", "talk",
+    "setup", "circle", "meet", "finalise", "finalize", "handle", "drive", "present", "summarize", "summarise",
+    "collect", "gather", "sync", "establish", "reflect", "swing", "nominate", "recruit",
 )  # fmt: skip
-_IMPERATIVE_START = re.compile(r"^(?:please\s+|pls\s+|kindly\s+)?(" + "|".join(_IMPERATIVE_VERBS) + r")\b", re.I)
+_IMPERATIVE_START = re.compile(r"^(?:please\s+|pls\s+|kindly\s+)?(" + "|".join(IMPERATIVE_VERBS) + r")\b", re.I)
 _REQUEST = re.compile(
     r"\b(could|can|would|will)\s+(you|u|someone|somebody|anyone|we)\b|\bplease\b|\bpls\b|\bkindly\b|"
     r"\bneed(s)? (you|to)\b|\bwould (like|appreciate)\b|\bi'?d (like|appreciate)\b|\bmake sure\b|\bdon'?t forget\b|"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handoff.extraction.cues import CUE_NAMES, cue_vector
+from handoff.extraction.cues import CUE_NAMES, IMPERATIVE_VERBS, cue_vector
 
 ARTIFACT = Path(__file__).parent / "artifacts" / "decision.json"
 
@@ -265,6 +265,53 @@ def is_plain_ask(text: str, explicit: bool) -> bool:
     return explicit and not any(
         pattern.match(body) if pattern is _CONDITIONAL else pattern.search(body) for pattern in _NEGATIVE
     )
+
+
+_PERSON = r"(?:@[\w.-]+|[A-Z][\w'.-]*[a-z][\w'.-]*(?:\s[A-Z][\w'.-]+)?|[A-Z]{2,4})"
+_PEOPLE = rf"(?P<who>{_PERSON}(?:\s*(?:,|&|\band\b)\s*{_PERSON})*(?:\s+et al\.?)?)"
+_ACTION_VERB = r"(?:" + "|".join(IMPERATIVE_VERBS) + r")\b"
+# "Joe will create an issue", "Wes and Ulises will circle back", "Jory volunteered to do…", "William to look…",
+# "(Jeff will take this as a TODO)", "It was agreed that Robin will send…": a named person assigned or committed.
+_ASSIGNMENT = re.compile(
+    rf"(?:^|[-–—:;,.(]\s*|\b(?:that|also|so|then|and)\s+){_PEOPLE}\s+"
+    r"(?:(?:will|would|shall|can|to|is going to|are going to|needs? to|has to|have to|volunteer(?:s|ed)? to|"
+    r"agreed to|offered to|(?:is|are) planning to)\s+" + _ACTION_VERB + r"|(?:is|are) taking|can take|will take|"
+    r"takes (?:this|that|it)|owns|has the action)"
+)
+# "Alex Scammon: Send details…", "Marlow: Re-ping…", "Team: Schedule…": a speaker's line that is an imperative.
+_SPEAKER_IMPERATIVE = re.compile(
+    rf"^(?:\*\*)?{_PEOPLE}(?:\*\*)?\s*[:：]\s*(?:\*\*)?(?:please\s+)?"
+    r"(?i:(?:re-?)?(?!let\b)" + _ACTION_VERB + r")(?!\s+(?:to|that|we|you|they|i|it)\b)"
+)
+_NOT_PEOPLE = frozenset(
+    "this that it there the we i they he she you everyone all which what who whom how where why when next action ai "
+    "todo note notes also then so and but if discussion decision resolution proposal agenda update status release "
+    "plan meeting nobody none no someone anyone i'd i'll i'm i've let's it's that's there's".split()
+)
+_ASSIGNMENT_VETO = re.compile(r"\b(?:likely|probably|possibly|maybe|perhaps|might|may|hoping|aiming)\b", _I)
+
+
+def lowercase_words(texts: Sequence[str]) -> frozenset[str]:
+    """Words a document writes in lower case: a capitalised one of them opening a sentence is a word, not a name."""
+    return frozenset(word for text in texts for word in re.findall(r"(?<![\w.])[a-z][a-z'-]+", text))
+
+
+def is_assignment(text: str, common_words: frozenset[str] = frozenset()) -> bool:
+    """A named person assigned a concrete action or committing to one (GUIDELINES 2.4, "X to do Y" lines): kept
+    even where the learned layer, which has seen few minutes, scores it low. Hedged and conditional ones are not."""
+    body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)]|\[[ xX]?\])\s*", "", text.strip())
+    if _CONDITIONAL.match(body) or _DONE.search(body) or _DEFERRED.search(body):
+        return False
+    if body.rstrip(" *_)").endswith(("?", "？")):
+        return False
+    for pattern in (_SPEAKER_IMPERATIVE, _ASSIGNMENT):
+        for match in pattern.finditer(body):
+            first = match.group("who").split()[0].strip("@*").lower()
+            if first in _NOT_PEOPLE or first in common_words or re.search(r"(?:ing|ed)$", first):
+                continue
+            if not _ASSIGNMENT_VETO.search(body[: match.end() + 12]):  # "Richard will look…, unless … likely …"
+                return True
+    return False
 
 
 def feature_matrix(sentences: Sequence[Sentence], context: MessageContext) -> np.ndarray:

@@ -14,7 +14,9 @@ from handoff.extraction.decision import (
     MessageContext,
     Sentence,
     committed_decision,
+    is_assignment,
     is_plain_ask,
+    lowercase_words,
     never_a_task,
     reads_as_bulk,
 )
@@ -227,8 +229,13 @@ class OfflineExtractor:
         if message.kind == "email" and reads_as_bulk(found.context):
             return []  # marketing or an automated notice: its calls to action are nobody's task
         scores, bar = (self.decision or committed_decision()).decide(found.sentences, found.context)
+        common_words = lowercase_words(found.context.texts)
         keep = [
-            (float(score) >= bar or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text))))
+            (
+                float(score) >= bar
+                or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text)))
+                or (is_notes and is_assignment(c.text, common_words))
+            )
             and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
             for c, score in zip(found.items, scores, strict=True)
         ]

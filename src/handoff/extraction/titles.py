@@ -10,7 +10,9 @@ _MARKERS = re.compile(
     re.I,
 )
 _LEADING_OWNER = re.compile(
-    r"^(?:@[\w.-]+\s*[:,-]?\s*|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?\s*(?:to|will|should|must|needs to|[:：])\s+|"
+    r"^(?:@[\w.-]+\s*[:,-]?\s*|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?(?:\s*(?:&|and)\s*[A-Z][\w'-]+)*\s*"
+    r"(?:to|will|should|must|needs to|is going to|are going to|volunteered to|agreed to|offered to|"
+    r"(?:is|are) planning to|(?=(?:is|are) taking\b)(?:is|are)|[:：])\s+|"
     r"[A-Z][a-z]+\s*,\s+|[\u4e00-\u9fff]{2,4}\s*(?:负责|来|[:：])\s*)"
 )
 _POLITE = re.compile(
@@ -40,6 +42,12 @@ _TIME_WORDS = re.compile(
 )
 _CLAUSE_CUT = re.compile(
     r"\s+(?:so that|so we|because|since|as we|as i|in order to|if you|, which|, as|; |— | - )\s*", re.I
+)
+# What stands before a named owner's clause: "It was agreed that Robin will…", "Can be merged - Adrian is taking…".
+_ASSIGNMENT_LEAD = re.compile(
+    r"^(?:(?:it was )?(?:agreed|decided|resolved) that\s+|.{0,80}?\s[-–—]\s+(?=[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?\s+"
+    r"(?:will|to|is|are|needs)\b))",
+    re.I,
 )
 _DETERMINERS = re.compile(r"\b(?:the|a|an|your|my|our)\s+", re.I)
 _OBJECT_PRONOUN = re.compile(r"^(\w+)\s+(?:me|us|you|him|her|them)\s+(?=\w)", re.I)
@@ -71,6 +79,7 @@ def _gerund_to_base(word: str) -> str:
 def make_title(sentence: str, *, strip_owner: bool = True) -> str:
     """Short imperative title; falls back to the trimmed sentence when no rule applies."""
     text = _MARKERS.sub("", sentence.strip(), count=1)
+    text = _ASSIGNMENT_LEAD.sub("", text, count=1)
     if re.search(r"[\u4e00-\u9fff]", text):
         return _chinese_title(text)
     if strip_owner:
