@@ -283,12 +283,42 @@ _SPEAKER_IMPERATIVE = re.compile(
     rf"^(?:\*\*)?{_PEOPLE}(?:\*\*)?\s*[:：]\s*(?:\*\*)?(?:please\s+)?"
     r"(?i:(?:re-?)?(?!let\b)" + _ACTION_VERB + r")(?!\s+(?:to|that|we|you|they|i|it)\b)"
 )
-_NOT_PEOPLE = frozenset(
+_NOT_PEOPLE_TEXT = (
     "this that it there the we i they he she you everyone all which what who whom how where why when next action ai "
     "todo note notes also then so and but if discussion decision resolution proposal agenda update status release "
-    "plan meeting nobody none no someone anyone i'd i'll i'm i've let's it's that's there's".split()
+    "plan meeting nobody none no someone anyone i'd i'll i'm i've let's it's that's there's"
 )
+_NOT_PEOPLE = frozenset(_NOT_PEOPLE_TEXT.split())
 _ASSIGNMENT_VETO = re.compile(r"\b(?:likely|probably|possibly|maybe|perhaps|might|may|hoping|aiming)\b", _I)
+
+
+# The same in Chinese minutes: "@陈玄先用…写好…", "…需要一篇oEEP -- 吴峰光", "责任人：朱健伟", "会后联系…", "待更新".
+_CN_OWNED = re.compile(
+    r"@[\u4e00-\u9fff]{2,4}\s*[\u4e00-\u9fff]{2}|(?:责任人|负责人)\s*[:：]|"
+    r"[-—–]{1,2}\s*[\u4e00-\u9fff]{2,4}(?:\s*[&、,，和]\s*[\u4e00-\u9fff]{2,4})*\s*(?:[(（][^)）]*[)）])?\s*$"
+)
+_CN_TO_DO = re.compile(
+    r"会后|后续安排|需要|(?<![必])需(?!求)|待(?:更新|完善|改善|确认|处理|测试|讨论|合并)|前完成|尽快|请"
+)
+_CN_NOT_TO_DO = re.compile(
+    r"介绍|回顾|汇报|分享|演示|背景|议题|要点|表示|请假|how to|已经|已完成|完成了|同意|通过|认为|是否|"
+    r"如果|若|由于|一旦|可以",
+    _I,
+)
+
+
+_CN_ACTION = re.compile(
+    r"完成|准备|推进|提交|撰写|写|整理|梳理|联系|对接|更新|测试|调研|发布|明确|制定|研究|成立|新增|闭环|改写|合并|创建|"
+    r"引用|处理"
+)
+
+
+def is_cn_assignment(text: str) -> bool:
+    """A line of Chinese minutes that gives someone an action: an owner marked on it, or a to-do word, and neither
+    an agenda item being presented nor a report of what was done."""
+    if len(_CJK.findall(text)) < 4 or _CN_NOT_TO_DO.search(text):
+        return False
+    return bool(_CN_TO_DO.search(text) or (_CN_OWNED.search(text) and _CN_ACTION.search(text)))
 
 
 def lowercase_words(texts: Sequence[str]) -> frozenset[str]:

@@ -15,6 +15,7 @@ from handoff.extraction.decision import (
     Sentence,
     committed_decision,
     is_assignment,
+    is_cn_assignment,
     is_plain_ask,
     lowercase_words,
     never_a_task,
@@ -234,7 +235,7 @@ class OfflineExtractor:
             (
                 float(score) >= bar
                 or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text)))
-                or (is_notes and is_assignment(c.text, common_words))
+                or (is_notes and (is_assignment(c.text, common_words) or is_cn_assignment(c.text)))
             )
             and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
             for c, score in zip(found.items, scores, strict=True)
