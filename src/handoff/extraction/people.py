@@ -11,13 +11,16 @@ from handoff.extraction.model import TeamMember
 
 _HANDLE = re.compile(r"(?<![\w.])@([A-Za-z][\w.-]*[\w])")
 _FIRST_PERSON = re.compile(
-    r"\b(i'?ll|i will|i'm going to|i am going to|i can|i shall|let me|i'?d be happy to|i'?d like to|i would like to|"
+    r"\b(i'?ll|i will|i'm going to|i am going to|i can|i shall|let me (?!know|have|see|hear)|"
+    r"i'?d be happy to|i'?d like to|i would like to|"
     r"i want to|i plan to|i need to|i intend to)\b|我来|我会|我将|我负责",
     re.I,
 )
 _SECOND_PERSON = re.compile(
     r"\b(could|can|would|will|do)\s+(you|u)\b|\byou (need|should|must|have) to\b|\bplease\b|\bpls\b|\bkindly\b|"
-    r"\bi need you\b|\bi'?d like you\b|\bwould you mind\b|\bmake sure\b|\bdon'?t forget\b|请|麻烦|能否|可否|务必|你|您",
+    r"\bi need you\b|\bi'?d like you\b|\bwould you mind\b|\bmake sure\b|\bdon'?t forget\b|"
+    r"\blet me (?:know|have|see|hear)\b|\bget back to me\b|\b(?:send|give|tell|forward|call) me\b|"
+    r"请|麻烦|能否|可否|务必|你|您",
     re.I,
 )
 _PLURAL = re.compile(r"\b(we|let'?s|us|our team|everyone|all of us)\b|我们|大家", re.I)
@@ -154,7 +157,7 @@ def addressee_from_greeting(text: str, roster: Roster | None = None) -> str | No
         if match:
             return match.group(1)
         vocative = _VOCATIVE_OPENING.match(line + " ")
-        if vocative and vocative.group(1).split()[0].lower() not in _NOT_NAMES:
+        if vocative and vocative.group(1).split()[0].lower() not in _NOT_NAMES | _GREETING_WORDS:
             return _joined(vocative.group(1))
         return None
     return None
@@ -236,7 +239,7 @@ def resolve_assignee(
     if written and (is_notes or roster.find(written) is not None or "@" in sentence):
         return roster.resolve(written, 0.85, "named owner")
     vocative = _VOCATIVE_OPENING.match(sentence + " ")
-    if vocative and vocative.group(1).split()[0].lower() not in _NOT_NAMES and not is_notes:
+    if vocative and not is_notes and _is_person(vocative.group(1), roster, recipients):
         return roster.resolve(_joined(vocative.group(1)), 0.8, "addressed by name")
     if _FIRST_PERSON.search(sentence):
         return roster.resolve(sender, 0.8, "writer commits") if sender else _UNRESOLVED
@@ -259,6 +262,22 @@ def resolve_assignee(
         target = addressee or _first_roster_recipient(roster, recipients) or recipients[0]
         return roster.resolve(target, 0.5, "imperative to addressee")
     return _UNRESOLVED
+
+
+_GREETING_WORDS = frozenset({"hi", "hello", "hey", "dear", "good", "morning", "greetings", "thanks", "folks", "guys",
+                             "gentlemen", "ladies", "cc", "to", "from", "sent", "attn"})  # fmt: skip
+
+
+def _is_person(names: str, roster: Roster, recipients: Sequence[str]) -> bool:
+    """Whether a sentence-opening "Separately," or "Don:" names someone: a roster member or one of the mail's
+    recipients (by a word of their name or address), not an adverb or a header word."""
+    first = names.split()[0]
+    if first.lower() in _NOT_NAMES | _GREETING_WORDS:
+        return False
+    if roster.find(first) is not None:
+        return True
+    words = {w for r in recipients for w in re.split(r"[^a-z]+", r.lower()) if len(w) >= 2}
+    return any(part.lower() in words for part in re.split(r"\s*(?:/|&|\band\b|\bor\b)\s*|\s+", names) if part)
 
 
 def _first_roster_recipient(roster: Roster, recipients: Sequence[str]) -> str | None:
