@@ -100,6 +100,9 @@ ROSTER = Roster(
         ("@benc will patch the export job", None, "u_ben"),
         ("Annie to review the contract", None, "u_anna"),
         ("李伟 周五前提交数据字典", None, "u_li"),
+        # "let me know" is the reader's to do, not the writer's; an adverb opening a sentence names nobody
+        ("Please review and let me know if anything must change.", "Ben Carter <ben.carter@ourco.example>", "u_anna"),
+        ("Separately, I will forward the document.", "Ben Carter <ben.carter@ourco.example>", "u_ben"),
     ],
 )
 def test_assignee_rules(sentence: str, sender: str | None, expected: str | None) -> None:
@@ -202,3 +205,43 @@ def test_a_greeting_that_leads_into_the_ask_on_one_line_keeps_the_ask(text: str,
     (task,) = OfflineExtractor().extract(message, roster)
     assert (task.title.value, task.assignee_id, task.evidence) == (title, "u_anna", evidence)
     assert OfflineExtractor().extract(MessageText(text="Hi Anna, thanks!", sent_at=WEDNESDAY), roster) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("New meeting time - Joe will create an issue", True),
+        ("* Jory volunteered to do initial draft for directed funding.", True),
+        ("- Alex Scammon: Send details about the kiosk to Alex Kimber.", True),
+        ("Couldn't find a good link (Jeff will take this as a TODO)", True),
+        ("Wes and Ulises will circle back to schedule a working session", True),
+        ("* Aiming to remove the flag in 12.17.0", False),  # no person
+        ("Agreement to close the vote.", False),  # a noun, written lower case elsewhere in the minutes
+        ("Richard will likely fly in the night before", False),  # hedged
+        ("Rémy: Where would this budget be taken away from?", False),  # a question
+        ("TC: Let's go around and check in with everyone.", False),  # the meeting's own next step, nobody's task
+        ("The LTS team was created before the release WG", False),
+    ],
+)
+def test_named_assignments_in_minutes(line: str, expected: bool) -> None:
+    from handoff.extraction.decision import is_assignment, lowercase_words
+
+    common = lowercase_words(["we reached an agreement on the vote", line])
+    assert is_assignment(line, common) is expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("后续社区执行流程的变更和影响，需要一篇oEEP -- 吴峰光", True),
+        ("@陈玄先用面向对象语法写好框架无关的登录、查询逻辑", True),
+        ("会后联系公众号负责人，推送筹备组成立的新闻。", True),
+        ("openEuler 22.03 LTS SP4发布介绍 -- 范佳臣", False),  # an agenda item presented
+        ("TC同意引入该工具，认为该工具对改进CVE的全流程看护具有重要意义。", False),  # a decision reported
+        ("请假：@陈玄", False),
+    ],
+)
+def test_actions_given_in_chinese_minutes(line: str, expected: bool) -> None:
+    from handoff.extraction.decision import is_cn_assignment
+
+    assert is_cn_assignment(line) is expected
