@@ -245,3 +245,27 @@ def test_actions_given_in_chinese_minutes(line: str, expected: bool) -> None:
     from handoff.extraction.decision import is_cn_assignment
 
     assert is_cn_assignment(line) is expected
+
+
+def test_misspelt_tomorrow_and_the_event_day_of_an_invitation() -> None:
+    from handoff.extraction.dates import event_date
+
+    assert find_due("You can speed things up tommorrow by filling in the forms", WEDNESDAY).value == date(2026, 3, 5)
+    invitation = "Please make a note of the following:\nDiscussion: contracts\nDate:  Thursday, March 12, 2026\n"
+    assert event_date(invitation, WEDNESDAY).value == date(2026, 3, 12)
+    assert event_date("Please send the deck.\nThanks", WEDNESDAY) is None
+
+
+def test_an_ask_to_attend_is_due_on_the_events_day() -> None:
+    from handoff.extraction.model import MessageText
+    from handoff.extraction.offline import OfflineExtractor
+
+    mail = MessageText(
+        "All,\n\nPlease plan to attend the kickoff review.\nDate: Thursday, March 12, 2026\nRoom: EB 32C2\n",
+        sent_at=WEDNESDAY,
+        sender="Ann <ann@ourco.example>",
+        recipients=("team@ourco.example",),
+    )
+    drafts = OfflineExtractor().extract(mail, [])
+    attend = next(d for d in drafts if "attend" in d.evidence.lower())
+    assert attend.due.value == date(2026, 3, 12)

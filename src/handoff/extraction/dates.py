@@ -111,7 +111,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
         re.compile(r"\b(?:eod|cob|eob|end of (?:the )?(?:business )?day|close of business|today|tonight)\b", re.I),
         "today",
     ),
-    (re.compile(r"\btomorrow\b", re.I), "tomorrow"),
+    (re.compile(r"\bto?m+or+ow\b", re.I), "tomorrow"),  # "tommorrow", "tomorow": as often written
     (re.compile(r"\b(?:(?:end of|by|in|during|before)\s+)?(?:the\s+)?q([1-4])(?:\s*'?(\d{2,4}))?\b", re.I), "quarter"),
     (re.compile(r"\bnext\s+" + _WD + r"\b", re.I), "next_weekday"),
     (re.compile(r"\bthis\s+(?:coming\s+)?" + _WD + r"\b", re.I), "this_weekday"),
@@ -282,6 +282,20 @@ def find_due(sentence: str, sent_at: datetime) -> DueDate | None:
     if best is None and not vague:
         best = _dateparser_fallback(text, sent_at)
     return best
+
+
+_EVENT_LINE = re.compile(r"^\s*(?:date|when|time and date)\s*:|" + _WD + r",?\s+" + _MONTH + r"\s+\d{1,2}", re.I | re.M)
+
+
+def event_date(text: str, sent_at: datetime) -> DueDate | None:
+    """The day a message's meeting or event takes place: a "Date:" line or a spelled-out "Thursday, June 7" — the due
+    date of asks to attend it, which seldom repeat the day (GUIDELINES: attending an event is due on its date)."""
+    for line in text.splitlines():
+        if _EVENT_LINE.search(line):
+            found = find_due(line, sent_at)
+            if found is not None:
+                return DueDate(found.value, round(min(found.confidence, 0.7), 3), found.matched)
+    return None
 
 
 _EXPLICIT = re.compile(r"\b(?:by|before|due|until|on)\s+([A-Za-z0-9 ,./-]{4,30}?)(?=[.,;!?)]|$)", re.I)

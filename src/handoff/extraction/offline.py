@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 from handoff.extraction.classifier import ActionItemClassifier
 from handoff.extraction.cues import has_marker
-from handoff.extraction.dates import find_due
+from handoff.extraction.dates import DueDate, event_date, find_due
 from handoff.extraction.decision import (
     DecisionModel,
     MessageContext,
@@ -69,6 +69,12 @@ _CN_ASK = re.compile(r"(请|麻烦|能否|可否|务必|帮忙|记得).{0,30}?[\
 _CN_COMMIT = re.compile(r"(我来|我会|我们会|我将|我们将|我负责).{0,30}?[\u4e00-\u9fff]")
 _CN_NOT = re.compile(r"(谢谢|感谢|收到|非常好|很满意|已经|已修复)")
 RULE_CONFIDENCE = 0.7
+# Asks to be somewhere: their due date is the event's day even when the sentence does not repeat it.
+_ATTENDANCE = re.compile(
+    r"\b(?:attend\w*|join (?:us|me|the)|plan (?:on|to) (?:be|attend)|be there|bring\b.{0,40}\bwith you|"
+    r"see (?:ya'?|you) (?:on|at|there))\b",
+    re.I,
+)
 
 
 def is_explicit_ask(sentence: str) -> bool:
@@ -245,6 +251,7 @@ class OfflineExtractor:
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
         )
         addressee = message.delegate or addressee_from_greeting(message.text, people)
+        event = event_date(message.text, message.sent_at) if message.kind == "email" else None
         drafts: list[TaskDraft] = []
         for index, candidate in enumerate(found.items):
             if not keep[index]:
@@ -253,7 +260,7 @@ class OfflineExtractor:
             writer = candidate.speaker or message.sender
             draft = self._draft(
                 candidate.text, candidate.structured, float(scores[index]), message, people, recipients, addressee,
-                writer, following,
+                writer, following, event,
             )  # fmt: skip
             same = next((kept for kept in drafts if _restates(kept, draft)), None)
             if same is not None:  # an ask restated (in a table and the body, or again with its deadline): one task
@@ -279,6 +286,7 @@ class OfflineExtractor:
         addressee: str | None,
         writer: str | None,
         following: str | None = None,
+        event: DueDate | None = None,
     ) -> TaskDraft:
         is_notes = message.kind == "notes" or item is not None
         today = message.sent_at.date()
@@ -291,6 +299,8 @@ class OfflineExtractor:
             and not re.search(r"today|eod|cob|end of (the )?day|今天|下班", due.matched, re.I)
         ):
             due = None  # the meeting's own date, repeated in a line, is not a deadline
+        if due is None and event is not None and _ATTENDANCE.search(sentence):
+            due = event
         assignee = resolve_assignee(
             sentence,
             roster=roster,
