@@ -269,3 +269,18 @@ def test_an_ask_to_attend_is_due_on_the_events_day() -> None:
     drafts = OfflineExtractor().extract(mail, [])
     attend = next(d for d in drafts if "attend" in d.evidence.lower())
     assert attend.due.value == date(2026, 3, 12)
+
+
+def test_a_no_reply_sender_alone_does_not_make_a_mail_bulk() -> None:
+    from handoff.extraction.decision import MessageContext, reads_as_bulk
+
+    internal = MessageContext("email", sender="no.address@ourco.example", texts=("Please attend the all-hands.",))
+    assert not reads_as_bulk(internal)  # a company's own announcement asks its people for real
+    offer = MessageContext(
+        "email", sender="no-reply@shop.example", texts=("Visit https://shop.example for our special offer.",)
+    )
+    assert reads_as_bulk(offer)
+    contract = MessageContext(
+        "email", sender="kim@law.example", texts=("Please sign the Purchase and Sale Agreement.",)
+    )
+    assert not reads_as_bulk(contract)  # "Sale Agreement" is no sale

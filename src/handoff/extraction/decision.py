@@ -33,7 +33,7 @@ _OFFER = re.compile(
 )
 _PROHIBITION = re.compile(r"^(?:please\s+)?(?:do not|don'?t|never|no need to)\b|\bplease (?:do not|don'?t)\b", _I)
 _FYI = re.compile(
-    r"\b(?:fyi|please (?:see|find|note|read|review) (?:the )?(?:below|attached|enclosed|following)|"
+    r"\b(?:fyi|please (?:see|find|note) (?:the )?(?:below|attached|enclosed|following)|"
     r"see (?:below|attached)|attached (?:is|are|please find)|please find|please note|here (?:is|are)|"
     r"for your (?:information|reference|review)|"
     r"as (?:you|we) (?:can see|know)|below (?:is|are))\b",
@@ -68,7 +68,7 @@ _DISCLAIMER = re.compile(
 )
 _MARKETING = re.compile(
     r"\b(?:click (?:here|on|the)|unsubscribe|view (?:this|it) (?:e-?mail|online|in your browser)|special offer|"
-    r"free (?:shipping|trial|issues?)|discount|promotion(?:al)? code|save \d+|sale\b|order now|shop now|"
+    r"free (?:shipping|trial|issues?)|discount|promotion(?:al)? code|save \d+|on sale\b|sale ends|order now|shop now|"
     r"register (?:now|today|online)|visit (?:our|us|www)|subscribe|newsletter|mailing list|% off|sign up)\b",
     _I,
 )
@@ -159,8 +159,10 @@ BULK_MARKETING_SHARE = 0.15
 def reads_as_bulk(context: MessageContext) -> bool:
     """A message that reads as marketing or an automated notice: its explicit asks are calls to action, not tasks."""
     urls = sum(len(_URL.findall(text)) for text in context.texts)
-    automated = bool(context.sender and _AUTOMATED_SENDER.search(context.sender))
-    return _share(_MARKETING, context.texts) >= BULK_MARKETING_SHARE or urls >= 5 or automated
+    marketing = _share(_MARKETING, context.texts)
+    # A no-reply or list address alone is not enough: companies send their own people real asks from them.
+    automated = bool(context.sender and _AUTOMATED_SENDER.search(context.sender)) and (marketing > 0 or urls >= 1)
+    return marketing >= BULK_MARKETING_SHARE or urls >= 5 or automated
 
 
 def message_vector(context: MessageContext) -> np.ndarray:
