@@ -31,8 +31,9 @@ WORD_FEATURES = 2**18
 CHAR_FEATURES = 2**18
 WORD_CHARS = 6000  # text read for word n-grams: beyond it spam and ham alike are footers and quoted history
 CHAR_CHARS = 2500  # character n-grams cost ~5x per char; the opening carries the pitch
-# Structural columns are standardised and then shrunk so their block weighs about as much as one TF-IDF block.
-DENSE_WEIGHT = 0.3
+# Structural columns are standardised, then shrunk: at full weight their few dense columns dominate the L2 penalty
+# and the model leans on them (pilot CV: spam caught at 0.5 % ham fell from ~0.95 to ~0.79 at weight 0.3).
+DENSE_WEIGHT = 0.04
 
 _SUBJECT_TAGS = re.compile(r"\[\s*spam\s*\]|\*{2,}\s*spam\s*\*{2,}|\{\s*spam\??\s*\}|^\s*spam\s*:", re.IGNORECASE)
 _LIST_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw)\s*:\s*)*(?:\[[^\]\n]{1,40}\]\s*)+", re.IGNORECASE)
