@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from handoff.errors import NotReady
 from handoff.extraction.classifier import tfidf
 from handoff.intake.mime import ParsedMail
 
@@ -47,7 +48,9 @@ _TAG = re.compile(r"<[^>]+>")
 _IMG = re.compile(r"<img\b", re.IGNORECASE)
 _FORM = re.compile(r"<form\b", re.IGNORECASE)
 _SCRIPT = re.compile(r"<script\b|javascript:", re.IGNORECASE)
-_HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*[01]px|<font[^>]+size=\"?[01]\b", re.I)
+_HIDDEN = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*[01]px|<font[^>]+size=\"?[01]\b", re.IGNORECASE
+)
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|antw)\s*:", re.IGNORECASE)
 _RISKY_ATTACHMENT = re.compile(r"\.(?:exe|scr|pif|com|bat|cmd|js|vbs|jar|zip|rar|html?)$", re.IGNORECASE)
 _MONEY = re.compile(r"[$€£]\s?\d|\d\s?(?:usd|dollars)\b|\bfree\b|100\s?%", re.IGNORECASE)
@@ -179,6 +182,7 @@ def structural_features(mail: ParsedMail) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+@lru_cache(maxsize=1)
 def _vectorizers():
     from sklearn.feature_extraction.text import HashingVectorizer
 
@@ -298,12 +302,15 @@ class SpamModel:
 
     @classmethod
     def load(cls, directory: Path = ARTIFACT_DIR) -> SpamModel:
-        """A saved model; one fitted on other features (names or hash widths) is refused, not misread."""
-        card = json.loads((directory / f"{ARTIFACT_NAME}.json").read_text(encoding="utf-8"))
+        """A saved model; a missing one, or one fitted on other features (names or hash widths), is `NotReady`."""
+        description, weights = directory / f"{ARTIFACT_NAME}.json", directory / f"{ARTIFACT_NAME}.npz"
+        if not description.is_file() or not weights.is_file():
+            raise NotReady(f"no spam model at {directory}: run `handoff train spam`")
+        card = json.loads(description.read_text(encoding="utf-8"))
         expected = (list(STRUCTURAL_NAMES), WORD_FEATURES, CHAR_FEATURES)
         if (card.get("structural_names"), card.get("word_features"), card.get("char_features")) != expected:
-            raise ValueError(f"{directory / ARTIFACT_NAME}.json was fitted on other features; retrain it")
-        with np.load(directory / f"{ARTIFACT_NAME}.npz", allow_pickle=False) as data:
+            raise NotReady(f"{description} was fitted on other features: run `handoff train spam`")
+        with np.load(weights, allow_pickle=False) as data:
             intercept, slope, offset, threshold = (float(v) for v in data["scalars"])
             return cls(
                 coef=data["coef"],

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from handoff.errors import NotReady
 from handoff.extraction.classifier import idf_weights
 from handoff.intake.mime import ParsedMail, parse_mail
 from handoff.intake.spam_model import (
@@ -21,9 +22,9 @@ from handoff.intake.spam_model import (
     STRUCTURAL_NAMES,
     MailFeatures,
     SpamModel,
-    strip_subject,
     design_matrix,
     mail_features,
+    strip_subject,
 )
 
 DATASET = "mail_spam_ham"
@@ -81,7 +82,7 @@ def load_spam_corpus(datasets_dir: Path) -> SpamCorpus:
     root = datasets_dir / DATASET
     index = root / "labels.csv"
     if not index.is_file():
-        raise FileNotFoundError(f"{index} not found; set HANDOFF_DATASETS_DIR to the shared datasets")
+        raise NotReady(f"{index} not found: set HANDOFF_DATASETS_DIR to the shared datasets folder")
     with index.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     raws = [(root / row["path"]).read_bytes() for row in rows]
@@ -227,7 +228,11 @@ def corpus_strata(corpus: SpamCorpus) -> np.ndarray:
 
 
 def cross_validated_scores(
-    corpus: SpamCorpus, features: MailFeatures | None = None, *, folds: int = FOLDS, on_progress: Progress = _no_progress
+    corpus: SpamCorpus,
+    features: MailFeatures | None = None,
+    *,
+    folds: int = FOLDS,
+    on_progress: Progress = _no_progress,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold P(spam) and the threshold each mail's fold model chose on its own training folds."""
     features = mail_features(corpus.mails) if features is None else features
@@ -286,9 +291,7 @@ def train_spam(datasets_dir: Path, *, directory: Path = ARTIFACT_DIR, on_progres
         "name": "spam_model",
         "trained_at": datetime.now(UTC).date().isoformat(),
         "dataset": DATASET,
-        "training_data": {
-            klass: int((corpus.classes == klass).sum()) for klass in ("spam", "phishing", "bulk", "ham")
-        },
+        "training_data": {klass: int((corpus.classes == klass).sum()) for klass in ("spam", "phishing", "bulk", "ham")},
         "hyperparameters": {"C": C, "seed": SEED, "inner_folds": FOLDS, "max_ham_quarantined": MAX_HAM_QUARANTINED},
         "cv_thresholds": sorted({round(float(t), 4) for t in thresholds}),
         "cv_metrics": cv,
