@@ -86,6 +86,27 @@ def with_tasks(corpus: Any, rates: dict[str, Any], flagged: np.ndarray, tasks: n
     return rates
 
 
+def speed(corpus: Any) -> dict[str, float]:
+    """Milliseconds per mail of the shipped model (timing only: its scores on its own training mail mean nothing)."""
+    from handoff.intake.spam_model import SpamModel
+
+    model = SpamModel.load_default()
+    model.probability(corpus.mails[0])  # warm: the vectorisers are built once per process
+    single = []
+    for mail in corpus.mails:
+        started = time.perf_counter()
+        model.probability(mail)
+        single.append(1000 * (time.perf_counter() - started))
+    started = time.perf_counter()
+    model.probabilities(corpus.mails)
+    batch = 1000 * (time.perf_counter() - started) / len(corpus)
+    return {
+        "single_median_ms": round(float(np.median(single)), 3),
+        "single_p95_ms": round(float(np.percentile(single, 95)), 3),
+        "batch_ms_per_mail": round(batch, 3),
+    }
+
+
 def run(datasets_dir: Path) -> dict[str, Any]:
     from handoff.intake.spam_model import mail_features
     from handoff.intake.spam_training import (
@@ -100,9 +121,7 @@ def run(datasets_dir: Path) -> dict[str, Any]:
     )
 
     corpus = load_spam_corpus(datasets_dir)
-    started = time.perf_counter()
     features = mail_features(corpus.mails)
-    feature_ms = 1000 * (time.perf_counter() - started) / len(corpus)
     probabilities, thresholds = cross_validated_scores(corpus, features)
     flagged = probabilities >= thresholds
     spam_rows = np.flatnonzero(np.isin(corpus.classes, SPAM_CLASSES))
@@ -121,7 +140,7 @@ def run(datasets_dir: Path) -> dict[str, Any]:
         "ours": with_tasks(corpus, rates_by_source(corpus, flagged), flagged, tasks),
         "everything_ham": with_tasks(corpus, rates_by_source(corpus, nothing), nothing, tasks),
         "keyword_baseline": with_tasks(corpus, rates_by_source(corpus, keyword), keyword, tasks),
-        "feature_ms_per_mail": round(feature_ms, 3),
+        "speed_shipped_model": speed(corpus),
         "targets": TARGETS,
     }
 
@@ -154,7 +173,7 @@ def print_report(result: dict[str, Any]) -> None:
     )
     print(
         f"targets: spam → task ≤ {100 * TARGETS['spam_to_task']:.1f}%, ham quarantined ≤ "
-        f"{100 * TARGETS['ham_quarantined']:.1f}%; features {result['feature_ms_per_mail']} ms/mail"
+        f"{100 * TARGETS['ham_quarantined']:.1f}%; speed (shipped model, ms/mail): {result['speed_shipped_model']}"
     )
 
 

@@ -198,3 +198,14 @@ def test_handoff_train_spam_cross_validates_and_writes_the_artifact(datasets_dir
     model = SpamModel.load(out)
     assert model.card["cv_metrics"]["all"] == summary["cv_metrics"]
     assert (ARTIFACT_DIR / f"{ARTIFACT_NAME}.npz").read_bytes() == shipped_bytes  # --output leaves the shipped one
+
+
+def test_the_fast_scoring_path_equals_the_training_design_matrix(shipped: SpamModel) -> None:
+    """Serving sums block by block; training reads `design_matrix`: the two must give one logit."""
+    from handoff.intake.spam_model import design_matrix
+
+    mails = [parse_mail(HAM), parse_mail(SPAM), parse_mail(b"Subject: hi\n\n")]
+    matrix = design_matrix(mail_features(mails), shipped.word_idf, shipped.char_idf, shipped.mean, shipped.scale)
+    raw = np.asarray(matrix @ shipped.coef).ravel() + shipped.intercept
+    slope, offset = shipped.calibration
+    assert np.allclose(shipped.logits(mails), slope * raw + offset, atol=1e-5)
