@@ -57,7 +57,7 @@ _MONEY = re.compile(r"[$€£]\s?\d|\d\s?(?:usd|dollars)\b|\bfree\b|100\s?%", re
 
 STRUCTURAL_NAMES = (
     "html_body_only",  # a text/html or multipart/related message: no plain-text alternative
-    "has_html",
+    # Not "has HTML": in these 2002-2010 corpora ham is mostly plain text, but every modern client sends HTML.
     "log_links",
     "log_link_hosts",
     "ip_link_host",  # a link to a bare IP address
@@ -147,7 +147,6 @@ def structural_features(mail: ParsedMail) -> np.ndarray:
     charset_trouble = any(d.startswith(("LossyDecode", "PayloadDecodeError")) for d in mail.defects)
     values = (
         float(html_only),
-        float(bool(html)),
         math.log1p(len(urls)),
         math.log1p(len(hosts)),
         float(any(_IP_HOST.match(host.split(":")[0]) for host in hosts)),
