@@ -165,7 +165,7 @@ def structural_features(mail: ParsedMail) -> np.ndarray:
         float(not mail.to and not mail.cc),
         math.log1p(len(mail.to) + len(mail.cc)),
         float(sender is None or not sender.email),
-        float(bool(shown_address) and shown_address.group(0).lower() != (sender.email if sender else "")),
+        float(shown_address is not None and shown_address.group(0).lower() != (sender.email if sender else "")),
         float(charset_trouble),
         math.log1p(len(mail.defects)),
         float(bool(mail.in_reply_to or mail.references or _REPLY_SUBJECT.match(mail.subject or ""))),
