@@ -9,6 +9,7 @@ from eval.runner import run_modules
 EVALS = (
     "eval.extraction.real",  # the headline: real mail and minutes nobody here wrote
     "eval.extraction.eval",
+    "eval.intake.spam",  # the content spam classifier: spam that would still become tasks, ham quarantined
     "eval.tabular.eval",
     "eval.models.eval",
 )
