@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from handoff.access.keys import Principal
+from handoff.access.scope import account_scope
 from handoff.alerts.models import Alert
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
@@ -31,19 +32,11 @@ class AlertPagePublic(BaseModel):
     total: int
 
 
-def _owner_scope(caller: Principal) -> str | None:
-    """Account owners are held to their own accounts; an owner key without a team member sees nothing."""
-    if caller.role == "account_owner":
-        return caller.owner_id or "\x00no-owner"
-    return None
-
-
 def _visible(session, caller: Principal, alert_id: str) -> Alert:
     from handoff.alerts.service import get_alert
 
     alert = get_alert(session, alert_id)
-    scope = _owner_scope(caller)
-    if scope is not None and alert.owner_id != scope:
+    if not account_scope(session, caller).sees_owner(alert.owner_id):
         # Same answer as a missing alert, so a key cannot probe which alerts exist on other owners' accounts.
         raise NotFound(f"alert {alert_id} not found")
     return alert
@@ -67,7 +60,7 @@ def list_alerts(
     from handoff.alerts.service import count_alerts
     from handoff.alerts.service import list_alerts as find
 
-    owner = _owner_scope(caller)
+    owner = account_scope(session, caller).owner_id  # account owners: the alerts raised for them; others: all
     found = find(session, owner_id=owner, status=status, account_id=account_id, limit=limit, offset=offset)
     total = count_alerts(session, owner_id=owner, status=status, account_id=account_id)
     return AlertPagePublic(alerts=[AlertPublic(**a.model_dump()) for a in found], total=total)

@@ -12,10 +12,11 @@ from handoff.access import audit
 from handoff.access.keys import Principal
 from handoff.access.masking import mask_email, mask_phone
 from handoff.access.roles import allows
+from handoff.access.scope import account_scope
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R404
 from handoff.api.schemas import ContactPublic
-from handoff.api.security import Caller, owned_accounts
+from handoff.api.security import Caller
 from handoff.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["contacts"])
@@ -52,9 +53,9 @@ def list_account_contacts(account_id: str, session: SessionDep, caller: Caller) 
     from handoff.store.crm_tables import CRM_TABLES
 
     accounts, contacts = CRM_TABLES["accounts"], CRM_TABLES["contacts"]
-    owned = owned_accounts(session, caller)
     exists = session.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first()
-    if exists is None or (owned is not None and account_id not in owned):
+    # Another owner's account answers as a missing one: a key cannot probe which accounts exist.
+    if exists is None or not account_scope(session, caller).sees(account_id):
         raise NotFound(f"account {account_id} not found")
     rows = list(session.execute(select(contacts).where(contacts.c.account_id == account_id).order_by(contacts.c.id)))
     return _page(session, caller, rows, f"account:{account_id}")
@@ -76,5 +77,6 @@ def export_contacts(
     from handoff.store.crm_tables import CRM_TABLES
 
     contacts = CRM_TABLES["contacts"]
-    rows = list(session.execute(select(contacts).order_by(contacts.c.id).limit(limit).offset(offset)))
+    visible = account_scope(session, caller).where(contacts.c.account_id)
+    rows = list(session.execute(select(contacts).where(visible).order_by(contacts.c.id).limit(limit).offset(offset)))
     return _page(session, caller, rows, f"contacts:export:{offset}+{limit}")

@@ -12,9 +12,11 @@ from handoff.access import audit
 from handoff.access.keys import Principal
 from handoff.access.masking import mask_contact_data_deep
 from handoff.access.roles import allows
+from handoff.access.scope import account_scope
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
-from handoff.api.security import Caller, owned_accounts
+from handoff.api.security import Caller
+from handoff.errors import InvalidInput
 from handoff.schema_types import Day, UtcDateTime
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -92,11 +94,11 @@ def _shown(session: Any, caller: Principal, views: list[dict[str, Any]]) -> list
     """Tasks quote customer mail. Addresses and phone numbers in them stay whole only for roles with `contact_data`
     (account owners: on their own accounts, as with contacts), and each such read is audited; others see them masked."""
     unmasked = allows(caller.role, "contact_data")
-    owned = owned_accounts(session, caller) if unmasked else None
+    scope = account_scope(session, caller) if unmasked else None
     shown = []
     for view in views:
         masked = _masked(view)
-        if not unmasked or (owned is not None and view.get("account_id") not in owned):
+        if scope is None or not scope.sees(view.get("account_id")):
             view = masked
         elif masked != view:  # masking would hide something: this read shows contact data
             audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"task:{view['id']}")
@@ -111,7 +113,7 @@ def _one(session: Any, caller: Principal, view: dict[str, Any]) -> TaskPublic:
 @router.get(
     "",
     name="list_tasks",
-    summary="Tasks, newest first; `status=suggested` is the review queue.",
+    summary="Tasks, newest first; `status=suggested` is the review queue; account owners see their own accounts.",
     response_model=TaskPagePublic,
     responses={**AUTHED, **R400},
 )
@@ -128,6 +130,7 @@ def list_tasks(
     from handoff.tasks.service import list_tasks as find
 
     filters = {"status": status, "account_id": account_id, "project_id": project_id}
+    filters["scope"] = account_scope(session, caller)  # account owners: their own accounts only
     found = find(session, **filters, limit=limit, offset=offset)
     return TaskPagePublic(tasks=_shown(session, caller, found), total=count_tasks(session, **filters))
 
@@ -140,9 +143,14 @@ def list_tasks(
     responses={**AUTHED, **R404},
 )
 def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
+    return _one(session, caller, _visible(session, caller, task_id))
+
+
+def _visible(session: Any, caller: Principal, task_id: str) -> dict[str, Any]:
+    """The task if the caller's account scope holds it; 404 (as for a missing task) otherwise."""
     from handoff.tasks.service import get_task as find
 
-    return _one(session, caller, find(session, task_id))
+    return find(session, task_id, scope=account_scope(session, caller))
 
 
 @router.post(
@@ -155,6 +163,7 @@ def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
 def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
     from handoff.tasks.service import accept_task as accept
 
+    _visible(session, caller, task_id)
     return _one(session, caller, accept(session, task_id, caller.actor))
 
 
@@ -168,7 +177,10 @@ def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic
 def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: Caller) -> TaskPublic:
     from handoff.tasks.service import edit_task as edit
 
+    _visible(session, caller, task_id)
     changes = body.model_dump(exclude_unset=True)
+    if changes.get("account_id") is not None and not account_scope(session, caller).sees(changes["account_id"]):
+        raise InvalidInput(f"no account {changes['account_id']!r}")  # the words of an unknown account: no probing
     return _one(session, caller, edit(session, task_id, changes, caller.actor))
 
 
@@ -182,4 +194,5 @@ def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: 
 def reject_task(task_id: str, session: SessionDep, caller: Caller, body: TaskRejectRequest | None = None) -> TaskPublic:
     from handoff.tasks.service import reject_task as reject
 
+    _visible(session, caller, task_id)
     return _one(session, caller, reject(session, task_id, caller.actor, body.reason if body else None))
