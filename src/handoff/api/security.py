@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
+from handoff.access.disclosure import Disclosure, disclosure_for
 from handoff.access.keys import Principal
 from handoff.access.roles import ROUTE_PERMISSIONS, may_call
+from handoff.api.deps import SessionDep
 from handoff.api.errors import Unauthenticated
 from handoff.errors import PermissionDenied
 
@@ -61,6 +63,14 @@ async def current_principal(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def caller_view(request: Request, session: SessionDep, caller: Caller) -> Disclosure:
+    """What this caller is shown of free text quoting customer mail (`access.disclosure`), in the request's session."""
+    return disclosure_for(session, caller, request.app.state.known_contacts)
+
+
+View = Annotated[Disclosure, Depends(caller_view)]
 
 
 def document_security(app: FastAPI) -> None:
