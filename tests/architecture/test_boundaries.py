@@ -22,6 +22,7 @@ PURE_MODULES = (
     "alerts/rules.py",
     "alerts/digest.py",
     "access/masking.py",
+    "markup.py",
     *(f"risk/{name}.py" for name in ("learners", "columns", "evaluation", "features", "explain", "similar")),
 )
 IO_PACKAGES = {"sqlalchemy", "fastapi", "starlette", "mlflow", "httpx", "requests", "psycopg", "aiosmtpd", "openai"}
