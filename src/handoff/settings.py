@@ -98,6 +98,9 @@ class ApiSettings(BaseModel):
     scoring_threads: int | None = Field(None, ge=1, le=64)
     # /metrics names routes and ledger counts; on a shared network, make it take a key with `metrics:read`.
     metrics_require_key: bool = False
+    # Contact listings (one account's, or the bulk export) per key per minute, so no key pages through every contact
+    # at speed; 0 turns the limit off. Counted per process (docs/security.md).
+    contacts_per_minute: int = Field(60, ge=0, le=100_000)
 
 
 class Settings(BaseSettings):

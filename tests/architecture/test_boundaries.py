@@ -21,6 +21,8 @@ PURE_MODULES = (
     *(f"extraction/{name}.py" for name in ("priority", "titles", "notes", "offline", "decision", "overlap")),
     "alerts/rules.py",
     "alerts/digest.py",
+    "access/masking.py",
+    "markup.py",
     *(f"risk/{name}.py" for name in ("learners", "columns", "evaluation", "features", "explain", "similar")),
 )
 IO_PACKAGES = {"sqlalchemy", "fastapi", "starlette", "mlflow", "httpx", "requests", "psycopg", "aiosmtpd", "openai"}

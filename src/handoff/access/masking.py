@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 # Letters of any script on both sides of the @: `jörg@müller.de` is an address too. A match starts only where a run of
 # address characters starts, and the local part holds at most 64 (RFC 5321): without that, a long run with no @ in
 # it (attacker-written mail) was rescanned from every position, 2 s for 20 k characters, on every masked read.
-_EMAIL = re.compile(r"(?<![\w.%+\-])([\w.%+\-]{1,64})@((?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,})")
+# Inside the local part an apostrophe (o'brien@) and combining marks (a decomposed é) belong to the address.
+_LOCAL = r"(?<![\w.%+\-])([\w.%+\-][\w\u0300-\u036f.%+\-']{0,63})"
+_EMAIL = re.compile(_LOCAL + r"@((?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,})")
+# The same address written to dodge robots: `jennifer [at] example [dot] com`, `ann(at)acme.de`.
+_AT, _DOT = r"\s?[\[({]\s?at\s?[\])}]\s?", r"(?:\.|\s?[\[({]\s?dot\s?[\])}]\s?)"
+_SPELLED_EMAIL = re.compile(
+    _LOCAL + _AT + r"((?:[^\W_]|-)+(?:" + _DOT + r"(?:[^\W_]|-)+)*" + _DOT + r"[^\W\d_]{2,})", re.IGNORECASE
+)
+_SPELLED_DOT = re.compile(_DOT, re.IGNORECASE)
+# A run of address characters standing alone: checked against the local parts of known contacts ("to jennifer.liu").
+_WORD = re.compile(r"(?<![\w.%+\-@])[\w.%+\-]{4,64}(?![\w%+\-@])")
 # A phone number in free text: a `+` and 7 or more digits, or 9 or more digits, with the usual separators; not part of
 # a longer token ("INV-2026-000123") and not an ISO date or time ("2026-12-04 10:30" holds 10 digits).
 # Bounded too: a phone number written out is at most ~25 characters.
@@ -26,13 +39,6 @@ def mask_email(value: str | None) -> str | None:
     return f"{local[:1]}***@{domain}"
 
 
-def mask_emails_in(text: str | None) -> str | None:
-    """Every address inside a free text (e.g. `"John Doe" <john@acme.com>`), masked in place."""
-    if not text:
-        return text
-    return _EMAIL.sub(lambda m: f"{m.group(1)[:1]}***@{m.group(2)}", text)
-
-
 def _is_phone(candidate: str) -> bool:
     digits = sum(c.isdigit() for c in candidate)
     if _ISO_DATE.match(candidate):
@@ -42,32 +48,129 @@ def _is_phone(candidate: str) -> bool:
     return digits >= 10 or (digits >= 9 and not candidate.isdigit())  # a bare 9-digit run is more often an order
 
 
-def mask_phones_in(text: str | None) -> str | None:
-    """Every phone number inside a free text, masked like `mask_phone`."""
-    if not text:
-        return text
-    return _PHONE.sub(lambda m: mask_phone(m.group(1)) if _is_phone(m.group(1)) else m.group(0), text)
+def _normalised(text: str) -> tuple[str, list[int] | None]:
+    """The NFKC form matched against (full-width `ｊｏｈｎ＠ａｃｍｅ．ｃｏｍ` is an address), and for each of its
+    characters the index of the character it came from; None when the text is its own NFKC form (most text)."""
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+        return text, None
+    pieces: list[str] = []
+    origins: list[int] = []
+    for index, char in enumerate(text):  # char by char, so every matched span maps back onto the original
+        piece = unicodedata.normalize("NFKC", char)
+        pieces.append(piece)
+        origins.extend([index] * len(piece))
+    return "".join(pieces), origins
+
+
+def _spelled_domain(domain: str) -> str:
+    return _SPELLED_DOT.sub(".", domain)
+
+
+def distinctive_local_parts(addresses: Iterable[str | None]) -> frozenset[str]:
+    """The local parts of contacts' addresses that name a person on their own ("jennifer.liu", "j_liu2"), folded.
+
+    A plain word ("info", "sales", "jennifer") is left out: masking it would blank ordinary words in every text.
+    """
+    found = set()
+    for address in addresses:
+        local, at, _ = unicodedata.normalize("NFKC", address or "").rpartition("@")
+        local = local.strip().casefold()
+        if at and 4 <= len(local) <= 64 and re.search(r"[._+\-\d]", local) and _WORD.fullmatch(local):
+            found.add(local)
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class ContactMask:
+    """Finds and masks contact data in free text: addresses (plain, full-width, `[at]`-spelled), phone numbers, and
+    the bare local parts of known contacts' addresses (`distinctive_local_parts`)."""
+
+    known_local_parts: frozenset[str] = frozenset()
+
+    def _spans(self, normal: str) -> list[tuple[int, int, str]]:
+        """Non-overlapping (start, end, replacement) in the normalised text; earlier kinds win an overlap."""
+        kinds: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str | None]]] = [
+            (_EMAIL, lambda m: f"{m.group(1)[:1]}***@{m.group(2)}"),
+            (_SPELLED_EMAIL, lambda m: f"{m.group(1)[:1]}***@{_spelled_domain(m.group(2))}"),
+            (_PHONE, lambda m: mask_phone(m.group(1)) if _is_phone(m.group(1)) else None),
+        ]
+        if self.known_local_parts:
+            kinds.append((_WORD, self._known_word))
+        spans: list[tuple[int, int, str]] = []
+        for pattern, replace in kinds:
+            for match in pattern.finditer(normal):
+                replacement = replace(match)
+                start, end = match.span()
+                if replacement is None or any(start < e and s < end for s, e, _ in spans):
+                    continue
+                spans.append((start, end, replacement))
+        return sorted(spans)
+
+    def _known_word(self, match: re.Match[str]) -> str | None:
+        word = match.group(0)
+        core = word.rstrip(".")  # "… to jennifer.liu." ends a sentence
+        if core.casefold() not in self.known_local_parts:
+            return None
+        return f"{core[:1]}***{word[len(core) :]}"
+
+    def text(self, text: str | None) -> str | None:
+        """The text with every piece of contact data masked in place; the rest as written."""
+        if not text:
+            return text
+        normal, origins = _normalised(text)
+        spans = self._spans(normal)
+        if not spans:
+            return text
+        out, last = [], 0
+        for start, end, replacement in spans:
+            begin, stop = (start, end) if origins is None else (origins[start], origins[end - 1] + 1)
+            out += [text[last:begin], replacement]
+            last = stop
+        out.append(text[last:])
+        return "".join(out)
+
+    def deep(self, value: Any) -> Any:
+        """`text` on every string inside nested dicts and lists; anything else as it is."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {key: self.deep(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.deep(item) for item in value]
+        return value
+
+    def finds(self, value: Any) -> bool:
+        """Whether any string inside `value` holds contact data (reading it unmasked is then audited)."""
+        if isinstance(value, str):
+            return bool(value) and bool(self._spans(_normalised(value)[0]))
+        if isinstance(value, dict):
+            return any(self.finds(item) for item in value.values())
+        if isinstance(value, list | tuple):
+            return any(self.finds(item) for item in value)
+        return False
+
+
+_ANY = ContactMask()
+
+
+def mask_emails_in(text: str | None) -> str | None:
+    """Every address inside a free text (e.g. `"John Doe" <john@acme.com>`), masked in place (phones too)."""
+    return _ANY.text(text)
 
 
 def mask_contact_data_in(text: str | None) -> str | None:
     """Addresses and phone numbers inside a free text, masked."""
-    return mask_phones_in(mask_emails_in(text))
+    return _ANY.text(text)
 
 
 def mask_contact_data_deep(value: Any) -> Any:
     """`mask_contact_data_in` on every text inside nested dicts and lists; anything else as it is."""
-    if isinstance(value, str):
-        return mask_contact_data_in(value)
-    if isinstance(value, dict):
-        return {key: mask_contact_data_deep(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [mask_contact_data_deep(item) for item in value]
-    return value
+    return _ANY.deep(value)
 
 
 def has_contact_data(text: str | None) -> bool:
     """Whether a free text holds an address or a phone number (reading it unmasked is then audited)."""
-    return bool(text) and (_EMAIL.search(text) is not None or any(_is_phone(m.group(1)) for m in _PHONE.finditer(text)))
+    return _ANY.finds(text)
 
 
 def mask_phone(value: str | None) -> str | None:

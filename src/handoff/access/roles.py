@@ -103,6 +103,30 @@ ROUTE_PERMISSIONS: dict[str, str] = {
 }
 
 
+# Roles held to their own accounts (`access.scope`), and the routes that apply that scope or return no account data.
+# A scoped role is refused every other route, whatever its permissions say (fail closed): granting an account owner
+# `ledger:read` one day must not open every account's ledger.
+SCOPED_ROLES = frozenset({"account_owner"})
+SCOPE_AWARE_ROUTES = frozenset(
+    {
+        "list_tasks",
+        "get_task",
+        "accept_task",
+        "edit_task",
+        "reject_task",
+        "get_account_churn",
+        "score_churn_batch",
+        "list_alerts",
+        "get_alert",
+        "snooze_alert",
+        "resolve_alert",
+        "list_account_contacts",
+        "export_contacts",
+        "whoami",
+    }
+)
+
+
 # Routes that authenticate by other means than an API key: the mail provider's webhook signs each request (HMAC).
 SIGNED_ROUTES = ("receive_inbound_webhook",)
 
@@ -114,3 +138,11 @@ def permissions_of(role: str) -> frozenset[str]:
 def allows(role: str, permission: str) -> bool:
     """The empty permission means: any authenticated caller."""
     return permission == "" or permission in permissions_of(role)
+
+
+def may_call(role: str, route_name: str) -> bool:
+    """The route's permission, and for scoped roles a route that applies their scope; unlisted routes: nobody."""
+    permission = ROUTE_PERMISSIONS.get(route_name)
+    if permission is None or not allows(role, permission):
+        return False
+    return role not in SCOPED_ROLES or route_name in SCOPE_AWARE_ROUTES

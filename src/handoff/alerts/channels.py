@@ -17,6 +17,7 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr
 
+from handoff import markup
 from handoff.alerts.digest import Digest
 from handoff.errors import ExternalFailure, PermanentFailure
 from handoff.intake.screening import LOOP_HEADER
@@ -107,7 +108,7 @@ class SlackChannel:
     name: str = "slack"
 
     def send(self, digest: Digest) -> None:
-        _post_json(self.url, {"text": f"*{digest.subject}*\n{digest.markdown}"}, self.timeout_s)
+        _post_json(self.url, {"text": digest.chat(markup.slack, bold="*")}, self.timeout_s)
 
 
 @dataclass
@@ -117,7 +118,7 @@ class WeComChannel:
     name: str = "wecom"
 
     def send(self, digest: Digest) -> None:
-        payload = {"msgtype": "markdown", "markdown": {"content": f"**{digest.subject}**\n{digest.markdown}"}}
+        payload = {"msgtype": "markdown", "markdown": {"content": digest.chat(markup.markdown)}}
         _check_errcode(_post_json(self.url, payload, self.timeout_s), "WeCom")
 
 
@@ -144,7 +145,8 @@ class DingTalkChannel:
         return f"{self.url}{separator}timestamp={timestamp}&sign={dingtalk_sign(self.secret, timestamp)}"
 
     def send(self, digest: Digest) -> None:
-        payload = {"msgtype": "markdown", "markdown": {"title": digest.subject, "text": digest.markdown}}
+        text = digest.chat(markup.markdown)
+        payload = {"msgtype": "markdown", "markdown": {"title": markup.one_line(digest.subject), "text": text}}
         _check_errcode(_post_json(self.signed_url(), payload, self.timeout_s), "DingTalk")
 
 

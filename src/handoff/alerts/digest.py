@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+
+from handoff import markup
 
 CAUSE_WORDS = {"threshold": "high churn risk", "jump": "risk jumped"}
 WHY_WORDS = {"opened": "new", "reopened": "back (snooze lifted)", "riskier": "riskier"}
@@ -38,27 +40,30 @@ class Digest:
 
     @property
     def text(self) -> str:
-        lines = [f"Hello {self.owner_name},", "", "These of your accounts became riskier overnight:", ""]
+        """The plain-text mail body; every value from the CRM or a model kept to its own line (`markup.plain`)."""
+        put = markup.plain
+        lines = [f"Hello {put(self.owner_name)},", "", "These of your accounts became riskier overnight:", ""]
         for rank, item in enumerate(self.items, 1):
             lines.append(
-                f"{rank}. {item.account_name} - {item.probability:.0%} churn risk in 90 days "
-                f"({CAUSE_WORDS.get(item.cause, item.cause)}, {WHY_WORDS.get(item.why, item.why)})"
+                f"{rank}. {put(item.account_name)} - {item.probability:.0%} churn risk in 90 days "
+                f"({CAUSE_WORDS.get(item.cause, put(item.cause))}, {WHY_WORDS.get(item.why, put(item.why))})"
             )
-            lines.append(f"   What changed: {item.change}")
+            lines.append(f"   What changed: {put(item.change)}")
             if item.drivers:
-                lines.append("   Why: " + "; ".join(item.drivers))
-            lines.append(f"   Alert {item.alert_id}: snooze or resolve with `handoff alerts`.")
+                lines.append("   Why: " + "; ".join(put(driver) for driver in item.drivers))
+            lines.append(f"   Alert {put(item.alert_id)}: snooze or resolve with `handoff alerts`.")
             lines.append("")
         return "\n".join(lines)
 
-    @property
-    def markdown(self) -> str:
-        lines = [f"For {self.owner_name}:"]
+    def chat(self, escape: Callable[[str], str], bold: str = "**") -> str:
+        """The chat message for one channel: `escape` is its rule from `handoff.markup` (`slack`, `markdown`), applied
+        to every value; `bold` its emphasis mark."""
+        lines = [f"{bold}{escape(self.subject)}{bold}", f"For {escape(self.owner_name)}:"]
         for item in self.items:
-            drivers = "; ".join(item.drivers) if item.drivers else "no single driver stands out"
+            drivers = "; ".join(escape(d) for d in item.drivers) if item.drivers else "no single driver stands out"
             lines.append(
-                f"- **{item.account_name}** {item.probability:.0%} ({CAUSE_WORDS.get(item.cause, item.cause)}). "
-                f"{item.change}. Why: {drivers}"
+                f"- {bold}{escape(item.account_name)}{bold} {item.probability:.0%} "
+                f"({escape(CAUSE_WORDS.get(item.cause, item.cause))}). {escape(item.change)}. Why: {drivers}"
             )
         return "\n".join(lines)
 

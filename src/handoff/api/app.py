@@ -44,10 +44,12 @@ def create_app(
     models: dict | None = None,
     key_cache_ttl_s: float = 5.0,
     feature_cache_ttl_s: float = 300.0,
+    known_contacts_ttl_s: float = 60.0,
 ) -> FastAPI:
     """`parts`/`models` given: the caller owns them (tests, `handoff up`); otherwise they are built in the lifespan."""
+    from handoff.access.disclosure import KnownContacts
     from handoff.access.keys import KeyCache
-    from handoff.api.limits import BodyLimitMiddleware
+    from handoff.api.limits import BodyLimitMiddleware, KeyRateLimiter
     from handoff.api.metrics import ApiMetrics, MetricsMiddleware
     from handoff.api.routes import alerts, contacts, intake, meta, risk, tasks
     from handoff.api.scoring import DefaultDay, FeatureCache
@@ -60,6 +62,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.parts = parts or build(resolved)
         app.state.keys = KeyCache(app.state.parts.sessions, ttl_s=key_cache_ttl_s)
+        app.state.contacts_limiter = KeyRateLimiter(resolved.api.contacts_per_minute)
+        app.state.known_contacts = KnownContacts(ttl_s=known_contacts_ttl_s)  # masks "jennifer.liu" in titles
         # Loaded once, here: requests only ever read `app.state.models`.
         app.state.models = models if models is not None else load_models(resolved)
         app.state.features = FeatureCache(ttl_s=feature_cache_ttl_s)

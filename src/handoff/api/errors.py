@@ -68,6 +68,7 @@ R404 = {404: _doc("Not found (or not visible to this key).")}
 R409 = {409: _doc("Clashes with the current state.")}
 R413 = {413: _doc("The body is over the size limit.")}
 R422 = {422: _doc("The request does not match the schema.")}
+R429 = {429: _doc("Too many requests from this key; `Retry-After` says when to try again.")}
 R503 = {503: _doc("A model or dependency is not ready yet, or the database is busy (see Retry-After).")}
 # Every keyed route: a value the store refuses although the schema let it through (a NUL character on PostgreSQL)
 # is a 400 on any of them.

@@ -1,8 +1,11 @@
-"""Refuses request bodies over the configured size with 413, before the route reads them into memory."""
+"""Limits on what one request or one key may ask: body size (413) and contact listings per key per minute (429)."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,3 +75,32 @@ async def _refuse(send: Send, status: int, error: str, detail: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class KeyRateLimiter:
+    """A token bucket per API key, shared by every thread of the process: `per_minute` requests, refilled evenly.
+
+    In memory, so several processes (uvicorn `--workers`, two `handoff up`) each keep their own buckets: a key then
+    gets up to `per_minute` times the number of processes. `handoff up` serves from one process.
+    """
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, when counted)
+
+    def take(self, key_id: str) -> float:
+        """0 when the request may go ahead (and it is counted); otherwise the seconds until one token is back."""
+        if self.per_minute <= 0:  # 0 turns the limit off
+            return 0.0
+        rate = self.per_minute / 60.0
+        with self._lock:  # the check and the count are one step, or concurrent requests would all pass the check
+            now = self.clock()
+            tokens, then = self._buckets.get(key_id, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - then) * rate)
+            if tokens >= 1.0:
+                self._buckets[key_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key_id] = (tokens, now)
+            return (1.0 - tokens) / rate

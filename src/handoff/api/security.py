@@ -7,8 +7,10 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
+from handoff.access.disclosure import Disclosure, disclosure_for
 from handoff.access.keys import Principal
-from handoff.access.roles import ROUTE_PERMISSIONS, allows
+from handoff.access.roles import ROUTE_PERMISSIONS, may_call
+from handoff.api.deps import SessionDep
 from handoff.api.errors import Unauthenticated
 from handoff.errors import PermissionDenied
 
@@ -53,14 +55,22 @@ async def current_principal(request: Request) -> Principal:
             "ask an admin for a new one (`handoff keys rotate` or `handoff keys create`)"
         )
     route_name = getattr(request.scope.get("route"), "name", None)
-    permission = ROUTE_PERMISSIONS.get(route_name or "")
-    # Fail closed: a route nobody listed in the permission table is refused to every role.
-    if permission is None or not allows(principal.role, permission):
+    # Fail closed: a route nobody listed in the permission table is refused to every role, and a scoped role (an
+    # account owner) is refused a route that does not apply its account scope.
+    if not may_call(principal.role, route_name or ""):
         raise PermissionDenied(f"role {principal.role!r} may not call {route_name or 'this route'}")
     return principal
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def caller_view(request: Request, session: SessionDep, caller: Caller) -> Disclosure:
+    """What this caller is shown of free text quoting customer mail (`access.disclosure`), in the request's session."""
+    return disclosure_for(session, caller, request.app.state.known_contacts)
+
+
+View = Annotated[Disclosure, Depends(caller_view)]
 
 
 def document_security(app: FastAPI) -> None:
@@ -79,15 +89,3 @@ def document_security(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def owned_accounts(session: Any, caller: Principal) -> set[str] | None:
-    """The accounts an account owner's key may see contact details of (their own); None: no such restriction."""
-    if caller.role != "account_owner":
-        return None
-    from sqlalchemy import select
-
-    from handoff.store.crm_tables import CRM_TABLES
-
-    accounts = CRM_TABLES["accounts"]
-    return set(session.scalars(select(accounts.c.id).where(accounts.c.owner_id == caller.owner_id)))

@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
+from handoff.access.scope import EVERYTHING, AccountScope
 from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.store.crm_tables import CRM_TABLES
@@ -369,32 +370,41 @@ def list_tasks(
     status: str | None = None,
     account_id: str | None = None,
     project_id: str | None = None,
+    scope: AccountScope = EVERYTHING,
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Tasks newest first; the review queue is `status="suggested"`."""
+    """Tasks newest first; the review queue is `status="suggested"`; only those on accounts `scope` sees."""
     if status is not None and status not in ("suggested", "open", "done", "rejected"):
         raise InvalidInput(f"status must be suggested, open, done or rejected, not {status!r}")
     if limit < 1 or limit > 500 or offset < 0:
         raise InvalidInput("limit must be 1-500 and offset >= 0")
-    query = _where(_select_views(), status=status, account_id=account_id, project_id=project_id)
+    query = _where(_select_views(), status=status, account_id=account_id, project_id=project_id, scope=scope)
     query = query.order_by(tasks.c.created_at.desc(), tasks.c.id).limit(limit).offset(offset)
     return [_view(row) for row in session.execute(query).all()]
 
 
 def count_tasks(
-    session: Session, *, status: str | None = None, account_id: str | None = None, project_id: str | None = None
+    session: Session,
+    *,
+    status: str | None = None,
+    account_id: str | None = None,
+    project_id: str | None = None,
+    scope: AccountScope = EVERYTHING,
 ) -> int:
     """How many tasks `list_tasks` pages through with the same filters."""
-    query = _where(select(func.count()).select_from(tasks), status=status, account_id=account_id, project_id=project_id)
+    query = select(func.count()).select_from(tasks)
+    query = _where(query, status=status, account_id=account_id, project_id=project_id, scope=scope)
     return int(session.execute(query).scalar_one())
 
 
-def _where(query: Select, *, status: str | None, account_id: str | None, project_id: str | None) -> Select:
+def _where(
+    query: Select, *, status: str | None, account_id: str | None, project_id: str | None, scope: AccountScope
+) -> Select:
     for column, value in ((tasks.c.status, status), (tasks.c.account_id, account_id), (tasks.c.project_id, project_id)):
         if value:
             query = query.where(column == value)
-    return query
+    return query if scope.everything else query.where(scope.where(tasks.c.account_id))
 
 
 def _row(session: Session, task_id: str) -> Any:
@@ -404,9 +414,14 @@ def _row(session: Session, task_id: str) -> Any:
     return row
 
 
-def get_task(session: Session, task_id: str) -> dict[str, Any]:
-    """One task with its extraction metadata and every message linked to it."""
+def get_task(session: Session, task_id: str, *, scope: AccountScope = EVERYTHING) -> dict[str, Any]:
+    """One task with its extraction metadata and every message linked to it.
+
+    A task on an account outside `scope` is not found, with the same words as a missing one: a key cannot probe
+    which tasks exist on other owners' accounts."""
     row = _row(session, task_id)
+    if not scope.sees(row.account_id):
+        raise NotFound(f"no task {task_id!r}")
     links = session.execute(select(task_links).where(task_links.c.task_id == task_id).order_by(task_links.c.id)).all()
     return _view(row, links)
 

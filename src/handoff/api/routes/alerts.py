@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from handoff.access.keys import Principal
+from handoff.access.disclosure import Disclosure
 from handoff.alerts.models import Alert
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
 from handoff.api.schemas import ResolveRequest, SnoozeRequest
-from handoff.api.security import Caller
+from handoff.api.security import Caller, View
 from handoff.errors import NotFound
 from handoff.schema_types import UtcDateTime
 
@@ -31,19 +31,20 @@ class AlertPagePublic(BaseModel):
     total: int
 
 
-def _owner_scope(caller: Principal) -> str | None:
-    """Account owners are held to their own accounts; an owner key without a team member sees nothing."""
-    if caller.role == "account_owner":
-        return caller.owner_id or "\x00no-owner"
-    return None
+# The texts an alert carries that a person or the CRM wrote: a snooze reason or resolution note can quote a contact.
+FREE_TEXT = ("account_name", "drivers", "changes", "snooze_reason", "resolution_note")
 
 
-def _visible(session, caller: Principal, alert_id: str) -> Alert:
+def _shown(view: Disclosure, alert: Alert) -> AlertPublic:
+    data = view.show(alert.model_dump(), free_text=FREE_TEXT, subject=f"alert:{alert.id}", account_id=alert.account_id)
+    return AlertPublic(**data)
+
+
+def _visible(session, view: Disclosure, alert_id: str) -> Alert:
     from handoff.alerts.service import get_alert
 
     alert = get_alert(session, alert_id)
-    scope = _owner_scope(caller)
-    if scope is not None and alert.owner_id != scope:
+    if not view.scope.sees_owner(alert.owner_id):
         # Same answer as a missing alert, so a key cannot probe which alerts exist on other owners' accounts.
         raise NotFound(f"alert {alert_id} not found")
     return alert
@@ -58,7 +59,7 @@ def _visible(session, caller: Principal, alert_id: str) -> Alert:
 )
 def list_alerts(
     session: SessionDep,
-    caller: Caller,
+    view: View,
     status: Annotated[str | None, Query(description="open, snoozed or resolved.", max_length=16)] = None,
     account_id: Annotated[str | None, Query(max_length=255)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
@@ -67,10 +68,10 @@ def list_alerts(
     from handoff.alerts.service import count_alerts
     from handoff.alerts.service import list_alerts as find
 
-    owner = _owner_scope(caller)
+    owner = view.scope.owner_id  # account owners: the alerts raised for them; others: all
     found = find(session, owner_id=owner, status=status, account_id=account_id, limit=limit, offset=offset)
     total = count_alerts(session, owner_id=owner, status=status, account_id=account_id)
-    return AlertPagePublic(alerts=[AlertPublic(**a.model_dump()) for a in found], total=total)
+    return AlertPagePublic(alerts=[_shown(view, alert) for alert in found], total=total)
 
 
 @router.get(
@@ -80,8 +81,8 @@ def list_alerts(
     response_model=AlertPublic,
     responses={**AUTHED, **R404},
 )
-def get_alert(alert_id: str, session: SessionDep, caller: Caller) -> AlertPublic:
-    return AlertPublic(**_visible(session, caller, alert_id).model_dump())
+def get_alert(alert_id: str, session: SessionDep, view: View) -> AlertPublic:
+    return _shown(view, _visible(session, view, alert_id))
 
 
 @router.post(
@@ -91,12 +92,12 @@ def get_alert(alert_id: str, session: SessionDep, caller: Caller) -> AlertPublic
     response_model=AlertPublic,
     responses={**AUTHED, **R413, **R400, **R404, **R409},
 )
-def snooze_alert(alert_id: str, body: SnoozeRequest, session: SessionDep, caller: Caller) -> AlertPublic:
+def snooze_alert(alert_id: str, body: SnoozeRequest, session: SessionDep, caller: Caller, view: View) -> AlertPublic:
     from handoff.alerts.service import snooze_alert as snooze
 
-    _visible(session, caller, alert_id)
+    _visible(session, view, alert_id)
     alert = snooze(session, alert_id, until=body.until, reason=body.reason, actor=caller.actor)
-    return AlertPublic(**alert.model_dump())
+    return _shown(view, alert)
 
 
 @router.post(
@@ -107,10 +108,10 @@ def snooze_alert(alert_id: str, body: SnoozeRequest, session: SessionDep, caller
     responses={**AUTHED, **R413, **R404, **R409},
 )
 def resolve_alert(
-    alert_id: str, session: SessionDep, caller: Caller, body: ResolveRequest | None = None
+    alert_id: str, session: SessionDep, caller: Caller, view: View, body: ResolveRequest | None = None
 ) -> AlertPublic:
     from handoff.alerts.service import resolve_alert as resolve
 
-    _visible(session, caller, alert_id)
+    _visible(session, view, alert_id)
     alert = resolve(session, alert_id, actor=caller.actor, note=body.note if body else None)
-    return AlertPublic(**alert.model_dump())
+    return _shown(view, alert)

@@ -7,10 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from handoff.access import audit
-from handoff.access.keys import Principal
-from handoff.access.masking import has_contact_data, mask_contact_data_deep, mask_contact_data_in, mask_emails_in
-from handoff.access.roles import allows
+from handoff.access.disclosure import Disclosure
 from handoff.api.deps import PartsDep, SessionDep
 from handoff.api.errors import AUTHED, R400, R403, R404, R409, R413, R422, R503
 from handoff.api.schemas import (
@@ -21,7 +18,7 @@ from handoff.api.schemas import (
     RetryPublic,
     RetryRequest,
 )
-from handoff.api.security import Caller
+from handoff.api.security import Caller, View
 from handoff.errors import InvalidInput
 from handoff.intake.ledger import MAX_ID
 
@@ -139,25 +136,20 @@ def receive_notes(body: NotesRequest, parts: PartsDep, caller: Caller) -> Receip
     return _receipt(entry)
 
 
-def ledger_public(entry: Any, *, unmasked: bool) -> LedgerEntryPublic:
-    data = entry.to_dict()
-    data.pop("details", None)
-    if not unmasked:
-        data["sender"] = mask_emails_in(entry.sender)
-        data["forwarded_by"] = mask_emails_in(entry.forwarded_by)
-        data["subject"] = mask_contact_data_in(entry.subject)  # "Call me on +49 170 5551212" is a subject too
-        data["links"] = mask_contact_data_deep(data.get("links") or {})
-    return LedgerEntryPublic(**data)
+# Every field of a ledger entry that quotes the message or its sender: the reason can echo an attacker's header, and
+# a message id can hold the sender's address.
+FREE_TEXT = ("sender", "forwarded_by", "subject", "links", "reason", "error", "message_id")
 
 
-def _show_entries(session: Any, caller: Principal, entries: list[Any]) -> list[LedgerEntryPublic]:
-    """Contact addresses in full for roles with `contact_data` (and the read is audited), masked for the rest."""
-    unmasked = allows(caller.role, "contact_data")
-    if unmasked:
-        for entry in entries:
-            if entry.sender or entry.forwarded_by or has_contact_data(entry.subject):
-                audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"ledger:{entry.id}")
-    return [ledger_public(entry, unmasked=unmasked) for entry in entries]
+def _show_entries(view: Disclosure, entries: list[Any]) -> list[LedgerEntryPublic]:
+    """Contact data in full for roles with `contact_data` (and the read is audited), masked for the rest."""
+    shown = []
+    for entry in entries:
+        data = entry.to_dict()
+        data.pop("details", None)
+        data = view.show(data, free_text=FREE_TEXT, subject=f"ledger:{entry.id}", account_id=entry.account_id)
+        shown.append(LedgerEntryPublic(**data))
+    return shown
 
 
 @router.get(
@@ -169,7 +161,7 @@ def _show_entries(session: Any, caller: Principal, entries: list[Any]) -> list[L
 )
 def list_ledger(
     session: SessionDep,
-    caller: Caller,
+    view: View,
     status: Annotated[str | None, Query(max_length=32, description="A status or an outcome.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -180,7 +172,7 @@ def list_ledger(
     if status is not None and status not in STATES + OUTCOMES:
         raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
     entries = list_entries(session, status, limit, offset)
-    return LedgerPagePublic(entries=_show_entries(session, caller, entries), counts=counts(session))
+    return LedgerPagePublic(entries=_show_entries(view, entries), counts=counts(session))
 
 
 @router.get(
@@ -191,11 +183,11 @@ def list_ledger(
     responses={**AUTHED, **R404},
 )
 def get_ledger_entry(
-    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, caller: Caller
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, view: View
 ) -> LedgerEntryPublic:
     from handoff.intake.service import get_entry
 
-    return _show_entries(session, caller, [get_entry(session, entry_id)])[0]
+    return _show_entries(view, [get_entry(session, entry_id)])[0]
 
 
 @router.post(

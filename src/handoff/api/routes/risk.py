@@ -10,6 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from handoff.access.keys import Principal
+from handoff.access.roles import SCOPED_ROLES
+from handoff.access.scope import account_scope
 from handoff.api.deps import SessionDep, in_scoring_lane
 from handoff.api.errors import AUTHED, R400, R404, R413, R503
 from handoff.api.scoring import MISSING
@@ -157,11 +160,15 @@ async def get_account_churn(
     state = request.app.state
     sessions = state.parts.sessions
     as_of = as_of or state.default_day.cached() or await run_in_threadpool(state.default_day.get, sessions)
+    missing = f"account {account_id!r} not found, or not an active customer on {as_of.isoformat()}"
+    # Only scoped roles pay for the ownership read; another owner's account answers as a missing one.
+    if caller.role in SCOPED_ROLES and not await run_in_threadpool(_sees, sessions, caller, account_id):
+        raise NotFound(missing)
     record = state.features.cached_record(account_id, as_of)
     if record is MISSING:
         record = await in_scoring_lane(request, state.features.record, sessions, account_id, as_of)
     if record is None:
-        raise NotFound(f"account {account_id!r} not found, or not an active customer on {as_of.isoformat()}")
+        raise NotFound(missing)
     model = models["churn"]
     probability, drivers = score_record(model, record)
     score = ChurnScorePublic(
@@ -169,6 +176,11 @@ async def get_account_churn(
     )
     # Built and validated here: returning the model would make FastAPI validate it a second time.
     return Response(score.model_dump_json(), media_type="application/json")
+
+
+def _sees(sessions: sessionmaker[Session], caller: Principal, account_id: str) -> bool:
+    with sessions() as session:
+        return account_scope(session, caller).sees(account_id)
 
 
 @router.post(
@@ -182,7 +194,9 @@ def score_churn_batch(
     body: ChurnBatchRequest, request: Request, session: SessionDep, caller: Caller
 ) -> ChurnBatchPublic:
     wanted = list(dict.fromkeys(body.account_ids))
-    # An id holding a NUL names no account (PostgreSQL cannot even compare one): not scored, like an unknown id.
-    scores = _scores(request, session, [a for a in wanted if "\x00" not in a], body.as_of)
+    # An id holding a NUL names no account (PostgreSQL cannot even compare one): not scored, like an unknown id;
+    # so is an account outside the caller's scope.
+    visible = account_scope(session, caller).keep(a for a in wanted if "\x00" not in a)
+    scores = _scores(request, session, visible, body.as_of)
     scored = {s.account_id for s in scores}
     return ChurnBatchPublic(scores=scores, not_scored=[a for a in wanted if a not in scored])

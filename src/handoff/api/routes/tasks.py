@@ -8,13 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from handoff.access import audit
-from handoff.access.keys import Principal
-from handoff.access.masking import mask_contact_data_deep
-from handoff.access.roles import allows
+from handoff.access.disclosure import Disclosure
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
-from handoff.api.security import Caller, owned_accounts
+from handoff.api.security import Caller, View
+from handoff.errors import InvalidInput
 from handoff.schema_types import Day, UtcDateTime
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -81,43 +79,34 @@ class TaskRejectRequest(BaseModel):
     reason: str | None = Field(None, max_length=2000, description="Why it is not a task; kept with the label.")
 
 
-_QUOTING = ("title", "description", "evidence", "fields")  # what a task quotes from customer mail
+# Every text a task carries that can quote customer mail.
+FREE_TEXT = ("title", "description", "evidence", "fields", "notes")
 
 
-def _masked(view: dict[str, Any]) -> dict[str, Any]:
-    return {**view, **{key: mask_contact_data_deep(view[key]) for key in _QUOTING if key in view}}
+def _shown(view: Disclosure, tasks: list[dict[str, Any]]) -> list[TaskPublic]:
+    """Addresses, phone numbers and contacts' bare local parts stay whole only for roles with `contact_data` (each
+    such read audited); others see them masked (`access.disclosure`)."""
+    return [
+        TaskPublic(**view.show(task, free_text=FREE_TEXT, subject=f"task:{task['id']}", account_id=task["account_id"]))
+        for task in tasks
+    ]
 
 
-def _shown(session: Any, caller: Principal, views: list[dict[str, Any]]) -> list[TaskPublic]:
-    """Tasks quote customer mail. Addresses and phone numbers in them stay whole only for roles with `contact_data`
-    (account owners: on their own accounts, as with contacts), and each such read is audited; others see them masked."""
-    unmasked = allows(caller.role, "contact_data")
-    owned = owned_accounts(session, caller) if unmasked else None
-    shown = []
-    for view in views:
-        masked = _masked(view)
-        if not unmasked or (owned is not None and view.get("account_id") not in owned):
-            view = masked
-        elif masked != view:  # masking would hide something: this read shows contact data
-            audit.record(session, caller.actor, audit.READ_CONTACT_DATA, f"task:{view['id']}")
-        shown.append(TaskPublic(**view))
-    return shown
-
-
-def _one(session: Any, caller: Principal, view: dict[str, Any]) -> TaskPublic:
-    return _shown(session, caller, [view])[0]
+def _one(view: Disclosure, task: dict[str, Any]) -> TaskPublic:
+    return _shown(view, [task])[0]
 
 
 @router.get(
     "",
     name="list_tasks",
-    summary="Tasks, newest first; `status=suggested` is the review queue.",
+    summary="Tasks, newest first; `status=suggested` is the review queue; account owners see their own accounts.",
     response_model=TaskPagePublic,
     responses={**AUTHED, **R400},
 )
 def list_tasks(
     session: SessionDep,
     caller: Caller,
+    view: View,
     status: Annotated[Literal["suggested", "open", "done", "rejected"] | None, Query()] = None,
     account_id: Annotated[str | None, Query(max_length=255)] = None,
     project_id: Annotated[str | None, Query(max_length=255)] = None,
@@ -128,8 +117,9 @@ def list_tasks(
     from handoff.tasks.service import list_tasks as find
 
     filters = {"status": status, "account_id": account_id, "project_id": project_id}
+    filters["scope"] = view.scope  # account owners: their own accounts only
     found = find(session, **filters, limit=limit, offset=offset)
-    return TaskPagePublic(tasks=_shown(session, caller, found), total=count_tasks(session, **filters))
+    return TaskPagePublic(tasks=_shown(view, found), total=count_tasks(session, **filters))
 
 
 @router.get(
@@ -139,10 +129,15 @@ def list_tasks(
     response_model=TaskPublic,
     responses={**AUTHED, **R404},
 )
-def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
+def get_task(task_id: str, session: SessionDep, view: View) -> TaskPublic:
+    return _one(view, _visible(session, view, task_id))
+
+
+def _visible(session: Any, view: Disclosure, task_id: str) -> dict[str, Any]:
+    """The task if the caller's account scope holds it; 404 (as for a missing task) otherwise."""
     from handoff.tasks.service import get_task as find
 
-    return _one(session, caller, find(session, task_id))
+    return find(session, task_id, scope=view.scope)
 
 
 @router.post(
@@ -152,10 +147,11 @@ def get_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
     response_model=TaskPublic,
     responses={**AUTHED, **R413, **R404, **R409},
 )
-def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic:
+def accept_task(task_id: str, session: SessionDep, caller: Caller, view: View) -> TaskPublic:
     from handoff.tasks.service import accept_task as accept
 
-    return _one(session, caller, accept(session, task_id, caller.actor))
+    _visible(session, view, task_id)
+    return _one(view, accept(session, task_id, caller.actor))
 
 
 @router.patch(
@@ -165,11 +161,14 @@ def accept_task(task_id: str, session: SessionDep, caller: Caller) -> TaskPublic
     response_model=TaskPublic,
     responses={**AUTHED, **R413, **R400, **R404, **R409},
 )
-def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: Caller) -> TaskPublic:
+def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: Caller, view: View) -> TaskPublic:
     from handoff.tasks.service import edit_task as edit
 
+    _visible(session, view, task_id)
     changes = body.model_dump(exclude_unset=True)
-    return _one(session, caller, edit(session, task_id, changes, caller.actor))
+    if changes.get("account_id") is not None and not view.scope.sees(changes["account_id"]):
+        raise InvalidInput(f"no account {changes['account_id']!r}")  # the words of an unknown account: no probing
+    return _one(view, edit(session, task_id, changes, caller.actor))
 
 
 @router.post(
@@ -179,7 +178,10 @@ def edit_task(task_id: str, body: TaskEditRequest, session: SessionDep, caller: 
     response_model=TaskPublic,
     responses={**AUTHED, **R413, **R404, **R409},
 )
-def reject_task(task_id: str, session: SessionDep, caller: Caller, body: TaskRejectRequest | None = None) -> TaskPublic:
+def reject_task(
+    task_id: str, session: SessionDep, caller: Caller, view: View, body: TaskRejectRequest | None = None
+) -> TaskPublic:
     from handoff.tasks.service import reject_task as reject
 
-    return _one(session, caller, reject(session, task_id, caller.actor, body.reason if body else None))
+    _visible(session, view, task_id)
+    return _one(view, reject(session, task_id, caller.actor, body.reason if body else None))
