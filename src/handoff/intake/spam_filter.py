@@ -80,8 +80,9 @@ class SpamdFilter:
         score, _, required = (part.strip() for part in scores.partition("/"))
         spam = flag.strip().lower() in ("true", "yes")
         symbols = _symbols([s.strip() for s in body.decode("latin-1").split(",")])
-        relation = ">=" if spam else "<"
-        return FilterVerdict(spam, f"spam: spamd score {score} {relation} {required}{symbols if spam else ''}")
+        if spam:
+            return FilterVerdict(True, f"spam: spamd score {score} >= {required}{symbols}")
+        return FilterVerdict(False, f"spamd: clean, score {score} < {required}")
 
 
 class RspamdFilter:
@@ -116,8 +117,10 @@ class RspamdFilter:
         spam = action in RSPAMD_SPAM_ACTIONS
         symbols = result.get("symbols") or {}
         ranked = sorted(symbols.values() if isinstance(symbols, dict) else [], key=_weight, reverse=True)
-        names = _symbols([str(s.get("name", "")) for s in ranked if isinstance(s, dict)]) if spam else ""
-        return FilterVerdict(spam, f"spam: rspamd {action}, score {score:g} / {required}{names}")
+        if not spam:
+            return FilterVerdict(False, f"rspamd: clean ({action}), score {score:g} / {required}")
+        names = _symbols([str(s.get("name", "")) for s in ranked if isinstance(s, dict)])
+        return FilterVerdict(True, f"spam: rspamd {action}, score {score:g} / {required}{names}")
 
 
 def _weight(symbol: Any) -> float:
