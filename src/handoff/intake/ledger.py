@@ -458,20 +458,23 @@ def release(session: Session, ids: list[int], *, actor: str) -> list[LedgerEntry
     if held:
         raise Conflict(f"only spam or bulk entries can be released; not spam or bulk: {', '.join(map(str, held))}")
     now = utcnow()
-    session.execute(
-        update(ledger)
-        .where(ledger.c.id.in_(ids), ledger.c.outcome.in_(RELEASABLE))
-        .values(
-            status="received",
-            outcome=None,
-            attempts=0,
-            claimed_by=None,
-            lease_until=None,
-            released_by=actor[:255],
-            released_at=now,
-            updated_at=now,
+    for entry_id in ids:
+        said = found[entry_id].reason or found[entry_id].outcome
+        session.execute(
+            update(ledger)
+            .where(ledger.c.id == entry_id, ledger.c.outcome.in_(RELEASABLE))
+            .values(
+                status="received",
+                outcome=None,
+                reason=f"released by {actor}; the gate had said: {said}"[:2000],
+                attempts=0,
+                claimed_by=None,
+                lease_until=None,
+                released_by=actor[:255],
+                released_at=now,
+                updated_at=now,
+            )
         )
-    )
     return [found[i] for i in ids]
 
 
