@@ -137,3 +137,72 @@ def test_a_filter_that_is_down_holds_mail_in_the_ledger_until_it_is_back(crm_par
     assert [e.outcome for e in done] == ["spam", "tasks_created"]
     assert done[0].reason.startswith("spam: spamd score 1000.0") and done[1].account_id == "acc-acme"
     parts.close()
+
+
+# --- rspamd: its normal worker's /checkv2 ----------------------------------------------------------------------------
+
+
+def _rspamd_binary() -> str:
+    found = shutil.which("rspamd")
+    if not found and os.geteuid() == 0:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(["apt-get", "install", "-y", "-q", "rspamd"], env=env, capture_output=True).returncode:
+            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+            subprocess.run(["apt-get", "install", "-y", "-q", "rspamd"], env=env, capture_output=True)
+        found = shutil.which("rspamd")
+    if not found:
+        pytest.fail("rspamd is needed for the rspamd test: apt-get install -y rspamd (as root)")
+    return found
+
+
+@pytest.fixture
+def rspamd() -> Iterator[int]:
+    """Debian's rspamd with its shipped configuration, its workers moved to free loopback ports under tmp."""
+    binary = _rspamd_binary()
+    root = Path(tempfile.mkdtemp(prefix="handoff-rspamd-"))
+    root.chmod(0o755)
+    local = root / "local" / "local.d"
+    local.mkdir(parents=True)
+    for folder in ("db", "run", "log"):
+        (root / folder).mkdir()
+        (root / folder).chmod(0o777)  # rspamd drops to its own user
+    port = free_port()
+    for name, worker_port in (("normal", port), ("controller", free_port()), ("proxy", free_port())):
+        (local / f"worker-{name}.inc").write_text(f'bind_socket = "127.0.0.1:{worker_port}";\n')
+    (local / "logging.inc").write_text(f'type = "file"; filename = "{root}/log/rspamd.log"; level = "error";\n')
+    variables = [f"--var=LOCAL_CONFDIR={root / 'local'}", f"--var=DBDIR={root / 'db'}",
+                 f"--var=RUNDIR={root / 'run'}", f"--var=LOGDIR={root / 'log'}"]  # fmt: skip
+    user = ["-u", "_rspamd", "-g", "_rspamd"] if os.geteuid() == 0 else []
+    process = subprocess.Popen(
+        [binary, "-f", *user, *variables, "-c", "/etc/rspamd/rspamd.conf"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started = time.monotonic()
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() - started > 120:
+                pytest.fail("rspamd did not start")
+            time.sleep(0.3)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_rspamd_quarantines_gtube_and_lets_ham_through(crm_parts: Parts, rspamd: int) -> None:
+    inbox = crm_parts.settings.inbox.model_copy(update={"rspamd_url": f"http://127.0.0.1:{rspamd}"})
+    parts = Parts(crm_parts.settings.model_copy(update={"inbox": inbox}))
+    spam = service.receive_raw(parts, _mail("Cheap meds", f"Buy now.\r\n{GTUBE}"), "smtp")
+    ham = service.receive_raw(parts, _mail("Plan", "Could you send the project plan by Friday?"), "smtp")
+    service.process_pending(parts, stage=keyword_stage())
+    with parts.sessions() as session:
+        spam, ham = service.get_entry(session, spam.id), service.get_entry(session, ham.id)
+    assert spam.outcome == "spam" and spam.reason.startswith("spam: rspamd reject, score 15 / 15.0 (GTUBE")
+    assert ham.outcome == "tasks_created" and ham.details["spam_filters"][0].startswith("rspamd: clean (")
+    parts.close()

@@ -111,14 +111,13 @@ class RspamdFilter:
             score, required = float(result.get("score", 0.0)), result.get("required_score")
         except (ValueError, KeyError, TypeError) as error:
             raise FilterUnavailable(f"rspamd answered something that is not a verdict: {error}") from error
-        if result.get("is_skipped"):
-            # A message rspamd chose not to scan (e.g. over its size limit) has had no verdict: not "clean".
-            raise FilterUnavailable("rspamd skipped the message")
         spam = action in RSPAMD_SPAM_ACTIONS
         symbols = result.get("symbols") or {}
         ranked = sorted(symbols.values() if isinstance(symbols, dict) else [], key=_weight, reverse=True)
         if not spam:
-            return FilterVerdict(False, f"rspamd: clean ({action}), score {score:g} / {required}")
+            # A message rspamd's own configuration skips (settings, size) is its decision, recorded as such.
+            how = "skipped, not scanned" if result.get("is_skipped") else "clean"
+            return FilterVerdict(False, f"rspamd: {how} ({action}), score {score:g} / {required}")
         names = _symbols([str(s.get("name", "")) for s in ranked if isinstance(s, dict)])
         return FilterVerdict(True, f"spam: rspamd {action}, score {score:g} / {required}{names}")
 
