@@ -9,6 +9,7 @@ from eval.runner import run_modules
 EVALS = (
     "eval.extraction.real",  # the headline: real mail and minutes nobody here wrote
     "eval.extraction.eval",
+    "eval.intake.gate",  # header rules on the public spam/ham corpus
     "eval.tabular.eval",
     "eval.models.eval",
 )
