@@ -10,6 +10,7 @@ EVALS = (
     "eval.extraction.real",  # the headline: real mail and minutes nobody here wrote
     "eval.extraction.eval",
     "eval.intake.spam",  # the content spam classifier: spam that would still become tasks, ham quarantined
+    "eval.intake.gate",  # header rules on the public spam/ham corpus
     "eval.tabular.eval",
     "eval.models.eval",
 )

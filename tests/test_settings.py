@@ -36,3 +36,15 @@ def test_shared_datasets_are_found_beside_any_folder_above_the_checkout(tmp_path
     checkout.mkdir(parents=True)
     assert find_shared_datasets(checkout) == tmp_path / "shared" / "datasets"
     assert find_shared_datasets(tmp_path / "elsewhere") == tmp_path / "shared" / "datasets"
+
+
+def test_an_open_sender_allow_list_is_warned_about() -> None:
+    from handoff.settings import InboxSettings, Settings
+
+    open_inbox = Settings(_env_file=None)
+    assert any("ALLOWED_SENDER_DOMAINS is empty" in w for w in open_inbox.warnings())
+    closed = Settings(_env_file=None, inbox=InboxSettings(allowed_sender_domains=["acme-corp.com"]))
+    assert closed.warnings() == []
+    inbox = InboxSettings(allowed_sender_domains=["a.example"], require_aligned_auth=True)
+    strict = Settings(_env_file=None, inbox=inbox)
+    assert ["REQUIRE_ALIGNED_AUTH" in w for w in strict.warnings()] == [True]

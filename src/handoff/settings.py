@@ -58,6 +58,18 @@ class InboxSettings(BaseModel):
     imap_folders: list[str] = Field(default_factory=list)  # more folders polled besides imap_mailbox
     imap_ssl: bool = True
     imap_poll_s: float = 30.0
+    # The spam and bulk gate (docs/intake.md). Authentication-Results are believed to *pass* a sender only from
+    # these authserv-ids (our own receiving MTA, e.g. "mx.example.com"); a failure is believed from anyone.
+    trusted_authserv_ids: list[str] = Field(default_factory=list)
+    # Quarantine customer mail that no trusted receiver passed SPF/DKIM/DMARC for (needs trusted_authserv_ids).
+    require_aligned_auth: bool = False
+    rspamd_url: str | None = None  # e.g. http://127.0.0.1:11333: each message goes to its POST /checkv2
+    spamd: str | None = None  # SpamAssassin's spamd as host:port, e.g. 127.0.0.1:783
+    spam_filter_timeout_s: float = Field(10.0, gt=0.0, le=120.0)
+    # A filter that is down: the message waits in the ledger (`received`) and is asked again after this long.
+    spam_filter_retry_s: float = Field(60.0, gt=0.0, le=3600.0)
+    # The embedded content classifier's spam probability at or above which mail is quarantined.
+    content_spam_threshold: float = Field(0.9, gt=0.0, le=1.0, allow_inf_nan=False)
 
 
 class ExtractionSettings(BaseModel):
@@ -123,6 +135,21 @@ class Settings(BaseSettings):
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+
+    def warnings(self) -> list[str]:
+        """Settings that work but leave a door open; `handoff up` and `handoff inbox` print them at start."""
+        found: list[str] = []
+        if not self.inbox.allowed_sender_domains:
+            found.append(
+                "HANDOFF_INBOX__ALLOWED_SENDER_DOMAINS is empty: the SMTP inbox takes mail from any sender domain "
+                "(set it to your and your customers' domains, or put handoff behind an MTA that filters)"
+            )
+        if self.inbox.require_aligned_auth and not self.inbox.trusted_authserv_ids:
+            found.append(
+                "HANDOFF_INBOX__REQUIRE_ALIGNED_AUTH is on but no HANDOFF_INBOX__TRUSTED_AUTHSERV_IDS are set: "
+                "every customer mail will be quarantined"
+            )
+        return found
 
     def secret_values(self) -> list[str]:
         """Every configured secret in clear, for `redaction.register_secrets`; nothing else should unwrap them all."""

@@ -82,6 +82,10 @@ class KeywordExtractor:
     """One task per line that asks for something; deterministic, so tests can say exactly what to expect."""
 
     CUES = ("please", "could you", "can you", "请", "麻烦")
+    name = "keyword-test"  # the worker audits the extractor's read of customer mail under this name
+
+    def extract_many(self, messages, roster):
+        return [self.extract(message, roster) for message in messages]
 
     def extract(self, message, roster):
         from handoff.extraction.model import Found, TaskDraft

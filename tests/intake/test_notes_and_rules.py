@@ -20,8 +20,8 @@ from handoff.intake.threads import (
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "handoff" / "intake"
-PURE = ("charsets", "cleaning", "dates", "deadline", "forwards", "html", "mime", "notes", "reading", "screening",
-        "team", "threads")  # fmt: skip
+PURE = ("charsets", "cleaning", "dates", "deadline", "forwards", "gate", "html", "mime", "notes", "reading",
+        "screening", "team", "threads")  # fmt: skip
 
 
 @pytest.mark.parametrize("module", PURE)

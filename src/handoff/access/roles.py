@@ -10,6 +10,7 @@ PERMISSIONS = (
     "notes:write",
     "ledger:read",
     "ledger:retry",
+    "ledger:release",
     "tasks:read",
     "tasks:review",
     "estimates:write",
@@ -79,6 +80,8 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "list_ledger": "ledger:read",
     "get_ledger_entry": "ledger:read",
     "retry_ledger": "ledger:retry",
+    # A person's decision (quarantined mail may be a forgery): admins only, never the integration role.
+    "release_ledger_entry": "ledger:release",
     "list_tasks": "tasks:read",
     "get_task": "tasks:read",
     "accept_task": "tasks:review",

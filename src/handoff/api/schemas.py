@@ -43,7 +43,9 @@ class LedgerEntryPublic(BaseModel):
     source: str
     kind: str = Field(description="email or notes.")
     status: str = Field(description="received, parsed or processed: where the message is in the pipeline.")
-    outcome: str | None = Field(description="tasks_created, threaded, duplicate, no_tasks, rejected or failed.")
+    outcome: str | None = Field(
+        description="tasks_created, threaded, duplicate, no_tasks, rejected, spam (quarantined), bulk or failed."
+    )
     display_status: str = Field(description="The outcome once processed, else the status.")
     reason: str | None
     error: str | None
@@ -60,6 +62,8 @@ class LedgerEntryPublic(BaseModel):
     attempts: int
     duplicate_of: int | None
     raw_size: int
+    released_by: str | None = Field(None, description="Who released it from spam or bulk (it then skipped the gate).")
+    released_at: UtcDateTime | None = None
     task_ids: list[str] = Field(default_factory=list)
     links: dict[str, Any] = Field(default_factory=dict)
 

@@ -61,6 +61,8 @@ def register(app: typer.Typer) -> None:
         from handoff.intake.sources.smtp import smtp_inbox
 
         parts = _parts()
+        for warning in parts.settings.warnings():
+            say(f"[yellow]warning:[/yellow] {warning}")
         server = smtp_inbox(parts, host, port)
         server.start()
         stop = threading.Event()

@@ -1,4 +1,5 @@
-"""`handoff ledger list|retry`: every message that arrived, its status and outcome; failed ones sent back to work."""
+"""`handoff ledger list|retry|release`: every message that arrived, its status and outcome; failed ones sent back
+to work; quarantined (spam) or bulk ones released by a person."""
 
 from __future__ import annotations
 
@@ -76,3 +77,32 @@ def register(app: typer.Typer) -> None:
         for entry in results:
             say(f"{entry.id}: {entry.display_status} {entry.reason or entry.error or ''}".rstrip())
         say(f"retried {len(retried)} entr{'y' if len(retried) == 1 else 'ies'}")
+
+    @ledger.command("release")
+    def release_command(
+        ids: list[int] = typer.Argument(..., help="Ledger ids of spam or bulk entries."),
+        actor: str = typer.Option("cli", "--actor", help="Who decides (kept in the audit log)."),
+        process: bool = typer.Option(True, help="Process them now (otherwise a running worker picks them up)."),
+        json_output: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
+    ) -> None:
+        """Let quarantined or bulk mail through: `handoff ledger release 12` (processed without the spam check)."""
+        from handoff.cli.output import emit_json, say
+        from handoff.intake.service import get_entry, process_entries, release
+        from handoff.store.db import transaction
+        from handoff.wiring import build
+
+        parts = build()
+        parts.migrate()
+        with transaction(parts.sessions) as session:
+            released = release(session, list(ids), actor=f"cli:{actor}")
+        if process:
+            process_entries(parts, released)
+        with parts.sessions() as session:
+            results = [get_entry(session, i) for i in released]
+        parts.close()
+        if json_output:
+            shown = [{"id": e.id, "status": e.display_status, "reason": e.reason or e.error} for e in results]
+            emit_json({"released": released, "entries": shown})
+            return
+        for entry in results:
+            say(f"{entry.id}: {entry.display_status} {entry.reason or entry.error or ''}".rstrip())

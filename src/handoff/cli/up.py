@@ -96,6 +96,8 @@ def serve(parts, *, admin_key: str | None, scheduler: bool = True, worker: bool 
     from handoff.cli.output import say
 
     settings = parts.settings
+    for warning in settings.warnings():  # a setting that works but leaves a door open: said at every start
+        say(f"[yellow]warning:[/yellow] {warning}")
     stop = threading.Event()
     started: list = []
     from handoff.intake.sources.smtp import smtp_inbox

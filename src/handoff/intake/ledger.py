@@ -19,7 +19,9 @@ from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.intake.tables import ledger
 
 STATES = ("received", "parsed", "processed")
-OUTCOMES = ("tasks_created", "threaded", "duplicate", "no_tasks", "rejected", "failed")
+# spam: quarantined by the gate (kept, releasable by a person); bulk: list mail, no tasks (releasable too).
+OUTCOMES = ("tasks_created", "threaded", "duplicate", "no_tasks", "rejected", "spam", "bulk", "failed")
+RELEASABLE = ("spam", "bulk")
 MAX_ATTEMPTS = 5  # a message that kills its worker this often is failed instead of crashing workers forever
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 MAX_ID = 2**31 - 1  # ledger ids are INTEGER columns: 32 bits on PostgreSQL, the smaller of the two stores
@@ -64,6 +66,8 @@ class LedgerEntry:
     attempts: int
     duplicate_of: int | None
     raw_size: int
+    released_by: str | None = None
+    released_at: datetime | None = None
     task_ids: list[str] = field(default_factory=list)
     links: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
@@ -110,6 +114,8 @@ def entry_from_row(row: Any) -> LedgerEntry:
         attempts=row.attempts,
         duplicate_of=row.duplicate_of,
         raw_size=row.raw_size,
+        released_by=row.released_by,
+        released_at=as_utc(row.released_at),
         task_ids=list(row.task_ids or []),
         links=dict(row.links or {}),
         details=dict(row.details or {}),
@@ -439,3 +445,50 @@ def reset_for_retry(session: Session, ids: list[int] | None) -> list[int]:
             .values(status="received", outcome=None, attempts=0, claimed_by=None, lease_until=None, updated_at=utcnow())
         )
     return retried
+
+
+def release(session: Session, ids: list[int], *, actor: str) -> list[LedgerEntry]:
+    """A person's decision that quarantined (`spam`) or `bulk` mail is genuine: back to `received`, to be processed
+    normally without the gate; nothing is deleted. Returns the entries as they were before (what was released)."""
+    found = get_entries(session, ids)
+    missing = sorted(set(ids) - set(found))
+    if missing:
+        raise NotFound(f"no ledger entries {', '.join(map(str, missing))}")
+    held = sorted(i for i, entry in found.items() if entry.outcome not in RELEASABLE)
+    if held:
+        raise Conflict(f"only spam or bulk entries can be released; not spam or bulk: {', '.join(map(str, held))}")
+    now = utcnow()
+    for entry_id in ids:
+        said = found[entry_id].reason or found[entry_id].outcome
+        session.execute(
+            update(ledger)
+            .where(ledger.c.id == entry_id, ledger.c.outcome.in_(RELEASABLE))
+            .values(
+                status="received",
+                outcome=None,
+                reason=f"released by {actor}; the gate had said: {said}"[:2000],
+                attempts=0,
+                claimed_by=None,
+                lease_until=None,
+                released_by=actor[:255],
+                released_at=now,
+                updated_at=now,
+            )
+        )
+    return [found[i] for i in ids]
+
+
+def defer(session: Session, entry_id: int, *, worker: str, reason: str, until: datetime) -> None:
+    """Give a claimed row back unprocessed until `until` (the spam filter is down): it stays `received`, the claim
+    is dropped, and the next claim after `until` takes it again. Not an attempt: a filter outage never fails mail."""
+    _set(
+        session,
+        entry_id,
+        worker=worker,
+        status="received",
+        outcome=None,
+        reason=reason,
+        attempts=0,
+        claimed_by=None,
+        lease_until=until,
+    )

@@ -1,5 +1,5 @@
-"""One message read end to end without I/O: MIME, screening, forwards unwrapped (when one of the team sent them),
-reply and signature split off."""
+"""One message read end to end without I/O: MIME, screening, the spam and bulk gate's header verdict, forwards
+unwrapped (when one of the team sent them), reply and signature split off."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from handoff.extraction.model import MessageText
 from handoff.intake.cleaning import read_forward_note, reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.forwards import ForwardHop, find_forward, is_forward_subject, parse_printed_address
+from handoff.intake.gate import OPEN_POLICY, Authentication, GatePolicy, Verdict, authentication, check
 from handoff.intake.mime import TOO_DEEP, Address, Attachment, ParsedMail, parse_mail
 from handoff.intake.notes import parse_notes
 from handoff.intake.screening import rejection_reason
@@ -43,6 +44,10 @@ class Reading:
     # and whom it claimed as the author; the mail is then credited to whoever sent it.
     forward_refused: str | None = None
     claimed_sender: Address | None = None
+    # The gate's verdict from the message itself (spam or bulk headers, the content score); None: go on.
+    verdict: Verdict | None = None
+    # The header From, the envelope sender and the receivers' SPF/DKIM/DMARC results (for the forgery check).
+    authentication: Authentication | None = None
 
     @property
     def forwarded(self) -> bool:
@@ -56,8 +61,10 @@ def read_email(
     own_addresses: Iterable[str] = (),
     deadline: Deadline = NO_DEADLINE,
     team: Team = NOBODY,
+    gate: GatePolicy | None = OPEN_POLICY,
 ) -> Reading:
-    """Read raw RFC 822 bytes; a message that must not become tasks comes back with `rejection` set.
+    """Read raw RFC 822 bytes; a message that must not become tasks comes back with `rejection` set, one the gate
+    stops (spam, bulk) with `verdict` set. `gate=None` skips the gate (a person released the message).
 
     A forward (inline block or attached message) credits its original sender only when `team` includes the person who
     forwarded it: anyone can paste "From: customer@..." into a body. Otherwise the sender is the author."""
@@ -77,8 +84,11 @@ def read_email(
         defects=list(mail.defects),
         envelope_subject=mail.subject,
     )
+    reading.authentication = authentication(mail)
     reading.rejection = TOO_DEEP if mail.too_deep else rejection_reason(mail, own_addresses)
-    if reading.rejection:
+    if not reading.rejection and gate is not None:  # auto-replies and bounces keep their own reason
+        reading.verdict = check(mail, gate)
+    if reading.rejection or reading.verdict:
         reading.text = split_reply(mail.text).text
         return reading
     deadline.check()

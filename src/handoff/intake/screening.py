@@ -1,4 +1,5 @@
-"""Mail that must never become tasks: auto-replies, delivery reports (DSN), mail loops, and bytes that are no mail."""
+"""Mail that must never become tasks: auto-replies, delivery reports (DSN), mail loops, and bytes that are no mail
+(list mail and spam are the gate's, `gate.py`)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def rejection_reason(mail: ParsedMail, own_addresses: Iterable[str] = ()) -> str
         if mail.header(name) is not None:
             return f"auto-reply: {name} header"
     precedence = (mail.header("precedence") or "").strip().lower()
-    if precedence in ("auto_reply", "bulk", "junk"):
+    if precedence == "auto_reply":  # bulk, list and junk are list mail, not replies: the gate calls them `bulk`
         return f"auto-reply: Precedence: {precedence}"
     if _AUTO_SUBJECT.match(mail.subject):
         return "auto-reply: out-of-office subject"

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from handoff.access import audit
 from handoff.errors import InvalidInput, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake.ledger import MAX_ID, LedgerEntry
@@ -129,3 +130,16 @@ def retry(parts: Parts, ids: list[int] | None = None) -> list[int]:
         raise InvalidInput(f"ledger ids are whole numbers from 1 to {MAX_ID}, not {outside[0]}")
     with transaction(parts.sessions) as session:
         return ledger_store.reset_for_retry(session, ids)
+
+
+def release(session: Session, ids: list[int], *, actor: str) -> list[int]:
+    """A person releases quarantined (`spam`) or `bulk` entries: they go back to the worker and are processed
+    normally, without the gate; each release is audited with what the gate had said (the caller commits)."""
+    outside = [i for i in ids if not 1 <= i <= MAX_ID]
+    if outside or not ids:
+        raise InvalidInput(f"give ledger ids from 1 to {MAX_ID}" + (f", not {outside[0]}" if outside else ""))
+    released = ledger_store.release(session, list(dict.fromkeys(ids)), actor=actor)
+    for entry in released:
+        detail = {"outcome": entry.outcome, "reason": (entry.reason or "")[:500]}
+        audit.record(session, actor, audit.RELEASE_FROM_GATE, f"ledger:{entry.id}", detail)
+    return [entry.id for entry in released]

@@ -1,4 +1,10 @@
-"""The ingest worker: claims ledger rows in batches, reads, links, threads and extracts them, records their outcomes.
+"""The ingest worker: claims ledger rows in batches, reads, gates, links, threads and extracts them, records their
+outcomes.
+
+The gate (`gate.py`) stops spam and bulk before extraction: the message's own headers (read with it), then the
+company's spam filter when one is configured (`spam_filter.py`; one that is down leaves the message `received` with a
+retry-after, never unchecked), then, once the sender is linked, the forgery check on a customer's or colleague's From.
+A message a person released (`ledger.release`) skips the gate.
 
 Exactly once: a batch's tasks and final outcomes commit in one transaction, each message inside its own savepoint,
 and only for rows this worker still holds the claim on. Reading, linking and extraction happen before that
@@ -27,8 +33,11 @@ from handoff.access import audit
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
+from handoff.intake.gate import SPAM, ContentScore, GatePolicy, domain_listed, forgery_reason
 from handoff.intake.linking import Link, link_sender
+from handoff.intake.mime import Address
 from handoff.intake.reading import Reading, message_text, read_email, read_notes
+from handoff.intake.spam_filter import FilterUnavailable, SpamFilter, filters_from_settings
 from handoff.intake.tables import ledger
 from handoff.intake.team import Team
 from handoff.intake.thread_store import assign_thread
@@ -89,6 +98,7 @@ class _Work:
 
     entry_id: int
     row: Any
+    raw: bytes | None = None  # kept only until the spam filter has seen it
     reading: Reading | None = None
     parsed: dict[str, Any] = field(default_factory=dict)
     ended: tuple[str, str] | None = None  # (outcome, reason) of a message that stops before extraction
@@ -97,10 +107,15 @@ class _Work:
     read_by_ai: bool = False
     title_vectors: Any = None
     error: str | None = None
+    deferred: str | None = None  # why it waits in the ledger unprocessed (the spam filter is down)
 
     @property
     def going_on(self) -> bool:
-        return self.error is None and self.ended is None
+        return self.error is None and self.ended is None and self.deferred is None
+
+    @property
+    def released(self) -> bool:
+        return self.row.released_by is not None
 
 
 class Worker:
@@ -114,9 +129,15 @@ class Worker:
         worker_id: str | None = None,
         lease: timedelta = DEFAULT_LEASE,
         batch: int = DEFAULT_BATCH,
+        content_score: ContentScore | None = None,
+        spam_filters: Sequence[SpamFilter] | None = None,
     ) -> None:
+        """`content_score(mail) -> float | None` is the content classifier's spam probability (none by default);
+        `spam_filters` default to the configured rspamd/spamd."""
         self.parts = parts
         self.settings = parts.settings
+        self.gate = GatePolicy.from_settings(self.settings.inbox, content_score)
+        self.spam_filters = list(filters_from_settings(self.settings.inbox) if spam_filters is None else spam_filters)
         self._stage = stage
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
@@ -188,7 +209,9 @@ class Worker:
         with self.parts.sessions() as session:  # who is on the team decides whose forwards the reader believes
             team, roster = self._directory_now(session)
         work = [self._read(row, team) for row in rows]
+        self._ask_filters(work)
         self._link(work)
+        self._authenticate(work, team)
         self._extract(work, roster)
         with transaction(self.parts.sessions) as session:  # extraction may have taken a while: keep the claims
             self._renew(session, work)
@@ -218,7 +241,8 @@ class Worker:
             if not row.raw_path:
                 raise RuntimeError("raw bytes missing from the ledger row")
             raw = ledger_store.load_raw(self.settings.raw_mail_dir, row.raw_path)
-            item.reading = self._parse(row, raw, team)
+            item.reading = self._parse(row, raw, team, gate=None if item.released else self.gate)
+            item.raw = raw if row.kind == "email" else None
         except ParseTimeout as error:
             item.ended = ("rejected", str(error))
             return item
@@ -228,7 +252,63 @@ class Worker:
         item.parsed = _parsed_values(item.reading)
         if item.reading.rejection:
             item.ended = ("rejected", item.reading.rejection)
+        elif item.reading.verdict:
+            item.ended = (item.reading.verdict.outcome, item.reading.verdict.reason)
         return item
+
+    def _ask_filters(self, work: list[_Work]) -> None:
+        """The company's spam filter, once per message; down, it keeps the rest of the batch waiting too (asking
+        each would only wait out the timeout 32 times)."""
+        down: str | None = None
+        for item in work:
+            raw, item.raw = item.raw, None
+            if not item.going_on or raw is None or item.released or not self.spam_filters:
+                continue
+            if down is not None:
+                item.deferred = down
+                continue
+            for spam_filter in self.spam_filters:
+                try:
+                    verdict = spam_filter.check(raw)
+                except FilterUnavailable as error:
+                    log.warning("ingest worker: spam filter unavailable: %s", error)
+                    down = f"waiting for the spam filter: {error}"
+                    item.deferred = down
+                    break
+                except Exception as error:  # a bug in a filter adapter: the message waits, the worker lives
+                    log.exception("ingest worker: spam filter %s failed", spam_filter.name)
+                    down = f"waiting for the spam filter: {spam_filter.name} failed: {type(error).__name__}"
+                    item.deferred = down
+                    break
+                if verdict.spam:
+                    item.ended = (SPAM, verdict.reason)
+                    break
+                item.parsed.setdefault("details", {}).setdefault("spam_filters", []).append(verdict.reason)
+
+    def _authenticate(self, work: list[_Work], team: Team) -> None:
+        """A header From the mail would be credited to (a customer's, an allow-listed domain's, or a colleague's,
+        whose forwards are believed) must not be forged: otherwise it is quarantined, linked to no one."""
+        allowed = self.settings.inbox.allowed_sender_domains
+        for item in work:
+            reading = item.reading
+            if not item.going_on or item.released or reading is None or reading.authentication is None:
+                continue
+            auth = reading.authentication
+            sender = auth.from_address
+            credited = (item.link is not None and item.link.account_id is not None) or team.includes(sender)
+            if not credited and not (sender and allowed and domain_listed(sender.domain, allowed)):
+                continue
+            reason = forgery_reason(auth, self.gate, relayed_by_us=lambda address: _team_address(team, address))
+            if reason is None:
+                continue
+            details = item.parsed.setdefault("details", {})
+            details["forgery"] = {
+                "reason": reason,
+                "claimed_sender": str(sender) if sender else None,
+                "envelope": auth.envelope,
+                "would_link": item.link.as_dict() if item.link else None,
+            }
+            item.ended, item.link = (SPAM, reason), None
 
     def _link(self, work: list[_Work]) -> None:
         """Sender → contact → account → project, in one read-only session for the batch."""
@@ -303,6 +383,11 @@ class Worker:
 
     def _write(self, session: Session, item: _Work) -> None:
         entry_id, values = item.entry_id, item.parsed
+        if item.deferred is not None and item.error is None:
+            retry_at = ledger_store.utcnow() + timedelta(seconds=self.settings.inbox.spam_filter_retry_s)
+            reason = f"{item.deferred}; asking again after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+            ledger_store.defer(session, entry_id, worker=self.worker_id, reason=reason[:2000], until=retry_at)
+            return
         if item.error is not None:
             ledger_store.finish(
                 session, entry_id, worker=self.worker_id, outcome="failed", error=item.error[:2000], **values
@@ -338,7 +423,8 @@ class Worker:
             )
         task_ids = [*recorded.created, *recorded.updated, *recorded.linked]
         outcome, reason = _outcome(choice.joined, recorded, len(item.drafts))
-        reason = "; ".join(part for part in (reading.forward_refused, reason) if part) or None
+        released = f"released by {item.row.released_by}" if item.released else None
+        reason = "; ".join(part for part in (released, reading.forward_refused, reason) if part) or None
         details = {**values["details"], "thread": choice.how, "drafts": len(item.drafts)}
         ledger_store.finish(
             session,
@@ -379,14 +465,19 @@ class Worker:
             self._directory = (now, load_team(session, self.settings), self.stage.load_roster(session))
         return self._directory[1], self._directory[2]
 
-    def _parse(self, row: Any, raw: bytes, team: Team) -> Reading:
+    def _parse(self, row: Any, raw: bytes, team: Team, gate: GatePolicy | None) -> Reading:
         deadline = Deadline(self.settings.inbox.parse_timeout_s)
         if row.kind == "notes":
             sent_at = ledger_store.as_utc(row.sent_at) or ledger_store.as_utc(row.received_at)
             return read_notes(raw.decode("utf-8", "replace"), row.notes_format, sent_at, row.sender_name)  # type: ignore[arg-type]
         own = [address.lower() for address in self.settings.inbox.recipients]
         received_at = ledger_store.as_utc(row.received_at)
-        return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team)
+        return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team, gate=gate)
+
+
+def _team_address(team: Team, address: str) -> bool:
+    """An envelope sender of ours: our own mail system redirected the message (a rule forwarding support@)."""
+    return "@" in address and team.includes(Address("", address.lower()))
 
 
 def _failed(item: _Work, error: BaseException) -> None:

@@ -686,7 +686,7 @@ Precedence: bulk
 Content-Type: text/html
 """,
     "<h1>New features</h1><p>Please upgrade today!</p>",
-    {"status": "rejected", "reason_contains": "Precedence"},
+    {"status": "bulk", "reason_contains": "bulk: Precedence: bulk"},
 )
 
 CASES["garbage_bytes.eml"] = bytes((i * 37 + 11) % 256 for i in range(3000))

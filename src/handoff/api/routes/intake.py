@@ -1,4 +1,5 @@
-"""Messages in (raw RFC 822, the inbound-parse webhook, meeting notes) and the ledger (list by status, retry)."""
+"""Messages in (raw RFC 822, the inbound-parse webhook, meeting notes) and the ledger (list by status, retry,
+release from the spam and bulk gate)."""
 
 from __future__ import annotations
 
@@ -201,3 +202,20 @@ def retry_ledger(body: RetryRequest, parts: PartsDep, caller: Caller) -> RetryPu
     from handoff.intake.service import retry
 
     return RetryPublic(retried=retry(parts, body.ids))
+
+
+@router.post(
+    "/ledger/{entry_id}/release",
+    name="release_ledger_entry",
+    summary="Release a quarantined (spam) or bulk entry: processed again, without the spam and bulk gate.",
+    response_model=LedgerEntryPublic,
+    responses={**AUTHED, **R404, **R409},
+)
+def release_ledger_entry(
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, caller: Caller
+) -> LedgerEntryPublic:
+    """A person's decision, audited; the worker picks the entry up (its status is `received` until then)."""
+    from handoff.intake.service import get_entry, release
+
+    release(session, [entry_id], actor=caller.actor)
+    return _show_entries(session, caller, [get_entry(session, entry_id)])[0]

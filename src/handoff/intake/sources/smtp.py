@@ -53,6 +53,7 @@ class InboxHandler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
+        raw = return_path_line(envelope.mail_from) + raw
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self.store_wait_s
         pause = 0.25
@@ -74,6 +75,13 @@ class InboxHandler:
                 return "451 4.3.0 could not store the message; try again later"
         self.accepted += 1
         return f"250 2.0.0 queued as ledger entry {entry.id}"
+
+
+def return_path_line(mail_from: str | None) -> bytes:
+    """The envelope sender as the final delivery writes it (RFC 5321 4.4), on top of the stored message: the gate
+    compares it with the header From. Any Return-Path the sender wrote stays below it and is not read."""
+    address = "".join(ch for ch in (mail_from or "") if ch.isprintable() and ch not in "<>\r\n")
+    return f"Return-Path: <{address}>\r\n".encode("utf-8", "surrogateescape")
 
 
 class _LongLineSMTP(SMTP):

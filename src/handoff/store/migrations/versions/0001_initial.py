@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 00:02:32.338441
+Create Date: 2026-12-02 05:15:32.671407
 """
 
 import sqlalchemy as sa
@@ -382,9 +382,16 @@ def upgrade() -> None:
             "outcome",
             sa.String(length=20),
             nullable=True,
-            comment="tasks_created, threaded, duplicate, no_tasks, rejected, failed",
+            comment="tasks_created, threaded, duplicate, no_tasks, rejected, spam, bulk, failed",
         ),
         sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column(
+            "released_by",
+            sa.String(length=255),
+            nullable=True,
+            comment="who released it from spam or bulk (it then skips the gate)",
+        ),
+        sa.Column("released_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("claimed_by", sa.String(length=64), nullable=True),
