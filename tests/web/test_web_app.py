@@ -145,9 +145,8 @@ def test_roles_and_masking_on_pages_are_the_apis(app, parts, make_key, auth) -> 
     entry = receive_raw(parts, raw, "api")
     quote = "Mail jane@acme.example the contract, or call +49 170 5551212."
     task_id = record(parts, [draft("Call jane@acme.example back", evidence=quote)], ledger_id=entry.id).created[0]
-    api = TestClient(app, raise_server_exceptions=False)
-    pm_api = api.get(f"/v1/tasks/{task_id}", headers=auth(make_key("pm"))).json()
     with browser(app) as pm:
+        pm_api = pm.get(f"/v1/tasks/{task_id}", headers=auth(make_key("pm"))).json()
         sign_in_by_link(pm, invited(parts, "pam@ourco.example", "pm"))
         page = pm.get("/app/review").text
         assert pm_api["title"] in page and "j***@acme.example" in page and "+49 *** ** 12" in page
