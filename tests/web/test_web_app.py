@@ -108,7 +108,10 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(app, parts
             assert refused.status_code == 403 and "reload the page" in refused.text
         other = browser(app)
         page = other.get("/app/sign-in")  # another visitor's token is not this session's
-        assert client.post(f"/app/review/{task_id}", data={"action": "accept", "csrf_token": csrf(page.text)}).status_code == 403
+        assert (
+            client.post(f"/app/review/{task_id}", data={"action": "accept", "csrf_token": csrf(page.text)}).status_code
+            == 403
+        )
         no_token = client.post("/app/sign-out", data={})
         assert no_token.status_code == 403
     with parts.sessions() as session:
@@ -156,7 +159,9 @@ def test_roles_and_masking_on_pages_are_the_apis(app, parts, make_key, auth) -> 
         sign_in_by_link(sales, invited(parts, "sam@ourco.example", "sales"))
         page = sales.get("/app/review").text
         assert "jane@acme.example" in page and 'name="action"' not in page  # sales may read tasks, not review them
-        assert sales.post(f"/app/review/{task_id}", data={"action": "accept", "csrf_token": csrf(page)}).status_code == 403
+        assert (
+            sales.post(f"/app/review/{task_id}", data={"action": "accept", "csrf_token": csrf(page)}).status_code == 403
+        )
     with browser(app) as admin:
         sign_in_by_link(admin, invited(parts, "ada@ourco.example", "admin"))
         inbox = admin.get("/app/inbox").text
@@ -178,8 +183,8 @@ def test_a_pm_accepts_edits_and_rejects_on_the_review_page_and_the_labels_say_wh
         page = client.get("/app/review").text
         assert all(f'id="task-{i}"' in page for i in ids) and "Anna Schmidt" in page and "90%" in page
         token = csrf(page)
-        accepted = client.post(f"/app/review/{ids[0]}", data={"csrf_token": token, "action": "accept",
-                                                              "title": "Send revised SOW", "priority": "normal"})  # fmt: skip
+        as_shown = {"csrf_token": token, "action": "accept", "title": "Send revised SOW", "priority": "normal"}
+        accepted = client.post(f"/app/review/{ids[0]}", data=as_shown)
         assert accepted.status_code == 303, accepted.text
         assert "is now open" in client.get(accepted.headers["location"]).text
         edited = client.post(
@@ -188,11 +193,15 @@ def test_a_pm_accepts_edits_and_rejects_on_the_review_page_and_the_labels_say_wh
                   "due_date": "2026-03-06", "priority": "high"},
         )  # fmt: skip
         assert edited.status_code == 303, edited.text
-        rejected = client.post(f"/app/review/{ids[2]}", data={"csrf_token": token, "action": "reject", "reason": "thanks"})
+        rejected = client.post(
+            f"/app/review/{ids[2]}", data={"csrf_token": token, "action": "reject", "reason": "thanks"}
+        )
         assert rejected.status_code == 303
         again = client.post(f"/app/review/{ids[2]}", data={"csrf_token": token, "action": "reject"})
         assert again.status_code == 409 and "already rejected" in again.text
-        bad = client.post(f"/app/review/{ids[0]}", data={"csrf_token": token, "action": "save", "assignee_id": "u_nope"})
+        bad = client.post(
+            f"/app/review/{ids[0]}", data={"csrf_token": token, "action": "save", "assignee_id": "u_nope"}
+        )
         assert bad.status_code == 400 and "u_nope" in bad.text
         assert "Nothing waits for review" in client.get("/app/review").text
     tasks = CRM_TABLES["tasks"]
@@ -207,3 +216,33 @@ def test_a_pm_accepts_edits_and_rejects_on_the_review_page_and_the_labels_say_wh
     assert not any(label.action == "edit" for label in labels if label.task_id == ids[0])
     assert next(label.reason for label in labels if label.action == "reject") == "thanks"
     assert len({label.reviewer for label in labels}) == 1 and labels[0].reviewer.startswith("user:")
+
+
+def test_handoff_users_invite_prints_a_link_that_signs_in_and_mails_it_when_asked(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from handoff.cli.main import build_app
+    from handoff.settings import Settings
+    from handoff.testing.smtp_capture import SmtpCapture
+    from handoff.wiring import Parts
+
+    with SmtpCapture() as smtp:
+        env = {"HANDOFF_HOME": str(tmp_path / "home"), "HANDOFF_ALERTS__SMTP_PORT": str(smtp.port),
+               "HANDOFF_WEB__BASE_URL": "http://127.0.0.1:9999"}  # fmt: skip
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        result = CliRunner().invoke(build_app(), ["users", "invite", "Pam@OurCo.example", "--role", "pm", "--send"])
+        assert result.exit_code == 0, result.output
+        link = result.stdout.strip().splitlines()[0]
+        assert link.startswith("http://127.0.0.1:9999/app/welcome?token=")
+        assert any(link in mail.message.get_content() for mail in smtp.messages)
+        refused = CliRunner().invoke(build_app(), ["users", "invite", "bot@ourco.example", "--role", "integration"])
+        assert refused.exit_code != 0
+    parts = Parts(Settings(_env_file=None))
+    try:
+        app = create_app(parts=parts, models={})
+        with browser(app) as client:
+            sign_in_by_link(client, link.split("token=")[1], PASSWORD)
+            assert "pam" in client.get("/app/review").text
+    finally:
+        parts.close()

@@ -217,9 +217,9 @@ def disable(session: Session, email: str) -> User:
     now = _now()
     session.execute(update(users).where(users.c.id == user.id).values(disabled_at=now, link_hash=None))
     session.execute(
-        update(web_sessions).where(web_sessions.c.user_id == user.id, web_sessions.c.ended_at.is_(None)).values(
-            ended_at=now
-        )
+        update(web_sessions)
+        .where(web_sessions.c.user_id == user.id, web_sessions.c.ended_at.is_(None))
+        .values(ended_at=now)
     )
     return get_user(session, user.id)
 

@@ -226,4 +226,3 @@ def changed_fields(shown: Any, form: dict[str, str]) -> dict[str, Any]:
         if value != current:
             changes[column] = value
     return changes
-
