@@ -115,6 +115,24 @@ class ApiSettings(BaseModel):
     contacts_per_minute: int = Field(60, ge=0, le=100_000)
 
 
+class WebSettings(BaseModel):
+    """The web app under `/app`: where people reach it, how long sign-in links and sessions last, sign-in limits."""
+
+    # The address printed in sign-in links; None: http://{api.host}:{api.port}.
+    base_url: str | None = None
+    # Signs session cookies and CSRF tokens. None: one is made once and kept in HANDOFF_HOME/web-secret (0600);
+    # several replicas behind one address must share it, so set it there.
+    secret_key: SecretStr | None = None
+    session_hours: float = Field(12.0, gt=0.0, le=24.0 * 30)
+    link_hours: float = Field(72.0, gt=0.0, le=24.0 * 30)
+    # Failed sign-ins allowed per email within the window (and four times as many per client address) before every
+    # further try is refused with 429 until the window has passed; counted per process.
+    sign_in_attempts: int = Field(5, ge=1, le=1000)
+    sign_in_window_s: float = Field(900.0, gt=0.0, le=86_400.0)
+    # Cookies marked Secure (sent over HTTPS only). None: when base_url starts with https.
+    cookie_secure: bool | None = None
+
+
 class Settings(BaseSettings):
     """Everything handoff reads from its environment. Build it once, in `wiring`, and pass it down."""
 
@@ -135,6 +153,7 @@ class Settings(BaseSettings):
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     def warnings(self) -> list[str]:
         """Settings that work but leave a door open; `handoff up` and `handoff inbox` print them at start."""
@@ -154,7 +173,7 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret in clear, for `redaction.register_secrets`; nothing else should unwrap them all."""
         found: list[str] = []
-        for section in (self.llm, self.inbox, self.alerts, self.api):
+        for section in (self.llm, self.inbox, self.alerts, self.api, self.web):
             for name, value in section.__dict__.items():
                 # A placeholder default ("not-needed") is no secret, and blanking it would blank a plain word.
                 if isinstance(value, SecretStr) and value != type(section).model_fields[name].default:
@@ -179,6 +198,11 @@ class Settings(BaseSettings):
             return self.mlflow_tracking_uri
         # A SQLite-backed store: the model registry (aliases) needs a database backend.
         return f"sqlite:///{self.resolved_home / 'mlflow.db'}"
+
+    @property
+    def web_base_url(self) -> str:
+        """Where people open the web app (sign-in links point here), without a trailing slash."""
+        return (self.web.base_url or f"http://{self.api.host}:{self.api.port}").rstrip("/")
 
     @property
     def mlflow_artifacts_dir(self) -> Path:

@@ -103,6 +103,11 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "reload_models": "models:manage",
     # Asked for only when `api.metrics_require_key` is on; otherwise /metrics is open like /healthz.
     "metrics": "metrics:read",
+    # The web app's pages (`/app`, for people signed in with a password or link), under the same permissions.
+    "web_home": "",
+    "web_inbox": "ledger:read",
+    "web_review": "tasks:read",
+    "web_review_task": "tasks:review",
 }
 
 

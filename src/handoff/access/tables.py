@@ -33,3 +33,31 @@ audit_log = Table(
     Column("detail", JSON),
     comment="Who read contact data (or did another audited thing), what, and when.",
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True, comment="Lower-cased; what a person signs in with."),
+    Column("name", String(255), nullable=False),
+    Column("role", String(32), nullable=False, comment="admin, pm, sales or account_owner: the API keys' roles."),
+    Column("owner_id", String(255), comment="The team member this person is; account owners see only their accounts."),
+    Column("password_hash", String(255), comment="argon2id; null until the person sets a password."),
+    Column("link_hash", String(64), unique=True, comment="sha256 hex of the pending one-time sign-in link's token."),
+    Column("link_expires_at", DateTime, comment="When the pending sign-in link stops working (UTC)."),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_sign_in_at", DateTime),
+    Column("disabled_at", DateTime, comment="Set: the person can no longer sign in and their sessions end."),
+    comment="People who sign in to the web app; `handoff users invite` makes one and prints a sign-in link.",
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, comment="sha256 hex of the session token in the cookie."),
+    Column("user_id", String(32), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False, comment="The session ends here whatever happens (UTC)."),
+    Column("ended_at", DateTime, comment="Signed out (or the person was disabled)."),
+    comment="Signed-in web sessions; the cookie holds a signed random token, the table only its hash.",
+)

@@ -54,6 +54,7 @@ def create_app(
     from handoff.api.routes import alerts, contacts, intake, meta, risk, tasks
     from handoff.api.scoring import DefaultDay, FeatureCache
     from handoff.api.security import document_security
+    from handoff.web.app import install_web, web_state
 
     resolved = settings or (parts.settings if parts is not None else None) or Settings()
     api_metrics = ApiMetrics()
@@ -70,6 +71,7 @@ def create_app(
         app.state.default_day = DefaultDay()
         app.state.scoring_lane = CapacityLimiter(resolved.api.scoring_threads or os.cpu_count() or 1)
         app.state.metrics = api_metrics
+        app.state.web = web_state(resolved)
         api_metrics.watch_ledger(lambda: _ledger_counts(app.state.parts))
         try:
             yield
@@ -96,6 +98,8 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(alerts.router)
     app.include_router(contacts.router)
+    # The web app for people (`/app`): its pages turn the API's errors into pages, so it wraps the handlers above.
+    install_web(app)
     # Outermost last: the size limit answers before anything reads the body; metrics see every answer.
     app.add_middleware(BodyLimitMiddleware, max_bytes=resolved.api.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=api_metrics)

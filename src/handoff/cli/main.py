@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "handoff.cli.risk",
     "handoff.cli.eval",
     "handoff.cli.keys",
+    "handoff.cli.users",
     "handoff.cli.nightly",
 )
 

@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         if train:
             _ensure_models(parts)
         admin_key = _ensure_admin_key(parts)
-        serve(parts, admin_key=admin_key, scheduler=scheduler, worker=worker)
+        admin_link = _ensure_admin_user(parts)
+        serve(parts, admin_key=admin_key, admin_link=admin_link, scheduler=scheduler, worker=worker)
 
 
 def _ensure_demo(parts, accounts: int | None) -> None:
@@ -86,7 +87,25 @@ def _ensure_admin_key(parts) -> str | None:
     return key
 
 
-def serve(parts, *, admin_key: str | None, scheduler: bool = True, worker: bool = True) -> None:
+def _ensure_admin_user(parts) -> str | None:
+    """A first admin person for the web app when none exists: their one-time sign-in link, printed once."""
+    from datetime import timedelta
+
+    from handoff.access.users import has_admin, invite
+    from handoff.cli.users import sign_in_link
+    from handoff.store.db import transaction
+
+    with transaction(parts.sessions) as session:
+        if has_admin(session):
+            return None
+        ttl = timedelta(hours=parts.settings.web.link_hours)
+        token, _ = invite(session, email="admin@handoff.local", role="admin", name="First admin", link_ttl=ttl)
+    return sign_in_link(parts.settings, token)
+
+
+def serve(
+    parts, *, admin_key: str | None, admin_link: str | None = None, scheduler: bool = True, worker: bool = True
+) -> None:
     """Uvicorn in this thread; the SMTP inbox, ingest worker and nightly scheduler beside it; all stop together."""
     import threading
 
@@ -118,7 +137,7 @@ def serve(parts, *, admin_key: str | None, scheduler: bool = True, worker: bool 
         started.append(nightly.stop)
 
     say("4/4 serving")
-    _print_banner(settings, admin_key, worker=worker, scheduler=scheduler or settings.scheduler)
+    _print_banner(settings, admin_key, admin_link, worker=worker, scheduler=scheduler or settings.scheduler)
     config = uvicorn.Config(
         create_app(parts=parts),
         host=settings.api.host,
@@ -147,7 +166,9 @@ def serve(parts, *, admin_key: str | None, scheduler: bool = True, worker: bool 
         say("handoff stopped")
 
 
-def _print_banner(settings, admin_key: str | None, *, worker: bool, scheduler: bool) -> None:
+def _print_banner(
+    settings, admin_key: str | None, admin_link: str | None = None, *, worker: bool, scheduler: bool
+) -> None:
     import sys
 
     api = f"http://{settings.api.host}:{settings.api.port}"
@@ -159,8 +180,15 @@ def _print_banner(settings, admin_key: str | None, *, worker: bool, scheduler: b
         f"  SMTP inbox   {smtp_host}:{smtp_port}  → forward or Bcc mail to {rcpt}",
         f"  worker       {'running' if worker else 'off'}; nightly scheduler {'on' if scheduler else 'off'}"
         f" ({settings.alerts.nightly_hour_utc:02d}:00 UTC)",
+        f"  web app      {settings.web_base_url}/app",
         f"  state        {settings.resolved_home}",
     ]
+    if admin_link:
+        lines += [
+            "",
+            f"  First admin sign-in link (works once): {admin_link}",
+            "  Invite people: handoff users invite EMAIL --role pm|sales|account_owner|admin",
+        ]
     if admin_key:
         lines += [
             "",

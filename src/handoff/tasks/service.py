@@ -384,6 +384,17 @@ def list_tasks(
     return [_view(row) for row in session.execute(query).all()]
 
 
+def tasks_of_messages(session: Session, ledger_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The tasks each of these messages created, oldest first, in one query (the inbox shows them per message)."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    if not ledger_ids:
+        return found
+    query = _select_views().where(task_extractions.c.ledger_id.in_(list(ledger_ids))).order_by(tasks.c.created_at)
+    for row in session.execute(query).all():
+        found.setdefault(row.ledger_id, []).append(_view(row))
+    return found
+
+
 def count_tasks(
     session: Session,
     *,

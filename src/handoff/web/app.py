@@ -1,0 +1,138 @@
+"""Mounts the web app on the API's FastAPI: pages under /app, packaged static files, HTML error pages there."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from handoff.settings import Settings
+from handoff.web.throttle import Throttle
+
+PACKAGE = Path(__file__).parent
+PREFIX = "/app"
+# No inline script or style, nothing from elsewhere, never framed; a sign-in token in a URL never leaves in a Referer.
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+@dataclass
+class WebState:
+    """What the pages share in one process: the secret, templates, sign-in throttles and cookie settings."""
+
+    settings: Settings
+    secret: bytes
+    templates: Any
+    by_email: Throttle
+    by_client: Throttle
+    secure_cookies: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_seconds(self) -> int:
+        return int(self.settings.web.session_hours * 3600)
+
+    def new_visitor(self) -> str:
+        return secrets.token_urlsafe(24)
+
+    def set_cookie(self, response: Response, name: str, value: str, *, max_age: int | None) -> None:
+        response.set_cookie(
+            name, value, max_age=max_age, path=PREFIX, httponly=True, samesite="lax", secure=self.secure_cookies
+        )
+
+
+def web_state(settings: Settings) -> WebState:
+    from fastapi.templating import Jinja2Templates
+
+    from handoff.web.cookies import web_secret
+
+    templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
+    web = settings.web
+    secure = web.cookie_secure if web.cookie_secure is not None else settings.web_base_url.startswith("https://")
+    return WebState(
+        settings=settings,
+        secret=web_secret(settings),
+        templates=templates,
+        by_email=Throttle(web.sign_in_attempts, web.sign_in_window_s),
+        by_client=Throttle(web.sign_in_attempts * 4, web.sign_in_window_s),
+        secure_cookies=secure,
+    )
+
+
+class SecurityHeadersMiddleware:
+    """The headers above on every answer under /app (pages, redirects, errors and static files alike)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                if not scope["path"].startswith(f"{PREFIX}/static/"):
+                    headers.append((b"cache-control", b"no-store"))  # pages show masked or unmasked contact data
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+TITLES = {400: "That did not work", 401: "Sign in", 403: "Not allowed", 404: "Not found", 409: "Already decided",
+          413: "Too large", 429: "Too many tries", 503: "Busy, try again"}  # fmt: skip
+
+
+def _as_page(json_handler: Handler) -> Handler:
+    """Under /app an error is a page with the API's status and message (the one mapping, `api.errors`); a missing
+    session is a redirect to sign-in. Elsewhere the API's JSON answer goes out unchanged."""
+
+    async def handler(request: Request, error: Any) -> Response:
+        path = request.url.path
+        if not path.startswith(PREFIX) or path.startswith(f"{PREFIX}/static/"):
+            return await json_handler(request, error)
+        from handoff.web.pages import SignInRequired, render
+
+        if isinstance(error, SignInRequired):
+            return RedirectResponse(f"{PREFIX}/sign-in?next={quote(error.next_path)}", status_code=303)
+        answer = await json_handler(request, error)
+        try:
+            problem = json.loads(bytes(answer.body))["detail"]
+        except (ValueError, KeyError, TypeError):
+            problem = "unexpected server error; it has been logged"
+        status = answer.status_code
+        page = render(request, "error.html", status, title=TITLES.get(status, "Something went wrong"), problem=problem)
+        if "retry-after" in answer.headers:
+            page.headers["Retry-After"] = answer.headers["retry-after"]
+        return page
+
+    return handler
+
+
+def install_web(app: FastAPI) -> None:
+    """Called by `create_app` after the API's error handlers; `app.state.web` is set in the lifespan."""
+    from fastapi.staticfiles import StaticFiles
+
+    from handoff.web.pages import router
+
+    app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=str(PACKAGE / "static")), name="web_static")
+    for kind, json_handler in list(app.exception_handlers.items()):
+        app.exception_handlers[kind] = _as_page(json_handler)
+    app.add_middleware(SecurityHeadersMiddleware)

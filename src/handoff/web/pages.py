@@ -1,0 +1,299 @@
+"""The web app's routes under `/app`: sign-in (password or one-time link), sign-out, the inbox and the review queue.
+
+Every page needs a signed-in person whose role the API's permission table (`access.roles.ROUTE_PERMISSIONS`,
+keyed by route name) allows; every POST carries a CSRF token; the data comes through the API's own service calls
+and masking functions, so a person sees on a page exactly what their role sees through `/v1`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from handoff.access.roles import ROUTE_PERMISSIONS, allows
+from handoff.access.users import (
+    Person,
+    User,
+    check_password,
+    end_session,
+    peek_link,
+    redeem_link,
+    session_user,
+    set_password,
+    start_session,
+)
+from handoff.api.deps import SessionDep
+from handoff.api.errors import RateLimited
+from handoff.errors import HandoffError, InvalidInput, PermissionDenied
+from handoff.store.db import transaction
+from handoff.web import cookies
+from handoff.web.cookies import CSRF_FIELD, SESSION_COOKIE, VISITOR_COOKIE
+
+
+class SignInRequired(HandoffError):
+    """No live session: the page answers with a redirect to sign-in (and back to `next` afterwards)."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in to continue")
+        self.next_path = next_path
+
+
+class FormRefused(PermissionDenied):
+    """A POST without the CSRF token of this session (or visitor): refused, nothing done."""
+
+
+def _web(request: Request):
+    return request.app.state.web
+
+
+def _session_token(request: Request) -> str | None:
+    return cookies.unsign(_web(request).secret, request.cookies.get(SESSION_COOKIE))
+
+
+def _visitor(request: Request) -> str | None:
+    return cookies.unsign(_web(request).secret, request.cookies.get(VISITOR_COOKIE), "visitor")
+
+
+def _csrf_seed(request: Request) -> str | None:
+    """A form is bound to the session when there is one, else to the visitor cookie."""
+    return _session_token(request) or getattr(request.state, "new_visitor", None) or _visitor(request)
+
+
+async def check_csrf(request: Request) -> None:
+    """On every state-changing request under /app: the form's token must be this session's (or visitor's)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    form = await request.form()
+    if not cookies.csrf_ok(_web(request).secret, _csrf_seed(request), form.get(CSRF_FIELD)):  # type: ignore[arg-type]
+        raise FormRefused("this form was not sent from a page of this session; reload the page and send it again")
+
+
+def current_person(request: Request) -> Person:
+    """The signed-in person, allowed this route by the permission table; a missing or ended session redirects."""
+    token = _session_token(request)
+    user: User | None = None
+    if token is not None:
+        with request.app.state.parts.sessions() as session:
+            user = session_user(session, token)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInRequired(target if request.method == "GET" else "/app")
+    person = user.principal()
+    request.state.person = person
+    route_name = getattr(request.scope.get("route"), "name", None)
+    permission = ROUTE_PERMISSIONS.get(route_name or "")
+    if permission is None or not allows(person.role, permission):  # fail closed, as for /v1
+        raise PermissionDenied(f"role {person.role!r} may not open {route_name or 'this page'}")
+    return person
+
+
+PersonDep = Annotated[Person, Depends(current_person)]
+router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends(check_csrf)])
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    """A page with the caller's CSRF token; a first-time visitor gets the visitor cookie it is bound to."""
+    web = _web(request)
+    new_visitor = None
+    if _session_token(request) is None and _visitor(request) is None:
+        new_visitor = getattr(request.state, "new_visitor", None) or web.new_visitor()
+        request.state.new_visitor = new_visitor
+    seed = _csrf_seed(request)
+    person = getattr(request.state, "person", None)
+    context = {
+        "request": request,
+        "person": person,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": cookies.csrf_token(web.secret, seed) if seed else "",
+        "may": (lambda permission: person is not None and allows(person.role, permission)),
+        **context,
+    }
+    response = web.templates.TemplateResponse(request, template, context, status_code=status_code)
+    if new_visitor is not None:
+        web.set_cookie(response, VISITOR_COOKIE, cookies.sign(web.secret, new_visitor, "visitor"), max_age=None)
+    return response
+
+
+def _safe_next(path: str | None) -> str:
+    """Only a path inside the app: `next=https://evil.example` must not turn sign-in into an open redirect."""
+    if not path:
+        return "/app"
+    parts = urlsplit(path)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/app") or path.startswith("//"):
+        return "/app"
+    return path
+
+
+def _signed_in(request: Request, user: User, next_path: str) -> Response:
+    web = _web(request)
+    with transaction(request.app.state.parts.sessions) as session:
+        token = start_session(session, user.id, ttl=timedelta(hours=web.settings.web.session_hours))
+    response = RedirectResponse(_safe_next(next_path), status_code=303)
+    web.set_cookie(response, SESSION_COOKIE, cookies.sign(web.secret, token), max_age=web.session_seconds)
+    return response
+
+
+@router.get("", name="web_home")
+def home(request: Request, person: PersonDep) -> Response:
+    first = "/app/review" if allows(person.role, "tasks:read") else "/app/inbox"
+    return RedirectResponse(first, status_code=303)
+
+
+@router.get("/sign-in", name="web_sign_in_page")
+def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+    return render(request, "sign_in.html", next=_safe_next(next), email="", problem=None)
+
+
+@router.post("/sign-in", name="web_sign_in")
+def sign_in(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=4096)],
+    next: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    web = _web(request)
+    address = email.strip().lower()
+    client = request.client.host if request.client else "unknown"
+    keys = (f"email:{address}", f"client:{client}")
+    waits = [wait for wait in (web.by_email.retry_after(keys[0]), web.by_client.retry_after(keys[1])) if wait]
+    if waits:
+        wait = int(max(waits)) + 1
+        raise RateLimited(f"too many failed sign-ins; try again in {wait // 60 + 1} minutes", retry_after_s=wait)
+    with transaction(request.app.state.parts.sessions) as session:
+        user = check_password(session, address, password)
+    if user is None:
+        web.by_email.failed(keys[0])
+        web.by_client.failed(keys[1])
+        problem = "That email and password do not match, or the account has no password yet (use your sign-in link)."
+        return render(request, "sign_in.html", 401, next=_safe_next(next), email=email, problem=problem)
+    web.by_email.succeeded(keys[0])
+    return _signed_in(request, user, next or "/app")
+
+
+@router.get("/welcome", name="web_link_page")
+def link_page(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """What a sign-in link opens: it shows whom the link is for and spends nothing (mail scanners open links)."""
+    with request.app.state.parts.sessions() as session:
+        user = peek_link(session, token) if token else None
+    if user is None:
+        problem = "This sign-in link is unknown, already used or expired. Ask an admin for a new one."
+        return render(request, "error.html", 400, title="Sign-in link not valid", problem=problem)
+    return render(request, "welcome.html", user=user, token=token, problem=None)
+
+
+@router.post("/welcome", name="web_link_sign_in")
+def link_sign_in(
+    request: Request,
+    token: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=4096)] = "",
+    password_again: Annotated[str, Form(max_length=4096)] = "",
+) -> Response:
+    """Spends the link and signs in; a password given here is set first (both in one transaction)."""
+    problem = None
+    if password and password != password_again:
+        problem = "The two passwords differ."
+    with request.app.state.parts.sessions() as session:
+        user = peek_link(session, token)
+    if user is None:
+        problem = "This sign-in link is unknown, already used or expired. Ask an admin for a new one."
+        return render(request, "error.html", 400, title="Sign-in link not valid", problem=problem)
+    if problem is None:
+        try:
+            with transaction(request.app.state.parts.sessions) as session:
+                user = redeem_link(session, token)
+                if user is not None and password:
+                    set_password(session, user.id, password)
+        except InvalidInput as error:
+            problem = str(error)
+    if problem is not None:
+        return render(request, "welcome.html", 400, user=user, token=token, problem=problem)
+    if user is None:  # spent by a second tab in the meantime
+        return render(request, "error.html", 400, title="Sign-in link not valid", problem="This link was just used.")
+    return _signed_in(request, user, "/app")
+
+
+@router.post("/sign-out", name="web_sign_out")
+def sign_out(request: Request) -> Response:
+    token = _session_token(request)
+    if token is not None:
+        with transaction(request.app.state.parts.sessions) as session:
+            end_session(session, token)
+    response = RedirectResponse("/app/sign-in", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/app")
+    return response
+
+
+@router.get("/inbox", name="web_inbox")
+def inbox(
+    request: Request,
+    session: SessionDep,
+    person: PersonDep,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    from handoff.intake.ledger import OUTCOMES, STATES
+    from handoff.web.views import inbox_page
+
+    if status == "":
+        status = None
+    if status is not None and status not in STATES + OUTCOMES:
+        raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
+    return render(request, "inbox.html", view=inbox_page(session, person, status=status, page=page))
+
+
+@router.get("/review", name="web_review")
+def review(
+    request: Request,
+    session: SessionDep,
+    person: PersonDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    done: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    from handoff.tasks.service import get_task
+    from handoff.web.views import review_page, shown_tasks
+
+    decided = None
+    if done:  # the task just decided, read back from the store (never text from the query string)
+        try:
+            decided = shown_tasks(session, person, [get_task(session, done)])[0]
+        except HandoffError:
+            decided = None
+    return render(request, "review.html", view=review_page(session, person, page=page), decided=decided)
+
+
+@router.post("/review/{task_id}", name="web_review_task")
+def review_task(
+    request: Request,
+    task_id: str,
+    session: SessionDep,
+    person: PersonDep,
+    action: Annotated[str, Form(max_length=16)],
+    title: Annotated[str | None, Form(max_length=255)] = None,
+    assignee_id: Annotated[str | None, Form(max_length=255)] = None,
+    due_date: Annotated[str | None, Form(max_length=32)] = None,
+    priority: Annotated[str | None, Form(max_length=16)] = None,
+    reason: Annotated[str | None, Form(max_length=2000)] = None,
+    page: Annotated[int, Form(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """One card's buttons: accept (with the card's edits), save the edits, or reject with a reason; all through the
+    service calls `/v1/tasks` uses, in one transaction, so a refused edit leaves the task as it was."""
+    from handoff.tasks.service import accept_task, edit_task, get_task, reject_task
+    from handoff.web.views import changed_fields, shown_tasks
+
+    if action not in ("accept", "save", "reject"):
+        raise InvalidInput(f"action must be accept, save or reject, not {action!r}")
+    if action == "reject":
+        reject_task(session, task_id, person.actor, (reason or "").strip() or None)
+    else:
+        shown = shown_tasks(session, person, [get_task(session, task_id)])[0]
+        form = {"title": title, "assignee_id": assignee_id, "due_date": due_date, "priority": priority}
+        changes = changed_fields(shown, {name: value for name, value in form.items() if value is not None})
+        if changes:
+            edit_task(session, task_id, changes, person.actor)
+        if action == "accept":
+            accept_task(session, task_id, person.actor)
+    return RedirectResponse(f"/app/review?page={page}&done={quote(task_id)}", status_code=303)

@@ -1,0 +1,230 @@
+"""What the pages show, built from the same service calls and masking as the API: the inbox and the review queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handoff.access.keys import Principal
+from handoff.access.roles import allows
+from handoff.store.crm_tables import CRM_TABLES
+
+PAGE_SIZE = 25
+REVIEW_PAGE_SIZE = 20
+
+
+def highlight(text: str | None, phrases: Iterable[str | None]) -> Markup:
+    """`text` escaped, with every occurrence of each phrase wrapped in <mark>; longest phrases first, no overlaps."""
+    if not text:
+        return Markup("")
+    spans: list[tuple[int, int]] = []
+    for phrase in sorted({p.strip() for p in phrases if p and p.strip()}, key=len, reverse=True):
+        start = text.find(phrase)
+        while start != -1:
+            end = start + len(phrase)
+            if all(end <= a or start >= b for a, b in spans):
+                spans.append((start, end))
+            start = text.find(phrase, end)
+    out, at = [], 0
+    for start, end in sorted(spans):
+        out.append(escape(text[at:start]))
+        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
+def names(session: Session, table: str, ids: Iterable[str | None]) -> dict[str, str]:
+    """Display names of CRM rows (accounts, projects, team members) by id, in one query."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = CRM_TABLES[table]
+    return {row.id: row.name for row in session.execute(select(rows.c.id, rows.c.name).where(rows.c.id.in_(wanted)))}
+
+
+def shown_tasks(session: Session, caller: Principal, views: list[dict[str, Any]]) -> list[Any]:
+    """Tasks exactly as `GET /v1/tasks` shows them to this caller: masked or audited by the API's own function."""
+    from handoff.access.disclosure import disclosure_for
+    from handoff.api.routes.tasks import _shown
+
+    return _shown(disclosure_for(session, caller), views)
+
+
+def shown_entries(session: Session, caller: Principal, entries: list[Any]) -> list[Any]:
+    """Ledger entries exactly as `GET /v1/ledger` shows them to this caller (the API's own function)."""
+    from handoff.access.disclosure import disclosure_for
+    from handoff.api.routes.intake import _show_entries
+
+    return _show_entries(disclosure_for(session, caller), entries)
+
+
+@dataclass
+class InboxRow:
+    entry: Any  # LedgerEntryPublic
+    account: str | None
+    project: str | None
+    account_confidence: float | None
+    project_confidence: float | None
+    tasks: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class InboxPage:
+    rows: list[InboxRow]
+    status: str | None
+    statuses: list[tuple[str, int]]
+    page: int
+    pages: int
+    total: int
+
+
+def inbox_page(session: Session, caller: Principal, *, status: str | None, page: int) -> InboxPage:
+    from handoff.intake.ledger import OUTCOMES, STATES
+    from handoff.intake.service import counts, list_entries
+    from handoff.tasks.service import tasks_of_messages
+
+    by_status = counts(session)
+    processed = sum(by_status.get(name, 0) for name in OUTCOMES)
+    totals = {**{name: by_status.get(name, 0) for name in OUTCOMES + STATES}, "processed": processed}
+    total = totals[status] if status else sum(by_status.values())
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, page), pages)
+    entries = shown_entries(session, caller, list_entries(session, status, PAGE_SIZE, (page - 1) * PAGE_SIZE))
+    task_views: dict[int, list[dict[str, Any]]] = {}
+    if allows(caller.role, "tasks:read"):
+        task_views = tasks_of_messages(session, [entry.id for entry in entries])
+    accounts = names(session, "accounts", (e.account_id for e in entries))
+    projects = names(session, "projects", (e.project_id for e in entries))
+    rows = []
+    for entry in entries:
+        links = entry.links or {}
+        rows.append(
+            InboxRow(
+                entry=entry,
+                account=accounts.get(entry.account_id or "", entry.account_id),
+                project=projects.get(entry.project_id or "", entry.project_id),
+                account_confidence=links.get("account_confidence") if entry.account_id else None,
+                project_confidence=links.get("project_confidence") if entry.project_id else None,
+                tasks=shown_tasks(session, caller, task_views.get(entry.id, [])),
+            )
+        )
+    shown_statuses = [(name, totals[name]) for name in OUTCOMES + ("received", "parsed") if totals[name]]
+    return InboxPage(rows, status, shown_statuses, page, pages, total)
+
+
+@dataclass
+class Card:
+    """One suggested task as the reviewer sees it: the values, each field's confidence and evidence."""
+
+    task: Any  # TaskPublic, masked for the caller
+    assignee: str | None  # the roster name, or the name as written
+    account: str | None
+    project: str | None
+    account_confidence: float | None
+    project_confidence: float | None
+    quote: Markup  # the task's text with the sentences its fields came from marked
+
+
+@dataclass
+class MessageGroup:
+    ledger_id: int | None
+    subject: str | None
+    sender: str | None
+    received_at: Any
+    cards: list[Card]
+
+
+@dataclass
+class ReviewPage:
+    groups: list[MessageGroup]
+    roster: list[tuple[str, str]]
+    accuracy: dict[str, dict[str, Any]]
+    page: int
+    pages: int
+    total: int
+    can_review: bool
+
+
+def _confidences(entry: Any) -> tuple[float | None, float | None]:
+    links = (entry.links or {}) if entry is not None else {}
+    return links.get("account_confidence"), links.get("project_confidence")
+
+
+def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage:
+    from handoff.intake.service import get_entries
+    from handoff.tasks.service import count_tasks, field_accuracy, list_tasks, load_roster
+
+    total = count_tasks(session, status="suggested")
+    pages = max(1, -(-total // REVIEW_PAGE_SIZE))
+    page = min(max(1, page), pages)
+    views = list_tasks(session, status="suggested", limit=REVIEW_PAGE_SIZE, offset=(page - 1) * REVIEW_PAGE_SIZE)
+    tasks = shown_tasks(session, caller, views)
+    roster = sorted(((m.id, m.name) for m in load_roster(session)), key=lambda pair: pair[1].lower())
+    people = dict(roster)
+    people.update(names(session, "team_members", (t.assignee_id for t in tasks if t.assignee_id not in people)))
+    accounts = names(session, "accounts", (t.account_id for t in tasks))
+    projects = names(session, "projects", (t.project_id for t in tasks))
+    ledger_ids = sorted({t.ledger_id for t in tasks if t.ledger_id is not None})
+    raw_entries = get_entries(session, ledger_ids) if ledger_ids else {}
+    # The message's sender and subject are ledger data: shown to roles that may read the ledger, masked as there.
+    entries: dict[int, Any] = {}
+    if allows(caller.role, "ledger:read") and raw_entries:
+        entries = {e.id: e for e in shown_entries(session, caller, list(raw_entries.values()))}
+    groups: dict[int | None, MessageGroup] = {}
+    for task in tasks:
+        entry = entries.get(task.ledger_id) if task.ledger_id is not None else None
+        group = groups.get(task.ledger_id)
+        if group is None:
+            group = groups[task.ledger_id] = MessageGroup(
+                task.ledger_id,
+                entry.subject if entry else None,
+                entry.sender if entry else None,
+                entry.received_at if entry else None,
+                [],
+            )
+        account_confidence, project_confidence = _confidences(raw_entries.get(task.ledger_id or 0))
+        evidence = [task.evidence] + [found.evidence for found in task.fields.values()]
+        group.cards.append(
+            Card(
+                task=task,
+                assignee=people.get(task.assignee_id or "", task.assignee_id) or task.assignee_name,
+                account=accounts.get(task.account_id or "", task.account_id),
+                project=projects.get(task.project_id or "", task.project_id),
+                account_confidence=account_confidence if task.account_id else None,
+                project_confidence=project_confidence if task.project_id else None,
+                quote=highlight(task.description or task.evidence, evidence),
+            )
+        )
+    return ReviewPage(
+        list(groups.values()),
+        roster,
+        field_accuracy(session),
+        page,
+        pages,
+        total,
+        allows(caller.role, "tasks:review"),
+    )
+
+
+def changed_fields(shown: Any, form: dict[str, str]) -> dict[str, Any]:
+    """What the reviewer changed on a card, compared with the values the card showed them (masked ones included:
+    sending a masked title back unchanged must not overwrite the real one)."""
+    changes: dict[str, Any] = {}
+    title = form.get("title")
+    if title is not None and title.strip() != (shown.title or "").strip():
+        changes["title"] = title.strip()  # empty: `edit_task` refuses it with a clear message
+    for column in ("assignee_id", "due_date", "priority"):
+        if column not in form:
+            continue
+        value = form[column].strip() or None
+        current = getattr(shown, column)
+        current = current.isoformat() if hasattr(current, "isoformat") else current
+        if value != current:
+            changes[column] = value
+    return changes
