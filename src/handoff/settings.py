@@ -68,8 +68,10 @@ class InboxSettings(BaseModel):
     spam_filter_timeout_s: float = Field(10.0, gt=0.0, le=120.0)
     # A filter that is down: the message waits in the ledger (`received`) and is asked again after this long.
     spam_filter_retry_s: float = Field(60.0, gt=0.0, le=3600.0)
-    # The embedded content classifier's spam probability at or above which mail is quarantined.
-    content_spam_threshold: float = Field(0.9, gt=0.0, le=1.0, allow_inf_nan=False)
+    # The embedded content classifier (intake/artifacts/MODEL_CARD.md) runs on every mail unless turned off; its
+    # spam probability at or above the threshold quarantines the mail (None: the shipped model's own threshold).
+    content_classifier: bool = True
+    content_spam_threshold: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
 
 
 class ExtractionSettings(BaseModel):

@@ -74,12 +74,15 @@ class GatePolicy:
     content_threshold: float = 0.9
 
     @classmethod
-    def from_settings(cls, inbox: object, content_score: ContentScore | None = None) -> GatePolicy:
+    def from_settings(
+        cls, inbox: object, content_score: ContentScore | None = None, default_threshold: float = 0.9
+    ) -> GatePolicy:
+        threshold = getattr(inbox, "content_spam_threshold", None)
         return cls(
             trusted_authserv_ids=frozenset(i.strip().lower() for i in getattr(inbox, "trusted_authserv_ids", ())),
             require_aligned_pass=bool(getattr(inbox, "require_aligned_auth", False)),
             content_score=content_score,
-            content_threshold=float(getattr(inbox, "content_spam_threshold", 0.9)),
+            content_threshold=float(default_threshold if threshold is None else threshold),
         )
 
 

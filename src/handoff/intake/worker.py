@@ -132,11 +132,18 @@ class Worker:
         content_score: ContentScore | None = None,
         spam_filters: Sequence[SpamFilter] | None = None,
     ) -> None:
-        """`content_score(mail) -> float | None` is the content classifier's spam probability (none by default);
+        """`content_score(mail) -> float | None` is the content classifier's spam probability (the shipped model's
+        unless `inbox.content_classifier` is off);
         `spam_filters` default to the configured rspamd/spamd."""
         self.parts = parts
         self.settings = parts.settings
-        self.gate = GatePolicy.from_settings(self.settings.inbox, content_score)
+        threshold = 0.9
+        if content_score is None and self.settings.inbox.content_classifier:
+            from handoff.intake.spam_model import SpamModel
+
+            shipped = SpamModel.load_default()  # loaded once per process; scoring a mail takes about a millisecond
+            content_score, threshold = shipped.content_score, shipped.threshold
+        self.gate = GatePolicy.from_settings(self.settings.inbox, content_score, threshold)
         self.spam_filters = list(filters_from_settings(self.settings.inbox) if spam_filters is None else spam_filters)
         self._stage = stage
         self.worker_id = worker_id or default_worker_id()
