@@ -13,6 +13,7 @@ from handoff.intake.gate import (
     aligned,
     authentication,
     check,
+    content_verdict,
     forgery_reason,
     organisation,
     parse_auth_results,
@@ -66,10 +67,14 @@ def test_a_clean_verdict_written_by_the_sender_is_no_proof(datasets_dir: Path) -
     mail = parse_mail(raw)
     assert check(mail) is None  # no rule of the gate fires on it: neither the real body nor the forged "NO"
     policy = GatePolicy(content_score=lambda _mail: 0.97, content_threshold=0.9)
-    verdict = check(mail, policy)
+    reading = read_email(raw, gate=policy)
+    assert reading.verdict is None and reading.content_score == 0.97  # the worker judges it, knowing the sender
+    verdict = content_verdict(reading.content_score, policy)
     assert verdict is not None and (verdict.outcome, verdict.reason) == (SPAM, "spam: content score 0.97 >= 0.90")
-    assert check(mail, GatePolicy(content_score=lambda _mail: 0.5)) is None
-    assert check(mail, GatePolicy(content_score=lambda _mail: None)) is None  # no opinion is not spam
+    assert content_verdict(0.5, policy) is None
+    assert content_verdict(None, policy) is None  # no opinion is not spam
+    assert read_email(raw, gate=GatePolicy(content_score=lambda _mail: None)).content_score is None
+    assert read_email(raw, gate=None).content_score is None  # released: nobody asks the classifier
 
 
 def test_rspamd_headers_are_read_and_its_clean_actions_are_not_spam() -> None:

@@ -22,11 +22,13 @@ from handoff.errors import Conflict
 from handoff.intake import service
 from handoff.intake.ledger import raw_path_of
 from handoff.intake.sources.smtp import smtp_inbox
+from handoff.intake.spam_model import SpamModel
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.wiring import Parts
 
 PHISH = "mail_spam_ham/nazario_phishing/phishing1/phishing1_msg0236.eml"
+BARE_SPAM = "spamassassin_20050311/spam_2/00005.ed0aba4d386c5e62bc737cf3f0ed9589"  # no verdict or list header
 LIST_MAIL = "mail_spam_ham/spamassassin_20030228/easy_ham_2/00001.1a31cc283af0060967a233d26548a6ce"
 
 
@@ -162,3 +164,24 @@ def test_release_round_trip_through_the_cli_and_the_api(crm_parts: Parts) -> Non
         [(f"ledger:{after[s].id}", o) for s, o in (("Via CLI", "spam"), ("Via API", "spam"), ("Newsletter", "bulk"))]
     )
     assert {e.actor for e in lines} >= {"cli:dana"} and lines[0].detail["reason"]
+
+
+@pytest.mark.datasets
+def test_the_content_classifier_quarantines_a_strangers_spam_but_believes_a_customer(
+    crm_parts: Parts, datasets_dir: Path
+) -> None:
+    """The shipped classifier, as the worker runs it by default: real spam with no verdict header from a stranger is
+    quarantined by its score; the same words from a customer's address (not forged) go on, the score kept beside."""
+    spam = (datasets_dir / "mail_spam_ham" / BARE_SPAM).read_bytes()
+    body = spam.split(b"\n\n", 1)[1].decode("latin-1")
+    service.receive_raw(crm_parts, spam, "smtp")
+    service.receive_raw(crm_parts, _mail(ALICE, "From a customer", body=body), "smtp")
+    service.process_pending(crm_parts, stage=keyword_stage())
+    entries = {e.sender: e for e in _by_subject(crm_parts).values()}
+    customer = entries[ALICE]
+    stranger = next(e for sender, e in entries.items() if sender != ALICE)
+    assert stranger.outcome == "spam" and stranger.reason.startswith("spam: content score ")
+    assert (stranger.account_id, stranger.task_ids) == (None, [])
+    assert customer.outcome != "spam" and customer.account_id == "acc-acme"
+    # The model would have quarantined it; who sent it decided.
+    assert customer.details["content_score"] >= SpamModel.load_default().threshold

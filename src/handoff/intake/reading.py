@@ -44,8 +44,10 @@ class Reading:
     # and whom it claimed as the author; the mail is then credited to whoever sent it.
     forward_refused: str | None = None
     claimed_sender: Address | None = None
-    # The gate's verdict from the message itself (spam or bulk headers, the content score); None: go on.
+    # The gate's verdict from the message's own headers (spam or bulk); None: go on.
     verdict: Verdict | None = None
+    # The content classifier's P(spam) (None: not asked); the worker judges it once it knows who sent the mail.
+    content_score: float | None = None
     # The header From, the envelope sender and the receivers' SPF/DKIM/DMARC results (for the forgery check).
     authentication: Authentication | None = None
 
@@ -87,7 +89,9 @@ def read_email(
     reading.authentication = authentication(mail)
     reading.rejection = TOO_DEEP if mail.too_deep else rejection_reason(mail, own_addresses)
     if not reading.rejection and gate is not None:  # auto-replies and bounces keep their own reason
-        reading.verdict = check(mail, gate)
+        reading.verdict = check(mail)
+        if not reading.verdict and gate.content_score is not None:
+            reading.content_score = gate.content_score(mail)
     if reading.rejection or reading.verdict:
         reading.text = split_reply(mail.text).text
         return reading

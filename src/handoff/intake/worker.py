@@ -3,8 +3,8 @@ outcomes.
 
 The gate (`gate.py`) stops spam and bulk before extraction: the message's own headers (read with it), then the
 company's spam filter when one is configured (`spam_filter.py`; one that is down leaves the message `received` with a
-retry-after, never unchecked), then, once the sender is linked, the forgery check on a customer's or colleague's From.
-A message a person released (`ledger.release`) skips the gate.
+retry-after, never unchecked), then, once the sender is linked, the forgery check on a customer's or colleague's From,
+and last the content classifier, for mail from a sender nobody can be credited with. A message a person released (`ledger.release`) skips the gate.
 
 Exactly once: a batch's tasks and final outcomes commit in one transaction, each message inside its own savepoint,
 and only for rows this worker still holds the claim on. Reading, linking and extraction happen before that
@@ -33,7 +33,7 @@ from handoff.access import audit
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
-from handoff.intake.gate import SPAM, ContentScore, GatePolicy, domain_listed, forgery_reason
+from handoff.intake.gate import SPAM, ContentScore, GatePolicy, content_verdict, domain_listed, forgery_reason
 from handoff.intake.linking import Link, link_sender
 from handoff.intake.mime import Address
 from handoff.intake.reading import Reading, message_text, read_email, read_notes
@@ -219,6 +219,7 @@ class Worker:
         self._ask_filters(work)
         self._link(work)
         self._authenticate(work, team)
+        self._judge_content(work, team)
         self._extract(work, roster)
         with transaction(self.parts.sessions) as session:  # extraction may have taken a while: keep the claims
             self._renew(session, work)
@@ -302,8 +303,7 @@ class Worker:
                 continue
             auth = reading.authentication
             sender = auth.from_address
-            credited = (item.link is not None and item.link.account_id is not None) or team.includes(sender)
-            if not credited and not (sender and allowed and domain_listed(sender.domain, allowed)):
+            if not _credited(item, team) and not (sender and allowed and domain_listed(sender.domain, allowed)):
                 continue
             reason = forgery_reason(auth, self.gate, relayed_by_us=lambda address: _team_address(team, address))
             if reason is None:
@@ -316,6 +316,20 @@ class Worker:
                 "would_link": item.link.as_dict() if item.link else None,
             }
             item.ended, item.link = (SPAM, reason), None
+
+    def _judge_content(self, work: list[_Work], team: Team) -> None:
+        """The content classifier's score decides only for a stranger's mail; a customer's or colleague's (whose
+        From passed the forgery check) keeps its score in the details, for the review queue to show."""
+        for item in work:
+            reading = item.reading
+            if not item.going_on or item.released or reading is None or reading.content_score is None:
+                continue
+            item.parsed.setdefault("details", {})["content_score"] = round(reading.content_score, 3)
+            if _credited(item, team):
+                continue
+            verdict = content_verdict(reading.content_score, self.gate)
+            if verdict is not None:
+                item.ended = (verdict.outcome, verdict.reason)
 
     def _link(self, work: list[_Work]) -> None:
         """Sender → contact → account → project, in one read-only session for the batch."""
@@ -480,6 +494,12 @@ class Worker:
         own = [address.lower() for address in self.settings.inbox.recipients]
         received_at = ledger_store.as_utc(row.received_at)
         return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team, gate=gate)
+
+
+def _credited(item: _Work, team: Team) -> bool:
+    """The mail would be credited to a customer's account or comes from one of the team."""
+    sender = item.reading.authentication.from_address if item.reading and item.reading.authentication else None
+    return (item.link is not None and item.link.account_id is not None) or team.includes(sender)
 
 
 def _team_address(team: Team, address: str) -> bool:
