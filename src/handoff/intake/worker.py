@@ -4,7 +4,8 @@ outcomes.
 The gate (`gate.py`) stops spam and bulk before extraction: the message's own headers (read with it), then the
 company's spam filter when one is configured (`spam_filter.py`; one that is down leaves the message `received` with a
 retry-after, never unchecked), then, once the sender is linked, the forgery check on a customer's or colleague's From,
-and last the content classifier, for mail from a sender nobody can be credited with. A message a person released (`ledger.release`) skips the gate.
+and last the content classifier, for mail from a sender nobody can be credited with. A message a person released
+(`ledger.release`) skips the gate.
 
 Exactly once: a batch's tasks and final outcomes commit in one transaction, each message inside its own savepoint,
 and only for rows this worker still holds the claim on. Reading, linking and extraction happen before that
