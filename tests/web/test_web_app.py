@@ -246,3 +246,31 @@ def test_handoff_users_invite_prints_a_link_that_signs_in_and_mails_it_when_aske
             assert "pam" in client.get("/app/review").text
     finally:
         parts.close()
+
+
+def test_an_account_owner_reviews_only_tasks_on_their_own_accounts(app, parts) -> None:
+    """The review page applies the same account scope as `GET /v1/tasks`: another owner's task is not listed, and
+    posting to it answers as for a task that does not exist."""
+    seed_roster(parts)
+    with transaction(parts.sessions) as session:
+        session.execute(
+            CRM_TABLES["accounts"].insert(),
+            [{"id": "acc_mine", "name": "Mine GmbH", "owner_id": "u_anna"},
+             {"id": "acc_theirs", "name": "Theirs Ltd", "owner_id": "u_ben"}],
+        )  # fmt: skip
+    mine = record(parts, [draft("Send Mine the revised SOW")], account="acc_mine").created[0]
+    theirs = record(parts, [draft("Call Theirs about renewal")], account="acc_theirs", ledger_id=2).created[0]
+    with browser(app) as anna:
+        sign_in_by_link(anna, invited(parts, "anna@ourco.example", "account_owner", owner_id="u_anna"))
+        page = anna.get("/app/review")
+        assert page.status_code == 200, page.text
+        assert f'id="task-{mine}"' in page.text and f'id="task-{theirs}"' not in page.text
+        assert "Call Theirs about renewal" not in page.text
+        assert anna.get(f"/app/review?done={theirs}").text.count("Call Theirs") == 0
+        token = csrf(page.text)
+        for action in ("accept", "reject"):
+            refused = anna.post(f"/app/review/{theirs}", data={"csrf_token": token, "action": action})
+            assert refused.status_code in (403, 404), refused.text
+    with parts.sessions() as session:
+        statuses = dict(session.execute(select(CRM_TABLES["tasks"].c.id, CRM_TABLES["tasks"].c.status)).all())
+    assert statuses[theirs] == "suggested"

@@ -131,6 +131,9 @@ SCOPE_AWARE_ROUTES = frozenset(
         "list_account_contacts",
         "export_contacts",
         "whoami",
+        "web_home",  # a redirect: no account data
+        "web_review",
+        "web_review_task",
     }
 )
 

@@ -253,13 +253,15 @@ def review(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     done: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
+    from handoff.access.scope import account_scope
     from handoff.tasks.service import get_task
     from handoff.web.views import review_page, shown_tasks
 
     decided = None
     if done:  # the task just decided, read back from the store (never text from the query string)
         try:
-            decided = shown_tasks(session, person, [get_task(session, done)])[0]
+            found = get_task(session, done, scope=account_scope(session, person))
+            decided = shown_tasks(session, person, [found])[0]
         except HandoffError:
             decided = None
     return render(request, "review.html", view=review_page(session, person, page=page), decided=decided)
@@ -281,15 +283,17 @@ def review_task(
 ) -> Response:
     """One card's buttons: accept (with the card's edits), save the edits, or reject with a reason; all through the
     service calls `/v1/tasks` uses, in one transaction, so a refused edit leaves the task as it was."""
+    from handoff.access.scope import account_scope
     from handoff.tasks.service import accept_task, edit_task, get_task, reject_task
     from handoff.web.views import changed_fields, shown_tasks
 
     if action not in ("accept", "save", "reject"):
         raise InvalidInput(f"action must be accept, save or reject, not {action!r}")
+    task = get_task(session, task_id, scope=account_scope(session, person))  # outside the scope: not found
     if action == "reject":
         reject_task(session, task_id, person.actor, (reason or "").strip() or None)
     else:
-        shown = shown_tasks(session, person, [get_task(session, task_id)])[0]
+        shown = shown_tasks(session, person, [task])[0]
         form = {"title": title, "assignee_id": assignee_id, "due_date": due_date, "priority": priority}
         changes = changed_fields(shown, {name: value for name, value in form.items() if value is not None})
         if changes:

@@ -157,13 +157,16 @@ def _confidences(entry: Any) -> tuple[float | None, float | None]:
 
 
 def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage:
+    from handoff.access.scope import account_scope
     from handoff.intake.service import get_entries
     from handoff.tasks.service import count_tasks, field_accuracy, list_tasks, load_roster
 
-    total = count_tasks(session, status="suggested")
+    scope = account_scope(session, caller)  # account owners review their own accounts' tasks, as in /v1/tasks
+    total = count_tasks(session, status="suggested", scope=scope)
     pages = max(1, -(-total // REVIEW_PAGE_SIZE))
     page = min(max(1, page), pages)
-    views = list_tasks(session, status="suggested", limit=REVIEW_PAGE_SIZE, offset=(page - 1) * REVIEW_PAGE_SIZE)
+    offset = (page - 1) * REVIEW_PAGE_SIZE
+    views = list_tasks(session, status="suggested", scope=scope, limit=REVIEW_PAGE_SIZE, offset=offset)
     tasks = shown_tasks(session, caller, views)
     roster = sorted(((m.id, m.name) for m in load_roster(session)), key=lambda pair: pair[1].lower())
     people = dict(roster)
