@@ -212,10 +212,10 @@ def retry_ledger(body: RetryRequest, parts: PartsDep, caller: Caller) -> RetryPu
     responses={**AUTHED, **R404, **R409},
 )
 def release_ledger_entry(
-    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, caller: Caller
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, caller: Caller, view: View
 ) -> LedgerEntryPublic:
     """A person's decision, audited; the worker picks the entry up (its status is `received` until then)."""
     from handoff.intake.service import get_entry, release
 
     release(session, [entry_id], actor=caller.actor)
-    return _show_entries(session, caller, [get_entry(session, entry_id)])[0]
+    return _show_entries(view, [get_entry(session, entry_id)])[0]
