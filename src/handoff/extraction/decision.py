@@ -272,12 +272,19 @@ def is_plain_ask(text: str, explicit: bool) -> bool:
 _PERSON = r"(?:@[\w.-]+|[A-Z][\w'.-]*[a-z][\w'.-]*(?:\s[A-Z][\w'.-]+)?|[A-Z]{2,4})"
 _PEOPLE = rf"(?P<who>{_PERSON}(?:\s*(?:,|&|\band\b)\s*{_PERSON})*(?:\s+et al\.?)?)"
 _ACTION_VERB = r"(?:" + "|".join(IMPERATIVE_VERBS) + r")\b"
+# After "Robin is going to" / "Gary needs to" a verb is surely a verb, so words too ambiguous to open an imperative
+# ("Work on X has slowed") still name the action there.
+_COMMITTED_VERB = (
+    r"(?:" + "|".join(IMPERATIVE_VERBS) + r"|work|figure|sort|clarify|explore|identify|evaluate|assess|pick|build|"
+    r"implement|report|dig|pursue|connect|liaise|engage|own|compile|outline|define|sketch|chase|chair|host|run|"
+    r"organise|coordinate|investigate|come back|put together|write up|reach out|circle back|swing back)\b"
+)
 # "Joe will create an issue", "Wes and Ulises will circle back", "Jory volunteered to do…", "William to look…",
 # "(Jeff will take this as a TODO)", "It was agreed that Robin will send…": a named person assigned or committed.
 _ASSIGNMENT = re.compile(
     rf"(?:^|[-–—:;,.(]\s*|\b(?:that|also|so|then|and)\s+){_PEOPLE}\s+"
     r"(?:(?:will|would|shall|can|to|is going to|are going to|needs? to|has to|have to|volunteer(?:s|ed)? to|"
-    r"agreed to|offered to|(?:is|are) planning to)\s+" + _ACTION_VERB + r"|(?:is|are) taking|can take|will take|"
+    r"agreed to|offered to|(?:is|are) planning to)\s+" + _COMMITTED_VERB + r"|(?:is|are) taking|can take|will take|"
     r"takes (?:this|that|it)|owns|has the action)"
 )
 # "Alex Scammon: Send details…", "Marlow: Re-ping…", "Team: Schedule…": a speaker's line that is an imperative.

@@ -27,7 +27,7 @@ from handoff.extraction.overlap import token_f1
 from handoff.extraction.people import Roster, addressee_from_greeting, greets_by_name, resolve_assignee
 from handoff.extraction.priority import find_priority, has_urgency
 from handoff.extraction.sentences import Line, split_lines
-from handoff.extraction.titles import make_title
+from handoff.extraction.titles import make_title, with_antecedent
 
 _SKIP = re.compile(
     r"^(?:hi|hello|hey|dear|thanks|thank you|thx|cheers|best|regards|best regards|kind regards|many thanks|"
@@ -262,6 +262,8 @@ class OfflineExtractor:
                 candidate.text, candidate.structured, float(scores[index]), message, people, recipients, addressee,
                 writer, following, event,
             )  # fmt: skip
+            before = found.items[index - 1].text if index else None
+            draft.title = replace(draft.title, value=with_antecedent(draft.title.value, before))
             same = next((kept for kept in drafts if _restates(kept, draft)), None)
             if same is not None:  # an ask restated (in a table and the body, or again with its deadline): one task
                 if same.due.value is None and draft.due.value is not None:
