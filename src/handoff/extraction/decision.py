@@ -330,6 +330,25 @@ def is_cn_assignment(text: str) -> bool:
     return bool(_CN_TO_DO.search(text) or (_CN_OWNED.search(text) and _CN_ACTION.search(text)))
 
 
+# A speaker's view in minutes' discussion ("Jeff: I like the idea…", "Karsten: This is a well known example",
+# "Kim: Would it be valuable to…", "Aiming to remove…"): an opinion or an aim, not an action anyone took on.
+_OPINION = re.compile(
+    r"^(?:(?:\*\*)?[A-Z][\w'.-]+(?:\s[A-Z][\w'.-]+)?(?:\*\*)?\s*:\s*)?(?:(?:and|but|so|also),?\s+)?(?:"
+    r"(?:i|we|they|he|she)\s+(?:(?:really|also|all|both)\s+)?(?:like|love|think|believe|feel|agree|disagree|guess|"
+    r"wonder|prefer|suspect|doubt|see|understand)\b|(?:i|we|they)\s+(?:don'?t|do not)\s+(?:want|think|like|see|know)\b|"
+    r"(?:don'?t|do not)\s+want\b|(?:this|that|it|there)\s+(?:is|was|seems|sounds|looks|would be|could be)\b|"
+    r"(?:would|could|should)\s+it\s+be\b|(?:aiming|hoping|trying)\s+to\b|similar to\b|in my (?:view|opinion)\b)",
+    _I,
+)
+_STILL_ASKS = re.compile(r"\b(?:please|can you|could you|will you|would you|let'?s|action)\b", _I)
+
+
+def voices_opinion(text: str) -> bool:
+    """A line of minutes that states a view or an aim and asks nobody for anything."""
+    body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s*", "", text.strip())
+    return bool(_OPINION.match(body)) and not _STILL_ASKS.search(body) and not is_assignment(body)
+
+
 def lowercase_words(texts: Sequence[str]) -> frozenset[str]:
     """Words a document writes in lower case: a capitalised one of them opening a sentence is a word, not a name."""
     return frozenset(word for text in texts for word in re.findall(r"(?<![\w.])[a-z][a-z'-]+", text))

@@ -20,6 +20,7 @@ from handoff.extraction.decision import (
     lowercase_words,
     never_a_task,
     reads_as_bulk,
+    voices_opinion,
 )
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
 from handoff.extraction.notes import NoteItem, from_webvtt, parse_structure
@@ -244,6 +245,7 @@ class OfflineExtractor:
                 or (is_notes and (is_assignment(c.text, common_words) or is_cn_assignment(c.text)))
             )
             and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
+            and not (is_notes and c.structured is None and voices_opinion(c.text))
             for c, score in zip(found.items, scores, strict=True)
         ]
         people = Roster(roster)
