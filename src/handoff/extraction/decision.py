@@ -349,6 +349,16 @@ def voices_opinion(text: str) -> bool:
     return bool(_OPINION.match(body)) and not _STILL_ASKS.search(body) and not is_assignment(body)
 
 
+def is_cn_description(text: str) -> bool:
+    """A line of Chinese minutes that presents, reviews, reports or agrees, with no owner given a to-do: the learned
+    layer reads Chinese through an English sentence model, so its score alone does not keep such a line."""
+    if len(_CJK.findall(text)) < 4:
+        return False
+    if _CN_NOT_TO_DO.search(text):
+        return not (_CN_TO_DO.search(text) and _CN_OWNED.search(text))
+    return False
+
+
 def lowercase_words(texts: Sequence[str]) -> frozenset[str]:
     """Words a document writes in lower case: a capitalised one of them opening a sentence is a word, not a name."""
     return frozenset(word for text in texts for word in re.findall(r"(?<![\w.])[a-z][a-z'-]+", text))

@@ -16,6 +16,7 @@ from handoff.extraction.decision import (
     committed_decision,
     is_assignment,
     is_cn_assignment,
+    is_cn_description,
     is_plain_ask,
     lowercase_words,
     never_a_task,
@@ -246,6 +247,7 @@ class OfflineExtractor:
             )
             and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
             and not (is_notes and c.structured is None and voices_opinion(c.text))
+            and not (is_notes and is_cn_description(c.text) and not is_cn_assignment(c.text))
             for c, score in zip(found.items, scores, strict=True)
         ]
         people = Roster(roster)
