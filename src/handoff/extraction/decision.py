@@ -272,12 +272,19 @@ def is_plain_ask(text: str, explicit: bool) -> bool:
 _PERSON = r"(?:@[\w.-]+|[A-Z][\w'.-]*[a-z][\w'.-]*(?:\s[A-Z][\w'.-]+)?|[A-Z]{2,4})"
 _PEOPLE = rf"(?P<who>{_PERSON}(?:\s*(?:,|&|\band\b)\s*{_PERSON})*(?:\s+et al\.?)?)"
 _ACTION_VERB = r"(?:" + "|".join(IMPERATIVE_VERBS) + r")\b"
+# After "Robin is going to" / "Gary needs to" a verb is surely a verb, so words too ambiguous to open an imperative
+# ("Work on X has slowed") still name the action there.
+_COMMITTED_VERB = (
+    r"(?:" + "|".join(IMPERATIVE_VERBS) + r"|work|figure|sort|clarify|explore|identify|evaluate|assess|pick|build|"
+    r"implement|report|dig|pursue|connect|liaise|engage|own|compile|outline|define|sketch|chase|chair|host|run|"
+    r"organise|coordinate|investigate|come back|put together|write up|reach out|circle back|swing back)\b"
+)
 # "Joe will create an issue", "Wes and Ulises will circle back", "Jory volunteered to do…", "William to look…",
 # "(Jeff will take this as a TODO)", "It was agreed that Robin will send…": a named person assigned or committed.
 _ASSIGNMENT = re.compile(
     rf"(?:^|[-–—:;,.(]\s*|\b(?:that|also|so|then|and)\s+){_PEOPLE}\s+"
     r"(?:(?:will|would|shall|can|to|is going to|are going to|needs? to|has to|have to|volunteer(?:s|ed)? to|"
-    r"agreed to|offered to|(?:is|are) planning to)\s+" + _ACTION_VERB + r"|(?:is|are) taking|can take|will take|"
+    r"agreed to|offered to|(?:is|are) planning to)\s+" + _COMMITTED_VERB + r"|(?:is|are) taking|can take|will take|"
     r"takes (?:this|that|it)|owns|has the action)"
 )
 # "Alex Scammon: Send details…", "Marlow: Re-ping…", "Team: Schedule…": a speaker's line that is an imperative.
@@ -321,6 +328,35 @@ def is_cn_assignment(text: str) -> bool:
     if len(_CJK.findall(text)) < 4 or _CN_NOT_TO_DO.search(text):
         return False
     return bool(_CN_TO_DO.search(text) or (_CN_OWNED.search(text) and _CN_ACTION.search(text)))
+
+
+# A speaker's view in minutes' discussion ("Jeff: I like the idea…", "Karsten: This is a well known example",
+# "Kim: Would it be valuable to…", "Aiming to remove…"): an opinion or an aim, not an action anyone took on.
+_OPINION = re.compile(
+    r"^(?:(?:\*\*)?[A-Z][\w'.-]+(?:\s[A-Z][\w'.-]+)?(?:\*\*)?\s*:\s*)?(?:(?:and|but|so|also),?\s+)?(?:"
+    r"(?:i|we|they|he|she)\s+(?:(?:really|also|all|both)\s+)?(?:like|love|think|believe|feel|agree|disagree|guess|"
+    r"wonder|prefer|suspect|doubt|see|understand)\b|(?:i|we|they)\s+(?:don'?t|do not)\s+(?:want|think|like|see|know)\b|"
+    r"(?:don'?t|do not)\s+want\b|(?:this|that|it|there)\s+(?:is|was|seems|sounds|looks|would be|could be)\b|"
+    r"(?:would|could|should)\s+it\s+be\b|(?:aiming|hoping|trying)\s+to\b|similar to\b|in my (?:view|opinion)\b)",
+    _I,
+)
+_STILL_ASKS = re.compile(r"\b(?:please|can you|could you|will you|would you|let'?s|action)\b", _I)
+
+
+def voices_opinion(text: str) -> bool:
+    """A line of minutes that states a view or an aim and asks nobody for anything."""
+    body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s*", "", text.strip())
+    return bool(_OPINION.match(body)) and not _STILL_ASKS.search(body) and not is_assignment(body)
+
+
+def is_cn_description(text: str) -> bool:
+    """A line of Chinese minutes that presents, reviews, reports or agrees, with no owner given a to-do: the learned
+    layer reads Chinese through an English sentence model, so its score alone does not keep such a line."""
+    if len(_CJK.findall(text)) < 4:
+        return False
+    if _CN_NOT_TO_DO.search(text):
+        return not (_CN_TO_DO.search(text) and _CN_OWNED.search(text))
+    return False
 
 
 def lowercase_words(texts: Sequence[str]) -> frozenset[str]:

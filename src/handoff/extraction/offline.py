@@ -16,10 +16,12 @@ from handoff.extraction.decision import (
     committed_decision,
     is_assignment,
     is_cn_assignment,
+    is_cn_description,
     is_plain_ask,
     lowercase_words,
     never_a_task,
     reads_as_bulk,
+    voices_opinion,
 )
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
 from handoff.extraction.notes import NoteItem, from_webvtt, parse_structure
@@ -27,7 +29,7 @@ from handoff.extraction.overlap import token_f1
 from handoff.extraction.people import Roster, addressee_from_greeting, greets_by_name, resolve_assignee
 from handoff.extraction.priority import find_priority, has_urgency
 from handoff.extraction.sentences import Line, split_lines
-from handoff.extraction.titles import make_title
+from handoff.extraction.titles import make_title, with_antecedent
 
 _SKIP = re.compile(
     r"^(?:hi|hello|hey|dear|thanks|thank you|thx|cheers|best|regards|best regards|kind regards|many thanks|"
@@ -244,6 +246,8 @@ class OfflineExtractor:
                 or (is_notes and (is_assignment(c.text, common_words) or is_cn_assignment(c.text)))
             )
             and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
+            and not (is_notes and c.structured is None and voices_opinion(c.text))
+            and not (is_notes and is_cn_description(c.text) and not is_cn_assignment(c.text))
             for c, score in zip(found.items, scores, strict=True)
         ]
         people = Roster(roster)
@@ -262,6 +266,8 @@ class OfflineExtractor:
                 candidate.text, candidate.structured, float(scores[index]), message, people, recipients, addressee,
                 writer, following, event,
             )  # fmt: skip
+            before = found.items[index - 1].text if index else None
+            draft.title = replace(draft.title, value=with_antecedent(draft.title.value, before))
             same = next((kept for kept in drafts if _restates(kept, draft)), None)
             if same is not None:  # an ask restated (in a table and the body, or again with its deadline): one task
                 if same.due.value is None and draft.due.value is not None:

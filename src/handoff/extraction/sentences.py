@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from handoff.extraction.cues import IMPERATIVE_VERBS
+
 # Abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "inc", "ltd", "co", "corp",
@@ -18,6 +20,26 @@ _GREETING_OR_SIGNOFF = re.compile(
     r"您好|你好|谢谢|此致|敬礼)\b[\s\w,.!-]{0,40}$",
     re.IGNORECASE,
 )
+
+
+_VERB = r"(?:" + "|".join(IMPERATIVE_VERBS) + r")\b"
+_ASK_OPENING = re.compile(r"^(?:please\s+|pls\s+|kindly\s+|(?:could|can|would) you\s+(?:please\s+)?)?" + _VERB, re.I)
+# Where an ask joins a second one or a remark: "Please give me a call, and be advised that…", "Please review the
+# attached and also forward it…", "Please review the job description -- also David, thanks for…".
+_CLAUSE_JOIN = re.compile(
+    r"(?:,\s*and\s+(?:also\s+)?|\s+and\s+also\s+|\s+--\s+)(?=(?:please\s+)?" + _VERB + r"|be advised\b|also\b)",
+    re.I,
+)
+
+
+def _split_clauses(sentence: str) -> list[str]:
+    """An ask and what the sentence joins to it, each its own sentence: one task each, its evidence its own clause."""
+    if not _ASK_OPENING.match(sentence):
+        return [sentence]
+    found = _CLAUSE_JOIN.search(sentence)
+    if not found or len(sentence[: found.start()].split()) < 3 or len(sentence[found.end() :].split()) < 3:
+        return [sentence]
+    return [sentence[: found.start()].rstrip(" ,"), *_split_clauses(sentence[found.end() :])]
 
 
 @dataclass(frozen=True)
@@ -42,11 +64,11 @@ def _split_line(line: str) -> list[str]:
         if match.group(1) == "." and re.fullmatch(r"\d+\.", candidate):
             continue  # a numbered list marker on its own
         if candidate:
-            pieces.append(candidate)
+            pieces.extend(_split_clauses(candidate))
         start = match.end()
     rest = line[start:].strip()
     if rest:
-        pieces.append(rest)
+        pieces.extend(_split_clauses(rest))
     return pieces
 
 

@@ -109,6 +109,18 @@ def make_title(sentence: str, *, strip_owner: bool = True) -> str:
     return title[0].upper() + title[1:]
 
 
+_ANAPHORIC_END = re.compile(r"\b(?:this|that|it|these|those|them)$", re.I)
+
+
+def with_antecedent(title: str, before: str | None) -> str:
+    """A title whose object is a pronoun ("Work with legal on this", "Have someone look into it") names what the line
+    before was about: "Work with legal on this: Enable pseudonymity for EasyCLA"."""
+    if not before or not _ANAPHORIC_END.search(title):
+        return title
+    about = make_title(before)
+    return f"{title}: {about}" if about and about.lower() != title.lower() else title
+
+
 def _chinese_title(text: str) -> str:
     text = re.sub(r"^[\u4e00-\u9fff]{2,4}\s*(?:负责|来|[:：])\s*", "", text)
     text = _CN_POLITE.sub("", text.strip())
