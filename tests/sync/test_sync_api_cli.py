@@ -91,3 +91,45 @@ def test_handoff_sync_push_prints_json_and_exits_by_outcome(sync_parts, vendors,
     again = subprocess.run([*command, "--target", "jira"], capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 2 and "not configured" in again.stderr
     assert len(vendors.items["trello"]) == 1
+
+
+def test_an_auto_accepted_task_enters_the_outbox_with_its_creation(sync_parts) -> None:
+    """Extraction above `auto_accept_confidence` makes the task open at once: it is queued like a reviewer's accept."""
+    from datetime import date
+
+    import numpy as np
+
+    from handoff.extraction.model import Found, TaskDraft
+    from handoff.tasks.service import record_tasks
+
+    def draft(title: str, confidence: float) -> TaskDraft:
+        return TaskDraft(
+            title=Found(title, confidence, title),
+            assignee=Found(None, confidence, ""),
+            assignee_id=None,
+            due=Found(date(2026, 4, 1), confidence, ""),
+            priority=Found("normal", confidence, ""),
+            description=title,
+            confidence=confidence,
+            evidence=title,
+        )
+
+    settings = sync_parts.settings.model_copy(deep=True)
+    settings.extraction.auto_accept_confidence = 0.9
+    vectors = np.eye(2, 8, dtype=np.float32)  # two unrelated titles: two tasks, no dedupe link
+    with transaction(sync_parts.sessions) as session:
+        recorded = record_tasks(
+            session,
+            ledger_id=None,
+            drafts=[draft("Ship the pilot report", 0.95), draft("Maybe look at pricing", 0.5)],
+            account_id=None,
+            project_id=None,
+            thread_id=None,
+            settings=settings,
+            title_vectors=vectors,
+        )
+    with sync_parts.sessions() as session:
+        queued = set(session.execute(select(task_sync.c.task_id, task_sync.c.target)).tuples())
+    sure, unsure = recorded.created
+    assert queued == {(sure, target) for target in ("jira", "asana", "trello")}
+    assert all(task_id != unsure for task_id, _ in queued)
