@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.errors import ExternalFailure, InvalidInput, OutcomeUnknown, PermanentFailure
@@ -93,7 +93,8 @@ def retry_failed(session: Session, *, target: str | None = None) -> int:
     query = update(task_sync).where(task_sync.c.status == "failed")
     if target:
         query = query.where(task_sync.c.target == target)
-    return session.execute(query.values(status="pending", next_attempt_at=None, claimed_until=None)).rowcount or 0
+    done = cast(CursorResult, session.execute(query.values(status="pending", next_attempt_at=None, claimed_until=None)))
+    return done.rowcount or 0
 
 
 def claim(
@@ -123,8 +124,8 @@ def claim(
                 update(task_sync)
                 .where(task_sync.c.task_id == task_id, task_sync.c.target == target, due)
                 .values(claimed_until=now + timedelta(seconds=lease_s), attempts=task_sync.c.attempts + 1)
-            ).rowcount
-            if taken == 1:
+            )
+            if cast(CursorResult, taken).rowcount == 1:
                 held.append((task_id, target))
     return held
 
