@@ -9,6 +9,8 @@ HandoffError
 ├── PermissionDenied    the caller's role may not do this (API 403)
 ├── NotReady            a model or dependency is missing (API 503, CLI exit 3)
 └── ExternalFailure     a server we talk to failed (SMTP, IMAP, LLM, webhook); retryable
+    ├── PermanentFailure  refused in a way a retry cannot change (HTTP 401/403/404, a bad address)
+    └── OutcomeUnknown    a write whose answer never came: it may or may not have happened
 """
 
 from __future__ import annotations
@@ -56,3 +58,8 @@ class ExternalFailure(HandoffError):
 
 class PermanentFailure(ExternalFailure):
     """An outside party refused in a way a retry cannot change: no address, a malformed URL, an HTTP 4xx."""
+
+
+class OutcomeUnknown(ExternalFailure):
+    """A write was sent but its answer was lost (a timeout, a dropped connection, a 5xx): the other side may have
+    done it. Never repeat such a write blindly; look first for what it would have made (`handoff.sync`)."""

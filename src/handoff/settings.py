@@ -135,6 +135,70 @@ class WebSettings(BaseModel):
     cookie_secure: bool | None = None
 
 
+class JiraSettings(BaseModel):
+    """Jira Cloud (REST v3): an Atlassian account's email and API token (basic auth), the project issues go to."""
+
+    base_url: str | None = None  # https://your-site.atlassian.net
+    email: str | None = None
+    api_token: SecretStr | None = None
+    project_key: str | None = None
+    issue_type: str = "Task"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.email and self.api_token and self.project_key)
+
+
+class AsanaSettings(BaseModel):
+    """Asana: a token (OAuth access token; `external` needs OAuth, see docs/sync.md) and the project tasks go to."""
+
+    base_url: str = "https://app.asana.com"
+    token: SecretStr | None = None
+    project_gid: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token and self.project_gid)
+
+
+class TrelloSettings(BaseModel):
+    """Trello: an API key and token (sent as query parameters, as Trello asks) and the list cards go to."""
+
+    base_url: str = "https://api.trello.com"
+    key: SecretStr | None = None
+    token: SecretStr | None = None
+    list_id: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.key and self.token and self.list_id)
+
+
+class SyncSettings(BaseModel):
+    """Where accepted tasks go (docs/sync.md): each target is on once its settings are complete."""
+
+    jira: JiraSettings = Field(default_factory=JiraSettings)
+    asana: AsanaSettings = Field(default_factory=AsanaSettings)
+    trello: TrelloSettings = Field(default_factory=TrelloSettings)
+    timeout_s: float = Field(10.0, gt=0.0, le=120.0)
+    # Tries of one request inside one push (429 and 5xx on reads); the outbox tries a task again later beyond that.
+    max_attempts: int = Field(4, ge=1, le=10)
+    backoff_s: float = Field(1.0, ge=0.0, le=60.0)
+    # A Retry-After longer than this ends the push of that task for now; the outbox comes back after it.
+    max_retry_after_s: float = Field(60.0, ge=0.0, le=3600.0)
+    # After a create whose answer was lost, wait this long before looking for the task again: Jira's search index
+    # lags writes by seconds, and a look too early would miss the issue just made and make a second one.
+    settle_s: float = Field(5.0, ge=0.0, le=120.0)
+    # How long one pusher holds a task before another may take it over (a crashed push frees it after this).
+    lease_s: float = Field(600.0, gt=0.0, le=86_400.0)
+    push_interval_s: float = Field(30.0, gt=0.0, le=86_400.0)  # how often `handoff up` pushes what is pending
+    batch_size: int = Field(50, ge=1, le=10_000)
+
+    def targets(self) -> list[str]:
+        """The configured targets, in a fixed order."""
+        return [name for name in ("jira", "asana", "trello") if getattr(self, name).configured]
+
+
 class Settings(BaseSettings):
     """Everything handoff reads from its environment. Build it once, in `wiring`, and pass it down."""
 
@@ -156,6 +220,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
 
     def warnings(self) -> list[str]:
         """Settings that work but leave a door open; `handoff up` and `handoff inbox` print them at start."""
@@ -170,12 +235,19 @@ class Settings(BaseSettings):
                 "HANDOFF_INBOX__REQUIRE_ALIGNED_AUTH is on but no HANDOFF_INBOX__TRUSTED_AUTHSERV_IDS are set: "
                 "every customer mail will be quarantined"
             )
+        for name in ("jira", "asana", "trello"):
+            section = getattr(self.sync, name)
+            defaults = type(section).model_fields
+            given = [key for key, value in section.__dict__.items() if value != defaults[key].default]
+            if given and not section.configured:
+                found.append(f"HANDOFF_SYNC__{name.upper()}__* is partly set: {name} stays off until all are set")
         return found
 
     def secret_values(self) -> list[str]:
         """Every configured secret in clear, for `redaction.register_secrets`; nothing else should unwrap them all."""
         found: list[str] = []
-        for section in (self.llm, self.inbox, self.alerts, self.api, self.web):
+        sync = (self.sync.jira, self.sync.asana, self.sync.trello)
+        for section in (self.llm, self.inbox, self.alerts, self.api, self.web, *sync):
             for name, value in section.__dict__.items():
                 # A placeholder default ("not-needed") is no secret, and blanking it would blank a plain word.
                 if isinstance(value, SecretStr) and value != type(section).model_fields[name].default:

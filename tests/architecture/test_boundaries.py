@@ -23,6 +23,7 @@ PURE_MODULES = (
     "alerts/digest.py",
     "access/masking.py",
     "markup.py",
+    *(f"sync/{name}.py" for name in ("model", "jira", "asana", "trello")),
     *(f"risk/{name}.py" for name in ("learners", "columns", "evaluation", "features", "explain", "similar")),
 )
 IO_PACKAGES = {"sqlalchemy", "fastapi", "starlette", "mlflow", "httpx", "requests", "psycopg", "aiosmtpd", "openai"}

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "handoff.cli.keys",
     "handoff.cli.users",
     "handoff.cli.nightly",
+    "handoff.cli.sync",
 )
 
 

@@ -130,6 +130,12 @@ def serve(
         thread = threading.Thread(target=run_worker, args=(parts, stop), name="handoff-worker", daemon=True)
         thread.start()
         started.append(lambda: thread.join(15))
+    if settings.sync.targets():
+        from handoff.sync.outbox import run_pusher
+
+        pusher = threading.Thread(target=run_pusher, args=(parts, stop), name="handoff-sync", daemon=True)
+        pusher.start()
+        started.append(lambda: pusher.join(15))
     if scheduler or settings.scheduler:
         from handoff.alerts.scheduler import NightlyScheduler
 
@@ -180,6 +186,7 @@ def _print_banner(
         f"  SMTP inbox   {smtp_host}:{smtp_port}  → forward or Bcc mail to {rcpt}",
         f"  worker       {'running' if worker else 'off'}; nightly scheduler {'on' if scheduler else 'off'}"
         f" ({settings.alerts.nightly_hour_utc:02d}:00 UTC)",
+        f"  sync         {', '.join(settings.sync.targets()) or 'off'} (docs/sync.md)",
         f"  web app      {settings.web_base_url}/app",
         f"  state        {settings.resolved_home}",
     ]

@@ -15,6 +15,7 @@ TABLE_MODULES = (
     "handoff.alerts.tables",
     "handoff.loop.tables",
     "handoff.access.tables",
+    "handoff.sync.tables",
 )
 
 

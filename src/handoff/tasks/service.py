@@ -284,6 +284,11 @@ def record_tasks(
         session.execute(task_extractions.update().where(task_extractions.c.task_id.in_(touched)).values(updated_at=now))
     if links:
         session.execute(task_links.insert(), links)
+    accepted = [row["id"] for row in new_tasks if row["status"] == "open"]
+    if accepted:  # auto-accepted: into the sync outbox in this same transaction, as a reviewer's accept is
+        from handoff.sync.outbox import enqueue
+
+        enqueue(session, accepted, settings.sync.targets(), now=now)
     return recorded
 
 
@@ -381,7 +386,7 @@ def list_tasks(
         raise InvalidInput("limit must be 1-500 and offset >= 0")
     query = _where(_select_views(), status=status, account_id=account_id, project_id=project_id, scope=scope)
     query = query.order_by(tasks.c.created_at.desc(), tasks.c.id).limit(limit).offset(offset)
-    return [_view(row) for row in session.execute(query).all()]
+    return _with_sync(session, [_view(row) for row in session.execute(query).all()])
 
 
 def tasks_of_messages(session: Session, ledger_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
@@ -434,7 +439,17 @@ def get_task(session: Session, task_id: str, *, scope: AccountScope = EVERYTHING
     if not scope.sees(row.account_id):
         raise NotFound(f"no task {task_id!r}")
     links = session.execute(select(task_links).where(task_links.c.task_id == task_id).order_by(task_links.c.id)).all()
-    return _view(row, links)
+    return _with_sync(session, [_view(row, links)])[0]
+
+
+def _with_sync(session: Session, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each task with where it was pushed (Jira, Asana, Trello): one query for the whole page."""
+    from handoff.sync.outbox import links_of
+
+    found = links_of(session, [view["id"] for view in views])
+    for view in views:
+        view["sync"] = found.get(view["id"], [])
+    return views
 
 
 def _label(
@@ -474,8 +489,9 @@ def _current_value(row: Any, field_name: str) -> Any:
     }[field_name]
 
 
-def accept_task(session: Session, task_id: str, reviewer: str) -> dict[str, Any]:
-    """Suggested → open; each field not corrected before counts as extracted right."""
+def accept_task(session: Session, task_id: str, reviewer: str, *, sync_targets: Sequence[str] = ()) -> dict[str, Any]:
+    """Suggested → open; each field not corrected before counts as extracted right. The task goes into the sync
+    outbox of each of `sync_targets` (`settings.sync.targets()`) in the same transaction: accepted means pushed."""
     row = _row(session, task_id)
     if row.status not in ("suggested",):
         raise Conflict(f"task {task_id} is {row.status}, only suggested tasks can be accepted")
@@ -494,6 +510,10 @@ def accept_task(session: Session, task_id: str, reviewer: str) -> dict[str, Any]
         session, row, action="accept", field_name="task", old=row.status, new="open", correct=True, reviewer=reviewer
     )
     session.execute(tasks.update().where(tasks.c.id == task_id).values(status="open"))
+    if sync_targets:
+        from handoff.sync.outbox import enqueue
+
+        enqueue(session, [task_id], sync_targets)
     return get_task(session, task_id)
 
 

@@ -299,5 +299,5 @@ def review_task(
         if changes:
             edit_task(session, task_id, changes, person.actor)
         if action == "accept":
-            accept_task(session, task_id, person.actor)
+            accept_task(session, task_id, person.actor, sync_targets=request.app.state.parts.settings.sync.targets())
     return RedirectResponse(f"/app/review?page={page}&done={quote(task_id)}", status_code=303)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.access.disclosure import Disclosure
-from handoff.api.deps import SessionDep
+from handoff.api.deps import PartsDep, SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
 from handoff.api.security import Caller, View
 from handoff.errors import InvalidInput
@@ -33,6 +33,19 @@ class TaskLinkPublic(BaseModel):
     at: UtcDateTime
 
 
+class TaskSyncPublic(BaseModel):
+    """Where the task was pushed: one entry per configured target, from the moment it was accepted."""
+
+    target: Literal["jira", "asana", "trello"]
+    status: str = Field(description="pending (to push), sent (linked), failed (refused; see error), skipped.")
+    remote_id: str | None = Field(None, description="The target's id of the issue, task or card.")
+    remote_key: str | None = Field(None, description="The human key where the target has one (Jira's PROJ-12).")
+    url: str | None = None
+    attempts: int = 0
+    error: str | None = Field(None, description="What the target answered last, secrets removed.")
+    sent_at: UtcDateTime | None = None
+
+
 class TaskPublic(BaseModel):
     id: str
     title: str
@@ -54,6 +67,7 @@ class TaskPublic(BaseModel):
     ledger_id: int | None = None
     thread_id: str | None = None
     links: list[TaskLinkPublic] | None = None
+    sync: list[TaskSyncPublic] = Field(default_factory=list, description="Its issue, task or card in each target.")
 
 
 class TaskPagePublic(BaseModel):
@@ -143,15 +157,15 @@ def _visible(session: Any, view: Disclosure, task_id: str) -> dict[str, Any]:
 @router.post(
     "/{task_id}/accept",
     name="accept_task",
-    summary="Accept a suggested task as it is (each field is labelled correct).",
+    summary="Accept a suggested task as it is (each field is labelled correct); it is queued for each sync target.",
     response_model=TaskPublic,
     responses={**AUTHED, **R413, **R404, **R409},
 )
-def accept_task(task_id: str, session: SessionDep, caller: Caller, view: View) -> TaskPublic:
+def accept_task(task_id: str, session: SessionDep, parts: PartsDep, caller: Caller, view: View) -> TaskPublic:
     from handoff.tasks.service import accept_task as accept
 
     _visible(session, view, task_id)
-    return _one(view, accept(session, task_id, caller.actor))
+    return _one(view, accept(session, task_id, caller.actor, sync_targets=parts.settings.sync.targets()))
 
 
 @router.patch(

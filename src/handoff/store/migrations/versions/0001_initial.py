@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 07:44:08.429071
+Create Date: 2026-12-02 15:18:49.494987
 """
 
 import sqlalchemy as sa
@@ -692,6 +692,48 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_task_links_task_id"), ["task_id"], unique=False)
 
     op.create_table(
+        "task_sync",
+        sa.Column("task_id", sa.String(length=255), nullable=False, comment="CRM tasks.id"),
+        sa.Column("target", sa.String(length=16), nullable=False, comment="jira, asana or trello"),
+        sa.Column(
+            "status",
+            sa.String(length=16),
+            nullable=False,
+            comment="pending (to push), sent (linked), failed (refused; `handoff sync push --retry-failed`), skipped",
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "next_attempt_at",
+            sa.DateTime(timezone=True),
+            nullable=True,
+            comment="a pending row is not pushed before this",
+        ),
+        sa.Column(
+            "claimed_until",
+            sa.DateTime(timezone=True),
+            nullable=True,
+            comment="a pusher holds the row until then (one push at once)",
+        ),
+        sa.Column("last_error", sa.Text(), nullable=True, comment="redacted: what the target answered last"),
+        sa.Column(
+            "remote_id", sa.String(length=255), nullable=True, comment="the target's id of the issue, task or card"
+        ),
+        sa.Column(
+            "remote_key",
+            sa.String(length=64),
+            nullable=True,
+            comment="the human key where the target has one (Jira's PROJ-12)",
+        ),
+        sa.Column("remote_url", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, comment="when the task was accepted"),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("task_id", "target", name=op.f("pk_task_sync")),
+        comment="The outbox of accepted tasks to Jira, Asana and Trello, written in the acceptance's transaction.",
+    )
+    with op.batch_alter_table("task_sync", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_task_sync_status"), ["status"], unique=False)
+
+    op.create_table(
         "tasks",
         sa.Column(
             "id",
@@ -899,6 +941,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tasks_account_id"))
 
     op.drop_table("tasks")
+    with op.batch_alter_table("task_sync", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_task_sync_status"))
+
+    op.drop_table("task_sync")
     with op.batch_alter_table("task_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_task_links_task_id"))
         batch_op.drop_index(batch_op.f("ix_task_links_ledger_id"))

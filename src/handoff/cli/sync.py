@@ -1,0 +1,61 @@
+"""`handoff sync push`: deliver the outbox of accepted tasks to Jira, Asana and Trello."""
+
+from __future__ import annotations
+
+import typer
+
+# Exit codes, so cron can tell "all delivered" from "some wait" and "some were refused".
+EXIT_OK, EXIT_PENDING, EXIT_FAILED = 0, 1, 4
+
+
+def register(app: typer.Typer) -> None:
+    sync_app = typer.Typer(help="Accepted tasks out to Jira, Asana and Trello (docs/sync.md).", no_args_is_help=True)
+    app.add_typer(sync_app, name="sync")
+
+    @sync_app.command("push")
+    def push_command(
+        target: str | None = typer.Option(None, "--target", help="Only this target: jira, asana or trello."),
+        limit: int | None = typer.Option(None, "--limit", min=1, max=10_000, help="At most this many (batch size)."),
+        retry_failed: bool = typer.Option(
+            False, "--retry-failed", help="Put refused tasks (401/403/404) back first, after fixing the settings."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the outcome of each task as one JSON document."),
+    ) -> None:
+        """Push every accepted task still pending; a task already in the target (found by its marker) is linked,
+        never created twice. Exit 0: all sent; 1: some wait for a retry; 4: some were refused."""
+        from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
+        from handoff.store.db import transaction
+        from handoff.sync.outbox import push
+        from handoff.sync.outbox import retry_failed as requeue
+        from handoff.wiring import build
+
+        parts = build()
+        try:
+            configured = parts.settings.sync.targets()
+            if not configured:
+                raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
+            parts.migrate()
+            if retry_failed:
+                with transaction(parts.sessions) as session:
+                    requeued = requeue(session, target=target)
+                if not as_json:
+                    say(f"{requeued} refused task(s) back in the queue")
+            report = push(parts, target=target, limit=limit)
+        finally:
+            parts.close()
+        if as_json:
+            emit_json(report.as_dict())
+        else:
+            for outcome in report.outcomes:
+                where = outcome.url or outcome.remote_id or ""
+                note = f"  {outcome.error}" if outcome.error else ""
+                say(f"{outcome.task_id} → {outcome.target}: {outcome.status} {where}{note}".rstrip())
+            counts = report.as_dict()
+            say(
+                f"sync: {counts['sent']} sent, {counts['pending']} to retry, {counts['failed']} refused, "
+                f"{counts['skipped']} skipped"
+            )
+        if report.count("failed"):
+            raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(EXIT_PENDING if report.count("pending") else EXIT_OK)

@@ -1,0 +1,57 @@
+"""Asana: the task payload (`{"data": ...}`, assignee by email, `due_on`, `external.gid` marker) and the connector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from handoff.sync.model import PushTask, RemoteLink, plain_description
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.sync.http import VendorHttp
+
+NAME = "asana"
+TASKS_PATH = "/api/1.0/tasks"
+OPT_FIELDS = "gid,name,permalink_url,external"
+
+
+def task_payload(task: PushTask, *, project_gid: str) -> dict[str, Any]:
+    """The body of `POST /api/1.0/tasks`. `external.gid` is the marker: `GET /tasks/external:<gid>` finds it again.
+
+    Asana takes a user's email where it takes a user gid, so the assignee needs no lookup."""
+    data: dict[str, Any] = {
+        "name": " ".join(task.title.split()),
+        "notes": plain_description(task),
+        "projects": [project_gid],
+        "external": {"gid": task.marker, "data": task.id},
+    }
+    if task.due_date:
+        data["due_on"] = task.due_date.isoformat()
+    if task.assignee_email:
+        data["assignee"] = task.assignee_email
+    return {"data": data}
+
+
+def external_path(task: PushTask) -> str:
+    return f"{TASKS_PATH}/{quote('external:' + task.marker, safe=':')}"
+
+
+@dataclass
+class AsanaConnector:
+    http: VendorHttp
+    project_gid: str
+    name: str = NAME
+
+    def find(self, task: PushTask) -> RemoteLink | None:
+        answer = self.http.get(external_path(task), params={"opt_fields": OPT_FIELDS}, missing_ok=True)
+        return self._link(answer["data"]) if answer and answer.get("data") else None
+
+    def create(self, task: PushTask) -> RemoteLink:
+        payload = task_payload(task, project_gid=self.project_gid)
+        return self._link(self.http.post(TASKS_PATH, json=payload, params={"opt_fields": OPT_FIELDS})["data"])
+
+    def _link(self, data: dict[str, Any]) -> RemoteLink:
+        gid = str(data["gid"])
+        url = data.get("permalink_url") or f"https://app.asana.com/0/{self.project_gid}/{gid}"
+        return RemoteLink(self.name, gid, url)

@@ -1,0 +1,91 @@
+"""What a connector pushes and gets back, the marker that finds a pushed task again, and the one Connector interface."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+MARKER_PREFIX = "handoff-"
+# Jira labels take no spaces, Asana external gids and Trello text take anything: one shape that all three accept.
+_MARKER_SAFE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
+
+
+def marker(task_id: str) -> str:
+    """The handoff marker of a task (`handoff-tsk_…`): a Jira label, Asana's `external.gid`, a line in a Trello card.
+
+    Ids that a label cannot hold (a CRM's "T 12/3") become a hash of the id, which is as unique and as stable."""
+    if _MARKER_SAFE.match(task_id):
+        return MARKER_PREFIX + task_id
+    return MARKER_PREFIX + "h" + hashlib.sha256(task_id.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class PushTask:
+    """An accepted task as a connector sees it: what the team needs to act, with its customer and evidence."""
+
+    id: str
+    title: str
+    description: str | None = None
+    due_date: date | None = None
+    priority: str | None = None
+    assignee_email: str | None = None
+    assignee_name: str | None = None
+    account_name: str | None = None
+    project_name: str | None = None
+    evidence: str | None = None
+    source: str | None = None
+
+    @property
+    def marker(self) -> str:
+        return marker(self.id)
+
+
+@dataclass(frozen=True)
+class RemoteLink:
+    """Where a task lives in the target: the target's own id, its human key (PROJ-12) when it has one, and a URL."""
+
+    target: str
+    remote_id: str
+    url: str | None = None
+    key: str | None = None
+
+
+class Connector(Protocol):
+    """One project tool. `find` looks a task up by its marker (None: not there); `create` makes it once.
+
+    Both raise `handoff.errors.PermanentFailure` when a retry cannot help (401/403/404), `OutcomeUnknown` when a
+    create's answer was lost, and `ExternalFailure` for anything else worth trying again."""
+
+    name: str
+
+    def find(self, task: PushTask) -> RemoteLink | None: ...
+
+    def create(self, task: PushTask) -> RemoteLink: ...
+
+
+def facts(task: PushTask) -> list[tuple[str, str]]:
+    """The task's facts as (label, value) lines every vendor's description shows, in one order."""
+    lines = [
+        ("Customer", task.account_name),
+        ("Project", task.project_name),
+        ("Owner", task.assignee_name or task.assignee_email),
+        ("Due", task.due_date.isoformat() if task.due_date else None),
+        ("Priority", task.priority),
+        ("Source", task.source),
+    ]
+    return [(label, value) for label, value in lines if value]
+
+
+def plain_description(task: PushTask) -> str:
+    """The description as plain text (Asana notes, Trello desc): facts, the text, the evidence, then the marker."""
+    parts = [task.description.strip()] if task.description and task.description.strip() else []
+    fact_lines = [f"{label}: {value}" for label, value in facts(task)]
+    if fact_lines:
+        parts.append("\n".join(fact_lines))
+    if task.evidence:
+        parts.append(f"Evidence: “{task.evidence.strip()}”")
+    parts.append(f"handoff task {task.id} ({task.marker})")
+    return "\n\n".join(parts)

@@ -1,0 +1,382 @@
+"""The durable outbox: rows written with the acceptance, claimed one pusher at a time, pushed exactly once each."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from handoff.errors import ExternalFailure, InvalidInput, OutcomeUnknown, PermanentFailure
+from handoff.redaction import redact, summarise_error
+from handoff.store.crm_tables import CRM_TABLES
+from handoff.store.db import transaction
+from handoff.sync.model import Connector, PushTask, RemoteLink
+from handoff.sync.tables import task_sync
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.settings import SyncSettings
+    from handoff.wiring import Parts
+
+log = logging.getLogger(__name__)
+TARGETS = ("jira", "asana", "trello")
+PUSHABLE = ("open", "done")  # a task rejected after its acceptance is not pushed
+MAX_BACKOFF_S = 3600.0
+FIRST_BACKOFF_S = 30.0
+MAX_ERROR_CHARS = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def enqueue(session: Session, task_ids: Iterable[str], targets: Sequence[str], *, now: datetime | None = None) -> int:
+    """One pending row per task and target that has none yet, in the caller's transaction; returns how many."""
+    ids, wanted = list(dict.fromkeys(task_ids)), [target for target in targets if target in TARGETS]
+    if not ids or not wanted:
+        return 0
+    existing = set(
+        session.execute(
+            select(task_sync.c.task_id, task_sync.c.target).where(
+                task_sync.c.task_id.in_(ids), task_sync.c.target.in_(wanted)
+            )
+        ).tuples()
+    )
+    moment = now or _now()
+    rows = [
+        {"task_id": task_id, "target": target, "status": "pending", "attempts": 0, "created_at": moment}
+        for task_id in ids
+        for target in wanted
+        if (task_id, target) not in existing
+    ]
+    if rows:
+        session.execute(task_sync.insert(), rows)
+    return len(rows)
+
+
+def links_of(session: Session, task_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each task's sync rows as the API shows them (target, status, remote id, key and URL, last error)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not task_ids:
+        return found
+    query = select(task_sync).where(task_sync.c.task_id.in_(list(task_ids))).order_by(task_sync.c.target)
+    for row in session.execute(query).all():
+        sent_at = _aware(row.sent_at)
+        found.setdefault(row.task_id, []).append(
+            {
+                "target": row.target,
+                "status": row.status,
+                "remote_id": row.remote_id,
+                "remote_key": row.remote_key,
+                "url": row.remote_url,
+                "attempts": row.attempts,
+                "error": row.last_error,
+                "sent_at": sent_at.isoformat() if sent_at else None,
+            }
+        )
+    return found
+
+
+def retry_failed(session: Session, *, target: str | None = None) -> int:
+    """Failed rows back to pending (after the credentials or the project were fixed); returns how many."""
+    query = update(task_sync).where(task_sync.c.status == "failed")
+    if target:
+        query = query.where(task_sync.c.target == target)
+    done = cast(CursorResult, session.execute(query.values(status="pending", next_attempt_at=None, claimed_until=None)))
+    return done.rowcount or 0
+
+
+def claim(
+    sessions: sessionmaker[Session], *, targets: Sequence[str], limit: int, lease_s: float, now: datetime
+) -> list[tuple[str, str]]:
+    """Due pending rows this pusher now holds for `lease_s`; a row another pusher holds is left to it.
+
+    Each row is taken by a conditional UPDATE, so two pushers (the service loop and `handoff sync push`) never push
+    the same task at once, on SQLite or PostgreSQL alike."""
+    free = or_(task_sync.c.claimed_until.is_(None), task_sync.c.claimed_until < now)
+    due = and_(
+        task_sync.c.status == "pending",
+        task_sync.c.target.in_(list(targets)),
+        or_(task_sync.c.next_attempt_at.is_(None), task_sync.c.next_attempt_at <= now),
+        free,
+    )
+    held: list[tuple[str, str]] = []
+    with transaction(sessions) as session:
+        candidates = session.execute(
+            select(task_sync.c.task_id, task_sync.c.target)
+            .where(due)
+            .order_by(task_sync.c.created_at, task_sync.c.task_id)
+            .limit(limit)
+        ).all()
+        for task_id, target in candidates:
+            taken = session.execute(
+                update(task_sync)
+                .where(task_sync.c.task_id == task_id, task_sync.c.target == target, due)
+                .values(claimed_until=now + timedelta(seconds=lease_s), attempts=task_sync.c.attempts + 1)
+            )
+            if cast(CursorResult, taken).rowcount == 1:
+                held.append((task_id, target))
+    return held
+
+
+_tasks = CRM_TABLES["tasks"]
+_members = CRM_TABLES["team_members"]
+_accounts = CRM_TABLES["accounts"]
+_projects = CRM_TABLES["projects"]
+
+
+def load_task(session: Session, task_id: str) -> tuple[str | None, PushTask | None]:
+    """(status, what a connector pushes) of a task; (None, None) when it is gone."""
+    from handoff.tasks.tables import task_extractions
+
+    row = session.execute(
+        select(
+            _tasks,
+            _members.c.email.label("member_email"),
+            _members.c.name.label("member_name"),
+            _accounts.c.name.label("account_name"),
+            _projects.c.name.label("project_name"),
+            task_extractions.c.evidence,
+            task_extractions.c.assignee_name,
+        )
+        .outerjoin(_members, _members.c.id == _tasks.c.assignee_id)
+        .outerjoin(_accounts, _accounts.c.id == _tasks.c.account_id)
+        .outerjoin(_projects, _projects.c.id == _tasks.c.project_id)
+        .outerjoin(task_extractions, task_extractions.c.task_id == _tasks.c.id)
+        .where(_tasks.c.id == task_id)
+    ).first()
+    if row is None:
+        return None, None
+    return row.status, PushTask(
+        id=row.id,
+        title=row.title,
+        description=row.description,
+        due_date=row.due_date,
+        priority=row.priority,
+        assignee_email=row.member_email,
+        assignee_name=row.member_name or row.assignee_name,
+        account_name=row.account_name,
+        project_name=row.project_name,
+        evidence=row.evidence,
+        source=row.source,
+    )
+
+
+def push_one(
+    connector: Connector,
+    task: PushTask,
+    *,
+    rounds: int = 3,
+    settle_s: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[RemoteLink, bool]:
+    """(link, created): the task's existing item when its marker is found, else one new item.
+
+    A create whose answer was lost is never repeated blindly: after `settle_s` the marker is looked up again, and
+    only an item still missing is created. Exactly once holds as long as the target's lookup sees its own writes
+    (docs/sync.md says where that is not guaranteed)."""
+    unknown: OutcomeUnknown | None = None
+    for round_number in range(rounds):
+        found = connector.find(task)
+        if found is not None:
+            return found, unknown is not None  # found after a lost answer: our create made it
+        try:
+            return connector.create(task), True
+        except OutcomeUnknown as error:
+            unknown = error
+            if round_number + 1 < rounds:
+                sleep(settle_s)
+    assert unknown is not None
+    raise unknown
+
+
+@dataclass
+class PushOutcome:
+    task_id: str
+    target: str
+    status: str  # sent, pending (to try again), failed, skipped
+    created: bool = False
+    remote_id: str | None = None
+    url: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class PushReport:
+    outcomes: list[PushOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sent": self.count("sent"),
+            "pending": self.count("pending"),
+            "failed": self.count("failed"),
+            "skipped": self.count("skipped"),
+            "tasks": [outcome.__dict__ for outcome in self.outcomes],
+        }
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, attempts - 1)))
+
+
+def _finish(sessions: sessionmaker[Session], outcome: PushOutcome, link: RemoteLink | None, now: datetime) -> None:
+    key = (task_sync.c.task_id == outcome.task_id, task_sync.c.target == outcome.target)
+    with transaction(sessions) as session:
+        values: dict[str, Any] = {"status": outcome.status, "claimed_until": None, "last_error": outcome.error}
+        if link is not None:
+            values |= {"remote_id": link.remote_id, "remote_key": link.key, "remote_url": link.url, "sent_at": now}
+        if outcome.status == "pending":
+            attempts = session.execute(select(task_sync.c.attempts).where(*key)).scalar() or 1
+            values["next_attempt_at"] = now + _backoff(attempts)
+        session.execute(update(task_sync).where(*key).values(**values))
+
+
+def push_pending(
+    sessions: sessionmaker[Session],
+    connectors: dict[str, Connector],
+    *,
+    target: str | None = None,
+    limit: int = 50,
+    lease_s: float = 600.0,
+    settle_s: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], datetime] = _now,
+) -> PushReport:
+    """Push every due pending row of the configured targets (or only `target`), one at a time, no transaction held
+    open over the network; a failure is recorded on its row and never stops the others."""
+    if target is not None and target not in connectors:
+        known = ", ".join(connectors) or "none"
+        raise InvalidInput(f"target {target!r} is not configured (configured: {known})")
+    targets = [target] if target else list(connectors)
+    report = PushReport()
+    if not targets:
+        return report
+    for task_id, name in claim(sessions, targets=targets, limit=limit, lease_s=lease_s, now=clock()):
+        with sessions() as session:
+            status, task = load_task(session, task_id)
+        outcome = PushOutcome(task_id, name, "skipped")
+        link: RemoteLink | None = None
+        if task is None or status not in PUSHABLE:
+            outcome.error = "the task is gone" if task is None else f"the task is {status}, not pushed"
+        else:
+            try:
+                link, outcome.created = push_one(connectors[name], task, settle_s=settle_s, sleep=sleep)
+                outcome.status, outcome.remote_id, outcome.url = "sent", link.remote_id, link.url
+            except PermanentFailure as error:
+                outcome.status, outcome.error = "failed", redact(str(error))[:MAX_ERROR_CHARS]
+            except ExternalFailure as error:
+                outcome.status, outcome.error = "pending", redact(str(error))[:MAX_ERROR_CHARS]
+            except Exception as error:  # a bug in one connector must not lose the others' results
+                log.exception("sync push of %s to %s failed", task_id, name)
+                outcome.status, outcome.error = "pending", summarise_error(error)
+        _finish(sessions, outcome, link, clock())
+        report.outcomes.append(outcome)
+    return report
+
+
+def configured_connectors(settings: SyncSettings, **http_options: Any) -> dict[str, Connector]:
+    """A connector per configured target, each with its own client; `http_options` reach `VendorHttp` (tests)."""
+    from handoff.sync.asana import AsanaConnector
+    from handoff.sync.http import RetryPolicy, VendorHttp
+    from handoff.sync.jira import JiraConnector
+    from handoff.sync.trello import TrelloConnector
+
+    retry = RetryPolicy(
+        max_attempts=settings.max_attempts, backoff_s=settings.backoff_s, max_retry_after_s=settings.max_retry_after_s
+    )
+    common: dict[str, Any] = {"timeout_s": settings.timeout_s, "retry": retry, **http_options}
+    connectors: dict[str, Connector] = {}
+    jira = settings.jira
+    if jira.configured:
+        assert jira.base_url and jira.email and jira.api_token and jira.project_key
+        token = jira.api_token.get_secret_value()
+        http = VendorHttp(
+            "Jira",
+            jira.base_url,
+            auth=(jira.email, token),
+            secrets=[token],
+            auth_hint="HANDOFF_SYNC__JIRA__EMAIL and __API_TOKEN",
+            where_hint="HANDOFF_SYNC__JIRA__BASE_URL and __PROJECT_KEY",
+            **common,
+        )
+        connectors["jira"] = JiraConnector(http, jira.base_url, jira.project_key, jira.issue_type)
+    asana = settings.asana
+    if asana.configured:
+        assert asana.token and asana.project_gid
+        token = asana.token.get_secret_value()
+        http = VendorHttp(
+            "Asana",
+            asana.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            secrets=[token],
+            auth_hint="HANDOFF_SYNC__ASANA__TOKEN",
+            where_hint="HANDOFF_SYNC__ASANA__PROJECT_GID",
+            **common,
+        )
+        connectors["asana"] = AsanaConnector(http, asana.project_gid)
+    trello = settings.trello
+    if trello.configured:
+        assert trello.key and trello.token and trello.list_id
+        key, token = trello.key.get_secret_value(), trello.token.get_secret_value()
+        http = VendorHttp(
+            "Trello",
+            trello.base_url,
+            params={"key": key, "token": token},
+            secrets=[key, token],
+            auth_hint="HANDOFF_SYNC__TRELLO__KEY and __TOKEN",
+            where_hint="HANDOFF_SYNC__TRELLO__LIST_ID",
+            **common,
+        )
+        connectors["trello"] = TrelloConnector(http, trello.list_id)
+    return connectors
+
+
+def close_connectors(connectors: dict[str, Connector]) -> None:
+    for connector in connectors.values():
+        http = getattr(connector, "http", None)
+        if http is not None:
+            http.close()
+
+
+def push(parts: Parts, *, target: str | None = None, limit: int | None = None) -> PushReport:
+    """What `handoff sync push` and the service loop run: every configured target's due rows, once."""
+    settings = parts.settings.sync
+    connectors = configured_connectors(settings)
+    try:
+        return push_pending(
+            parts.sessions,
+            connectors,
+            target=target,
+            limit=limit or settings.batch_size,
+            lease_s=settings.lease_s,
+            settle_s=settings.settle_s,
+        )
+    finally:
+        close_connectors(connectors)
+
+
+def run_pusher(parts: Parts, stop_event: threading.Event) -> None:
+    """The loop `handoff up` runs beside the worker while a target is configured: push, then wait."""
+    interval = parts.settings.sync.push_interval_s
+    while not stop_event.is_set():
+        try:
+            report = push(parts)
+            if report.outcomes:
+                log.info("sync: %s", {k: v for k, v in report.as_dict().items() if k != "tasks"})
+        except Exception as error:  # the store may be busy or down; the rows wait, the loop goes on
+            log.warning("sync push failed: %s", summarise_error(error))
+        stop_event.wait(interval)

@@ -1,0 +1,243 @@
+"""A loopback Jira, Asana and Trello: the documented endpoints the connectors use, shape checks, scripted faults."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SHAPES = json.loads((Path(__file__).parent / "shapes.json").read_text(encoding="utf-8"))
+
+JIRA_EMAIL, JIRA_TOKEN, JIRA_PROJECT = "bot@example.com", "jira-token-0123456789", "HO"
+ASANA_TOKEN, ASANA_PROJECT = "asana-token-0123456789", "1200000000000001"
+TRELLO_KEY, TRELLO_TOKEN = "trellokey0123456789", "trellotoken0123456789"
+TRELLO_LIST = "5f0000000000000000000001"
+# The people each tool knows, by email (Jira accountIds, Trello member ids).
+JIRA_USERS = {"ana@ourco.example": "5b10ac8d82e05b22cc7d4ef5"}
+TRELLO_MEMBERS = {"ana@ourco.example": "5f00000000000000000000aa"}
+
+CREATE = {"jira": ("POST", "/rest/api/3/issue"), "asana": ("POST", "/api/1.0/tasks"), "trello": ("POST", "/1/cards")}
+
+
+@dataclass
+class Fault:
+    """One scripted answer: a status (with Retry-After), or a lost answer (`drop`, `delay_s`), before or after the
+    request was carried out (`after`: the issue exists, only its answer is lost)."""
+
+    status: int | None = None
+    retry_after: str | None = None
+    delay_s: float = 0.0
+    drop: bool = False
+    after: bool = False
+
+
+@dataclass
+class Vendors:
+    """`with Vendors() as tools:` serves all three on one loopback port; `tools.items[vendor]` is what exists."""
+
+    items: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"jira": [], "asana": [], "trello": []})
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    faults: dict[tuple[str, str], list[Fault]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def fail(self, vendor: str, *faults: Fault, method: str | None = None, path: str | None = None) -> None:
+        """Script faults for the vendor's create (or another method and path), used in order, once each."""
+        key = (method, path) if method and path else CREATE[vendor]
+        with self._lock:
+            self.faults.setdefault(key, []).extend(faults)
+
+    def count(self, vendor: str, method: str, path: str) -> int:
+        return sum(1 for request in self.requests if request == (method, path))
+
+    # ---- the server ----------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Vendors:
+        vendors = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                vendors._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                vendors._handle(self, "POST")
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urllib.parse.urlsplit(handler.path)
+        path, query = parts.path, dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        with self._lock:
+            self.requests.append((method, path))
+            script = self.faults.get((method, path))
+            fault = script.pop(0) if script else None
+        if fault and not fault.after:
+            self._misbehave(handler, fault, None)
+            return
+        status, body = self._route(handler, method, path, query, raw)
+        if fault:
+            self._misbehave(handler, fault, (status, body))
+            return
+        self._send(handler, status, body)
+
+    def _misbehave(self, handler: BaseHTTPRequestHandler, fault: Fault, done: tuple[int, Any] | None) -> None:
+        if fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault.drop:
+            handler.close_connection = True  # the connection closes with no answer at all
+            return
+        if fault.status is not None:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            self._send(handler, fault.status, {"errorMessages": [f"scripted {fault.status}"]}, headers)
+        elif done is not None:
+            self._send(handler, *done)
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting (a timeout test)
+            pass
+
+    def _check(self, shape: str, document: Any) -> str | None:
+        try:
+            jsonschema.validate(document, SHAPES[shape]["schema"])
+        except jsonschema.ValidationError as error:
+            problem = f"{shape}: {error.message} at {list(error.absolute_path)}"
+            with self._lock:
+                self.violations.append(problem)
+            return problem
+        return None
+
+    def _route(self, handler, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        if path.startswith("/rest/api/3/"):
+            return self._jira(handler, method, path, query, raw)
+        if path.startswith("/api/1.0/"):
+            return self._asana(handler, method, path, query, raw)
+        if path.startswith("/1/"):
+            return self._trello(method, path, query)
+        return 404, {"error": "no such endpoint"}
+
+    # ---- Jira ----------------------------------------------------------------------------------------------
+
+    def _jira(self, handler, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        expected = "Basic " + base64.b64encode(f"{JIRA_EMAIL}:{JIRA_TOKEN}".encode()).decode()
+        if handler.headers.get("Authorization") != expected:
+            return 401, {"errorMessages": ["You are not authenticated."]}
+        if (method, path) == ("GET", "/rest/api/3/user/search"):
+            account = JIRA_USERS.get(query.get("query", "").lower())
+            return 200, [{"accountId": account, "accountType": "atlassian", "active": True}] if account else []
+        body = json.loads(raw or b"null")
+        if (method, path) == ("POST", "/rest/api/3/search/jql"):
+            if problem := self._check("jira_search_jql", body):
+                return 400, {"errorMessages": [problem]}
+            labels = re.findall(r'labels = "([^"]+)"', body["jql"])
+            with self._lock:
+                found = [issue for issue in self.items["jira"] if set(labels) <= set(issue["fields"]["labels"])]
+            return 200, {"issues": found[: body.get("maxResults", 50)], "isLast": True}
+        if (method, path) == ("POST", "/rest/api/3/issue"):
+            problem = self._check("jira_create_issue", body) or (
+                self._check("adf", body["fields"]["description"]) if "description" in body.get("fields", {}) else None
+            )
+            if problem:
+                return 400, {"errorMessages": [problem], "errors": {}}
+            if body["fields"]["project"].get("key") != JIRA_PROJECT:
+                return 400, {"errors": {"project": "valid project is required"}}
+            with self._lock:
+                number = next(self._ids)
+                issue = {"id": str(10000 + number), "key": f"{JIRA_PROJECT}-{number}", "fields": body["fields"]}
+                self.items["jira"].append(issue)
+            return 201, {"id": issue["id"], "key": issue["key"], "self": f"{self.url}/rest/api/3/issue/{issue['id']}"}
+        return 404, {"errorMessages": ["no such endpoint"]}
+
+    # ---- Asana ---------------------------------------------------------------------------------------------
+
+    def _asana(self, handler, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        if handler.headers.get("Authorization") != f"Bearer {ASANA_TOKEN}":
+            return 401, {"errors": [{"message": "Not Authorized"}]}
+        if method == "GET" and path.startswith("/api/1.0/tasks/external:"):
+            gid = urllib.parse.unquote(path.removeprefix("/api/1.0/tasks/external:"))
+            with self._lock:
+                found = [task for task in self.items["asana"] if task.get("external", {}).get("gid") == gid]
+            if not found:
+                return 404, {"errors": [{"message": "external: Unknown object"}]}
+            return 200, {"data": found[0]}
+        if (method, path) == ("POST", "/api/1.0/tasks"):
+            body = json.loads(raw or b"null")
+            if problem := self._check("asana_create_task", body):
+                return 400, {"errors": [{"message": problem}]}
+            data = body["data"]
+            if data.get("projects") != [ASANA_PROJECT]:
+                return 404, {"errors": [{"message": "project: Unknown object"}]}
+            with self._lock:
+                gid = str(1300000000000000 + next(self._ids))
+                task = {"gid": gid, "resource_type": "task", **data}
+                task["permalink_url"] = f"https://app.asana.com/0/{ASANA_PROJECT}/{gid}"
+                self.items["asana"].append(task)
+            return 201, {"data": task}
+        return 404, {"errors": [{"message": "no such endpoint"}]}
+
+    # ---- Trello --------------------------------------------------------------------------------------------
+
+    def _trello(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any]:
+        if query.get("key") != TRELLO_KEY or query.get("token") != TRELLO_TOKEN:
+            return 401, {"message": "invalid key"}
+        if method == "GET" and path == f"/1/lists/{TRELLO_LIST}/cards":
+            with self._lock:
+                return 200, [dict(card) for card in self.items["trello"] if card["idList"] == TRELLO_LIST]
+        if method == "GET" and path.startswith("/1/lists/"):
+            return 404, {"message": "model not found"}
+        if (method, path) == ("GET", "/1/search/members"):
+            member = TRELLO_MEMBERS.get(query.get("query", "").lower())
+            return 200, [{"id": member, "username": "ana"}] if member else []
+        if (method, path) == ("POST", "/1/cards"):
+            if problem := self._check("trello_create_card", query):
+                return 400, {"message": problem}
+            if query["idList"] != TRELLO_LIST:
+                return 404, {"message": "could not find the list"}
+            with self._lock:
+                card_id = f"{0x6A0000000000000000000000 + next(self._ids):024x}"
+                card = {key: value for key, value in query.items() if key not in ("key", "token")}
+                card |= {"id": card_id, "shortUrl": f"https://trello.com/c/{card_id[-8:]}"}
+                self.items["trello"].append(card)
+            return 200, card
+        return 404, {"message": "no such endpoint"}
