@@ -215,6 +215,8 @@ def test_a_greeting_that_leads_into_the_ask_on_one_line_keeps_the_ask(text: str,
         ("- Alex Scammon: Send details about the kiosk to Alex Kimber.", True),
         ("Couldn't find a good link (Jeff will take this as a TODO)", True),
         ("Wes and Ulises will circle back to schedule a working session", True),
+        ("* Robin is going to work with legal on this", True),  # "work" opens no imperative, but follows "going to"
+        ("Gary needs to figure out what the Wind River issues are.", True),
         ("* Aiming to remove the flag in 12.17.0", False),  # no person
         ("Agreement to close the vote.", False),  # a noun, written lower case elsewhere in the minutes
         ("Richard will likely fly in the night before", False),  # hedged
@@ -284,3 +286,66 @@ def test_a_no_reply_sender_alone_does_not_make_a_mail_bulk() -> None:
         "email", sender="kim@law.example", texts=("Please sign the Purchase and Sale Agreement.",)
     )
     assert not reads_as_bulk(contract)  # "Sale Agreement" is no sale
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Jeff: I like the idea of providing examples for each reference type.", True),
+        ("Karsten: This is a very well known example and well understood", True),
+        ("Kim: Would it be valuable to be able to aggregate the individual licenses?", True),
+        ("* Aiming to remove the warning in an upcoming release", True),
+        ("Thomas: Don't want to only focus on log4j, should use others as well", True),
+        ("I think this makes sense, but please talk with David first.", False),  # it still asks
+        ("There is a bug in the export, Anna to fix it", False),  # an assignment in the same line
+        ("Joe will send the doc to the list.", False),
+    ],
+)
+def test_a_speakers_opinion_in_minutes_is_no_task(line: str, expected: bool) -> None:
+    from handoff.extraction.decision import voices_opinion
+
+    assert voices_opinion(line) is expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("openEuler 22.03 LTS SP4发布介绍 -- 范佳臣", True),  # presented
+        ("TC同意引入该工具，认为该工具对改进CVE的全流程看护具有重要意义。", True),  # agreed and reported
+        ("会后联系公众号负责人，推送筹备组成立的新闻。", False),
+        ("合规SIG统一考虑如何处理License风险组件。 责任人：魏建刚", False),
+        ("Send the revised SOW", False),  # not Chinese
+    ],
+)
+def test_chinese_lines_that_present_or_report(line: str, expected: bool) -> None:
+    from handoff.extraction.decision import is_cn_description
+
+    assert is_cn_description(line) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Please give me a call, and be advised that Jeff and Steve are going to call you.",
+         ["Please give me a call", "be advised that Jeff and Steve are going to call you."]),
+        ("Please review the attached at your convenience and also forward, as necessary, to anyone else.",
+         ["Please review the attached at your convenience", "forward, as necessary, to anyone else."]),
+        ("Please review the job description for Jennifer -- also David, thanks for moving this forward.",
+         ["Please review the job description for Jennifer", "also David, thanks for moving this forward."]),
+        ("Please send the file and the invoice.", ["Please send the file and the invoice."]),
+        ("We met on Monday, and also ate lunch.", ["We met on Monday, and also ate lunch."]),  # no ask to split
+    ],
+)  # fmt: skip
+def test_an_ask_joined_to_another_clause_is_split(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_a_title_whose_object_is_a_pronoun_names_the_line_before() -> None:
+    from handoff.extraction.titles import with_antecedent
+
+    before = "* Enable pseudonymity for EasyCLA."
+    assert (
+        with_antecedent("Work with legal on this", before) == "Work with legal on this: Enable pseudonymity for EasyCLA"
+    )
+    assert with_antecedent("Send revised SOW", before) == "Send revised SOW"
+    assert with_antecedent("Look into it", None) == "Look into it"
