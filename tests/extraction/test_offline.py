@@ -70,7 +70,8 @@ def test_urgency_and_commitments(extractor) -> None:
         mail(text, sender="Hans Weber <hans@stark.example>", to="ben.carter@ourco.example"), ROSTER
     )
     by_title = {t.title.value: t for t in tasks}
-    assert by_title["Fix it"].priority.value == "urgent" and by_title["Fix it"].assignee_id == "u_ben"
+    fix = by_title["Fix it: Export failed again"]  # the object named by the sentence before
+    assert fix.priority.value == "urgent" and fix.assignee_id == "u_ben"
     logs = next(t for t in tasks if "logs" in t.title.value)
     assert logs.assignee.value == "Hans Weber" and logs.assignee_id is None
     assert logs.due.value == date(2026, 3, 5)
