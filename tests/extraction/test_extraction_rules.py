@@ -36,6 +36,7 @@ FRIDAY = datetime(2026, 5, 15, 9, 0, tzinfo=timezone(timedelta(hours=2)))
         ("请在周五前提交数据字典", WEDNESDAY, date(2026, 3, 6)),
         ("下周一之前发给我们", WEDNESDAY, date(2026, 3, 9)),
         ("月底前完成压力测试", WEDNESDAY, date(2026, 3, 31)),
+        ("**4 月 20 日前**，各变更需完成功能验证", WEDNESDAY, date(2026, 4, 20)),  # spaced-out numbers
         ("本周四更新文档", WEDNESDAY, date(2026, 3, 5)),
         ("due 2026-04-01", WEDNESDAY, date(2026, 4, 1)),
     ],

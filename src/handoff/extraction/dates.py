@@ -94,11 +94,12 @@ def _quarter_end(today: date, quarter: int, year: int | None) -> date:
 
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b"), "iso"),
-    (re.compile(r"(?:(\d{4})年)?(\d{1,2})月(\d{1,2})[日号]"), "cn_month_day"),
+    # Chinese writers often space the numbers out: "4 月 20 日前", "2024 年 3 月 1 日".
+    (re.compile(r"(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"), "cn_month_day"),
     (re.compile(r"(下下?|本|这|这个)?(?:周|星期|礼拜)([一二三四五六日天1-7])"), "cn_weekday"),
-    (re.compile(r"(\d{1,2})月(?:底|末)"), "cn_numbered_month_end"),
+    (re.compile(r"(\d{1,2})\s*月\s*(?:底|末)"), "cn_numbered_month_end"),
     (re.compile(r"(下个?月|本月|这个月)?月底|月末"), "cn_month_end"),
-    (re.compile(r"(\d{1,2})[日号](?:之?前|以前|截止)"), "cn_day_of_month"),
+    (re.compile(r"(\d{1,2})\s*[日号](?:之?前|以前|截止)"), "cn_day_of_month"),
     (re.compile(r"明天|明日"), "cn_tomorrow"),
     (re.compile(r"后天"), "cn_day_after"),
     (re.compile(r"今天|今日|今晚|下班前"), "cn_today"),
