@@ -350,3 +350,20 @@ def test_a_title_whose_object_is_a_pronoun_names_the_line_before() -> None:
     )
     assert with_antecedent("Send revised SOW", before) == "Send revised SOW"
     assert with_antecedent("Look into it", None) == "Look into it"
+
+
+@pytest.mark.parametrize(
+    ("line", "owner"),
+    [
+        ("New meeting time - Joe will create an issue", "Joe"),
+        ("Joe and Ben will meet soon to look at those notes", "Joe and Ben"),
+        ("* Jory volunteered to do initial draft for directed funding.", "Jory"),
+        ("Couldn't find a good CSAF file to link to (Jeff will take this as a TODO)", "Jeff"),
+        ("David & William will publish examples to list", "David and William"),
+        ("@石垚@丁文昊将上述代码改写为 MobX 版本", "石垚 and 丁文昊"),
+        ("@陈玄先用面向对象语法写好框架无关的登录、查询逻辑", "陈玄"),
+        ("The nightly export failed again.", None),
+    ],
+)
+def test_the_owner_of_an_assignment_in_minutes(line: str, owner: str | None) -> None:
+    assert written_owner(line) == owner

@@ -367,19 +367,25 @@ def lowercase_words(texts: Sequence[str]) -> frozenset[str]:
 def is_assignment(text: str, common_words: frozenset[str] = frozenset()) -> bool:
     """A named person assigned a concrete action or committing to one (GUIDELINES 2.4, "X to do Y" lines): kept
     even where the learned layer, which has seen few minutes, scores it low. Hedged and conditional ones are not."""
+    return assignment_owner(text, common_words) is not None
+
+
+def assignment_owner(text: str, common_words: frozenset[str] = frozenset()) -> str | None:
+    """Who `is_assignment` found assigned ("Joe and Ben" in "New time - Joe and Ben will meet…"), or None."""
     body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)]|\[[ xX]?\])\s*", "", text.strip())
     if _CONDITIONAL.match(body) or _DONE.search(body) or _DEFERRED.search(body):
-        return False
+        return None
     if body.rstrip(" *_)").endswith(("?", "？")):
-        return False
+        return None
     for pattern in (_SPEAKER_IMPERATIVE, _ASSIGNMENT):
         for match in pattern.finditer(body):
-            first = match.group("who").split()[0].strip("@*").lower()
+            who = match.group("who")
+            first = who.split()[0].strip("@*").lower()
             if first in _NOT_PEOPLE or first in common_words or re.search(r"(?:ing|ed)$", first):
                 continue
             if not _ASSIGNMENT_VETO.search(body[: match.end() + 12]):  # "Richard will look…, unless … likely …"
-                return True
-    return False
+                return who.strip("*")
+    return None
 
 
 def feature_matrix(sentences: Sequence[Sentence], context: MessageContext) -> np.ndarray:

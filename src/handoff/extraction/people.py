@@ -127,6 +127,8 @@ _TRAILING_OWNER = re.compile(
 _CN_RESPONSIBLE = re.compile(
     r"(?:责任人|负责人)\s*[:：]?\s*([\u4e00-\u9fff]{2,4}(?:\s*[、,，和&]\s*[\u4e00-\u9fff]{2,4})*)"
 )
+# "@石垚@丁文昊将…", "@陈玄先用…": handles at the start of a Chinese line, each ended by another or by a verb.
+_CN_LEADING_HANDLES = re.compile(r"^(?:@[\u4e00-\u9fff]{2,3}?(?=@|将|先|来|负责|需要|会|把|和|与|、|\s))+")
 _CN_HANDLE = re.compile(r"@([\u4e00-\u9fff]{2,4}|[A-Za-z][\w-]+)\s*$")
 _AI_OWNER = re.compile(r"^\s*\*\*\s*(?:ai|action)\s*[:：]?\s+([A-Z][\w'-]+(?:\s[A-Z][\w'-]+)?)\s*\*\*", re.I)
 # "It was agreed that Robin will…", "Also Brad needs to…", "…, Marco will lead this".
@@ -218,7 +220,13 @@ def written_owner(sentence: str) -> str | None:
     inner = _INNER_OWNER.search(sentence)
     if inner and inner.group(1).split()[0].lower() not in _NOT_NAMES:
         return _joined(inner.group(1))
-    return None
+    handles = _CN_LEADING_HANDLES.match(sentence)
+    if handles:
+        return _joined("、".join(re.findall(r"@([\u4e00-\u9fff]{2,3})", handles.group(0))))
+    from handoff.extraction.decision import assignment_owner  # the decision layer's reading of "X will do Y"
+
+    assigned = assignment_owner(sentence)
+    return _joined(assigned) if assigned else None
 
 
 def resolve_assignee(
