@@ -83,7 +83,7 @@ STRUCTURAL_NAMES = (
     "body_caps_share",
     "body_money_rate",
     "body_link_rate",  # links per 1,000 characters of text
-    "text_poor_with_images",  # hardly any text but images or attachments: image spam
+    "text_poor_with_images",  # hardly any text but images: image spam
     "risky_attachment",
 )
 # The columns read from the body text alone: true of a mail rebuilt from its text (training's business ham, see
@@ -184,7 +184,8 @@ def structural_features(mail: ParsedMail) -> np.ndarray:
         _share_upper(text[:CHAR_CHARS]),
         1000.0 * len(_MONEY.findall(text[:WORD_CHARS])) / max(min(body_chars, WORD_CHARS), 200),
         1000.0 * len(urls) / max(body_chars, 200),
-        float(len(text.strip()) < 200 and (images > 0 or bool(mail.attachments))),
+        # Images only: a short note with an attached file ("please see attached") is everyday business mail.
+        float(len(text.strip()) < 200 and images > 0),
         float(any(_RISKY_ATTACHMENT.search(a.filename or "") for a in mail.attachments)),
     )
     return np.asarray(values, dtype=np.float64)
