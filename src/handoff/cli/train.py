@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         output: Path | None = typer.Option(None, "--output", help="Write the artifact here (default: the package's)."),
         as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
     ) -> None:
-        """Refit the inbox's content spam classifier on mail_spam_ham (cross-validated first; rewrites the artifact)."""
+        """Refit the inbox's content spam classifier on mail_spam_ham and Enron business mail (CV first)."""
         from handoff.cli.output import emit_json, progress_bar, say
         from handoff.intake.spam_model import ARTIFACT_DIR
         from handoff.intake.spam_training import train_spam
