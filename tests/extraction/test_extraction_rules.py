@@ -297,6 +297,10 @@ def test_a_no_reply_sender_alone_does_not_make_a_mail_bulk() -> None:
         ("Kim: Would it be valuable to be able to aggregate the individual licenses?", True),
         ("* Aiming to remove the warning in an upcoming release", True),
         ("Thomas: Don't want to only focus on log4j, should use others as well", True),
+        ("We will likely need a vote.", True),  # hedged
+        ("(Potentially Richard can lead it in a few weeks' time)", True),
+        ("We want to make sure those companies are embedded in the community.", True),  # a state, not an action
+        ("Please make sure the invoice is sent today", False),
         ("I think this makes sense, but please talk with David first.", False),  # it still asks
         ("There is a bug in the export, Anna to fix it", False),  # an assignment in the same line
         ("Joe will send the doc to the list.", False),

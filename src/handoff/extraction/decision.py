@@ -298,7 +298,7 @@ _NOT_PEOPLE_TEXT = (
     "plan meeting nobody none no someone anyone i'd i'll i'm i've let's it's that's there's"
 )
 _NOT_PEOPLE = frozenset(_NOT_PEOPLE_TEXT.split())
-_ASSIGNMENT_VETO = re.compile(r"\b(?:likely|probably|possibly|maybe|perhaps|might|may|hoping|aiming)\b", _I)
+_ASSIGNMENT_VETO = re.compile(r"\b(?:likely|probably|possibly|potentially|maybe|perhaps|might|may|hoping|aiming)\b", _I)
 
 
 # The same in Chinese minutes: "@陈玄先用…写好…", "…需要一篇oEEP -- 吴峰光", "责任人：朱健伟", "会后联系…", "待更新".
@@ -337,8 +337,15 @@ _OPINION = re.compile(
     r"(?:i|we|they|he|she)\s+(?:(?:really|also|all|both)\s+)?(?:like|love|think|believe|feel|agree|disagree|guess|"
     r"wonder|prefer|suspect|doubt|see|understand)\b|(?:i|we|they)\s+(?:don'?t|do not)\s+(?:want|think|like|see|know)\b|"
     r"(?:don'?t|do not)\s+want\b|(?:this|that|it|there)\s+(?:is|was|seems|sounds|looks|would be|could be)\b|"
-    r"(?:would|could|should)\s+it\s+be\b|(?:aiming|hoping|trying)\s+to\b|similar to\b|in my (?:view|opinion)\b)",
+    r"(?:would|could|should)\s+it\s+be\b|(?:aiming|hoping|trying)\s+to\b|similar to\b|in my (?:view|opinion)\b)|"
+    # A hedge anywhere ("We will likely need a vote", "Potentially Richard can lead it"), or a goal that is a state
+    # to be in ("we want to make sure we're providing space…") rather than a thing to do.
+    r"\b(?:likely|potentially|possibly|perhaps|maybe|might)\b|"
+    r"\bmake sure (?:that )?(?:we(?:'re| are)?|they|those|it|everyone|everybody)\b",
     _I,
+)
+_HEDGE_OR_GOAL = re.compile(
+    r"\b(?:likely|potentially|possibly|perhaps|maybe|might)\b|\bmake sure (?:that )?(?:we|they|those|it|every)", _I
 )
 _STILL_ASKS = re.compile(r"\b(?:please|can you|could you|will you|would you|let'?s|action)\b", _I)
 
@@ -346,7 +353,9 @@ _STILL_ASKS = re.compile(r"\b(?:please|can you|could you|will you|would you|let'
 def voices_opinion(text: str) -> bool:
     """A line of minutes that states a view or an aim and asks nobody for anything."""
     body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s*", "", text.strip())
-    return bool(_OPINION.match(body)) and not _STILL_ASKS.search(body) and not is_assignment(body)
+    return bool(_OPINION.search(body) if _HEDGE_OR_GOAL.search(body) else _OPINION.match(body)) and not (
+        _STILL_ASKS.search(body) or is_assignment(body)
+    )
 
 
 def is_cn_description(text: str) -> bool:
