@@ -317,7 +317,10 @@ def test_a_speakers_opinion_in_minutes_is_no_task(line: str, expected: bool) -> 
     [
         ("openEuler 22.03 LTS SP4发布介绍 -- 范佳臣", True),  # presented
         ("TC同意引入该工具，认为该工具对改进CVE的全流程看护具有重要意义。", True),  # agreed and reported
+        ("GLS：使用 local-session 组件兜底请求上下文，解决了用户没有传递 context 导致的断链问题。", True),  # done
+        ("Thrift Binary Protocol Scalar Types 是定长编码，提前计算总长度来跳过。", True),  # what is so
         ("会后联系公众号负责人，推送筹备组成立的新闻。", False),
+        ("会后请大家了解一下新的发布流程", False),  # 了解 is "to learn", not a past 了
         ("合规SIG统一考虑如何处理License风险组件。 责任人：魏建刚", False),
         ("Send the revised SOW", False),  # not Chinese
     ],

@@ -311,7 +311,9 @@ _CN_TO_DO = re.compile(
 )
 _CN_NOT_TO_DO = re.compile(
     r"介绍|回顾|汇报|分享|演示|背景|议题|要点|表示|请假|how to|已经|已完成|完成了|同意|通过|认为|是否|"
-    r"如果|若|由于|一旦|可以",
+    r"如果|若|由于|一旦|可以|"
+    # What was done or is so: a verb with 了 ("解决了", "进行了"; 了解 is "to learn"), "目前", the copula "是".
+    r"[\u4e00-\u9fff]了(?!解)|目前|(?<![要需还])是(?![否])",
     _I,
 )
 
