@@ -51,17 +51,17 @@ def names(session: Session, table: str, ids: Iterable[str | None]) -> dict[str, 
 def shown_tasks(session: Session, caller: Principal, views: list[dict[str, Any]]) -> list[Any]:
     """Tasks exactly as `GET /v1/tasks` shows them to this caller: masked or audited by the API's own function."""
     from handoff.access.disclosure import disclosure_for
-    from handoff.api.routes.tasks import _shown
+    from handoff.api.routes.tasks import public_tasks
 
-    return _shown(disclosure_for(session, caller), views)
+    return public_tasks(disclosure_for(session, caller), views)
 
 
 def shown_entries(session: Session, caller: Principal, entries: list[Any]) -> list[Any]:
     """Ledger entries exactly as `GET /v1/ledger` shows them to this caller (the API's own function)."""
     from handoff.access.disclosure import disclosure_for
-    from handoff.api.routes.intake import _show_entries
+    from handoff.api.routes.intake import public_entries
 
-    return _show_entries(disclosure_for(session, caller), entries)
+    return public_entries(disclosure_for(session, caller), entries)
 
 
 @dataclass

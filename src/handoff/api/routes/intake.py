@@ -142,7 +142,7 @@ def receive_notes(body: NotesRequest, parts: PartsDep, caller: Caller) -> Receip
 FREE_TEXT = ("sender", "forwarded_by", "subject", "links", "reason", "error", "message_id")
 
 
-def _show_entries(view: Disclosure, entries: list[Any]) -> list[LedgerEntryPublic]:
+def public_entries(view: Disclosure, entries: list[Any]) -> list[LedgerEntryPublic]:
     """Contact data in full for roles with `contact_data` (and the read is audited), masked for the rest."""
     shown = []
     for entry in entries:
@@ -173,7 +173,7 @@ def list_ledger(
     if status is not None and status not in STATES + OUTCOMES:
         raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
     entries = list_entries(session, status, limit, offset)
-    return LedgerPagePublic(entries=_show_entries(view, entries), counts=counts(session))
+    return LedgerPagePublic(entries=public_entries(view, entries), counts=counts(session))
 
 
 @router.get(
@@ -188,7 +188,7 @@ def get_ledger_entry(
 ) -> LedgerEntryPublic:
     from handoff.intake.service import get_entry
 
-    return _show_entries(view, [get_entry(session, entry_id)])[0]
+    return public_entries(view, [get_entry(session, entry_id)])[0]
 
 
 @router.post(
@@ -218,4 +218,4 @@ def release_ledger_entry(
     from handoff.intake.service import get_entry, release
 
     release(session, [entry_id], actor=caller.actor)
-    return _show_entries(view, [get_entry(session, entry_id)])[0]
+    return public_entries(view, [get_entry(session, entry_id)])[0]

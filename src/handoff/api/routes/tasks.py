@@ -97,7 +97,7 @@ class TaskRejectRequest(BaseModel):
 FREE_TEXT = ("title", "description", "evidence", "fields", "notes")
 
 
-def _shown(view: Disclosure, tasks: list[dict[str, Any]]) -> list[TaskPublic]:
+def public_tasks(view: Disclosure, tasks: list[dict[str, Any]]) -> list[TaskPublic]:
     """Addresses, phone numbers and contacts' bare local parts stay whole only for roles with `contact_data` (each
     such read audited); others see them masked (`access.disclosure`)."""
     return [
@@ -107,7 +107,7 @@ def _shown(view: Disclosure, tasks: list[dict[str, Any]]) -> list[TaskPublic]:
 
 
 def _one(view: Disclosure, task: dict[str, Any]) -> TaskPublic:
-    return _shown(view, [task])[0]
+    return public_tasks(view, [task])[0]
 
 
 @router.get(
@@ -133,7 +133,7 @@ def list_tasks(
     filters = {"status": status, "account_id": account_id, "project_id": project_id}
     filters["scope"] = view.scope  # account owners: their own accounts only
     found = find(session, **filters, limit=limit, offset=offset)
-    return TaskPagePublic(tasks=_shown(view, found), total=count_tasks(session, **filters))
+    return TaskPagePublic(tasks=public_tasks(view, found), total=count_tasks(session, **filters))
 
 
 @router.get(
