@@ -176,10 +176,15 @@ def test_the_content_classifier_quarantines_a_strangers_spam_but_believes_a_cust
     body = spam.split(b"\n\n", 1)[1].decode("latin-1")
     service.receive_raw(crm_parts, spam, "smtp")
     service.receive_raw(crm_parts, _mail(ALICE, "From a customer", body=body), "smtp")
+    chinese = "王经理，生产环境的订单接口一直报错，麻烦尽快排查一下，下周一之前请把测试报告发给我们。谢谢！"
+    service.receive_raw(crm_parts, _mail("Wang Fang <wangfang@huaxin.example>", "订单接口", body=chinese), "smtp")
     service.process_pending(crm_parts, stage=keyword_stage())
     entries = {e.sender: e for e in _by_subject(crm_parts).values()}
     customer = entries[ALICE]
-    stranger = next(e for sender, e in entries.items() if sender != ALICE)
+    # No Chinese ham to learn from: the classifier has no opinion, and a stranger's Chinese mail is not quarantined.
+    unjudged = next(e for sender, e in entries.items() if sender and "huaxin" in sender)
+    assert unjudged.outcome != "spam" and unjudged.details["content_score"] is None
+    stranger = next(e for sender, e in entries.items() if sender not in (ALICE, unjudged.sender))
     assert stranger.outcome == "spam" and stranger.reason.startswith("spam: content score ")
     assert (stranger.account_id, stranger.task_ids) == (None, [])
     assert customer.outcome != "spam" and customer.account_id == "acc-acme"

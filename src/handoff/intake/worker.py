@@ -323,7 +323,12 @@ class Worker:
         From passed the forgery check) keeps its score in the details, for the review queue to show."""
         for item in work:
             reading = item.reading
-            if not item.going_on or item.released or reading is None or reading.content_score is None:
+            if not item.going_on or item.released or reading is None or reading.kind != "email":
+                continue
+            if self.gate.content_score is None:
+                continue
+            if reading.content_score is None:  # an empty mail, or a script the classifier's ham does not cover
+                item.parsed.setdefault("details", {})["content_score"] = None
                 continue
             item.parsed.setdefault("details", {})["content_score"] = round(reading.content_score, 3)
             if _credited(item, team):
