@@ -90,17 +90,9 @@ def _flags(scores: list[float | None], threshold: float) -> np.ndarray:
 def business_mail(datasets_dir: Path, model: Any, keyword_cut_off: int) -> dict[str, Any]:
     """The shipped model on the extraction development set's Enron inbox mail (never trained on): the share of mails
     quarantined, of mails with a required gold task quarantined, and the required gold tasks lost with them."""
-    from handoff.intake.mime import parse_mail
-    from handoff.intake.spam_training import HELD_OUT_EMAILS
+    from handoff.intake.spam_training import HELD_OUT_EMAILS, held_out_business_mail
 
-    root = datasets_dir / HELD_OUT_EMAILS
-    gold = {}
-    for line in (root.parent / "gold.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        gold[row["id"]] = sum(not task["optional"] for task in row["tasks"])
-    files = sorted(root.glob("*.eml"))
-    mails = [parse_mail(path.read_bytes()) for path in files]
-    tasks = np.asarray([gold[path.stem] for path in files])
+    names, mails, tasks = held_out_business_mail(datasets_dir)
     scores = model.content_scores(mails)
 
     def rates(flagged: np.ndarray) -> dict[str, Any]:
@@ -115,7 +107,7 @@ def business_mail(datasets_dir: Path, model: Any, keyword_cut_off: int) -> dict[
     keyword = np.asarray([keyword_score(mail) >= keyword_cut_off for mail in mails])
     curve = {str(t): rates(_flags(scores, t)) for t in CURVE}
     ranked = sorted(
-        ((score, path.stem, mail.subject) for score, path, mail in zip(scores, files, mails, strict=True) if score),
+        ((score, name, mail.subject) for score, name, mail in zip(scores, names, mails, strict=True) if score),
         reverse=True,
     )
     return {

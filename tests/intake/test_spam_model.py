@@ -34,6 +34,7 @@ from handoff.intake.spam_training import (
     choose_threshold,
     covered_scripts,
     fit_spam_model,
+    held_out_business_mail,
     held_out_shingles,
     load_business_ham,
     load_spam_corpus,
@@ -245,14 +246,9 @@ def test_the_fast_scoring_path_equals_the_training_design_matrix(shipped: SpamMo
 
 
 def _dev_mails(datasets_dir: Path) -> tuple[list, np.ndarray]:
-    root = datasets_dir / HELD_OUT_EMAILS
-    required = {}
-    for line in (root.parent / "gold.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        required[row["id"]] = sum(not task["optional"] for task in row["tasks"])
-    files = sorted(root.glob("*.eml"))
-    assert len(files) >= 100
-    return [parse_mail(path.read_bytes()) for path in files], np.asarray([required[path.stem] for path in files])
+    _, mails, required = held_out_business_mail(datasets_dir)
+    assert len(mails) >= 100
+    return mails, required
 
 
 @pytest.mark.datasets

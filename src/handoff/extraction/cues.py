@@ -19,7 +19,8 @@ IMPERATIVE_VERBS = (
     "setup", "circle", "meet", "finalise", "finalize", "handle", "drive", "present", "summarize", "summarise",
     "collect", "gather", "sync", "establish", "reflect", "swing", "nominate", "recruit",
 )  # fmt: skip
-_IMPERATIVE_START = re.compile(r"^(?:please\s+|pls\s+|kindly\s+)?(" + "|".join(IMPERATIVE_VERBS) + r")\b", re.I)
+IMPERATIVE_VERB = r"(?:" + "|".join(IMPERATIVE_VERBS) + r")\b"  # one of them, as a regex piece
+_IMPERATIVE_START = re.compile(r"^(?:please\s+|pls\s+|kindly\s+)?(" + IMPERATIVE_VERB + r")", re.I)
 _REQUEST = re.compile(
     r"\b(could|can|would|will)\s+(you|u|someone|somebody|anyone|we)\b|\bplease\b|\bpls\b|\bkindly\b|"
     r"\bneed(s)? (you|to)\b|\bwould (like|appreciate)\b|\bi'?d (like|appreciate)\b|\bmake sure\b|\bdon'?t forget\b|"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from handoff.extraction.cues import CUE_NAMES, IMPERATIVE_VERBS, cue_vector
+from handoff.extraction.cues import CUE_NAMES, IMPERATIVE_VERB, IMPERATIVE_VERBS, cue_vector
 
 ARTIFACT = Path(__file__).parent / "artifacts" / "decision.json"
 
@@ -271,7 +271,7 @@ def is_plain_ask(text: str, explicit: bool) -> bool:
 
 _PERSON = r"(?:@[\w.-]+|[A-Z][\w'.-]*[a-z][\w'.-]*(?:\s[A-Z][\w'.-]+)?|[A-Z]{2,4})"
 _PEOPLE = rf"(?P<who>{_PERSON}(?:\s*(?:,|&|\band\b)\s*{_PERSON})*(?:\s+et al\.?)?)"
-_ACTION_VERB = r"(?:" + "|".join(IMPERATIVE_VERBS) + r")\b"
+_ACTION_VERB = IMPERATIVE_VERB
 # After "Robin is going to" / "Gary needs to" a verb is surely a verb, so words too ambiguous to open an imperative
 # ("Work on X has slowed") still name the action there.
 _COMMITTED_VERB = (
@@ -334,20 +334,20 @@ def is_cn_assignment(text: str) -> bool:
 
 # A speaker's view in minutes' discussion ("Jeff: I like the idea…", "Karsten: This is a well known example",
 # "Kim: Would it be valuable to…", "Aiming to remove…"): an opinion or an aim, not an action anyone took on.
-_OPINION = re.compile(
+_OPINION_OPENING = re.compile(
     r"^(?:(?:\*\*)?[A-Z][\w'.-]+(?:\s[A-Z][\w'.-]+)?(?:\*\*)?\s*:\s*)?(?:(?:and|but|so|also),?\s+)?(?:"
     r"(?:i|we|they|he|she)\s+(?:(?:really|also|all|both)\s+)?(?:like|love|think|believe|feel|agree|disagree|guess|"
     r"wonder|prefer|suspect|doubt|see|understand)\b|(?:i|we|they)\s+(?:don'?t|do not)\s+(?:want|think|like|see|know)\b|"
     r"(?:don'?t|do not)\s+want\b|(?:this|that|it|there)\s+(?:is|was|seems|sounds|looks|would be|could be)\b|"
-    r"(?:would|could|should)\s+it\s+be\b|(?:aiming|hoping|trying)\s+to\b|similar to\b|in my (?:view|opinion)\b)|"
-    # A hedge anywhere ("We will likely need a vote", "Potentially Richard can lead it"), or a goal that is a state
-    # to be in ("we want to make sure we're providing space…") rather than a thing to do.
+    r"(?:would|could|should)\s+it\s+be\b|(?:aiming|hoping|trying)\s+to\b|similar to\b|in my (?:view|opinion)\b)",
+    _I,
+)
+# Anywhere in the line: a hedge ("We will likely need a vote", "Potentially Richard can lead it"), or a goal that is
+# a state to be in ("we want to make sure we're providing space…") rather than a thing to do.
+_HEDGE_OR_GOAL = re.compile(
     r"\b(?:likely|potentially|possibly|perhaps|maybe|might)\b|"
     r"\bmake sure (?:that )?(?:we(?:'re| are)?|they|those|it|everyone|everybody)\b",
     _I,
-)
-_HEDGE_OR_GOAL = re.compile(
-    r"\b(?:likely|potentially|possibly|perhaps|maybe|might)\b|\bmake sure (?:that )?(?:we|they|those|it|every)", _I
 )
 _STILL_ASKS = re.compile(r"\b(?:please|can you|could you|will you|would you|let'?s|action)\b", _I)
 
@@ -355,19 +355,17 @@ _STILL_ASKS = re.compile(r"\b(?:please|can you|could you|will you|would you|let'
 def voices_opinion(text: str) -> bool:
     """A line of minutes that states a view or an aim and asks nobody for anything."""
     body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s*", "", text.strip())
-    return bool(_OPINION.search(body) if _HEDGE_OR_GOAL.search(body) else _OPINION.match(body)) and not (
-        _STILL_ASKS.search(body) or is_assignment(body)
-    )
+    if not (_OPINION_OPENING.match(body) or _HEDGE_OR_GOAL.search(body)):
+        return False
+    return not (_STILL_ASKS.search(body) or is_assignment(body))
 
 
 def is_cn_description(text: str) -> bool:
     """A line of Chinese minutes that presents, reviews, reports or agrees, with no owner given a to-do: the learned
     layer reads Chinese through an English sentence model, so its score alone does not keep such a line."""
-    if len(_CJK.findall(text)) < 4:
+    if len(_CJK.findall(text)) < 4 or not _CN_NOT_TO_DO.search(text):
         return False
-    if _CN_NOT_TO_DO.search(text):
-        return not (_CN_TO_DO.search(text) and _CN_OWNED.search(text))
-    return False
+    return not (_CN_TO_DO.search(text) and _CN_OWNED.search(text))
 
 
 def lowercase_words(texts: Sequence[str]) -> frozenset[str]:

@@ -247,7 +247,7 @@ class OfflineExtractor:
             )
             and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
             and not (is_notes and voices_opinion(c.text))
-            and not (is_notes and is_cn_description(c.text) and not is_cn_assignment(c.text))
+            and not (is_notes and is_cn_description(c.text))
             for c, score in zip(found.items, scores, strict=True)
         ]
         people = Roster(roster)

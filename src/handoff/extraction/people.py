@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from handoff.extraction.decision import assignment_owner
 from handoff.extraction.model import TeamMember
 
 _HANDLE = re.compile(r"(?<![\w.])@([A-Za-z][\w.-]*[\w])")
@@ -223,9 +224,7 @@ def written_owner(sentence: str) -> str | None:
     handles = _CN_LEADING_HANDLES.match(sentence)
     if handles:
         return _joined("、".join(re.findall(r"@([\u4e00-\u9fff]{2,3})", handles.group(0))))
-    from handoff.extraction.decision import assignment_owner  # the decision layer's reading of "X will do Y"
-
-    assigned = assignment_owner(sentence)
+    assigned = assignment_owner(sentence)  # the decision layer's reading of "X will do Y"
     return _joined(assigned) if assigned else None
 
 

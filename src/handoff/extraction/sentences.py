@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from handoff.extraction.cues import IMPERATIVE_VERBS
+from handoff.extraction.cues import IMPERATIVE_VERB
 
 # Abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = {
@@ -22,12 +22,15 @@ _GREETING_OR_SIGNOFF = re.compile(
 )
 
 
-_VERB = r"(?:" + "|".join(IMPERATIVE_VERBS) + r")\b"
-_ASK_OPENING = re.compile(r"^(?:please\s+|pls\s+|kindly\s+|(?:could|can|would) you\s+(?:please\s+)?)?" + _VERB, re.I)
+_ASK_OPENING = re.compile(
+    r"^(?:please\s+|pls\s+|kindly\s+|(?:could|can|would) you\s+(?:please\s+)?)?" + IMPERATIVE_VERB, re.I
+)
 # Where an ask joins a second one or a remark: "Please give me a call, and be advised that…", "Please review the
 # attached and also forward it…", "Please review the job description -- also David, thanks for…".
 _CLAUSE_JOIN = re.compile(
-    r"(?:,\s*and\s+(?:also\s+)?|\s+and\s+also\s+|\s+--\s+)(?=(?:please\s+)?" + _VERB + r"|be advised\b|also\b)",
+    r"(?:,\s*and\s+(?:also\s+)?|\s+and\s+also\s+|\s+--\s+)(?=(?:please\s+)?"
+    + IMPERATIVE_VERB
+    + r"|be advised\b|also\b)",
     re.I,
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import platform
 import re
 from collections import defaultdict
@@ -156,17 +157,33 @@ def overlaps(text: str, held_out: set[tuple[str, ...]]) -> bool:
     return bool(own) and len(own & held_out) >= OVERLAP_SHARE * len(own)
 
 
+def held_out_business_mail(datasets_dir: Path) -> tuple[list[str], list[ParsedMail], np.ndarray]:
+    """The extraction development set's Enron mail, never trained on: file stems, parsed mails, and how many required
+    gold tasks each carries (what quarantining it would lose)."""
+    root = datasets_dir / HELD_OUT_EMAILS
+    files = _held_out_files(datasets_dir)
+    required = {}
+    for line in (root.parent / "gold.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        required[row["id"]] = sum(not task["optional"] for task in row["tasks"])
+    mails = [parse_mail(path.read_bytes()) for path in files]
+    return [path.stem for path in files], mails, np.asarray([required[path.stem] for path in files])
+
+
 def held_out_shingles(datasets_dir: Path) -> set[tuple[str, ...]]:
     """The shingles of every mail of the extraction development set (required: without it overlap goes unseen)."""
+    found: set[tuple[str, ...]] = set()
+    for path in _held_out_files(datasets_dir):
+        found |= shingles(parse_mail(path.read_bytes()).text or "")
+    return found
+
+
+def _held_out_files(datasets_dir: Path) -> list[Path]:
     root = datasets_dir / HELD_OUT_EMAILS
     files = sorted(root.glob("*.eml"))
     if not files:
         raise NotReady(f"{root} not found: the training must drop its text from the business ham")
-    found: set[tuple[str, ...]] = set()
-    for path in files:
-        mail = parse_mail(path.read_bytes())
-        found |= shingles(mail.text or "")
-    return found
+    return files
 
 
 def wrap_body(body: str, subject: str = "") -> bytes:

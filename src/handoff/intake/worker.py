@@ -321,19 +321,15 @@ class Worker:
     def _judge_content(self, work: list[_Work], team: Team) -> None:
         """The content classifier's score decides only for a stranger's mail; a customer's or colleague's (whose
         From passed the forgery check) keeps its score in the details, for the review queue to show."""
+        if self.gate.content_score is None:
+            return
         for item in work:
             reading = item.reading
             if not item.going_on or item.released or reading is None or reading.kind != "email":
                 continue
-            if self.gate.content_score is None:
-                continue
-            if reading.content_score is None:  # an empty mail, or a script the classifier's ham does not cover
-                item.parsed.setdefault("details", {})["content_score"] = None
-                continue
-            item.parsed.setdefault("details", {})["content_score"] = round(reading.content_score, 3)
-            if _credited(item, team):
-                continue
-            verdict = content_verdict(reading.content_score, self.gate)
+            score = reading.content_score  # None: an empty mail, or a script the classifier's ham does not cover
+            item.parsed.setdefault("details", {})["content_score"] = None if score is None else round(score, 3)
+            verdict = None if _credited(item, team) else content_verdict(score, self.gate)
             if verdict is not None:
                 item.ended = (verdict.outcome, verdict.reason)
 
