@@ -7,13 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.errors import ExternalFailure, InvalidInput, OutcomeUnknown, PermanentFailure
+from handoff.intake.ledger import as_utc, utcnow
 from handoff.redaction import redact, summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
@@ -32,15 +33,6 @@ FIRST_BACKOFF_S = 30.0
 MAX_ERROR_CHARS = 500
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 def enqueue(session: Session, task_ids: Iterable[str], targets: Sequence[str], *, now: datetime | None = None) -> int:
     """One pending row per task and target that has none yet, in the caller's transaction; returns how many."""
     ids, wanted = list(dict.fromkeys(task_ids)), [target for target in targets if target in TARGETS]
@@ -53,7 +45,7 @@ def enqueue(session: Session, task_ids: Iterable[str], targets: Sequence[str], *
             )
         ).tuples()
     )
-    moment = now or _now()
+    moment = now or utcnow()
     rows = [
         {"task_id": task_id, "target": target, "status": "pending", "attempts": 0, "created_at": moment}
         for task_id in ids
@@ -72,7 +64,7 @@ def links_of(session: Session, task_ids: Sequence[str]) -> dict[str, list[dict[s
         return found
     query = select(task_sync).where(task_sync.c.task_id.in_(list(task_ids))).order_by(task_sync.c.target)
     for row in session.execute(query).all():
-        sent_at = _aware(row.sent_at)
+        sent_at = as_utc(row.sent_at)
         found.setdefault(row.task_id, []).append(
             {
                 "target": row.target,
@@ -254,7 +246,7 @@ def push_pending(
     lease_s: float = 600.0,
     settle_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], datetime] = _now,
+    clock: Callable[[], datetime] = utcnow,
 ) -> PushReport:
     """Push every due pending row of the configured targets (or only `target`), one at a time, no transaction held
     open over the network; a failure is recorded on its row and never stops the others."""
