@@ -124,3 +124,46 @@ def test_a_missing_raw_file_fails_the_message_without_stopping_the_worker(crm_pa
     with crm_parts.sessions() as session:
         assert service.get_entry(session, broken.id).outcome == "failed"
         assert service.get_entry(session, fine.id).outcome == "tasks_created"
+
+
+def test_a_deadlock_with_another_worker_is_retried_not_failed(crm_parts: Parts) -> None:
+    """PostgreSQL ends one side of a deadlock between two workers' batches; that message is not at fault."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from handoff.intake.worker import TaskStage
+
+    stage = TaskStage.real(crm_parts.settings)
+    record, refusals = stage.record_tasks, []
+
+    def busy_twice(session, **kwargs):
+        if len(refusals) < 2:  # the batch's transaction, then the first try on its own
+            refusals.append(kwargs["ledger_id"])
+            raise OperationalError("INSERT INTO tasks ...", {}, sqlite3.OperationalError("database is locked"))
+        return record(session, **kwargs)
+
+    stage.record_tasks = busy_twice
+    entry_id = service.receive_raw(crm_parts, (CORPUS / "gmail_forward_en.eml").read_bytes(), "test").id
+    service.process_pending(crm_parts, stage=stage)
+    with crm_parts.sessions() as session:
+        entry = service.get_entry(session, entry_id)
+    assert refusals == [entry_id, entry_id]
+    assert (entry.outcome, entry.error, entry.attempts) == ("tasks_created", None, 1)
+    assert entry.task_ids
+
+
+def test_an_error_of_the_message_own_still_fails_it(crm_parts: Parts) -> None:
+    from handoff.intake.worker import TaskStage
+
+    stage = TaskStage.real(crm_parts.settings)
+
+    def broken(session, **kwargs):
+        raise ValueError("3 title vectors for 2 drafts")
+
+    stage.record_tasks = broken
+    entry_id = service.receive_raw(crm_parts, (CORPUS / "gmail_forward_en.eml").read_bytes(), "test").id
+    service.process_pending(crm_parts, stage=stage)
+    with crm_parts.sessions() as session:
+        entry = service.get_entry(session, entry_id)
+    assert entry.outcome == "failed" and entry.error == "ValueError: 3 title vectors for 2 drafts"

@@ -75,7 +75,7 @@ def test_workers_in_separate_processes_process_each_message_exactly_once(tmp_pat
     # Every message finished, each claimed once (attempts 1: no second worker ever took it), none failed.
     assert len(entries) == MESSAGES and all(e.done for e in entries.values())
     assert {e.attempts for e in entries.values()} == {1}
-    assert [e.outcome for e in entries.values() if e.outcome in ("failed", "duplicate")] == []
+    assert [(e.outcome, e.error) for e in entries.values() if e.outcome in ("failed", "duplicate")] == []
     assert sum(r["finished"] for r in reports) == MESSAGES
     # The task stage saw each message in one worker only, and saw every message that was not screened out.
     seen = [i for r in reports for i in set(r["recorded"])]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -43,7 +44,7 @@ from handoff.intake.tables import ledger
 from handoff.intake.team import Team
 from handoff.intake.thread_store import assign_thread
 from handoff.store.crm_tables import CRM_TABLES
-from handoff.store.db import transaction
+from handoff.store.db import is_busy, transaction
 from handoff.wiring import Parts
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -55,6 +56,7 @@ DEFAULT_BATCH = (
     32  # messages per claim and per final transaction; ~0.1 s of SQLite write lock with the offline extractor
 )
 DIRECTORY_TTL_S = 60.0  # the team and our own domains change rarely: re-read them once a minute, not per message
+BUSY_RETRIES = 4  # a message whose write met a deadlock or lock timeout is tried this often before its claim lapses
 
 
 class RecordedTasksLike(Protocol):
@@ -232,15 +234,27 @@ class Worker:
                 self._renew(session, work)
                 for item in work:
                     self._record(session, item)
-        except Exception:  # the batch could not commit (a lock timed out, the database went away): one at a time
+        except Exception:  # the batch could not commit (a deadlock, a lock timed out, the database went away)
             log.warning("ingest worker: a batch of %d did not commit; recording its messages one by one", len(work))
             log.debug("batch commit failed", exc_info=True)
             for item in work:
-                try:
-                    with transaction(self.parts.sessions) as session:
-                        self._record(session, item)
-                except Exception as error:
+                self._record_alone(item)
+
+    def _record_alone(self, item: _Work) -> None:
+        """One message in a transaction of its own. A busy database (a deadlock with another worker, a lock timeout)
+        is not the message's fault: it is tried again, and if the database stays busy the claim lapses and a later
+        pass takes the row; only an error of the message's own ends it as `failed`."""
+        for attempt in range(BUSY_RETRIES):
+            try:
+                with transaction(self.parts.sessions) as session:
+                    self._record(session, item)
+                return
+            except Exception as error:
+                if not is_busy(error):
                     self._fail(item, f"{type(error).__name__}: {error}")
+                    return
+                time.sleep(0.05 * (attempt + 1) * (1 + random.random()))  # jitter: the two sides do not meet again
+        log.warning("ingest worker: the database stayed busy recording %s; it is retried later", item.entry_id)
 
     # --- the steps, each catching its own errors into the message's status ----------------------------------------
 
@@ -397,6 +411,8 @@ class Worker:
             log.warning("ingest worker %s lost the claim on %s; another worker has it", self.worker_id, item.entry_id)
             return
         except Exception as error:  # the last line of defence: the message gets a status, the worker lives on
+            if is_busy(error):  # the database's trouble, not the message's: the whole transaction is tried again
+                raise
             _failed(item, error)
         try:
             with session.begin_nested():

@@ -277,7 +277,7 @@ def record_tasks(
     if new_tasks:
         session.execute(tasks.insert(), new_tasks)
         session.execute(task_extractions.insert(), new_extractions)
-    for task_id, changes in updates.items():
+    for task_id, changes in sorted(updates.items()):  # one lock order for every worker: fewer deadlocks between them
         session.execute(tasks.update().where(tasks.c.id == task_id).values(**changes))
     touched = [c.id for c in candidates if c.id in recorded.updated]
     if touched:
