@@ -11,7 +11,18 @@ import pytest
 from eval.extraction.scoring import Tally, assignee_matches, score_document
 from handoff.extraction.datasets import load_real_dev
 from handoff.extraction.dates import find_due
-from handoff.extraction.decision import FEATURE_NAMES, DecisionModel, KindModel, is_plain_ask, load_decision
+from handoff.extraction.decision import (
+    FEATURE_NAMES,
+    PRECEDENT_FEATURES,
+    DecisionModel,
+    KindModel,
+    MessageContext,
+    Precedents,
+    Sentence,
+    is_plain_ask,
+    load_decision,
+    precedent_columns,
+)
 from handoff.extraction.extractor import build_extractor
 from handoff.extraction.model import MessageText
 from handoff.extraction.overlap import tokens
@@ -87,6 +98,37 @@ def test_the_decision_weights_round_trip_and_refuse_other_features(tmp_path: Pat
     path.write_text(path.read_text().replace('"base_logit"', '"something_else"'))
     with pytest.raises(ValueError, match="other features"):
         load_decision(path)
+
+
+def test_precedents_travel_with_the_weights_and_a_candidate_reads_like_its_nearest(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+
+    def unit(rows: int) -> np.ndarray:
+        vectors = rng.normal(size=(rows, 8)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    tasks, others = unit(4), unit(6)
+    width = len(FEATURE_NAMES) + len(PRECEDENT_FEATURES)
+    kind = KindModel(np.linspace(-1, 1, width), -0.5, np.zeros(width), np.ones(width), 0.4, Precedents(tasks, others))
+    path = DecisionModel({"email": kind}, {}).save(tmp_path / "decision.json")
+    loaded = load_decision(path)
+    assert loaded.needs_vectors("email") and loaded.kinds["email"].precedents.tasks.shape == (4, 8)
+    # A candidate that is one of the task precedents sits nearer the tasks than the others.
+    margin, best = loaded.kinds["email"].precedents.columns(tasks[:1])[0]
+    assert best == pytest.approx(1.0, abs=1e-2) and margin > 0
+    margin, _ = loaded.kinds["email"].precedents.columns(others[:1])[0]
+    assert margin < 0
+    sentence = Sentence("Please send the SOW.", 0)
+    with pytest.raises(ValueError, match="needs their vectors"):
+        loaded.decide([sentence], MessageContext(kind="email"))
+    scores, _ = loaded.decide([sentence], MessageContext(kind="email"), tasks[:1])
+    assert scores.shape == (1,)
+
+
+def test_precedent_columns_leave_out_what_is_masked() -> None:
+    near = np.array([[0.9, 0.8, -np.inf, 0.1]])
+    margin, best = precedent_columns(near, np.array([[0.2, 0.2, 0.2]]))[0]
+    assert best == pytest.approx(0.9) and margin == pytest.approx((0.9 + 0.8 + 0.1) / 3 - 0.2)
 
 
 def test_rules_against_asks_overrule_the_explicit_ask_floor() -> None:

@@ -22,6 +22,8 @@ import numpy as np
 from handoff.extraction.cues import CUE_NAMES, IMPERATIVE_VERB, IMPERATIVE_VERBS, cue_vector
 
 ARTIFACT = Path(__file__).parent / "artifacts" / "decision.json"
+PRECEDENT_NEIGHBOURS = 3  # annotated sentences a candidate is compared with, on each side
+PRECEDENT_FEATURES = ("precedent_margin", "precedent_best")
 
 _I = re.I
 _CONDITIONAL = re.compile(r"^(?:and |but |so |also |however,? )?(?:if|should|in case|unless|when(?:ever)?)\b", _I)
@@ -269,6 +271,17 @@ def is_plain_ask(text: str, explicit: bool) -> bool:
     )
 
 
+_OPENS_WITH_VERB = re.compile(r"^(?:please\s+|kindly\s+)?" + IMPERATIVE_VERB, _I)
+
+
+def asks_nothing(text: str) -> bool:
+    """A statement with no mark of an ask of its own: no question, no imperative, no "you"-ask, no commitment
+    ("It's urgent, our board meets Monday." after "Could you send the SOW by Friday?")."""
+    if "?" in text or _OPENS_WITH_VERB.match(text.strip()):
+        return False
+    return not (_ASKS_YOU.search(text) or _WRITER_COMMIT.search(text) or _WE_COMMIT.search(text))
+
+
 _PERSON = r"(?:@[\w.-]+|[A-Z][\w'.-]*[a-z][\w'.-]*(?:\s[A-Z][\w'.-]+)?|[A-Z]{2,4})"
 _PEOPLE = rf"(?P<who>{_PERSON}(?:\s*(?:,|&|\band\b)\s*{_PERSON})*(?:\s+et al\.?)?)"
 _ACTION_VERB = IMPERATIVE_VERB
@@ -406,20 +419,60 @@ def feature_matrix(sentences: Sequence[Sentence], context: MessageContext) -> np
 
 
 @dataclass(frozen=True)
+class Precedents:
+    """Annotated sentences of the training messages, as unit MiniLM vectors: the tasks and the rest.
+
+    A candidate that reads like sentences annotators marked as tasks, more than like the ones they passed over, is
+    likelier a task: wording the rules above never named ("I need three things from you, today:")."""
+
+    tasks: np.ndarray
+    others: np.ndarray
+
+    def columns(self, vectors: np.ndarray) -> np.ndarray:
+        """Per candidate: mean similarity of its nearest tasks minus that of its nearest others; its nearest task."""
+        return precedent_columns(vectors @ self.tasks.T.astype(np.float32), vectors @ self.others.T.astype(np.float32))
+
+
+def precedent_columns(task_similarity: np.ndarray, other_similarity: np.ndarray) -> np.ndarray:
+    """`Precedents.columns` from the similarity matrices (rows: candidates); -inf marks a precedent left out."""
+
+    def nearest(similarity: np.ndarray) -> np.ndarray:
+        top = np.sort(similarity, axis=1)[:, -PRECEDENT_NEIGHBOURS:]
+        finite = np.isfinite(top)
+        return np.where(finite, top, 0.0).sum(axis=1) / np.maximum(finite.sum(axis=1), 1)
+
+    best = task_similarity.max(axis=1, initial=-1.0)
+    return np.column_stack([nearest(task_similarity) - nearest(other_similarity), best])
+
+
+@dataclass(frozen=True)
 class KindModel:
-    """A standardised logistic regression for one message kind, and the threshold chosen inside its training folds."""
+    """A standardised logistic regression for one message kind, and the threshold chosen inside its training folds.
+
+    With `precedents`, its last two features are `Precedents.columns` of the candidates' MiniLM vectors."""
 
     coef: np.ndarray
     intercept: float
     mean: np.ndarray
     scale: np.ndarray
     threshold: float
+    precedents: Precedents | None = None
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         if not len(features):
             return np.zeros(0)
         logits = ((features - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-logits))
+
+    def features(
+        self, sentences: Sequence[Sentence], context: MessageContext, vectors: np.ndarray | None
+    ) -> np.ndarray:
+        base = feature_matrix(sentences, context)
+        if self.precedents is None:
+            return base
+        if vectors is None or len(vectors) != len(sentences):
+            raise ValueError("this decision model compares candidates with its precedents: it needs their vectors")
+        return np.hstack([base, self.precedents.columns(np.asarray(vectors, dtype=np.float32))])
 
     def as_dict(self) -> dict:
         return {
@@ -431,13 +484,14 @@ class KindModel:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> KindModel:
+    def from_dict(cls, data: dict, precedents: Precedents | None = None) -> KindModel:
         return cls(
             coef=np.asarray(data["coef"], dtype=np.float64),
             intercept=float(data["intercept"]),
             mean=np.asarray(data["mean"], dtype=np.float64),
             scale=np.asarray(data["scale"], dtype=np.float64),
             threshold=float(data["threshold"]),
+            precedents=precedents,
         )
 
 
@@ -448,23 +502,53 @@ class DecisionModel:
     kinds: dict[str, KindModel]
     card: dict = field(default_factory=dict)
 
-    def decide(self, sentences: Sequence[Sentence], context: MessageContext) -> tuple[np.ndarray, float]:
-        """P(task) per sentence, and the bar a sentence must reach."""
-        model = self.kinds[context.kind if context.kind in self.kinds else "email"]
-        return model.probabilities(feature_matrix(sentences, context)), model.threshold
+    def model_for(self, kind: str) -> KindModel:
+        return self.kinds[kind if kind in self.kinds else "email"]
+
+    def decide(
+        self, sentences: Sequence[Sentence], context: MessageContext, vectors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """P(task) per sentence, and the bar a sentence must reach; `vectors`: the sentences' MiniLM vectors, which
+        a kind fitted with precedents needs (`needs_vectors`)."""
+        model = self.model_for(context.kind)
+        return model.probabilities(model.features(sentences, context, vectors)), model.threshold
+
+    def needs_vectors(self, kind: str) -> bool:
+        return self.model_for(kind).precedents is not None
 
     def save(self, path: Path = ARTIFACT) -> Path:
         data = dict(self.card, features=list(FEATURE_NAMES), kinds={k: m.as_dict() for k, m in self.kinds.items()})
+        data["precedent_kinds"] = sorted(k for k, m in self.kinds.items() if m.precedents is not None)
         path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        arrays = {
+            f"{kind}_{side}": getattr(m.precedents, side).astype(np.float16)
+            for kind, m in self.kinds.items()
+            if m.precedents is not None
+            for side in ("tasks", "others")
+        }
+        if arrays:
+            np.savez_compressed(_precedents_path(path), **arrays)
         return path
+
+
+def _precedents_path(path: Path) -> Path:
+    return path.with_name(path.stem + "_precedents.npz")
 
 
 def load_decision(path: Path = ARTIFACT) -> DecisionModel:
     data = json.loads(path.read_text(encoding="utf-8"))
     if list(data["features"]) != list(FEATURE_NAMES):
-        raise ValueError(f"{path} was fitted on other features; rebuild it with `handoff train extractor`")
-    kinds = {kind: KindModel.from_dict(values) for kind, values in data["kinds"].items()}
-    card = {k: v for k, v in data.items() if k not in ("features", "kinds")}
+        raise ValueError(f"{path} was fitted on other features; rebuild it with `handoff train decision`")
+    with_precedents = data.get("precedent_kinds") or []
+    arrays = np.load(_precedents_path(path)) if with_precedents else {}
+    kinds = {
+        kind: KindModel.from_dict(
+            values,
+            Precedents(arrays[f"{kind}_tasks"], arrays[f"{kind}_others"]) if kind in with_precedents else None,
+        )
+        for kind, values in data["kinds"].items()
+    }
+    card = {k: v for k, v in data.items() if k not in ("features", "kinds", "precedent_kinds")}
     return DecisionModel(kinds, card)
 
 

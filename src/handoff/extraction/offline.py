@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from handoff.extraction.classifier import ActionItemClassifier
 from handoff.extraction.cues import has_marker
 from handoff.extraction.dates import DueDate, event_date, find_due
@@ -13,6 +15,7 @@ from handoff.extraction.decision import (
     DecisionModel,
     MessageContext,
     Sentence,
+    asks_nothing,
     committed_decision,
     is_assignment,
     is_cn_assignment,
@@ -149,6 +152,7 @@ class Candidates:
     sentences: list[Sentence]
     context: MessageContext
     notes: list[str]
+    vectors: np.ndarray | None = None  # their MiniLM vectors, when the decision layer compares them with precedents
 
 
 class OfflineExtractor:
@@ -201,8 +205,19 @@ class OfflineExtractor:
         from handoff.extraction.embeddings import encode
 
         texts = [candidate.text for _, items, _ in read for candidate in items]
+        decision = self.decision or committed_decision()
+        # One MiniLM call: every sentence of a kind the decision compares with precedents, and the classifier's
+        # unsure ones of the rest (`cascade_probabilities` asks for those; the vectors already made are reused).
+        wanted = [c.text for message, items, _ in read if decision.needs_vectors(message.kind) for c in items]
+        known = dict(zip(wanted, encode(wanted), strict=True)) if wanted else {}
+
+        def encode_once(sentences: list[str]) -> np.ndarray:
+            missing = [sentence for sentence in dict.fromkeys(sentences) if sentence not in known]
+            known.update(zip(missing, encode(missing), strict=True))
+            return np.vstack([known[sentence] for sentence in sentences])
+
         classifier = self.classifier or committed_classifier()
-        base = list(classifier.cascade_probabilities(texts, encode)) if texts else []
+        base = list(classifier.cascade_probabilities(texts, encode_once)) if texts else []
         out = []
         for message, items, notes in read:
             scored, base = base[: len(items)], base[len(items) :]
@@ -220,7 +235,10 @@ class OfflineExtractor:
                 greeted_by_name=greets_by_name(message.text),
                 texts=tuple(c.text for c in items),
             )
-            out.append(Candidates(items, sentences, context, notes))
+            vectors = (
+                np.vstack([known[c.text] for c in items]) if items and decision.needs_vectors(message.kind) else None
+            )
+            out.append(Candidates(items, sentences, context, notes, vectors))
         return out
 
     def extract_many(self, messages: Sequence[MessageText], roster: Sequence[TeamMember]) -> list[list[TaskDraft]]:
@@ -237,19 +255,26 @@ class OfflineExtractor:
             return []
         if message.kind == "email" and reads_as_bulk(found.context):
             return []  # marketing or an automated notice: its calls to action are nobody's task
-        scores, bar = (self.decision or committed_decision()).decide(found.sentences, found.context)
+        scores, bar = (self.decision or committed_decision()).decide(found.sentences, found.context, found.vectors)
         common_words = lowercase_words(found.context.texts)
         keep = [
             (
                 float(score) >= bar
                 or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text)))
                 or (is_notes and (is_assignment(c.text, common_words) or is_cn_assignment(c.text)))
+                or (c.structured is not None and c.structured.how == "table" and c.structured.owner is not None)
             )
             and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
             and not (is_notes and voices_opinion(c.text))
             and not (is_notes and is_cn_description(c.text))
             for c, score in zip(found.items, scores, strict=True)
         ]
+        if not is_notes:  # the remark after an ask says why or how soon; it is the ask's evidence, not a second task
+            for index in range(1, len(keep)):
+                ask, remark = found.items[index - 1], found.items[index]
+                if keep[index] and keep[index - 1] and remark.structured is None and is_explicit_ask(ask.text):
+                    said_alone = asks_nothing(remark.text) and not is_explicit_ask(remark.text)
+                    keep[index] = not (remark.line_no == ask.line_no and said_alone)
         people = Roster(roster)
         recipients = tuple(
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses

@@ -13,6 +13,7 @@ _ABBREVIATIONS = {
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "approx", "fig",
     "mon", "tue", "wed", "thu", "fri", "sat", "sun", "a.m", "p.m", "u.s", "est", "pst", "cet",
 }  # fmt: skip
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•·‣▪]|\d{1,2}[.)]|[a-z][.)]|\[[ xX]?\])\s+")
 _ENDERS = re.compile(r"([.!?。！？；;]+[\"'”’)\]]*)(\s+|(?<=[。！？；]))")
 _GREETING_OR_SIGNOFF = re.compile(
@@ -75,6 +76,23 @@ def _split_line(line: str) -> list[str]:
     return pieces
 
 
+_TABLE_GAP = re.compile(r"\S {3,}\S")
+_OPEN_ENDING = re.compile(
+    r"(?:[,(/&+-]|\b(?:and|or|but|the|a|an|to|of|for|with|in|on|at|by|from|your|our|my|is|are))$", re.I
+)
+SHORT_LINE = 40  # characters: mail wraps at 70 to 80, so a line this short ended where its writer pressed Enter
+
+
+def _line_break_ends_sentence(previous: str, line: str) -> bool:
+    """Hard-wrapped prose joins its lines; a table row, or a short line followed by a new capitalised one, does not
+    ("Lifetime Low   +64" then "Please have your estimates in by 2:00": the ask is a sentence of its own)."""
+    if re.search(r"[.!?。！？；;:]$", previous) or _CJK.search(previous + line):
+        return False
+    if _TABLE_GAP.search(previous) or _TABLE_GAP.search(line):
+        return True
+    return len(previous) < SHORT_LINE and line[:1].isupper() and not _OPEN_ENDING.search(previous)
+
+
 def split_lines(text: str) -> list[Line]:
     """Sentences of a body, in order; list items and headings stay one unit each, prose is split on enders."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -104,6 +122,8 @@ def split_lines(text: str) -> list[Line]:
         if looks_like_header and _GREETING_OR_SIGNOFF.match(stripped):
             out.append(Line(stripped, number, False))
             continue
+        if paragraph and _line_break_ends_sentence(paragraph[-1][1], stripped):
+            flush()
         paragraph.append((number, stripped))
     flush()
     return out

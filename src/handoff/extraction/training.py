@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,6 +185,7 @@ def train_extractor(settings: Settings, show_progress: bool = False) -> dict[str
 
 DECISION_C = 0.3
 LABEL_BAR = 0.5  # a candidate is a gold task's sentence when it says at least half the same (the scorer's bar)
+PRECEDENT_KINDS = ("email", "notes")  # kinds whose decision also compares a candidate with annotated sentences
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class PreparedMessage:
     features: np.ndarray
     labels: np.ndarray
     weights: np.ndarray
+    vectors: np.ndarray  # the candidates' MiniLM vectors, for the precedent features
 
 
 def gold_message_text(gold: GoldMessage) -> MessageText:
@@ -240,6 +242,7 @@ def prepare_messages(
 ) -> list[PreparedMessage]:
     """Each gold message read once; `track` may wrap the messages in a progress bar (the caller's, not ours)."""
     from handoff.extraction.decision import feature_matrix
+    from handoff.extraction.embeddings import encode
     from handoff.extraction.offline import OfflineExtractor
 
     extractor = OfflineExtractor()
@@ -247,38 +250,61 @@ def prepare_messages(
     for gold in track(golds):
         message = gold_message_text(gold)
         found = extractor.candidates(message)
-        labels, weights = sentence_labels([s.text for s in found.sentences], gold.tasks)
-        prepared.append(PreparedMessage(gold, message, feature_matrix(found.sentences, found.context), labels, weights))
+        texts = [s.text for s in found.sentences]
+        labels, weights = sentence_labels(texts, gold.tasks)
+        features = feature_matrix(found.sentences, found.context)
+        vectors = found.vectors if found.vectors is not None else encode(texts)
+        prepared.append(PreparedMessage(gold, message, features, labels, weights, vectors))
     return prepared
 
 
-def _fit_kind(prepared: Sequence[PreparedMessage]):
-    """A logistic regression on the messages' sentences; its threshold from out-of-fold scores inside them."""
+def _fit_kind(prepared: Sequence[PreparedMessage], with_precedents: bool):
+    """A logistic regression on the messages' sentences; its threshold from out-of-fold scores inside them.
+
+    With precedents, a training sentence is compared only with the other messages' sentences (never its own
+    message's, which would tell it its own label), and an out-of-fold one only with its training folds'."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
-    from handoff.extraction.decision import KindModel
+    from handoff.extraction.decision import KindModel, Precedents, precedent_columns
 
     x = np.vstack([p.features for p in prepared])
     y = np.concatenate([p.labels for p in prepared])
     w = np.concatenate([p.weights for p in prepared])
     groups = np.concatenate([[i] * len(p.labels) for i, p in enumerate(prepared)])
+    vectors = np.vstack([p.vectors for p in prepared]).astype(np.float32)
+    is_task, is_other = (y == 1) & (w > 0), (y == 0) & (w > 0)
+    similarity = np.zeros((0, 0))
+    if with_precedents:
+        similarity = vectors @ vectors.T
+        similarity[groups[:, None] == groups[None, :]] = -np.inf
+
+    def features(rows: np.ndarray, references: np.ndarray) -> np.ndarray:
+        if not with_precedents:
+            return x[rows]
+        near = similarity[np.ix_(rows, references)]
+        columns = precedent_columns(near[:, is_task[references]], near[:, is_other[references]])
+        return np.hstack([x[rows], columns])
 
     def fit(rows: np.ndarray) -> KindModel:
-        mean = x[rows].mean(axis=0)
-        scale = x[rows].std(axis=0)
+        seen = features(rows, rows)
+        mean = seen.mean(axis=0)
+        scale = seen.std(axis=0)
         scale[scale == 0] = 1.0
         model = LogisticRegression(C=DECISION_C, max_iter=5000, random_state=SEED)
-        model.fit((x[rows] - mean) / scale, y[rows], sample_weight=w[rows])
-        return KindModel(model.coef_[0], float(model.intercept_[0]), mean, scale, 0.5)
+        model.fit((seen - mean) / scale, y[rows], sample_weight=w[rows])
+        precedents = (
+            Precedents(vectors[rows][is_task[rows]], vectors[rows][is_other[rows]]) if with_precedents else None
+        )
+        return KindModel(model.coef_[0], float(model.intercept_[0]), mean, scale, 0.5, precedents)
 
     out_of_fold = np.zeros(len(y))
     folds = min(FOLDS, len(prepared))
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        out_of_fold[test] = fit(train).probabilities(x[test])
+        out_of_fold[test] = fit(train).probabilities(features(test, train))
     threshold = _best_threshold(y[w > 0], out_of_fold[w > 0])
     final = fit(np.arange(len(y)))
-    return KindModel(final.coef, final.intercept, final.mean, final.scale, threshold)
+    return replace(final, threshold=threshold)
 
 
 def _best_threshold(y: np.ndarray, scores: np.ndarray) -> float:
@@ -301,7 +327,7 @@ def fit_decision(prepared: Sequence[PreparedMessage], card: dict | None = None):
     for kind in ("email", "notes"):
         chosen = [p for p in prepared if p.gold.kind == kind and len(p.labels)]
         if chosen:
-            kinds[kind] = _fit_kind(chosen)
+            kinds[kind] = _fit_kind(chosen, kind in PRECEDENT_KINDS)
     return DecisionModel(kinds, card or {})
 
 
