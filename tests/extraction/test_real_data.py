@@ -118,6 +118,8 @@ def test_precedents_travel_with_the_weights_and_a_candidate_reads_like_its_neare
     assert best == pytest.approx(1.0, abs=1e-2) and margin > 0
     margin, _ = loaded.kinds["email"].precedents.columns(others[:1])[0]
     assert margin < 0
+    # A sentence the n-gram model surely rejects is not embedded: its zero vector has no precedents.
+    assert loaded.kinds["email"].precedents.columns(np.zeros((1, 8), dtype=np.float32)).tolist() == [[0.0, 0.0]]
     sentence = Sentence("Please send the SOW.", 0)
     with pytest.raises(ValueError, match="needs their vectors"):
         loaded.decide([sentence], MessageContext(kind="email"))

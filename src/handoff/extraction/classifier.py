@@ -88,6 +88,16 @@ class ActionItemClassifier:
     def probabilities(self, sentences: list[str], embeddings: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logits(sentences, embeddings)))
 
+    def ngram_logits(self, sentences: list[str]) -> np.ndarray:
+        """The n-gram model's logits alone: cheap, no MiniLM."""
+        return np.asarray(tfidf(hashed_counts(sentences), self.idf) @ self.ngram_coef).ravel() + self.ngram_intercept
+
+    def surely_rejects(self, sentences: list[str]) -> np.ndarray:
+        """The sentences the n-gram model rejects beyond the cascade's margin (MiniLM would not change its mind)."""
+        if not sentences:
+            return np.zeros(0, dtype=bool)
+        return self.ngram_logits(sentences) < -CASCADE_MARGIN
+
     def cascade_probabilities(
         self, sentences: list[str], encode: Callable[[list[str]], np.ndarray], margin: float = CASCADE_MARGIN
     ) -> np.ndarray:
@@ -99,8 +109,7 @@ class ActionItemClassifier:
         """
         if not sentences:
             return np.zeros(0)
-        ngram_logit = np.asarray(tfidf(hashed_counts(sentences), self.idf) @ self.ngram_coef).ravel()
-        ngram_logit = ngram_logit + self.ngram_intercept
+        ngram_logit = self.ngram_logits(sentences)
         logits = ngram_logit.copy()
         unsure = np.flatnonzero(np.abs(ngram_logit) <= margin)
         if unsure.size:

@@ -429,8 +429,17 @@ class Precedents:
     others: np.ndarray
 
     def columns(self, vectors: np.ndarray) -> np.ndarray:
-        """Per candidate: mean similarity of its nearest tasks minus that of its nearest others; its nearest task."""
-        return precedent_columns(vectors @ self.tasks.T.astype(np.float32), vectors @ self.others.T.astype(np.float32))
+        """Per candidate: mean similarity of its nearest tasks minus that of its nearest others; its nearest task.
+        A zero vector (a sentence the n-gram model surely rejects, not embedded) gets zeros."""
+        columns = precedent_columns(
+            vectors @ self.tasks.T.astype(np.float32), vectors @ self.others.T.astype(np.float32)
+        )
+        return np.where(compared(vectors)[:, None], columns, 0.0)
+
+
+def compared(vectors: np.ndarray) -> np.ndarray:
+    """Which rows are real vectors, not the zero that stands for a sentence not embedded."""
+    return np.abs(vectors).sum(axis=1) > 0
 
 
 def precedent_columns(task_similarity: np.ndarray, other_similarity: np.ndarray) -> np.ndarray:

@@ -202,21 +202,25 @@ class OfflineExtractor:
     def _score_candidates(self, read: list[tuple[MessageText, list[_Candidate], list[str]]]) -> list[Candidates]:
         """The base classifier over the sentences of several messages at once: MiniLM runs once for all of them."""
         from handoff.extraction.classifier import committed_classifier
-        from handoff.extraction.embeddings import encode
+        from handoff.extraction.embeddings import DIMENSIONS, encode
 
         texts = [candidate.text for _, items, _ in read for candidate in items]
         decision = self.decision or committed_decision()
-        # One MiniLM call: every sentence of a kind the decision compares with precedents, and the classifier's
+        classifier = self.classifier or committed_classifier()
+        # One MiniLM call: the sentences of a kind the decision compares with precedents, but for those the n-gram
+        # model surely rejects (most of a meeting's discussion: a zero vector, no precedents), and the classifier's
         # unsure ones of the rest (`cascade_probabilities` asks for those; the vectors already made are reused).
-        wanted = [c.text for message, items, _ in read if decision.needs_vectors(message.kind) for c in items]
-        known = dict(zip(wanted, encode(wanted), strict=True)) if wanted else {}
+        compared = [c.text for message, items, _ in read if decision.needs_vectors(message.kind) for c in items]
+        compared = [text for text, rejected in zip(compared, classifier.surely_rejects(compared), strict=True)
+                    if not rejected]  # fmt: skip
+        known = dict(zip(compared, encode(compared), strict=True)) if compared else {}
+        unseen = np.zeros(DIMENSIONS, dtype=np.float32)
 
         def encode_once(sentences: list[str]) -> np.ndarray:
             missing = [sentence for sentence in dict.fromkeys(sentences) if sentence not in known]
             known.update(zip(missing, encode(missing), strict=True))
             return np.vstack([known[sentence] for sentence in sentences])
 
-        classifier = self.classifier or committed_classifier()
         base = list(classifier.cascade_probabilities(texts, encode_once)) if texts else []
         out = []
         for message, items, notes in read:
@@ -236,7 +240,9 @@ class OfflineExtractor:
                 texts=tuple(c.text for c in items),
             )
             vectors = (
-                np.vstack([known[c.text] for c in items]) if items and decision.needs_vectors(message.kind) else None
+                np.vstack([known.get(c.text, unseen) for c in items])
+                if items and decision.needs_vectors(message.kind)
+                else None
             )
             out.append(Candidates(items, sentences, context, notes, vectors))
         return out

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from handoff.extraction.cues import IMPERATIVE_VERB
+from handoff.extraction.overlap import CJK_RUN
 
 # Abbreviations whose period does not end a sentence.
 _ABBREVIATIONS = {
@@ -13,7 +14,6 @@ _ABBREVIATIONS = {
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "no", "approx", "fig",
     "mon", "tue", "wed", "thu", "fri", "sat", "sun", "a.m", "p.m", "u.s", "est", "pst", "cet",
 }  # fmt: skip
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•·‣▪]|\d{1,2}[.)]|[a-z][.)]|\[[ xX]?\])\s+")
 _ENDERS = re.compile(r"([.!?。！？；;]+[\"'”’)\]]*)(\s+|(?<=[。！？；]))")
 _GREETING_OR_SIGNOFF = re.compile(
@@ -86,7 +86,7 @@ SHORT_LINE = 40  # characters: mail wraps at 70 to 80, so a line this short ende
 def _line_break_ends_sentence(previous: str, line: str) -> bool:
     """Hard-wrapped prose joins its lines; a table row, or a short line followed by a new capitalised one, does not
     ("Lifetime Low   +64" then "Please have your estimates in by 2:00": the ask is a sentence of its own)."""
-    if re.search(r"[.!?。！？；;:]$", previous) or _CJK.search(previous + line):
+    if re.search(r"[.!?。！？；;:]$", previous) or CJK_RUN.search(previous + line):
         return False
     if _TABLE_GAP.search(previous) or _TABLE_GAP.search(line):
         return True

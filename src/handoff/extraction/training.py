@@ -241,6 +241,7 @@ def prepare_messages(
     golds: Sequence[GoldMessage], track: Callable[[Sequence[GoldMessage]], Iterable[GoldMessage]] = iter
 ) -> list[PreparedMessage]:
     """Each gold message read once; `track` may wrap the messages in a progress bar (the caller's, not ours)."""
+    from handoff.extraction.classifier import committed_classifier
     from handoff.extraction.decision import feature_matrix
     from handoff.extraction.embeddings import encode
     from handoff.extraction.offline import OfflineExtractor
@@ -253,7 +254,11 @@ def prepare_messages(
         texts = [s.text for s in found.sentences]
         labels, weights = sentence_labels(texts, gold.tasks)
         features = feature_matrix(found.sentences, found.context)
-        vectors = found.vectors if found.vectors is not None else encode(texts)
+        if found.vectors is not None:
+            vectors = found.vectors
+        else:  # as `OfflineExtractor` compares them: what the n-gram model surely rejects is not embedded
+            vectors = encode(texts)
+            vectors[committed_classifier().surely_rejects(texts)] = 0.0
         prepared.append(PreparedMessage(gold, message, features, labels, weights, vectors))
     return prepared
 
@@ -266,14 +271,15 @@ def _fit_kind(prepared: Sequence[PreparedMessage], with_precedents: bool):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
-    from handoff.extraction.decision import KindModel, Precedents, precedent_columns
+    from handoff.extraction.decision import KindModel, Precedents, compared, precedent_columns
 
     x = np.vstack([p.features for p in prepared])
     y = np.concatenate([p.labels for p in prepared])
     w = np.concatenate([p.weights for p in prepared])
     groups = np.concatenate([[i] * len(p.labels) for i, p in enumerate(prepared)])
     vectors = np.vstack([p.vectors for p in prepared]).astype(np.float32)
-    is_task, is_other = (y == 1) & (w > 0), (y == 0) & (w > 0)
+    embedded = compared(vectors)  # the sentences the n-gram model surely rejects were not embedded: no precedents
+    is_task, is_other = (y == 1) & (w > 0) & embedded, (y == 0) & (w > 0) & embedded
     similarity = np.zeros((0, 0))
     if with_precedents:
         similarity = vectors @ vectors.T
@@ -284,7 +290,7 @@ def _fit_kind(prepared: Sequence[PreparedMessage], with_precedents: bool):
             return x[rows]
         near = similarity[np.ix_(rows, references)]
         columns = precedent_columns(near[:, is_task[references]], near[:, is_other[references]])
-        return np.hstack([x[rows], columns])
+        return np.hstack([x[rows], np.where(embedded[rows][:, None], columns, 0.0)])
 
     def fit(rows: np.ndarray) -> KindModel:
         seen = features(rows, rows)
