@@ -143,6 +143,8 @@ class JiraSettings(BaseModel):
     api_token: SecretStr | None = None
     project_key: str | None = None
     issue_type: str = "Task"
+    # The secret set on the Jira admin webhook: deliveries to /v1/hooks/jira are refused unless signed with it.
+    webhook_secret: SecretStr | None = None
 
     @property
     def configured(self) -> bool:
@@ -168,6 +170,10 @@ class TrelloSettings(BaseModel):
     key: SecretStr | None = None
     token: SecretStr | None = None
     list_id: str | None = None
+    # Trello signs webhooks with the application's OAuth 1.0 secret over body + the callback URL as registered.
+    secret: SecretStr | None = None
+    callback_url: str | None = None  # as given to POST /1/webhooks: https://handoff.example/v1/hooks/trello
+    done_list_id: str | None = None  # a card moved to this list is done (besides Trello's own "due complete")
 
     @property
     def configured(self) -> bool:
@@ -193,6 +199,10 @@ class SyncSettings(BaseModel):
     lease_s: float = Field(600.0, gt=0.0, le=86_400.0)
     push_interval_s: float = Field(30.0, gt=0.0, le=86_400.0)  # how often `handoff up` pushes what is pending
     batch_size: int = Field(50, ge=1, le=10_000)
+    # How often `handoff up` reads every linked item back (Asana's webhooks are at-most-once; any hook can be missed).
+    pull_interval_s: float = Field(900.0, gt=0.0, le=86_400.0)
+    # Which Jira project, Asana project or Trello list a project's or account's tasks go to; None: home/sync.yaml.
+    mapping_path: Path | None = None
 
     def targets(self) -> list[str]:
         """The configured targets, in a fixed order."""

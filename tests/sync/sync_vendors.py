@@ -64,6 +64,16 @@ class Vendors:
         with self._lock:
             self.faults.setdefault(key, []).extend(faults)
 
+    def change(self, vendor: str, remote_id: str, *, at: str | None = None, **fields: Any) -> dict[str, Any]:
+        """A person's edit in the tool: the item's fields change and its last-modified time moves to `at` (or now)."""
+        moment = at or time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        with self._lock:
+            item = next(item for item in self.items[vendor] if item["id" if vendor != "asana" else "gid"] == remote_id)
+            target = item["fields"] if vendor == "jira" else item
+            target.update(fields)
+            target[{"jira": "updated", "asana": "modified_at", "trello": "dateLastActivity"}[vendor]] = moment
+            return json.loads(json.dumps(item))
+
     def count(self, vendor: str, method: str, path: str) -> int:
         return sum(1 for request in self.requests if request == (method, path))
 
@@ -166,6 +176,8 @@ class Vendors:
         if (method, path) == ("GET", "/rest/api/3/user/search"):
             account = JIRA_USERS.get(query.get("query", "").lower())
             return 200, [{"accountId": account, "accountType": "atlassian", "active": True}] if account else []
+        if method == "GET" and (found := re.fullmatch(r"/rest/api/3/issue/([^/]+)", path)):
+            return self._jira_issue(found.group(1))
         body = json.loads(raw or b"null")
         if (method, path) == ("POST", "/rest/api/3/search/jql"):
             if problem := self._check("jira_search_jql", body):
@@ -189,6 +201,20 @@ class Vendors:
             return 201, {"id": issue["id"], "key": issue["key"], "self": f"{self.url}/rest/api/3/issue/{issue['id']}"}
         return 404, {"errorMessages": ["no such endpoint"]}
 
+    def _jira_issue(self, issue_id: str) -> tuple[int, Any]:
+        """`GET /rest/api/3/issue/{id}`: what pull reads (status with its category, assignee, duedate, updated)."""
+        emails = {account: email for email, account in JIRA_USERS.items()}
+        with self._lock:
+            issue = next((issue for issue in self.items["jira"] if issue["id"] == issue_id), None)
+            if issue is None:
+                return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}
+            fields = dict(issue["fields"])
+        fields.setdefault("status", {"name": "To Do", "statusCategory": {"key": "new"}})
+        fields.setdefault("updated", "2026-01-01T00:00:00.000+0000")
+        if assignee := fields.get("assignee"):
+            fields["assignee"] = {**assignee, "emailAddress": emails.get(assignee["accountId"])}
+        return 200, {"id": issue["id"], "key": issue["key"], "fields": fields}
+
     # ---- Asana ---------------------------------------------------------------------------------------------
 
     def _asana(self, handler, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
@@ -201,6 +227,17 @@ class Vendors:
             if not found:
                 return 404, {"errors": [{"message": "external: Unknown object"}]}
             return 200, {"data": found[0]}
+        if method == "GET" and (found := re.fullmatch(r"/api/1.0/tasks/(\d+)", path)):
+            with self._lock:
+                task = next((task for task in self.items["asana"] if task["gid"] == found.group(1)), None)
+                if task is None:
+                    return 404, {"errors": [{"message": "task: Unknown object"}]}
+                task = dict(task)
+            email = task.get("assignee")
+            task["assignee"] = {"gid": "1100", "resource_type": "user", "email": email} if email else None
+            task.setdefault("completed", False)
+            task.setdefault("modified_at", "2026-01-01T00:00:00.000Z")
+            return 200, {"data": task}
         if (method, path) == ("POST", "/api/1.0/tasks"):
             body = json.loads(raw or b"null")
             if problem := self._check("asana_create_task", body):
@@ -226,6 +263,14 @@ class Vendors:
                 return 200, [dict(card) for card in self.items["trello"] if card["idList"] == TRELLO_LIST]
         if method == "GET" and path.startswith("/1/lists/"):
             return 404, {"message": "model not found"}
+        if method == "GET" and (found := re.fullmatch(r"/1/cards/([0-9a-f]{24})", path)):
+            with self._lock:
+                card = next((dict(card) for card in self.items["trello"] if card["id"] == found.group(1)), None)
+            if card is None:
+                return 404, {"message": "The requested resource was not found."}
+            card["dueComplete"] = card.get("dueComplete") in (True, "true")
+            card.setdefault("dateLastActivity", "2026-01-01T00:00:00.000Z")
+            return 200, card
         if (method, path) == ("GET", "/1/search/members"):
             member = TRELLO_MEMBERS.get(query.get("query", "").lower())
             return 200, [{"id": member, "username": "ana"}] if member else []

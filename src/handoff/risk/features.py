@@ -16,6 +16,9 @@ from handoff.crm.dictionary import ENTITIES_BY_NAME
 Frames = Mapping[str, pd.DataFrame]
 
 CHURN_HORIZON_DAYS = 90
+# Activities that are no contact with the customer: handoff's own notes (the loop's project progress, a task done in
+# Jira) and CRM bookkeeping. Counting them would make an account nobody spoke to for months look recently contacted.
+NOT_CONTACT_KINDS = ("event", "owner_change")
 OVERRUN_TOLERANCE = 0.10  # "over budget" means actual cost above budget x 1.1
 
 # Words in a kickoff brief that delivery teams associate with risk or extra work; kept short and stable on purpose
@@ -328,13 +331,15 @@ def account_features(frames: Frames, as_of: date) -> pd.DataFrame:
 
     # Activities: inbound mail volume and tone, how long since we last talked, owner changes.
     activities, a_codes = acc.rows(_before(f["activities"], "occurred_at", t))
-    col["days_since_last_contact"] = _since(t, acc.max_time(a_codes, activities["occurred_at"]))
     a_age = _age_days(t, activities["occurred_at"])
     year = a_age <= 365
     a_kind = activities["kind"]
 
     def kind_is(*names: str) -> np.ndarray:
         return a_kind.isin(names).to_numpy(dtype=bool)
+
+    contact = ~kind_is(*NOT_CONTACT_KINDS)
+    col["days_since_last_contact"] = _since(t, acc.max_time(a_codes[contact], activities["occurred_at"][contact]))
 
     inbound = kind_is("email") & (activities["direction"] == "inbound").to_numpy(dtype=bool, na_value=False)
     sentiment = activities["sentiment"].to_numpy("float64")

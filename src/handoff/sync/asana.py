@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from handoff.sync.inbound import RemoteState, asana_state
 from handoff.sync.model import PushTask, RemoteLink, plain_description
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -14,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 NAME = "asana"
 TASKS_PATH = "/api/1.0/tasks"
 OPT_FIELDS = "gid,name,permalink_url,external"
+READ_FIELDS = "gid,completed,assignee.email,due_on,modified_at"
 
 
 def task_payload(task: PushTask, *, project_gid: str) -> dict[str, Any]:
@@ -50,6 +52,10 @@ class AsanaConnector:
     def create(self, task: PushTask) -> RemoteLink:
         payload = task_payload(task, project_gid=self.project_gid)
         return self._link(self.http.post(TASKS_PATH, json=payload, params={"opt_fields": OPT_FIELDS})["data"])
+
+    def read(self, remote_id: str) -> RemoteState | None:
+        answer = self.http.get(f"{TASKS_PATH}/{quote(remote_id)}", params={"opt_fields": READ_FIELDS}, missing_ok=True)
+        return asana_state(answer.get("data")) if answer else None
 
     def _link(self, data: dict[str, Any]) -> RemoteLink:
         gid = str(data["gid"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from handoff.sync.inbound import RemoteState, jira_state
 from handoff.sync.model import PushTask, RemoteLink, facts
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -16,6 +17,7 @@ SEARCH_PATH = "/rest/api/3/search/jql"
 USER_SEARCH_PATH = "/rest/api/3/user/search"
 SUMMARY_LIMIT = 255  # Jira refuses a longer summary
 LABEL = "handoff"
+READ_FIELDS = "status,assignee,duedate,updated"
 
 
 def _text(value: str) -> dict[str, Any]:
@@ -98,6 +100,10 @@ class JiraConnector:
         account_id = self.account_id(task.assignee_email) if task.assignee_email else None
         payload = issue_payload(task, project_key=self.project_key, issue_type=self.issue_type, account_id=account_id)
         return self._link(self.http.post(CREATE_PATH, json=payload))
+
+    def read(self, remote_id: str) -> RemoteState | None:
+        issue = self.http.get(f"{CREATE_PATH}/{remote_id}", params={"fields": READ_FIELDS}, missing_ok=True)
+        return jira_state(issue) if issue else None
 
     def account_id(self, email: str) -> str | None:
         """The Atlassian accountId of the user with this email, or None (the issue is then left unassigned)."""

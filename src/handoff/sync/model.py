@@ -6,7 +6,10 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.sync.inbound import RemoteState
 
 MARKER_PREFIX = "handoff-"
 # Jira labels take no spaces, Asana external gids and Trello text take anything: one shape that all three accept.
@@ -64,6 +67,10 @@ class Connector(Protocol):
     def find(self, task: PushTask) -> RemoteLink | None: ...
 
     def create(self, task: PushTask) -> RemoteLink: ...
+
+    def read(self, remote_id: str) -> RemoteState | None:
+        """The item as the tool has it now (status, assignee, due date), None when it is gone."""
+        ...
 
 
 def facts(task: PushTask) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from handoff.intake.ledger import as_utc, utcnow
 from handoff.redaction import redact, summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
+from handoff.sync.inbound import storable
 from handoff.sync.model import Connector, PushTask, RemoteLink
 from handoff.sync.tables import task_sync
 
@@ -221,16 +222,29 @@ class PushReport:
         }
 
 
+def pushed_state(task: PushTask) -> dict[str, Any]:
+    email = task.assignee_email.lower() if task.assignee_email else None
+    return storable({"status": "open", "assignee_email": email, "due_date": task.due_date})
+
+
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** max(0, attempts - 1)))
 
 
-def _finish(sessions: sessionmaker[Session], outcome: PushOutcome, link: RemoteLink | None, now: datetime) -> None:
+def _finish(
+    sessions: sessionmaker[Session],
+    outcome: PushOutcome,
+    link: RemoteLink | None,
+    now: datetime,
+    task: PushTask | None = None,
+) -> None:
     key = (task_sync.c.task_id == outcome.task_id, task_sync.c.target == outcome.target)
     with transaction(sessions) as session:
         values: dict[str, Any] = {"status": outcome.status, "claimed_until": None, "last_error": outcome.error}
         if link is not None:
             values |= {"remote_id": link.remote_id, "remote_key": link.key, "remote_url": link.url, "sent_at": now}
+            if task is not None:  # what the tool holds now: the baseline its later changes are read against
+                values["remote_state"] = pushed_state(task)
         if outcome.status == "pending":
             attempts = session.execute(select(task_sync.c.attempts).where(*key)).scalar() or 1
             values["next_attempt_at"] = now + _backoff(attempts)
@@ -275,7 +289,7 @@ def push_pending(
             except Exception as error:  # a bug in one connector must not lose the others' results
                 log.exception("sync push of %s to %s failed", task_id, name)
                 outcome.status, outcome.error = "pending", summarise_error(error)
-        _finish(sessions, outcome, link, clock())
+        _finish(sessions, outcome, link, clock(), task)
         report.outcomes.append(outcome)
     return report
 
@@ -333,7 +347,7 @@ def configured_connectors(settings: SyncSettings, **http_options: Any) -> dict[s
             where_hint="HANDOFF_SYNC__TRELLO__LIST_ID",
             **common,
         )
-        connectors["trello"] = TrelloConnector(http, trello.list_id)
+        connectors["trello"] = TrelloConnector(http, trello.list_id, trello.done_list_id)
     return connectors
 
 

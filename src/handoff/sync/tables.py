@@ -1,8 +1,8 @@
-"""The sync outbox (join `handoff.store.metadata.metadata`): one row per task and target, and the link once pushed."""
+"""Sync tables (join `handoff.store.metadata.metadata`): the outbox and its links, webhook deliveries, hook secrets."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Table, Text
 
 from handoff.store.metadata import metadata
 
@@ -27,5 +27,41 @@ task_sync = Table(
     Column("remote_url", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, comment="when the task was accepted"),
     Column("sent_at", DateTime(timezone=True)),
+    Column(
+        "remote_state",
+        JSON,
+        comment="what the target said last (status, assignee_email, due_date): the next change is read against it",
+    ),
+    Column(
+        "remote_changed_at",
+        DateTime(timezone=True),
+        comment="when the target last changed the item, as it says; an older change arriving later is stale",
+    ),
+    Index("ix_task_sync_remote", "target", "remote_id"),  # a webhook names the remote item, not the task
     comment="The outbox of accepted tasks to Jira, Asana and Trello, written in the acceptance's transaction.",
+)
+
+sync_deliveries = Table(
+    "sync_deliveries",
+    metadata,
+    Column("vendor", String(16), primary_key=True, comment="jira, asana or trello"),
+    Column(
+        "delivery_id",
+        String(255),
+        primary_key=True,
+        comment="the vendor's delivery id (Jira's X-Atlassian-Webhook-Identifier, Trello's action id) or a body hash",
+    ),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(32), nullable=False, comment="applied, unchanged, stale, unlinked or ignored"),
+    Column("task_id", String(255), comment="the handoff task it concerned, when one was found"),
+    comment="Webhook deliveries seen, so a replayed delivery changes nothing twice.",
+)
+
+sync_hook_secrets = Table(
+    "sync_hook_secrets",
+    metadata,
+    Column("vendor", String(16), primary_key=True, comment="asana: the secret of its X-Hook-Secret handshake"),
+    Column("secret", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    comment="Secrets a vendor handed over in a webhook handshake, to check the signatures of later deliveries.",
 )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
+from handoff.sync.inbound import RemoteState, trello_state
 from handoff.sync.model import PushTask, RemoteLink, plain_description
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -14,6 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 NAME = "trello"
 CARDS_PATH = "/1/cards"
 MEMBER_SEARCH_PATH = "/1/search/members"
+READ_FIELDS = "dueComplete,due,idList,dateLastActivity"
 NAME_LIMIT = 16_384  # Trello's documented limits on a card's name and desc
 DESC_LIMIT = 16_384
 # Trello's due is a moment; a handoff due date is a day: the card is due at the end of it (UTC).
@@ -45,6 +47,7 @@ def holds_marker(card: dict[str, Any], task: PushTask) -> bool:
 class TrelloConnector:
     http: VendorHttp
     list_id: str
+    done_list_id: str | None = None
     name: str = NAME
 
     def find(self, task: PushTask) -> RemoteLink | None:
@@ -59,6 +62,10 @@ class TrelloConnector:
         return self._link(
             self.http.post(CARDS_PATH, params=card_params(task, list_id=self.list_id, member_ids=members))
         )
+
+    def read(self, remote_id: str) -> RemoteState | None:
+        card = self.http.get(f"{CARDS_PATH}/{remote_id}", params={"fields": READ_FIELDS}, missing_ok=True)
+        return trello_state(card, done_list_id=self.done_list_id) if card else None
 
     def member_id(self, email: str) -> str | None:
         found = self.http.get(MEMBER_SEARCH_PATH, params={"query": email, "limit": "1"}) or []

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 15:18:49.494987
+Create Date: 2026-12-03 06:18:22.358797
 """
 
 import sqlalchemy as sa
@@ -611,6 +611,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_surveys_responded_at"), ["responded_at"], unique=False)
 
     op.create_table(
+        "sync_deliveries",
+        sa.Column("vendor", sa.String(length=16), nullable=False, comment="jira, asana or trello"),
+        sa.Column(
+            "delivery_id",
+            sa.String(length=255),
+            nullable=False,
+            comment="the vendor's delivery id (Jira's X-Atlassian-Webhook-Identifier, Trello's action id) or a body hash",
+        ),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "outcome", sa.String(length=32), nullable=False, comment="applied, unchanged, stale, unlinked or ignored"
+        ),
+        sa.Column(
+            "task_id", sa.String(length=255), nullable=True, comment="the handoff task it concerned, when one was found"
+        ),
+        sa.PrimaryKeyConstraint("vendor", "delivery_id", name=op.f("pk_sync_deliveries")),
+        comment="Webhook deliveries seen, so a replayed delivery changes nothing twice.",
+    )
+    op.create_table(
+        "sync_hook_secrets",
+        sa.Column(
+            "vendor", sa.String(length=16), nullable=False, comment="asana: the secret of its X-Hook-Secret handshake"
+        ),
+        sa.Column("secret", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("vendor", name=op.f("pk_sync_hook_secrets")),
+        comment="Secrets a vendor handed over in a webhook handshake, to check the signatures of later deliveries.",
+    )
+    op.create_table(
         "task_extractions",
         sa.Column("task_id", sa.String(length=255), nullable=False, comment="CRM tasks.id"),
         sa.Column(
@@ -727,10 +756,23 @@ def upgrade() -> None:
         sa.Column("remote_url", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, comment="when the task was accepted"),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "remote_state",
+            sa.JSON(),
+            nullable=True,
+            comment="what the target said last (status, assignee_email, due_date): the next change is read against it",
+        ),
+        sa.Column(
+            "remote_changed_at",
+            sa.DateTime(timezone=True),
+            nullable=True,
+            comment="when the target last changed the item, as it says; an older change arriving later is stale",
+        ),
         sa.PrimaryKeyConstraint("task_id", "target", name=op.f("pk_task_sync")),
         comment="The outbox of accepted tasks to Jira, Asana and Trello, written in the acceptance's transaction.",
     )
     with op.batch_alter_table("task_sync", schema=None) as batch_op:
+        batch_op.create_index("ix_task_sync_remote", ["target", "remote_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_task_sync_status"), ["status"], unique=False)
 
     op.create_table(
@@ -943,6 +985,7 @@ def downgrade() -> None:
     op.drop_table("tasks")
     with op.batch_alter_table("task_sync", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_task_sync_status"))
+        batch_op.drop_index("ix_task_sync_remote")
 
     op.drop_table("task_sync")
     with op.batch_alter_table("task_links", schema=None) as batch_op:
@@ -960,6 +1003,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_task_extractions_account_id"))
 
     op.drop_table("task_extractions")
+    op.drop_table("sync_hook_secrets")
+    op.drop_table("sync_deliveries")
     with op.batch_alter_table("surveys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_surveys_responded_at"))
         batch_op.drop_index(batch_op.f("ix_surveys_project_id"))
