@@ -48,6 +48,10 @@ class PermissionDenied(HandoffError):
     pass
 
 
+class BadSignature(HandoffError):
+    """A webhook delivery whose signature is missing or wrong (HTTP 401): nothing in it is used."""
+
+
 class NotReady(HandoffError):
     pass
 

@@ -22,6 +22,7 @@ JIRA_EMAIL, JIRA_TOKEN, JIRA_PROJECT = "bot@example.com", "jira-token-0123456789
 ASANA_TOKEN, ASANA_PROJECT = "asana-token-0123456789", "1200000000000001"
 TRELLO_KEY, TRELLO_TOKEN = "trellokey0123456789", "trellotoken0123456789"
 TRELLO_LIST = "5f0000000000000000000001"
+JIRA_OTHER_PROJECT = "OPS"  # a second project, for the mapping
 # The people each tool knows, by email (Jira accountIds, Trello member ids).
 JIRA_USERS = {"ana@ourco.example": "5b10ac8d82e05b22cc7d4ef5"}
 TRELLO_MEMBERS = {"ana@ourco.example": "5f00000000000000000000aa"}
@@ -192,11 +193,12 @@ class Vendors:
             )
             if problem:
                 return 400, {"errorMessages": [problem], "errors": {}}
-            if body["fields"]["project"].get("key") != JIRA_PROJECT:
+            if body["fields"]["project"].get("key") not in (JIRA_PROJECT, JIRA_OTHER_PROJECT):
                 return 400, {"errors": {"project": "valid project is required"}}
             with self._lock:
                 number = next(self._ids)
-                issue = {"id": str(10000 + number), "key": f"{JIRA_PROJECT}-{number}", "fields": body["fields"]}
+                project = body["fields"]["project"]["key"]
+                issue = {"id": str(10000 + number), "key": f"{project}-{number}", "fields": body["fields"]}
                 self.items["jira"].append(issue)
             return 201, {"id": issue["id"], "key": issue["key"], "self": f"{self.url}/rest/api/3/issue/{issue['id']}"}
         return 404, {"errorMessages": ["no such endpoint"]}

@@ -24,6 +24,7 @@ PERMISSIONS = (
     "audit:read",
     "models:manage",
     "metrics:read",
+    "sync:manage",
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -101,6 +102,9 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "list_audit": "audit:read",
     "whoami": "",  # any valid key
     "reload_models": "models:manage",
+    # Where each project's and account's tasks go in Jira, Asana and Trello: admins only.
+    "get_sync_mapping": "sync:manage",
+    "put_sync_mapping": "sync:manage",
     # Asked for only when `api.metrics_require_key` is on; otherwise /metrics is open like /healthz.
     "metrics": "metrics:read",
     # The web app's pages (`/app`, for people signed in with a password or link), under the same permissions.
@@ -139,7 +143,13 @@ SCOPE_AWARE_ROUTES = frozenset(
 
 
 # Routes that authenticate by other means than an API key: the mail provider's webhook signs each request (HMAC).
-SIGNED_ROUTES = ("receive_inbound_webhook",)
+SIGNED_ROUTES = (
+    "receive_inbound_webhook",
+    "receive_jira_hook",
+    "receive_asana_hook",
+    "check_trello_hook",
+    "receive_trello_hook",
+)
 
 
 def permissions_of(role: str) -> frozenset[str]:

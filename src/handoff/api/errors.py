@@ -34,6 +34,7 @@ class RateLimited(errors.HandoffError):
 
 STATUS_BY_ERROR: tuple[tuple[type[errors.HandoffError], int], ...] = (
     (Unauthenticated, 401),
+    (errors.BadSignature, 401),
     (RateLimited, 429),
     (errors.TooLarge, 413),
     (errors.ImportRejected, 422),

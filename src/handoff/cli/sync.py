@@ -1,4 +1,4 @@
-"""`handoff sync push`: deliver the outbox of accepted tasks to Jira, Asana and Trello."""
+"""`handoff sync push` and `pull`: the outbox of accepted tasks out to Jira, Asana and Trello, their changes back."""
 
 from __future__ import annotations
 
@@ -59,3 +59,35 @@ def register(app: typer.Typer) -> None:
         if report.count("failed"):
             raise typer.Exit(EXIT_FAILED)
         raise typer.Exit(EXIT_PENDING if report.count("pending") else EXIT_OK)
+
+    @sync_app.command("pull")
+    def pull_command(
+        target: str | None = typer.Option(None, "--target", help="Only this target: jira, asana or trello."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the outcome of each linked item as one JSON document."
+        ),
+    ) -> None:
+        """Read every linked issue, task or card back and apply its status, assignee and due date (the fallback for
+        webhooks a tool did not deliver). Exit 0: all read; 1: some could not be read."""
+        from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
+        from handoff.sync.pullback import pull
+        from handoff.wiring import build
+
+        parts = build()
+        try:
+            if not parts.settings.sync.targets():
+                raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
+            parts.migrate()
+            report = pull(parts, target=target)
+        finally:
+            parts.close()
+        counts = report.as_dict()
+        if as_json:
+            emit_json(counts)
+        else:
+            for item in report.items:
+                note = f"  {item['error']}" if item["error"] else ""
+                say(f"{item['task_id']} ← {item['target']}: {item['outcome']}{note}")
+            say(", ".join(f"{counts[name]} {name}" for name in ("applied", "unchanged", "stale", "gone", "failed")))
+        raise typer.Exit(EXIT_PENDING if report.counts.get("failed") else EXIT_OK)

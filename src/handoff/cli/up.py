@@ -136,6 +136,11 @@ def serve(
         pusher = threading.Thread(target=run_pusher, args=(parts, stop), name="handoff-sync", daemon=True)
         pusher.start()
         started.append(lambda: pusher.join(15))
+        from handoff.sync.pullback import run_puller
+
+        puller = threading.Thread(target=run_puller, args=(parts, stop), name="handoff-sync-pull", daemon=True)
+        puller.start()
+        started.append(lambda: puller.join(15))
     if scheduler or settings.scheduler:
         from handoff.alerts.scheduler import NightlyScheduler
 

@@ -50,7 +50,7 @@ class AsanaConnector:
         return self._link(answer["data"]) if answer and answer.get("data") else None
 
     def create(self, task: PushTask) -> RemoteLink:
-        payload = task_payload(task, project_gid=self.project_gid)
+        payload = task_payload(task, project_gid=task.destination or self.project_gid)
         return self._link(self.http.post(TASKS_PATH, json=payload, params={"opt_fields": OPT_FIELDS})["data"])
 
     def read(self, remote_id: str) -> RemoteState | None:

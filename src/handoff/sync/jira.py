@@ -91,14 +91,16 @@ class JiraConnector:
     name: str = NAME
 
     def find(self, task: PushTask) -> RemoteLink | None:
-        answer = self.http.post(SEARCH_PATH, json=search_payload(task, project_key=self.project_key), idempotent=True)
+        project_key = task.destination or self.project_key
+        answer = self.http.post(SEARCH_PATH, json=search_payload(task, project_key=project_key), idempotent=True)
         for issue in (answer or {}).get("issues") or []:
             return self._link(issue)
         return None
 
     def create(self, task: PushTask) -> RemoteLink:
         account_id = self.account_id(task.assignee_email) if task.assignee_email else None
-        payload = issue_payload(task, project_key=self.project_key, issue_type=self.issue_type, account_id=account_id)
+        project_key = task.destination or self.project_key
+        payload = issue_payload(task, project_key=project_key, issue_type=self.issue_type, account_id=account_id)
         return self._link(self.http.post(CREATE_PATH, json=payload))
 
     def read(self, remote_id: str) -> RemoteState | None:

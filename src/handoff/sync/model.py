@@ -40,6 +40,9 @@ class PushTask:
     project_name: str | None = None
     evidence: str | None = None
     source: str | None = None
+    project_id: str | None = None
+    account_id: str | None = None
+    destination: str | None = None  # the mapped Jira project key, Asana project gid or Trello list; None: configured
 
     @property
     def marker(self) -> str:

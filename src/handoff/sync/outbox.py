@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +19,7 @@ from handoff.redaction import redact, summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.sync.inbound import storable
+from handoff.sync.mapping import destination
 from handoff.sync.model import Connector, PushTask, RemoteLink
 from handoff.sync.tables import task_sync
 
@@ -163,6 +164,8 @@ def load_task(session: Session, task_id: str) -> tuple[str | None, PushTask | No
         project_name=row.project_name,
         evidence=row.evidence,
         source=row.source,
+        project_id=row.project_id,
+        account_id=row.account_id,
     )
 
 
@@ -261,6 +264,7 @@ def push_pending(
     settle_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] = utcnow,
+    mapping: dict | None = None,
 ) -> PushReport:
     """Push every due pending row of the configured targets (or only `target`), one at a time, no transaction held
     open over the network; a failure is recorded on its row and never stops the others."""
@@ -279,6 +283,8 @@ def push_pending(
         if task is None or status not in PUSHABLE:
             outcome.error = "the task is gone" if task is None else f"the task is {status}, not pushed"
         else:
+            place = destination(mapping or {}, name, project_id=task.project_id, account_id=task.account_id)
+            task = replace(task, destination=place)
             try:
                 link, outcome.created = push_one(connectors[name], task, settle_s=settle_s, sleep=sleep)
                 outcome.status, outcome.remote_id, outcome.url = "sent", link.remote_id, link.url
@@ -360,7 +366,10 @@ def close_connectors(connectors: dict[str, Connector]) -> None:
 
 def push(parts: Parts, *, target: str | None = None, limit: int | None = None) -> PushReport:
     """What `handoff sync push` and the service loop run: every configured target's due rows, once."""
+    from handoff.sync.mapping_file import load_mapping
+
     settings = parts.settings.sync
+    mapping = load_mapping(parts.settings)
     connectors = configured_connectors(settings)
     try:
         return push_pending(
@@ -370,6 +379,7 @@ def push(parts: Parts, *, target: str | None = None, limit: int | None = None) -
             limit=limit or settings.batch_size,
             lease_s=settings.lease_s,
             settle_s=settings.settle_s,
+            mapping=mapping,
         )
     finally:
         close_connectors(connectors)

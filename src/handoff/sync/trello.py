@@ -51,7 +51,8 @@ class TrelloConnector:
     name: str = NAME
 
     def find(self, task: PushTask) -> RemoteLink | None:
-        cards = self.http.get(f"/1/lists/{self.list_id}/cards", params={"fields": "name,desc,shortUrl"}) or []
+        list_id = task.destination or self.list_id
+        cards = self.http.get(f"/1/lists/{list_id}/cards", params={"fields": "name,desc,shortUrl"}) or []
         for card in cards:
             if holds_marker(card, task):
                 return self._link(card)
@@ -60,7 +61,9 @@ class TrelloConnector:
     def create(self, task: PushTask) -> RemoteLink:
         members = [member] if task.assignee_email and (member := self.member_id(task.assignee_email)) else []
         return self._link(
-            self.http.post(CARDS_PATH, params=card_params(task, list_id=self.list_id, member_ids=members))
+            self.http.post(
+                CARDS_PATH, params=card_params(task, list_id=task.destination or self.list_id, member_ids=members)
+            )
         )
 
     def read(self, remote_id: str) -> RemoteState | None:
