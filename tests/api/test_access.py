@@ -88,7 +88,9 @@ def test_the_openapi_names_the_key_schemes_on_every_keyed_operation() -> None:
         for operation in operations.values():
             keyed = operation["operationId"] in ROUTE_PERMISSIONS
             assert ("security" in operation) == keyed, operation["operationId"]
-            assert keyed == ("401" in operation["responses"]), operation["operationId"]
+            # A signed webhook takes no key, yet may answer 401 to a bad signature (the vendor hooks do).
+            if operation["operationId"] not in SIGNED_ROUTES:
+                assert keyed == ("401" in operation["responses"]), operation["operationId"]
 
 
 def test_a_role_without_the_permission_gets_403(client, make_key, auth) -> None:
