@@ -133,3 +133,33 @@ def test_an_auto_accepted_task_enters_the_outbox_with_its_creation(sync_parts) -
     sure, unsure = recorded.created
     assert queued == {(sure, target) for target in ("jira", "asana", "trello")}
     assert all(task_id != unsure for task_id, _ in queued)
+
+
+def test_handoff_sync_pull_applies_what_changed_in_the_tool(sync_parts, vendors, accepted_task) -> None:
+    task_id = accepted_task(targets=("trello",))
+    push(sync_parts)
+    vendors.change("trello", vendors.items["trello"][0]["id"], dueComplete=True)
+    sync = sync_parts.settings.sync
+    env = {
+        **os.environ,
+        "HANDOFF_HOME": str(sync_parts.settings.home),
+        "HANDOFF_DATABASE_URL": sync_parts.settings.resolved_database_url,
+        "HANDOFF_SYNC__TRELLO__BASE_URL": vendors.url,
+        "HANDOFF_SYNC__TRELLO__KEY": sync.trello.key.get_secret_value(),
+        "HANDOFF_SYNC__TRELLO__TOKEN": sync.trello.token.get_secret_value(),
+        "HANDOFF_SYNC__TRELLO__LIST_ID": sync.trello.list_id,
+    }
+    command = [sys.executable, "-m", "handoff", "sync", "pull", "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["applied"] == 1 and report["tasks"] == [
+        {"task_id": task_id, "target": "trello", "outcome": "applied", "error": None}
+    ]
+    with sync_parts.sessions() as session:
+        status = session.execute(
+            select(CRM_TABLES["tasks"].c.status).where(CRM_TABLES["tasks"].c.id == task_id)
+        ).scalar_one()
+    assert status == "done"
+    again = subprocess.run([*command, "--target", "jira"], capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 2 and "not configured" in again.stderr
