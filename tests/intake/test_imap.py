@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import imaplib
-import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from pydantic import SecretStr
 from handoff.intake import service
 from handoff.intake.sources.imap import ImapSource
 from handoff.wiring import Parts
+from tests.debian import debian_binary
 
 USER, PASSWORD = "inbox", "secret"
 
@@ -60,20 +60,7 @@ service anvil {{
 
 
 def _dovecot_binary() -> str:
-    found = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
-    if found:
-        return found
-    # Debian's package, installed on first use (CI and developers run as root with the package registry reachable).
-    if os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-q", "dovecot-imapd"]
-        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(install, env=env, capture_output=True)
-        found = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
-    if not found:
-        pytest.fail("Dovecot is needed for the IMAP tests: apt-get install -y dovecot-imapd (as root)")
-    return found
+    return debian_binary("dovecot", ["dovecot-imapd"], "the IMAP tests")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from intake_support import free_port, keyword_stage
 from handoff.intake import service
 from handoff.intake.spam_filter import FilterUnavailable, SpamdFilter
 from handoff.wiring import Parts
+from tests.debian import debian_binary
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
@@ -30,17 +31,7 @@ def _mail(subject: str, body: str) -> bytes:
 
 
 def _spamd_binary() -> str:
-    found = shutil.which("spamd") or ("/usr/sbin/spamd" if Path("/usr/sbin/spamd").exists() else None)
-    if not found and os.geteuid() == 0:  # Debian's packages, installed on first use (as the Dovecot test does)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-q", "spamassassin", "spamd"]
-        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(install, env=env, capture_output=True)
-        found = shutil.which("spamd") or ("/usr/sbin/spamd" if Path("/usr/sbin/spamd").exists() else None)
-    if not found:
-        pytest.fail("spamd is needed for the spam filter tests: apt-get install -y spamassassin spamd (as root)")
-    return found
+    return debian_binary("spamd", ["spamassassin", "spamd"], "the spam filter tests")
 
 
 class Spamd:
@@ -143,16 +134,7 @@ def test_a_filter_that_is_down_holds_mail_in_the_ledger_until_it_is_back(crm_par
 
 
 def _rspamd_binary() -> str:
-    found = shutil.which("rspamd")
-    if not found and os.geteuid() == 0:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if subprocess.run(["apt-get", "install", "-y", "-q", "rspamd"], env=env, capture_output=True).returncode:
-            subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
-            subprocess.run(["apt-get", "install", "-y", "-q", "rspamd"], env=env, capture_output=True)
-        found = shutil.which("rspamd")
-    if not found:
-        pytest.fail("rspamd is needed for the rspamd test: apt-get install -y rspamd (as root)")
-    return found
+    return debian_binary("rspamd", ["rspamd"], "the rspamd test")
 
 
 @pytest.fixture
