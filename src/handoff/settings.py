@@ -89,7 +89,9 @@ class AlertSettings(BaseModel):
     churn_threshold: float = Field(0.5, gt=0.0, lt=1.0, allow_inf_nan=False)
     jump_threshold: float = Field(0.15, gt=0.0, lt=1.0, allow_inf_nan=False)
     low_survey_score: float = Field(6.0, ge=0.0, le=10.0, allow_inf_nan=False)  # NPS 0-10 / CSAT scaled to 0-10
-    smtp_host: str = "127.0.0.1"
+    # None: no SMTP server, so each owner's digest waits in the outbox (the `alert_digests` table, `/app/outbox`)
+    # instead of failing three times against a server that is not there.
+    smtp_host: str | None = None
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_sender: str = "handoff@handoff.local"
     slack_webhook_url: SecretStr | None = None  # the URL's path is its secret

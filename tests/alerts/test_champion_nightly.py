@@ -91,6 +91,7 @@ def test_cli_prints_the_run_record_and_fails_cleanly_without_a_champion(demo_sql
         "HANDOFF_HOME": str(demo.settings.home),
         "HANDOFF_DATABASE_URL": demo.settings.resolved_database_url,
         "HANDOFF_MLFLOW_TRACKING_URI": champion.tracking_uri,
+        "HANDOFF_ALERTS__SMTP_HOST": smtp.host,
         "HANDOFF_ALERTS__SMTP_PORT": str(smtp.port),
         "HANDOFF_ALERTS__CHURN_THRESHOLD": str(_alerting_fifth(demo).settings.alerts.churn_threshold),
     }

@@ -227,7 +227,8 @@ def test_handoff_users_invite_prints_a_link_that_signs_in_and_mails_it_when_aske
     from handoff.wiring import Parts
 
     with SmtpCapture() as smtp:
-        env = {"HANDOFF_HOME": str(tmp_path / "home"), "HANDOFF_ALERTS__SMTP_PORT": str(smtp.port),
+        env = {"HANDOFF_HOME": str(tmp_path / "home"), "HANDOFF_ALERTS__SMTP_HOST": smtp.host,
+               "HANDOFF_ALERTS__SMTP_PORT": str(smtp.port),
                "HANDOFF_WEB__BASE_URL": "http://127.0.0.1:9999"}  # fmt: skip
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -112,6 +112,16 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "web_inbox": "ledger:read",
     "web_review": "tasks:read",
     "web_review_task": "tasks:review",
+    "web_accounts": "churn:read",
+    "web_account": "churn:read",
+    "web_alert_snooze": "alerts:manage",
+    "web_alert_resolve": "alerts:manage",
+    "web_outbox": "alerts:read",
+    "web_estimates": "estimates:read",
+    "web_estimate_create": "estimates:write",
+    "web_estimate": "estimates:read",
+    "web_backtest": "estimates:read",
+    "web_models": "models:manage",
 }
 
 
@@ -138,6 +148,11 @@ SCOPE_AWARE_ROUTES = frozenset(
         "web_home",  # a redirect: no account data
         "web_review",
         "web_review_task",
+        "web_accounts",
+        "web_account",
+        "web_alert_snooze",
+        "web_alert_resolve",
+        "web_outbox",
     }
 )
 

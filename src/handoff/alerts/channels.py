@@ -64,6 +64,21 @@ class EmailChannel:
             raise ExternalFailure(f"SMTP {self.host}:{self.port}: {error}") from error
 
 
+@dataclass
+class OutboxChannel:
+    """The embedded default when no SMTP server is configured: the digest stays in the outbox.
+
+    The nightly run has already written the digest (subject, body, payload) into `alert_digests` before any channel
+    runs; taking it here only records, as this channel's `alert_deliveries` row, that it is kept there for the owner
+    to read in the web app (`/app/outbox`) instead of being mailed. Nothing can fail, so the run is not degraded.
+    """
+
+    name: str = "outbox"
+
+    def send(self, digest: Digest) -> None:
+        return None
+
+
 def _post_json(url: str, payload: dict, timeout_s: float, headers: dict[str, str] | None = None) -> httpx.Response:
     body = json.dumps(payload, ensure_ascii=False).encode()
     try:
@@ -193,12 +208,17 @@ class GenericWebhookChannel:
 
 
 def configured_channels(settings: AlertSettings) -> list[Channel]:
-    """Email always (each owner's own address); the chat and webhook channels that have a URL."""
+    """Email to each owner's own address when an SMTP server is configured, else the outbox; the chat and webhook
+    channels that have a URL."""
 
     def clear(secret: SecretStr | None) -> str | None:
         return secret.get_secret_value() if secret else None
 
-    channels: list[Channel] = [EmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)]
+    channels: list[Channel] = [
+        EmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
+        if settings.smtp_host
+        else OutboxChannel()
+    ]
     if url := clear(settings.slack_webhook_url):
         channels.append(SlackChannel(url))
     if url := clear(settings.wecom_webhook_url):

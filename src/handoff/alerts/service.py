@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -35,12 +36,17 @@ def _select_alerts():
     )
 
 
-def _matching(owner_id: str | None, status: str | None, account_id: str | None) -> list[Any]:
+def _matching(
+    owner_id: str | None, status: str | None, account_id: str | None, account_ids: Iterable[str] | None = None
+) -> list[Any]:
     """The filters a page of alerts and its total share, so the total always counts what the page lists."""
     if status is not None and status not in STATUSES:
         raise InvalidInput(f"unknown alert status {status!r}; use one of {', '.join(STATUSES)}")
     wanted = {alerts.c.owner_id: owner_id, alerts.c.status: status, alerts.c.account_id: account_id}
-    return [column == value for column, value in wanted.items() if value is not None]
+    conditions = [column == value for column, value in wanted.items() if value is not None]
+    if account_ids is not None:
+        conditions.append(alerts.c.account_id.in_(sorted(set(account_ids))))
+    return conditions
 
 
 def list_alerts(
@@ -49,13 +55,15 @@ def list_alerts(
     owner_id: str | None = None,
     status: str | None = None,
     account_id: str | None = None,
+    account_ids: Iterable[str] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[Alert]:
-    """Riskiest first; `status` filters to open, snoozed or resolved (default: all)."""
+    """Riskiest first; `status` filters to open, snoozed or resolved (default: all); `account_ids` to some accounts
+    (a page of them)."""
     if not 1 <= limit <= 1000 or offset < 0:
         raise InvalidInput("limit must be 1..1000 and offset >= 0")
-    query = _select_alerts().where(*_matching(owner_id, status, account_id))
+    query = _select_alerts().where(*_matching(owner_id, status, account_id, account_ids))
     query = query.order_by(alerts.c.probability.desc(), alerts.c.id).limit(limit).offset(offset)
     return [_alert(row) for row in session.execute(query)]
 

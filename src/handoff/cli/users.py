@@ -77,8 +77,10 @@ def _mail_link(settings, address: str, link: str) -> None:
     import smtplib
     from email.message import EmailMessage
 
-    from handoff.errors import ExternalFailure
+    from handoff.errors import ExternalFailure, InvalidInput
 
+    if not settings.alerts.smtp_host:
+        raise InvalidInput("no SMTP server configured (HANDOFF_ALERTS__SMTP_HOST); the link is printed above")
     message = EmailMessage()
     message["From"] = settings.alerts.smtp_sender
     message["To"] = address

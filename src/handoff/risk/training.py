@@ -224,6 +224,21 @@ def importance(bundle: ModelBundle, x: pd.DataFrame, rows: int = 500) -> pd.Seri
     return contributions.abs().mean().sort_values(ascending=False)
 
 
+def reliability_bins(bundle: ModelBundle, training: TrainingSet, bins: int = 10) -> list[list[float]] | None:
+    """A classifier's reliability curve on the holdout as numbers: (mean predicted, observed rate, rows) per
+    quantile bin, the points `figures` plots; kept in the bundle so the web app can draw and tabulate them."""
+    if bundle.kind == "interval":
+        return None
+    p = bundle.predict(training.x_holdout)
+    y = training.y_holdout["y"].to_numpy(dtype="float64")
+    order = np.argsort(p, kind="stable")
+    return [
+        [float(p[chunk].mean()), float(y[chunk].mean()), float(len(chunk))]
+        for chunk in np.array_split(order, min(bins, len(order)))
+        if len(chunk)
+    ]
+
+
 def figures(bundle: ModelBundle, training: TrainingSet, importances: pd.Series) -> dict[str, Any]:
     """Calibration (reliability or interval) and importance plots as matplotlib figures, keyed by file name."""
     import matplotlib
@@ -350,6 +365,23 @@ def cards_folder(settings) -> Path:
     return settings.resolved_home / "models"
 
 
+def record_evaluation(bundle: ModelBundle, training: TrainingSet, source: str) -> pd.Series:
+    """Writes into `bundle.info` what the model card and the web app's models page read: holdout metrics beside the
+    baselines, the reliability curve and feature importance as numbers, the source and the training time. Returns
+    the full importance series (the plots use it)."""
+    importances = importance(bundle, training.x_holdout)
+    bundle.info.update(
+        source=source,
+        holdout_metrics=holdout_metrics(bundle, training),
+        baseline_metrics=baseline_metrics(training),
+        top_features=list(importances.head(8).index),
+        importance=[[str(name), float(value)] for name, value in importances.head(15).items()],
+        reliability=reliability_bins(bundle, training),
+        trained_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
+    )
+    return importances
+
+
 def train_one(
     settings,
     training: TrainingSet,
@@ -362,15 +394,8 @@ def train_one(
     from handoff.risk import registry
 
     bundle = fit_bundle(training, seed=seed, learner_options=learner_options)
-    metrics = holdout_metrics(bundle, training)
-    baselines = baseline_metrics(training)
-    importances = importance(bundle, training.x_holdout)
-    bundle.info.update(
-        source=source,
-        holdout_metrics=metrics,
-        baseline_metrics=baselines,
-        top_features=list(importances.head(8).index),
-    )
+    importances = record_evaluation(bundle, training, source)
+    metrics, baselines = bundle.info["holdout_metrics"], bundle.info["baseline_metrics"]
     champion = registry.load_champion(settings, training.name)
     champion_metrics = None
     if champion is not None:

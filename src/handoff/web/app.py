@@ -129,9 +129,12 @@ def install_web(app: FastAPI) -> None:
     """Called by `create_app` after the API's error handlers; `app.state.web` is set in the lifespan."""
     from fastapi.staticfiles import StaticFiles
 
+    from handoff.web import accounts, estimates, models_page
     from handoff.web.pages import router
 
     app.include_router(router)
+    for pages in (accounts, estimates, models_page):
+        app.include_router(pages.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(PACKAGE / "static")), name="web_static")
     for kind, json_handler in list(app.exception_handlers.items()):
         app.exception_handlers[kind] = _as_page(json_handler)

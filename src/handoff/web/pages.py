@@ -140,6 +140,8 @@ def _signed_in(request: Request, user: User, next_path: str) -> Response:
 @router.get("", name="web_home")
 def home(request: Request, person: PersonDep) -> Response:
     first = "/app/review" if allows(person.role, "tasks:read") else "/app/inbox"
+    if person.role == "account_owner":  # their job is the accounts at risk (web/accounts.py)
+        first = "/app/accounts"
     return RedirectResponse(first, status_code=303)
 
 
