@@ -24,6 +24,7 @@ PERMISSIONS = (
     "audit:read",
     "models:manage",
     "metrics:read",
+    "hooks:manage",
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -68,6 +69,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "bulk_export",
             "tasks:read",
             "metrics:read",
+            # Zapier and Make subscribe with an integration key; what they receive is masked for that role.
+            "hooks:manage",
         }
     ),
 }
@@ -99,6 +102,10 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "list_account_contacts": "contacts:read",
     "export_contacts": "bulk_export",
     "list_audit": "audit:read",
+    "create_hook_subscription": "hooks:manage",
+    "list_hook_subscriptions": "hooks:manage",
+    "delete_hook_subscription": "hooks:manage",
+    "list_hook_deliveries": "hooks:manage",
     "whoami": "",  # any valid key
     "reload_models": "models:manage",
     # Asked for only when `api.metrics_require_key` is on; otherwise /metrics is open like /healthz.
