@@ -22,8 +22,10 @@ _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]{1,15})://(?:[^\s/?#@'\"<>]*@)?([^
 _AUTH_SCHEME = re.compile(
     r"(?i)\b(bearer)(\s+|[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=\-]{6,}|\b(Basic)(\s+)[A-Za-z0-9+/]{12,}=*"
 )
-# Tokens recognisable by their own shape: OpenAI-style `sk-…`, handoff's `hk_…`, Slack's `xox?-…`.
-_TOKEN = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{8,}|hk_[A-Za-z0-9_\-]{8,}|xox[abprs]-[A-Za-z0-9\-]{8,})")
+# Tokens recognisable by their own shape: OpenAI-style `sk-…`, handoff's `hk_…` and `whsec_…`, Slack's `xox?-…`.
+_TOKEN = re.compile(
+    r"\b(?:sk-[A-Za-z0-9_\-]{8,}|hk_[A-Za-z0-9_\-]{8,}|whsec_[A-Za-z0-9_\-]{8,}|xox[abprs]-[A-Za-z0-9\-]{8,})"
+)
 # `"api_key": "…"`, `x-api-key: …`, `password=…`, `sign=…` in JSON, headers and query strings.
 _NAMED = re.compile(
     r"(?i)([\"']?\b(?:x-api-key|api[_-]?key|key|authorization|password|passwd|secret|access[_-]?token|token|sign|signature)"

@@ -211,6 +211,22 @@ class SyncSettings(BaseModel):
         return [name for name in ("jira", "asana", "trello") if getattr(self, name).configured]
 
 
+class HooksSettings(BaseModel):
+    """Events out to subscribers (docs/api.md, "Events"): delivery, its retries, and which targets may be reached."""
+
+    # Targets on loopback, private, link-local (cloud metadata) or reserved addresses are refused unless this is on:
+    # a subscriber must not make the service probe its own network (SSRF). On for a target inside your network.
+    allow_private_targets: bool = False
+    timeout_s: float = Field(10.0, gt=0.0, le=120.0)
+    deliver_interval_s: float = Field(5.0, gt=0.0, le=3600.0)  # how often `handoff up` delivers what is due
+    batch_size: int = Field(100, ge=1, le=10_000)
+    lease_s: float = Field(120.0, gt=0.0, le=86_400.0)  # a crashed deliverer's rows are taken over after this
+    # Waits double from the first to the cap: 1, 2, 4 … 64 min, then every 2 h; 16 attempts span about 18 hours.
+    first_backoff_s: float = Field(60.0, ge=0.0, le=86_400.0)
+    max_backoff_s: float = Field(7200.0, ge=0.0, le=86_400.0)
+    max_attempts: int = Field(16, ge=1, le=100)
+
+
 class Settings(BaseSettings):
     """Everything handoff reads from its environment. Build it once, in `wiring`, and pass it down."""
 
@@ -233,6 +249,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    hooks: HooksSettings = Field(default_factory=HooksSettings)
 
     def warnings(self) -> list[str]:
         """Settings that work but leave a door open; `handoff up` and `handoff inbox` print them at start."""

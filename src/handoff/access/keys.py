@@ -217,6 +217,20 @@ def lookup(session: Session, key: str) -> Principal | None:
     return Principal(key_id=row.id, name=row.name, role=row.role, owner_id=row.owner_id, expires_at=row.expires_at)
 
 
+def principal_by_id(session: Session, key_id: str, now: datetime | None = None) -> Principal | None:
+    """The principal of a live key by its id (a subscription acts for the key that made it); None once it is revoked
+    or expired."""
+    row = session.execute(
+        select(api_keys.c.id, api_keys.c.name, api_keys.c.role, api_keys.c.owner_id, api_keys.c.expires_at).where(
+            api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    principal = Principal(key_id=row.id, name=row.name, role=row.role, owner_id=row.owner_id, expires_at=row.expires_at)
+    return None if principal.expired(now) else principal
+
+
 class KeyCache:
     """Remembers recent lookups for `ttl_s` seconds so scoring stays fast; a revocation is seen within the TTL."""
 

@@ -25,6 +25,7 @@ PERMISSIONS = (
     "models:manage",
     "metrics:read",
     "sync:manage",
+    "hooks:manage",
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -69,6 +70,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "bulk_export",
             "tasks:read",
             "metrics:read",
+            # Zapier and Make subscribe with an integration key; what they receive is masked for that role.
+            "hooks:manage",
         }
     ),
 }
@@ -100,6 +103,10 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "list_account_contacts": "contacts:read",
     "export_contacts": "bulk_export",
     "list_audit": "audit:read",
+    "create_hook_subscription": "hooks:manage",
+    "list_hook_subscriptions": "hooks:manage",
+    "delete_hook_subscription": "hooks:manage",
+    "list_hook_deliveries": "hooks:manage",
     "whoami": "",  # any valid key
     "reload_models": "models:manage",
     # Where each project's and account's tasks go in Jira, Asana and Trello: admins only.

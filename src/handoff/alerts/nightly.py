@@ -444,6 +444,24 @@ def _write_decision(
         record_event(session, alert_id, "updated", actor=SYSTEM_ACTOR, detail=detail, run_date=run_date)
 
 
+def _emit_digest_sent(session: Session, row: Any, channel: str) -> None:
+    """`digest.sent` once per digest and channel it reached, in the transaction that records the delivery."""
+    from handoff.events.outbox import Resource, emit
+
+    payload = row.payload or {}
+    data = {
+        "id": row.id,
+        "run_date": row.run_date,
+        "owner_id": row.owner_id,
+        "owner_name": payload.get("owner_name"),
+        "recipient": row.recipient,
+        "channel": channel,
+        "subject": row.subject,
+        "alerts": payload.get("alerts", []),
+    }
+    emit(session, "digest.sent", lambda: [Resource(f"digest:{row.id}", data)])
+
+
 def _store_scores(session: Session, run_date: date, scores: Any, model_version: str | None) -> None:
     session.execute(delete(alert_scores).where(alert_scores.c.run_date == run_date))
     rows = [
@@ -525,6 +543,8 @@ def _send_digests(
                 continue
             jobs.append((row.id, digest, channel))
 
+    by_id = {row.id: row for row in stored}
+
     def attempt(job: tuple[str, Digest, Channel]) -> tuple[str, Delivery]:
         digest_id, digest, channel = job
         return digest_id, deliver(channel, digest, max_attempts=max_attempts, backoff_s=backoff_s, sleep=sleep)
@@ -552,6 +572,7 @@ def _send_digests(
             if delivery.ok:
                 counts["deliveries_sent"] += 1
                 counts[f"sent_{delivery.channel}"] += 1
+                _emit_digest_sent(session, by_id[digest_id], delivery.channel)
             else:
                 counts["deliveries_failed"] += 1
                 problems.add(

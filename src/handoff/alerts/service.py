@@ -96,6 +96,14 @@ def record_event(
             alert_id=alert_id, at=utcnow(), run_date=run_date, kind=kind, actor=actor, detail=detail
         )
     )
+    from handoff.events.outbox import Resource, emit
+
+    def resources() -> list[Resource]:
+        alert = get_alert(session, alert_id)
+        return [Resource(f"alert:{alert_id}", alert.model_dump(), alert.account_id)]
+
+    # Every change of an alert passes here: opened by the nightly run; updated, snoozed, unsnoozed or resolved.
+    emit(session, "alert.opened" if kind == "opened" else "alert.updated", resources)
 
 
 def snooze_alert(session: Session, alert_id: str, *, until: date, reason: str, actor: str) -> Alert:

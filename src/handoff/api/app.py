@@ -51,7 +51,7 @@ def create_app(
     from handoff.access.keys import KeyCache
     from handoff.api.limits import BodyLimitMiddleware, KeyRateLimiter
     from handoff.api.metrics import ApiMetrics, MetricsMiddleware
-    from handoff.api.routes import alerts, contacts, hooks, intake, meta, risk, sync, tasks
+    from handoff.api.routes import alerts, contacts, hooks, intake, meta, risk, subscriptions, sync, tasks
     from handoff.api.scoring import DefaultDay, FeatureCache
     from handoff.api.security import document_security
     from handoff.web.app import install_web, web_state
@@ -98,6 +98,7 @@ def create_app(
     app.include_router(tasks.router)
     app.include_router(alerts.router)
     app.include_router(contacts.router)
+    app.include_router(subscriptions.router)
     app.include_router(hooks.router)
     app.include_router(sync.router)
     # The web app for people (`/app`): its pages turn the API's errors into pages, so it wraps the handlers above.

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "handoff.cli.users",
     "handoff.cli.nightly",
     "handoff.cli.sync",
+    "handoff.cli.export",
 )
 
 

@@ -141,6 +141,12 @@ def serve(
         puller = threading.Thread(target=run_puller, args=(parts, stop), name="handoff-sync-pull", daemon=True)
         puller.start()
         started.append(lambda: puller.join(15))
+    from handoff.events.delivery import run_deliverer
+
+    # Always on: it only reads the outbox until someone subscribes (`POST /v1/hooks/subscriptions`).
+    deliverer = threading.Thread(target=run_deliverer, args=(parts, stop), name="handoff-hooks", daemon=True)
+    deliverer.start()
+    started.append(lambda: deliverer.join(15))
     if scheduler or settings.scheduler:
         from handoff.alerts.scheduler import NightlyScheduler
 

@@ -17,7 +17,7 @@ from typing import Any
 from handoff.crm.dictionary import ENTITIES, ENTITIES_BY_NAME
 from handoff.errors import InvalidInput
 
-BUILT_IN = ("hubspot", "salesforce", "ravenstack", "handoff")
+BUILT_IN = ("hubspot", "salesforce", "zoho", "dynamics365", "ravenstack", "handoff")
 TRANSFORMS = ("domain", "lower")  # domain: 'https://www.Acme.com/x' -> 'acme.com'
 
 

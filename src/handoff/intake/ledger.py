@@ -336,6 +336,7 @@ def claim(session: Session, *, worker: str, limit: int, lease: timedelta, only: 
                 lease_until=None,
                 processed_at=now,
             )
+            _emit_outcome(session, row.id, "failed")
             continue
         result = session.execute(
             update(ledger)
@@ -398,6 +399,26 @@ def finish(
         processed_at=utcnow(),
         **values,
     )
+    _emit_outcome(session, entry_id, outcome)
+
+
+# A message that ended where a person must look at it: events out (`events.outbox.emit`), in the same transaction.
+_OUTCOME_EVENTS = {"failed": "message.failed", "spam": "message.quarantined"}
+
+
+def _emit_outcome(session: Session, entry_id: int, outcome: str) -> None:
+    event_type = _OUTCOME_EVENTS.get(outcome)
+    if event_type is None:
+        return
+    from handoff.events.outbox import Resource, emit
+
+    def resources() -> list[Resource]:
+        entry = get_entry(session, entry_id)
+        data = entry.to_dict()
+        data.pop("details", None)
+        return [Resource(f"ledger:{entry_id}", data, entry.account_id)]
+
+    emit(session, event_type, resources)
 
 
 # --- reading and retrying -------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ class TemplateTask:
     offset_days: int
     planned_hours: float | None
     priority: str
+    after: tuple[int, ...] = ()  # the tasks (1-based, in this template) that must finish first: plan predecessors
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def parse_template(data: dict) -> Template:
                 offset_days=int(task.get("offset_days", 0)),
                 planned_hours=None if task.get("planned_hours") is None else float(task["planned_hours"]),
                 priority=str(task.get("priority", "normal")),
+                after=tuple(int(number) for number in task.get("after") or ()),
             )
             for task in data["tasks"]
         )
@@ -61,6 +63,9 @@ def parse_template(data: dict) -> Template:
             team_size=int(data.get("team_size", 1)),
             tasks=tasks,
         )
+        for number, task in enumerate(tasks, 1):
+            if any(not 1 <= before < number for before in task.after):
+                raise ValueError(f"task {number} must come after earlier tasks only, not {list(task.after)}")
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidInput(f"bad project template {data.get('name', '?')}: {error}") from error
 

@@ -241,7 +241,14 @@ def estimate(
         model_versions={registered_name(name): models[name].version for name in ESTIMATE_MODELS},
     )
     if store:
+        from handoff.events.outbox import Resource, emit
+
         _store(session, result, brief)
+        emit(
+            session,
+            "estimate.created",
+            lambda: [Resource(f"estimate:{result.id}", result.model_dump(), result.account_id)],
+        )
     return result
 
 

@@ -16,6 +16,7 @@ TABLE_MODULES = (
     "handoff.loop.tables",
     "handoff.access.tables",
     "handoff.sync.tables",
+    "handoff.events.tables",
 )
 
 

@@ -252,6 +252,10 @@ def _finish(
             attempts = session.execute(select(task_sync.c.attempts).where(*key)).scalar() or 1
             values["next_attempt_at"] = now + _backoff(attempts)
         session.execute(update(task_sync).where(*key).values(**values))
+        if outcome.status == "sent":
+            from handoff.tasks.service import emit_tasks
+
+            emit_tasks(session, "task.synced", [outcome.task_id])
 
 
 def push_pending(

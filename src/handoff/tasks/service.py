@@ -289,6 +289,11 @@ def record_tasks(
         from handoff.sync.outbox import enqueue
 
         enqueue(session, accepted, settings.sync.targets(), now=now)
+    if new_tasks:  # events out, in this same transaction (`events.outbox.emit`: nothing written without subscribers)
+        suggested = [row["id"] for row in new_tasks if row["status"] == "suggested"]
+        for event_type, ids in (("task.suggested", suggested), ("task.accepted", accepted)):
+            if ids:
+                emit_tasks(session, event_type, ids)
     return recorded
 
 
@@ -452,6 +457,17 @@ def _with_sync(session: Session, views: list[dict[str, Any]]) -> list[dict[str, 
     return views
 
 
+def emit_tasks(session: Session, event_type: str, task_ids: Sequence[str]) -> None:
+    """`event_type` for each task, with the task as `GET /v1/tasks/{id}` shows it, in the caller's transaction."""
+    from handoff.events.outbox import Resource, emit
+
+    def resources() -> list[Resource]:
+        views = [get_task(session, task_id) for task_id in task_ids]  # with its links, as `GET` shows it
+        return [Resource(f"task:{view['id']}", view, view["account_id"]) for view in views]
+
+    emit(session, event_type, resources)
+
+
 def _label(
     session: Session,
     row: Any,
@@ -514,6 +530,7 @@ def accept_task(session: Session, task_id: str, reviewer: str, *, sync_targets: 
         from handoff.sync.outbox import enqueue
 
         enqueue(session, [task_id], sync_targets)
+    emit_tasks(session, "task.accepted", [task_id])
     return get_task(session, task_id)
 
 
@@ -593,6 +610,7 @@ def reject_task(session: Session, task_id: str, reviewer: str, reason: str | Non
         reason=reason,
     )
     session.execute(tasks.update().where(tasks.c.id == task_id).values(status="rejected"))
+    emit_tasks(session, "task.rejected", [task_id])
     return get_task(session, task_id)
 
 

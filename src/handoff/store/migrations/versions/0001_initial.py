@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 06:18:22.358797
+Create Date: 2026-12-03 08:18:59.268846
 """
 
 import sqlalchemy as sa
@@ -343,6 +343,89 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deals_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_deals_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_deals_owner_id"), ["owner_id"], unique=False)
+
+    op.create_table(
+        "hook_deliveries",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=40), nullable=False),
+        sa.Column("subscription_id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="pending, sent, failed (gave up) or cancelled."
+        ),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column(
+            "claimed_until", sa.DateTime(timezone=True), nullable=True, comment="a deliverer holds the row until then"
+        ),
+        sa.Column(
+            "last_status_code",
+            sa.Integer(),
+            nullable=True,
+            comment="The target's last HTTP status; null when it never answered.",
+        ),
+        sa.Column("last_error", sa.Text(), nullable=True, comment="redacted"),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hook_deliveries")),
+        comment="One row per event and subscription: the delivery log `GET /v1/hooks/subscriptions/{id}/deliveries`.",
+    )
+    with op.batch_alter_table("hook_deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_hook_deliveries_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_hook_deliveries_event_id"), ["event_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_hook_deliveries_subscription_id"), ["subscription_id"], unique=False)
+
+    op.create_table(
+        "hook_events",
+        sa.Column("id", sa.String(length=40), nullable=False, comment="evt_…: the same on every delivery attempt."),
+        sa.Column("type", sa.String(length=32), nullable=False),
+        sa.Column(
+            "subject", sa.String(length=255), nullable=False, comment="What it is about, e.g. task:tsk_… or ledger:12."
+        ),
+        sa.Column(
+            "account_id",
+            sa.String(length=255),
+            nullable=True,
+            comment="The account the resource belongs to (scopes and audits).",
+        ),
+        sa.Column(
+            "data",
+            sa.JSON(),
+            nullable=False,
+            comment="The resource as the API returns it, unmasked; masked per delivery.",
+        ),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hook_events")),
+        comment="The event outbox, written in the transaction of the change it reports (only while someone subscribes).",
+    )
+    op.create_table(
+        "hook_subscriptions",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("target_url", sa.Text(), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False, comment='The event types delivered, e.g. ["task.accepted"].'),
+        sa.Column(
+            "secret",
+            sa.String(length=128),
+            nullable=False,
+            comment="Signs each delivery (HMAC-SHA256); shown once at creation.",
+        ),
+        sa.Column(
+            "key_id",
+            sa.String(length=32),
+            nullable=False,
+            comment="The API key that subscribed: its role masks what is sent.",
+        ),
+        sa.Column(
+            "status", sa.String(length=16), nullable=False, comment="active, or removed (deleted, 410, key revoked)."
+        ),
+        sa.Column("removed_reason", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_hook_subscriptions")),
+        comment="Subscriptions to events (Zapier REST hooks, Make webhooks): `POST /v1/hooks/subscriptions`.",
+    )
+    with op.batch_alter_table("hook_subscriptions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_hook_subscriptions_status"), ["status"], unique=False)
 
     op.create_table(
         "intake_imap_cursors",
@@ -1053,6 +1136,17 @@ def downgrade() -> None:
 
     op.drop_table("intake_ledger")
     op.drop_table("intake_imap_cursors")
+    with op.batch_alter_table("hook_subscriptions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_hook_subscriptions_status"))
+
+    op.drop_table("hook_subscriptions")
+    op.drop_table("hook_events")
+    with op.batch_alter_table("hook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_hook_deliveries_subscription_id"))
+        batch_op.drop_index(batch_op.f("ix_hook_deliveries_event_id"))
+        batch_op.drop_index("ix_hook_deliveries_due")
+
+    op.drop_table("hook_deliveries")
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deals_owner_id"))
         batch_op.drop_index(batch_op.f("ix_deals_created_at"))
