@@ -11,7 +11,7 @@ from handoff.extraction.model import TeamMember
 from handoff.extraction.notes import from_webvtt, parse_structure
 from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee, written_owner
 from handoff.extraction.priority import find_priority
-from handoff.extraction.sentences import split_sentences
+from handoff.extraction.sentences import join_wrapped_items, split_sentences
 from handoff.extraction.titles import make_title
 
 WEDNESDAY = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
@@ -218,6 +218,10 @@ def test_a_greeting_that_leads_into_the_ask_on_one_line_keeps_the_ask(text: str,
         ("Wes and Ulises will circle back to schedule a working session", True),
         ("* Robin is going to work with legal on this", True),  # "work" opens no imperative, but follows "going to"
         ("Gary needs to figure out what the Wind River issues are.", True),
+        ("- Marlow: Re-ping the reviewer and follow up to ensure the review is completed.", True),  # "completed": goal
+        ("- Team: Schedule and hold the next meeting on the Workloads API.", True),  # "next meeting": no deferral
+        ("Joe merged the fix; done.", False),  # reported done
+        ("Let's table it; Joe to raise it again later", False),  # deferred
         ("* Aiming to remove the flag in 12.17.0", False),  # no person
         ("Agreement to close the vote.", False),  # a noun, written lower case elsewhere in the minutes
         ("Richard will likely fly in the night before", False),  # hedged
@@ -374,3 +378,41 @@ def test_a_title_whose_object_is_a_pronoun_names_the_line_before() -> None:
 )
 def test_the_owner_of_an_assignment_in_minutes(line: str, owner: str | None) -> None:
     assert written_owner(line) == owner
+
+
+def test_a_list_item_wrapped_over_lines_is_read_whole() -> None:
+    notes = (
+        "  - Update on spec -- new draft\n"
+        "          - Kate asked everybody to read the latest spec to see if it\n"
+        "            is clear.\n"
+        "  - Tooling: the build is\n"
+        "slow on ARM.\n"
+        "  - Done\n"
+        "Next paragraph starts here.\n"
+    )
+    joined = join_wrapped_items(notes)
+    assert joined.split("\n")[1].strip() == "- Kate asked everybody to read the latest spec to see if it is clear."
+    assert joined.split("\n")[3].strip() == "- Tooling: the build is slow on ARM."
+    assert joined.count("\n") == notes.count("\n")  # every line keeps its number: speakers and structure refer to them
+    assert "Next paragraph starts here." in joined.split("\n")  # a new capitalised line after a finished item stays
+    assert "- Kate asked everybody to read the latest spec to see if it is clear." in split_sentences(joined)
+
+
+@pytest.mark.parametrize(
+    ("closing", "expected"),
+    [("Thoughts?", True), ("Any thoughts?", True), ("Comments?", True), ("What do you think?", True),
+     ("Thoughts on the plan are welcome.", False), ("Any questions?", False)],
+)  # fmt: skip
+def test_a_short_ask_for_views_is_a_task_about_the_subject(closing: str, expected: bool) -> None:
+    from handoff.extraction.model import MessageText
+    from handoff.extraction.offline import OfflineExtractor
+
+    message = MessageText(
+        text=f"Bill, here is my view: we should build the credit expertise in house.\n\n{closing}\n\nTed",
+        sent_at=WEDNESDAY,
+        subject="RE: FW: International Credit",
+        sender="ted@ourco.example",
+        recipients=("bill@ourco.example",),
+    )
+    titles = [task.title.value for task in OfflineExtractor().extract(message, [])]
+    assert ("Send your thoughts on International Credit" in titles) is expected

@@ -96,3 +96,17 @@ def is_commitment(sentence: str) -> bool:
 
 def has_marker(sentence: str) -> bool:
     return bool(_MARKER.search(sentence))
+
+
+# "Thoughts?", "Any comments?", "What do you think?": the writer asks for the reader's view of what the mail is about.
+_VIEWS_ASKED = re.compile(
+    r"^(?:(?:so|and|any|your|other|further)[,\s]+)*(?:thoughts|comments|feedback|input|views|reactions|objections)"
+    r"(?:\s+(?:on this|anyone|please))?\s*[?？]\s*$|"
+    r"^what do you (?:all |guys )?think\s*(?:of (?:this|it))?\s*[?？]\s*$",
+    re.I,
+)
+
+
+def asks_for_views(sentence: str) -> bool:
+    """A short question asking the reader's view ("Thoughts?"): too short to be read as an ask, yet one."""
+    return bool(_VIEWS_ASKED.match(sentence.strip()))

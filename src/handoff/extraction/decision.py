@@ -386,6 +386,21 @@ def lowercase_words(texts: Sequence[str]) -> frozenset[str]:
     return frozenset(word for text in texts for word in re.findall(r"(?<![\w.])[a-z][a-z'-]+", text))
 
 
+# Where a line says what is to become done ("follow up to ensure review is completed", "until it is merged"), its
+# "completed" is the goal, not the line's status.
+_GOAL_CLAUSE = re.compile(
+    r"\b(?:ensure|make sure|until|so that|in order to|to be|will be|should be|must be|needs? to be|"
+    r"get (?:it|this|that))\b.*$",
+    _I,
+)
+# A deferral of the line's own action; "next meeting" alone is not one ("Team: Schedule the next meeting").
+_DEFERRAL = re.compile(r"\b(?:table(?:d)?|defer(?:red)?|postpone(?:d)?|no action|not (?:now|merge))\b", _I)
+
+
+def _reports_done(body: str) -> bool:
+    return bool(_DONE.search(_GOAL_CLAUSE.sub("", body)))
+
+
 def is_assignment(text: str, common_words: frozenset[str] = frozenset()) -> bool:
     """A named person assigned a concrete action or committing to one (GUIDELINES 2.4, "X to do Y" lines): kept
     even where the learned layer, which has seen few minutes, scores it low. Hedged and conditional ones are not."""
@@ -395,7 +410,7 @@ def is_assignment(text: str, common_words: frozenset[str] = frozenset()) -> bool
 def assignment_owner(text: str, common_words: frozenset[str] = frozenset()) -> str | None:
     """Who `is_assignment` found assigned ("Joe and Ben" in "New time - Joe and Ben will meet…"), or None."""
     body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)]|\[[ xX]?\])\s*", "", text.strip())
-    if _CONDITIONAL.match(body) or _DONE.search(body) or _DEFERRED.search(body):
+    if _CONDITIONAL.match(body) or _reports_done(body) or _DEFERRAL.search(body):
         return None
     if body.rstrip(" *_)").endswith(("?", "？")):
         return None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from handoff.extraction.classifier import ActionItemClassifier
-from handoff.extraction.cues import has_marker
+from handoff.extraction.cues import asks_for_views, has_marker
 from handoff.extraction.dates import DueDate, event_date, find_due
 from handoff.extraction.decision import (
     DecisionModel,
@@ -31,8 +31,8 @@ from handoff.extraction.notes import NoteItem, from_webvtt, parse_structure
 from handoff.extraction.overlap import token_f1
 from handoff.extraction.people import Roster, addressee_from_greeting, greets_by_name, resolve_assignee
 from handoff.extraction.priority import find_priority, has_urgency
-from handoff.extraction.sentences import Line, split_lines
-from handoff.extraction.titles import make_title, with_antecedent
+from handoff.extraction.sentences import Line, join_wrapped_items, split_lines
+from handoff.extraction.titles import make_title, views_title, with_antecedent
 
 _SKIP = re.compile(
     r"^(?:hi|hello|hey|dear|thanks|thank you|thx|cheers|best|regards|best regards|kind regards|many thanks|"
@@ -120,7 +120,7 @@ def _title_line(text: str) -> int:
     return -1
 
 
-def _prose_lines(text: str, consumed: set[int]) -> list[Line]:
+def _prose_lines(text: str, consumed: set[int], *, is_notes: bool) -> list[Line]:
     lines: list[Line] = []
     for line in split_lines(text):
         if _SIGNATURE.match(line.text.strip()):
@@ -134,7 +134,7 @@ def _prose_lines(text: str, consumed: set[int]) -> list[Line]:
             continue
         words = len(line.text.split())
         chinese = len(re.findall(r"[\u4e00-\u9fff]", line.text))
-        if (words < 3 and chinese < 4) or words > 80:
+        if (words < 3 and chinese < 4 and (is_notes or not asks_for_views(line.text))) or words > 80:
             continue
         lines.append(line)
     return lines
@@ -178,6 +178,7 @@ class OfflineExtractor:
     def _read_candidates(self, message: MessageText) -> tuple[MessageText, list[_Candidate], list[str]]:
         is_notes = message.kind == "notes"
         text, speakers = from_webvtt(message.text) if is_notes else (message.text, {})
+        text = join_wrapped_items(text)
         structure = parse_structure(text, is_notes=is_notes)
         consumed = set(structure.consumed_lines)
         title_line = _title_line(text) if is_notes else -1
@@ -190,7 +191,7 @@ class OfflineExtractor:
         ]
         items += [
             _Candidate(line.text, None, speakers.get(line.line_no), line.line_no, line.list_item)
-            for line in _prose_lines(text, consumed)
+            for line in _prose_lines(text, consumed, is_notes=is_notes)
         ]
         items.sort(key=lambda candidate: candidate.line_no)
         notes = []
@@ -266,7 +267,7 @@ class OfflineExtractor:
         keep = [
             (
                 float(score) >= bar
-                or (not is_notes and is_plain_ask(c.text, is_explicit_ask(c.text)))
+                or (not is_notes and (is_plain_ask(c.text, is_explicit_ask(c.text)) or asks_for_views(c.text)))
                 or (is_notes and (is_assignment(c.text, common_words) or is_cn_assignment(c.text)))
                 or (c.structured is not None and c.structured.how == "table" and c.structured.owner is not None)
             )
@@ -353,7 +354,8 @@ class OfflineExtractor:
         # The cue may sit in the remark after the ask; the evidence is whichever sentence carried it.
         urgent_after = priority == "urgent" and following and has_urgency(following) and not has_urgency(sentence)
         priority_evidence = following if urgent_after else None
-        title = make_title(sentence)
+        views = message.kind == "email" and asks_for_views(sentence)
+        title = views_title(message.subject) if views else make_title(sentence)
         title_confidence = 0.8 if has_marker(sentence) or item else 0.7
         evidence = _LIST_MARK.sub("", sentence.strip(), count=1) or sentence.strip()
         return TaskDraft(

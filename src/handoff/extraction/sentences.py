@@ -93,6 +93,38 @@ def _line_break_ends_sentence(previous: str, line: str) -> bool:
     return len(previous) < SHORT_LINE and line[:1].isupper() and not _OPEN_ENDING.search(previous)
 
 
+_ITEM_TEXT = re.compile(r"^(\s*)(?:[-*•·‣▪]|\d{1,2}[.)]|[a-z][.)]|\[[ xX]?\])\s+")
+_BLOCK_START = re.compile(r"^\s*(?:#|\||>|```)")
+
+
+def join_wrapped_items(text: str) -> str:
+    """A list item hard-wrapped over several lines, as one line: the lines that continue it (indented under its text,
+    or an unfinished line followed by a lower-case one) join it and are left blank, so every line keeps its number.
+
+    Minutes written in a plain-text editor wrap at ~70 columns ("- Kate asked everybody to read the latest spec to
+    see if it" / "    is clear."); read line by line, the ask lost its end and its end became a sentence of its own.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    item: int | None = None  # the line of the list item being continued
+    text_column = 0
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        marker = _ITEM_TEXT.match(line)
+        if not stripped or _BLOCK_START.match(line):
+            item = None
+        elif marker:
+            item, text_column = number, marker.end()
+        elif item is not None:
+            indent = len(line) - len(line.lstrip())
+            unfinished = not re.search(r"[.!?。！？:：]$", lines[item].rstrip())
+            if indent >= text_column or (unfinished and stripped[:1].islower()):
+                lines[item] = f"{lines[item].rstrip()} {stripped}"
+                lines[number] = ""
+            else:
+                item = None
+    return "\n".join(lines)
+
+
 def split_lines(text: str) -> list[Line]:
     """Sentences of a body, in order; list items and headings stay one unit each, prose is split on enders."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

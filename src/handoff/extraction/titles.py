@@ -109,6 +109,15 @@ def make_title(sentence: str, *, strip_owner: bool = True) -> str:
     return title[0].upper() + title[1:]
 
 
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|fwd?|fw|aw|tr|wg|sv|rv)\s*(?:\[\d+\])?\s*[:：]\s*|\[[^\]]*\]\s*)+", re.I)
+
+
+def views_title(subject: str | None) -> str:
+    """The title of a "Thoughts?" ask: the reader's view of what the mail is about, which its subject names."""
+    topic = _REPLY_PREFIX.sub("", subject or "").strip(" .:-")
+    return f"Send your thoughts on {topic}" if topic else "Send your thoughts"
+
+
 _ANAPHORIC_END = re.compile(r"\b(?:this|that|it|these|those|them)$", re.I)
 
 
