@@ -97,7 +97,10 @@ ROSTER = Roster(
         ("Can you send the deck?", "Dana <dana@acme.example>", "u_anna"),  # the addressee
         ("I'll send the deck tomorrow.", "Ben Carter <ben.carter@ourco.example>", "u_ben"),  # the writer
         ("I'll update our firewall rules.", "Nina Roth <nina@massive.example>", "Nina Roth"),  # writer off-roster
-        ("We should invite the security team.", "Ben Carter <ben.carter@ourco.example>", None),
+        # the writer's "we" in mail commits the writer (GUIDELINES 5); "all of you" is the readers
+        ("We should invite the security team.", "Ben Carter <ben.carter@ourco.example>", "u_ben"),
+        ("Let's take it up at the staff meeting.", "Ben Carter <ben.carter@ourco.example>", "u_ben"),
+        ("We encourage all of you to attend the session.", "Ben Carter <ben.carter@ourco.example>", "u_anna"),
         ("@benc will patch the export job", None, "u_ben"),
         ("Annie to review the contract", None, "u_anna"),
         ("李伟 周五前提交数据字典", None, "u_li"),

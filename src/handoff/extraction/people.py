@@ -24,6 +24,11 @@ _SECOND_PERSON = re.compile(
     r"请|麻烦|能否|可否|务必|你|您",
     re.I,
 )
+# The writer's "we" commits the writer in mail (GUIDELINES 5: "we will", "we need to" → the sender).
+_WE_COMMIT = re.compile(
+    r"^\W*(?:[\w,]+\s+){0,3}?(?:we'll|we will|we are going to|we need to|we should|we must|we have to|let'?s)\b", re.I
+)
+_READERS = re.compile(r"\b(?:all of you|each of you|every one of you|you all)\b", re.I)
 _PLURAL = re.compile(r"\b(we|let'?s|us|our team|everyone|all of us)\b|我们|大家", re.I)
 _GREETING = re.compile(r"^\s*(?:hi|hello|hey|dear|morning|good morning)\s+([A-Z][\w'-]+)", re.I)
 _CN_GREETING = re.compile(r"^\s*([\u4e00-\u9fff]{1,4}?)(?:你好|您好|,|，)")
@@ -250,15 +255,13 @@ def resolve_assignee(
         return roster.resolve(_joined(vocative.group(1)), 0.8, "addressed by name")
     if _FIRST_PERSON.search(sentence):
         return roster.resolve(sender, 0.8, "writer commits") if sender else _UNRESOLVED
-    if re.match(r"^\W*(?:[\w,]+\s+){0,3}?(?:we'll|we will|we are going to)\b", sentence, re.I) or (
-        re.search(r"我们会|我们将|我们来", sentence) and "请" not in sentence
-    ):
+    if _WE_COMMIT.match(sentence) or (re.search(r"我们会|我们将|我们来", sentence) and "请" not in sentence):
         # The writer's "we" is the writer's commitment in mail; in notes nobody is named.
         if sender and not is_notes:
             return roster.resolve(sender, 0.65, "writer commits for us")
         return Assignee(None, None, 0.7, "we: unresolved")
     customer_need = re.search(r"\bwe (?:still |really |urgently )?need\b", sentence, re.I) and not roster.find(sender)
-    if (_SECOND_PERSON.search(sentence) or customer_need) and not is_notes:
+    if (_SECOND_PERSON.search(sentence) or customer_need or _READERS.search(sentence)) and not is_notes:
         target = addressee or _first_roster_recipient(roster, recipients) or (recipients[0] if recipients else None)
         if target:
             confidence = 0.75 if addressee or len(recipients) == 1 else 0.55
