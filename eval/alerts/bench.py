@@ -205,7 +205,7 @@ def train_champion(home: Path):
     parts = Parts(Settings(home=home, _env_file=None))
     parts.migrate()
     write_frames(parts.engine, generate(accounts=300, seed=3), replace=True)
-    train_all(parts, source="database", show_progress=False, models=("churn",), cards_dir=home / "cards")
+    train_all(parts, source="database", models=("churn",), cards_dir=home / "cards")
     parts.close()
     return load_champion(parts.settings, "churn"), parts.settings
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy import delete, func, insert, select, update
@@ -23,20 +23,15 @@ from handoff.alerts.rules import Decision, LiveAlert, Score, Thresholds, decide
 from handoff.alerts.service import record_event, utcnow
 from handoff.alerts.tables import alert_deliveries, alert_digests, alert_runs, alert_scores, alerts
 from handoff.errors import HandoffError, NotReady
+from handoff.progress import Progress, no_progress
 from handoff.redaction import redact
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.wiring import Parts
 
-T = TypeVar("T")
-Progress = Callable[[Iterable[T], str, int | None], Iterable[T]]
 SYSTEM_ACTOR = "nightly"
 # Problems listed one by one up to this many per kind; the rest are counted, so a run record stays readable.
 MAX_PROBLEMS_PER_KIND = 50
-
-
-def _no_progress(items: Iterable[T], description: str, total: int | None = None) -> Iterable[T]:
-    return items
 
 
 class ChurnScorer(Protocol):
@@ -179,7 +174,7 @@ def run_nightly(
     *,
     run_date: date | None = None,
     dry_run: bool = False,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     scorer: ChurnScorer | None = None,
     channels: list[Channel] | None = None,
     sync_loop: bool = True,

@@ -29,14 +29,11 @@ def register(app: typer.Typer) -> None:
         Cron: `0 2 * * * cd /srv/handoff && .venv/bin/handoff nightly --json >> var/nightly.log 2>&1`.
         """
         from handoff.alerts.nightly import run_nightly
-        from handoff.cli.output import emit_json, parse_day, progress, say
+        from handoff.cli.output import emit_json, parse_day, progress_callback, say
 
         parts = _parts()
         try:
-
-            def bar(items, description, total=None):
-                return progress(items, description, total=total, enabled=not as_json)
-
+            bar = progress_callback(enabled=not as_json)
             run = run_nightly(parts, run_date=parse_day(run_date, "--date"), dry_run=dry_run, progress=bar)
         finally:
             parts.close()
