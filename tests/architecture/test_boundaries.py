@@ -13,20 +13,31 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "handoff"
 
 # Modules whose job is pure computation: they may not reach a database, the web, MLflow, mail or an LLM vendor.
 PURE_MODULES = (
-    "crm/dictionary.py",
-    "crm/demo.py",
+    "errors.py",
+    "markup.py",
+    "progress.py",
+    "redaction.py",
+    *(f"crm/{name}.py" for name in ("dictionary", "demo", "frames")),
     *(f"intake/{name}.py" for name in ("mime", "charsets", "html", "forwards", "cleaning", "screening", "threads")),
-    *(f"intake/{name}.py" for name in ("notes", "reading")),
+    *(f"intake/{name}.py" for name in ("notes", "reading", "dates", "deadline", "gate", "team")),
     *(f"extraction/{name}.py" for name in ("model", "sentences", "cues", "classifier", "dates", "people")),
     *(f"extraction/{name}.py" for name in ("priority", "titles", "notes", "offline", "decision", "overlap")),
+    "extraction/embeddings.py",
     *(f"alerts/{name}.py" for name in ("rules", "digest", "scoring")),
     "loop/templates.py",
     "access/masking.py",
-    "markup.py",
-    "progress.py",
-    *(f"sync/{name}.py" for name in ("model", "jira", "asana", "trello")),
-    *(f"risk/{name}.py" for name in ("learners", "columns", "evaluation", "features", "explain", "similar")),
+    *(f"sync/{name}.py" for name in ("model", "inbound", "jira", "asana", "trello")),
+    *(f"risk/{name}.py" for name in ("learners", "single_row", "columns", "evaluation", "features", "explain")),
+    *(f"risk/{name}.py" for name in ("similar", "kickoff")),
 )
+# Pure modules that still import an impure one, each with why; the test fails once one of them is fixed, so the
+# entry goes with the fix.
+KNOWN_IMPURE_IMPORTS = {
+    # The connectors take their error types and request shape from the HTTP client module (httpx).
+    ("sync/asana.py", "sync/http.py"),
+    ("sync/jira.py", "sync/http.py"),
+    ("sync/trello.py", "sync/http.py"),
+}
 IO_PACKAGES = {
     *("sqlalchemy", "psycopg", "alembic"),
     *("fastapi", "starlette", "httpx", "requests"),
@@ -66,11 +77,38 @@ def _core_modules() -> list[Path]:
     return sorted(path for core in CORES for path in (SRC / core).rglob("*.py"))
 
 
+def _handoff_modules_imported(path: Path) -> set[str]:
+    """The handoff modules a file imports, as paths under src/handoff (`from handoff.risk import features` too)."""
+    found: set[str] = set()
+    for name in _imported_modules(path.read_text(encoding="utf-8")):
+        parts = name.split(".")
+        if parts[0] != "handoff" or len(parts) == 1:
+            continue
+        relative = "/".join(parts[1:])
+        if (SRC / f"{relative}.py").exists():
+            found.add(f"{relative}.py")
+        elif (SRC / relative / "__init__.py").exists():
+            found.add(f"{relative}/__init__.py")
+    return found - {"__init__.py"}
+
+
 @pytest.mark.parametrize("relative", PURE_MODULES)
 def test_pure_modules_import_no_io(relative: str) -> None:
     path = SRC / relative
     assert path.exists(), f"{relative} is listed as a pure core but does not exist"
     assert not (_imported_top_level_packages(path) & IO_PACKAGES)
+
+
+def test_pure_modules_import_only_pure_modules_of_handoff() -> None:
+    pure = set(PURE_MODULES)
+    packages = {f"{relative.split('/')[0]}/__init__.py" for relative in PURE_MODULES if "/" in relative}
+    impure = {
+        (relative, imported)
+        for relative in PURE_MODULES
+        for imported in _handoff_modules_imported(SRC / relative)
+        if imported not in pure | packages
+    }
+    assert impure == KNOWN_IMPURE_IMPORTS
 
 
 def test_cores_never_import_the_cli_or_the_api() -> None:
