@@ -17,6 +17,7 @@ PURE_MODULES = (
     "markup.py",
     "progress.py",
     "redaction.py",
+    "webvtt.py",
     *(f"crm/{name}.py" for name in ("dictionary", "demo", "frames")),
     *(f"intake/{name}.py" for name in ("mime", "charsets", "html", "forwards", "cleaning", "screening", "threads")),
     *(f"intake/{name}.py" for name in ("notes", "reading", "dates", "deadline", "gate", "team")),
