@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from handoff.errors import Conflict, NotFound, NotReady
+from handoff.errors import Conflict, NoChampion, NotFound
 from handoff.loop.tables import loop_progress
 from handoff.loop.templates import choose_template
 from handoff.store.crm_tables import CRM_TABLES
@@ -397,7 +397,7 @@ class _LazyEstimator:
             self._loaded = True
             self._estimator = default_estimator(self.parts, self.as_of)
         if self._estimator is None:
-            raise NotReady("no champion effort/duration/overrun models; run `handoff train`")
+            raise NoChampion("no champion effort/duration/overrun models; run `handoff train`")
         return self._estimator(session, deal_id)
 
 

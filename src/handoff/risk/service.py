@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, func, insert, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from handoff.crm.dictionary import ENTITIES_BY_NAME
-from handoff.errors import InvalidInput, NotFound, NotReady
+from handoff.errors import InvalidInput, NoChampion, NotFound
 from handoff.risk import explain, kickoff, similar
 from handoff.risk import features as feats
 from handoff.risk.registry import ServedModel, registered_name
@@ -32,11 +32,11 @@ ESTIMATE_MODELS = ("effort", "duration", "overrun")
 
 
 def require_models(models: Mapping[str, ServedModel], names: Iterable[str]) -> None:
-    """`NotReady` naming every registered model in `names` that has no loaded champion."""
+    """`NoChampion` naming every registered model in `names` that has no loaded champion."""
     missing = [name for name in names if models.get(name) is None]
     if missing:
         names_text = ", ".join(registered_name(n) for n in missing)
-        raise NotReady(f"no champion model for {names_text}; run `handoff train` first")
+        raise NoChampion(f"no champion model for {names_text}; run `handoff train` first")
 
 
 def load_account_frames(session: Session, entities: Iterable[str], account_ids: list[str]) -> dict[str, pd.DataFrame]:
