@@ -13,6 +13,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "handoff"
 
 # Modules whose job is pure computation: they may not reach a database, the web, MLflow, mail or an LLM vendor.
 PURE_MODULES = (
+    "clock.py",
     "errors.py",
     "markup.py",
     "progress.py",

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
@@ -19,7 +19,7 @@ from handoff.alerts.channels import Channel, Delivery, configured_channels, deli
 from handoff.alerts.digest import Digest, DigestItem, digest_from_payload, group_digests
 from handoff.alerts.models import NightlyRun
 from handoff.alerts.rules import Score, Thresholds, decide
-from handoff.alerts.service import utcnow
+from handoff.clock import naive_utcnow, today
 from handoff.errors import HandoffError, NoChampion, NotReady
 from handoff.progress import Progress, no_progress
 from handoff.redaction import redact
@@ -204,10 +204,6 @@ def _stage(night: _Night, name: str) -> Iterator[None]:
     raise _StageFailed(name)
 
 
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
 def _default_run_date(parts: Parts) -> date:
     """Today, or the day after the CRM data ends when the export is older: scoring past the data's end would read
     every quiet day as lost usage and alert on everyone."""
@@ -217,7 +213,7 @@ def _default_run_date(parts: Parts) -> date:
         with parts.sessions() as session:
             return default_as_of(session)
     except Exception:  # a missing table or module: today is the honest default, and scoring will say what is wrong
-        return today_utc()
+        return today()
 
 
 def run_nightly(
@@ -238,9 +234,9 @@ def run_nightly(
     problems = _Problems()
     if run_date is None:
         run_date = _default_run_date(parts)
-        if run_date != today_utc():
+        if run_date != today():
             problems.add("stale_data", f"the CRM data ends before today; scored as of {run_date.isoformat()}")
-    run = NightlyRun(id=uuid.uuid4().hex, run_date=run_date, dry_run=dry_run, status="ok", started_at=utcnow())
+    run = NightlyRun(id=uuid.uuid4().hex, run_date=run_date, dry_run=dry_run, status="ok", started_at=naive_utcnow())
     settings = parts.settings.alerts
     night = _Night(parts, settings, run, dry_run, progress, problems)
     started = time.perf_counter()
@@ -268,7 +264,7 @@ def run_nightly(
             run.status = "degraded"
         elif run.problems:
             run.status = "warnings"
-    run.finished_at = utcnow()
+    run.finished_at = naive_utcnow()
     run.duration_s = round(time.perf_counter() - started, 3)
     if not dry_run:
         with transaction(parts.sessions) as session:

@@ -16,8 +16,9 @@ from handoff.alerts.channels import Delivery
 from handoff.alerts.digest import Digest
 from handoff.alerts.models import NightlyRun
 from handoff.alerts.rules import Decision, LiveAlert, Score
-from handoff.alerts.service import record_event, utcnow
+from handoff.alerts.service import record_event
 from handoff.alerts.tables import alert_deliveries, alert_digests, alert_runs, alert_scores, alerts
+from handoff.clock import naive_utcnow
 from handoff.store.crm_tables import CRM_TABLES
 
 SYSTEM_ACTOR = "nightly"
@@ -75,7 +76,7 @@ def write_decision(
     session: Session, decision: Decision, *, alert_id: str, score: Score, owner_id: str | None, run_date: date
 ) -> None:
     """An alert opened, re-opened or updated, with its event in the alert's history."""
-    now = utcnow()
+    now = naive_utcnow()
     values = {
         "probability": score.probability,
         "previous_probability": score.previous_probability,
@@ -146,7 +147,7 @@ def add_digest(session: Session, run_date: date, digest: Digest) -> None:
             payload=digest.as_payload(),
             subject=digest.subject,
             body=digest.text,
-            created_at=utcnow(),
+            created_at=naive_utcnow(),
         )
     )
 
@@ -182,7 +183,7 @@ def record_delivery(session: Session, digest: Any, delivery: Delivery) -> None:
             status="sent" if delivery.ok else "failed",
             attempts=delivery.attempts,
             last_error=delivery.error,
-            sent_at=utcnow() if delivery.ok else None,
+            sent_at=naive_utcnow() if delivery.ok else None,
         )
     )
     if delivery.ok:

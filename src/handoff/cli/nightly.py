@@ -167,13 +167,13 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Improvement tasks from low surveys, projects for won deals, progress events (the nightly run does it too)."""
-        from handoff.alerts.nightly import today_utc
         from handoff.cli.output import emit_json, parse_day, say
+        from handoff.clock import today
         from handoff.loop.service import sync_loop
 
         parts = _parts()
         try:
-            report = sync_loop(parts, as_of=parse_day(run_date, "--date") or today_utc())
+            report = sync_loop(parts, as_of=parse_day(run_date, "--date") or today())
         finally:
             parts.close()
         if as_json:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from handoff.access import audit
+from handoff.clock import utcnow
 from handoff.errors import InvalidInput, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake.ledger import MAX_ID, LedgerEntry
@@ -56,7 +57,7 @@ def receive_notes(
     raw = text.encode("utf-8")
     if len(raw) > settings.inbox.max_message_bytes:
         raise TooLarge(f"notes of {len(raw)} bytes are over the {settings.inbox.max_message_bytes}-byte limit")
-    when = sent_at or datetime.now(UTC)
+    when = sent_at or utcnow()
     with transaction(parts.sessions) as session:
         return ledger_store.record_arrival(
             session,

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from handoff.clock import naive_utcnow, today
 from handoff.errors import Conflict, NoChampion, NotFound
 from handoff.loop.tables import loop_progress
 from handoff.loop.templates import choose_template
@@ -157,7 +158,7 @@ def close_improvement_task(session: Session, task_id: str, *, note: str | None =
         raise NotFound(f"task {task_id} not found")
     if row.status == "done":
         raise Conflict(f"task {task_id} is already done")
-    values: dict[str, Any] = {"status": "done", "completed_at": datetime.now(UTC).replace(tzinfo=None)}
+    values: dict[str, Any] = {"status": "done", "completed_at": naive_utcnow()}
     if note:
         values["description"] = func.coalesce(tasks.c.description, "") + f"\nClosed: {note}"
     session.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
@@ -178,7 +179,7 @@ def create_project_for_won_deal(session: Session, deal_id: str, *, estimator: Es
         return {"project_id": existing.id, "created": False, "tasks": 0, "estimate": None, "problems": []}
     account_name = session.execute(select(accounts.c.name).where(accounts.c.id == deal.account_id)).scalar()
     template = choose_template(deal.product, deal.contract_type)
-    closed = deal.closed_at or deal.created_at or date.today()
+    closed = deal.closed_at or deal.created_at or today()
     start = closed + timedelta(days=7)
     project_id = f"prj-{deal_id}"
     session.execute(
