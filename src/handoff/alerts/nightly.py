@@ -273,9 +273,10 @@ def run_nightly(
 
 
 def _run_loop(night: _Night) -> None:
-    from handoff.loop.service import sync_loop
+    from handoff.loop.service import ChampionEstimator, sync_loop
 
-    report = sync_loop(night.parts, as_of=night.run_date)
+    estimator = ChampionEstimator(night.parts.settings, night.run_date)
+    report = sync_loop(night.parts.sessions, as_of=night.run_date, settings=night.settings, estimator=estimator)
     for key, value in report.counts.items():
         night.counts[f"loop_{key}"] = value
     for problem in report.problems:

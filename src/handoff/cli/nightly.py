@@ -169,11 +169,13 @@ def register(app: typer.Typer) -> None:
         """Improvement tasks from low surveys, projects for won deals, progress events (the nightly run does it too)."""
         from handoff.cli.output import emit_json, parse_day, say
         from handoff.clock import today
-        from handoff.loop.service import sync_loop
+        from handoff.loop.service import ChampionEstimator, sync_loop
 
         parts = _parts()
         try:
-            report = sync_loop(parts, as_of=parse_day(run_date, "--date") or today())
+            as_of = parse_day(run_date, "--date") or today()
+            estimator = ChampionEstimator(parts.settings, as_of)
+            report = sync_loop(parts.sessions, as_of=as_of, settings=parts.settings.alerts, estimator=estimator)
         finally:
             parts.close()
         if as_json:
