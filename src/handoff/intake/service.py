@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.access import audit
 from handoff.clock import utcnow
@@ -124,12 +124,12 @@ def counts(session: Session) -> dict[str, int]:
     return ledger_store.count_by_status(session)
 
 
-def retry(parts: Parts, ids: list[int] | None = None) -> list[int]:
+def retry(sessions: sessionmaker[Session], ids: list[int] | None = None) -> list[int]:
     """Send failed entries (these, or every failed one when `ids` is None) back to the worker; returns their ids."""
     outside = [i for i in ids or () if not 1 <= i <= MAX_ID]
     if outside:
         raise InvalidInput(f"ledger ids are whole numbers from 1 to {MAX_ID}, not {outside[0]}")
-    with transaction(parts.sessions) as session:
+    with transaction(sessions) as session:
         return ledger_store.reset_for_retry(session, ids)
 
 
