@@ -205,14 +205,14 @@ def train_champion(home: Path):
     parts = Parts(Settings(home=home, _env_file=None))
     parts.migrate()
     write_frames(parts.engine, generate(accounts=300, seed=3), replace=True)
-    train_all(parts, source="database", show_progress=False, models=("churn",), cards_dir=home / "cards")
+    train_all(parts, source="database", models=("churn",), cards_dir=home / "cards")
     parts.close()
     return load_champion(parts.settings, "churn"), parts.settings
 
 
 def _store_all(home: Path, scores: pd.DataFrame, version: str) -> None:
-    """The nightly run's own score write (`alerts.nightly._store_scores`) into a fresh SQLite store."""
-    from handoff.alerts.nightly import _store_scores
+    """The nightly run's own score write (`alerts.store.store_scores`) into a fresh SQLite store."""
+    from handoff.alerts.store import store_scores
     from handoff.settings import Settings
     from handoff.store.db import transaction
     from handoff.wiring import Parts
@@ -220,7 +220,7 @@ def _store_all(home: Path, scores: pd.DataFrame, version: str) -> None:
     parts = Parts(Settings(_env_file=None, home=home, database_url=None))
     parts.migrate()
     with transaction(parts.sessions) as session:
-        _store_scores(session, AS_OF, scores, version)
+        store_scores(session, AS_OF, scores, version)
     parts.close()
 
 

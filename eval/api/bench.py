@@ -81,7 +81,7 @@ def prepare(home: Path) -> dict[str, Any]:
         from handoff.risk.training import train_all
 
         print(f"training {', '.join(missing)} (no champion yet) ...", flush=True)
-        train_all(parts, source="database", show_progress=False, models=missing)
+        train_all(parts, source="database", models=missing)
     from sqlalchemy import select
 
     accounts, deals = CRM_TABLES["accounts"], CRM_TABLES["deals"]

@@ -8,6 +8,7 @@ HandoffError
 ├── Conflict            the request clashes with the current state (API 409)
 ├── PermissionDenied    the caller's role may not do this (API 403)
 ├── NotReady            a model or dependency is missing (API 503, CLI exit 3)
+│   └── NoChampion      no champion model is registered for a job: train one
 └── ExternalFailure     a server we talk to failed (SMTP, IMAP, LLM, webhook); retryable
     ├── PermanentFailure  refused in a way a retry cannot change (HTTP 401/403/404, a bad address)
     └── OutcomeUnknown    a write whose answer never came: it may or may not have happened
@@ -54,6 +55,10 @@ class BadSignature(HandoffError):
 
 class NotReady(HandoffError):
     pass
+
+
+class NoChampion(NotReady):
+    """The registry holds no champion for a model the job needs; `handoff train` makes one."""
 
 
 class ExternalFailure(HandoffError):

@@ -95,7 +95,7 @@ def champion(tmp_path_factory: pytest.TempPathFactory) -> Champion:
     parts = Parts(Settings(home=home, _env_file=None))
     parts.migrate()
     write_frames(parts.engine, frames, replace=True)
-    result = train_all(parts, source="database", show_progress=False, models=("churn",), cards_dir=home / "cards")
+    result = train_all(parts, source="database", models=("churn",), cards_dir=home / "cards")
     parts.close()
     assert result["models"]["churn"]["promoted"]
     return Champion(parts.settings.resolved_tracking_uri, frames, str(result["models"]["churn"]["version"]))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pandas as pd
+import pytest
 from sqlalchemy import func, select
 
 from handoff.alerts import service
 from handoff.alerts.channels import EmailChannel, GenericWebhookChannel, SlackChannel
 from handoff.alerts.nightly import run_nightly
 from handoff.alerts.tables import alert_deliveries, alert_digests, alert_runs
+from handoff.errors import InvalidInput, NoChampion, NotReady
 from handoff.store.db import transaction
 from handoff.testing.http_receiver import Reply
 
@@ -134,3 +137,45 @@ def test_dry_run_writes_and_sends_nothing(crm, smtp, hooks, scripted) -> None:
     assert smtp.messages == [] and hooks.requests == [] and _alerts(crm) == []
     with crm.sessions() as session:
         assert service.list_runs(session) == []
+
+
+class _Failing:
+    version = "failing-1"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def score(self, as_of: date, timings: dict[str, float]):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (NoChampion("no churn model"), "no_champion"),
+        # The kind comes from the error's type: a NotReady that merely mentions the champion is not NoChampion.
+        (NotReady("the champion's feature table is missing"), "score_not_ready"),
+        (InvalidInput("bad as-of date"), "score_failed"),
+        (KeyError("probability"), "score_failed"),
+    ],
+)
+def test_a_failing_stage_is_named_by_its_error_type_and_stops_the_run(crm, error, kind) -> None:
+    run = run_nightly(crm, run_date=D1, scorer=_Failing(error), channels=[], **NO_WAIT)
+
+    assert run.status == "failed" and [p["kind"] for p in run.problems] == [kind]
+    assert "alert_candidates" not in run.counts and "digests_composed" not in run.counts  # later stages never ran
+    with crm.sessions() as session:
+        assert session.execute(select(alert_runs.c.status).where(alert_runs.c.id == run.id)).scalar_one() == "failed"
+
+
+def test_an_error_after_scoring_names_the_stage_it_broke(crm) -> None:
+    class NoProbability:
+        version = "broken-1"
+
+        def score(self, as_of: date, timings: dict[str, float]) -> pd.DataFrame:
+            return pd.DataFrame({"drivers": [()]}, index=["a1"])
+
+    run = run_nightly(crm, run_date=D1, scorer=NoProbability(), channels=[], **NO_WAIT)
+
+    assert run.status == "failed" and run.counts["accounts_scored"] == 1
+    assert [(p["kind"], p["detail"]) for p in run.problems] == [("alerts_failed", "KeyError: 'probability'")]

@@ -118,7 +118,7 @@ def test_a_failed_entry_can_be_listed_and_retried(parts: Parts) -> None:
         failed = service.list_entries(session, "failed")
     assert [e.id for e in failed] == [entry.id]
     assert failed[0].error == "RuntimeError: model exploded"
-    assert service.retry(parts, [entry.id]) == [entry.id]
+    assert service.retry(parts.sessions, [entry.id]) == [entry.id]
     assert service.process_pending(parts) == 1
     with parts.sessions() as session:
         done = service.get_entry(session, entry.id)
@@ -130,11 +130,11 @@ def test_a_failed_entry_can_be_listed_and_retried(parts: Parts) -> None:
 def test_retry_refuses_unknown_and_unfailed_entries(sqlite_parts: Parts) -> None:
     entry = service.receive_raw(sqlite_parts, RAW, "smtp")
     with pytest.raises(NotFound):
-        service.retry(sqlite_parts, [entry.id + 100])
+        service.retry(sqlite_parts.sessions, [entry.id + 100])
     with pytest.raises(Conflict, match="only failed entries"):  # a state clash (409 through the API)
-        service.retry(sqlite_parts, [entry.id])
+        service.retry(sqlite_parts.sessions, [entry.id])
     with pytest.raises(InvalidInput, match="whole numbers"):
-        service.retry(sqlite_parts, [2**64])
+        service.retry(sqlite_parts.sessions, [2**64])
     with sqlite_parts.sessions() as session, pytest.raises(InvalidInput):
         service.list_entries(session, "exploded")
 

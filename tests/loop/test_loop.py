@@ -66,6 +66,11 @@ def _risk_tasks(parts: Parts) -> dict[str, tuple]:
         return {row.id: (row.status, row.project_id) for row in rows}
 
 
+def _sync(parts, *, estimator):
+    """The loop as the nightly run calls it: the session factory, the alerts section, an estimator."""
+    return sync_loop(parts.sessions, as_of=AS_OF, settings=parts.settings.alerts, estimator=estimator)
+
+
 def test_scores_share_one_scale() -> None:
     assert scaled_survey_score("csat", 2) == 4.0 and scaled_survey_score("nps", 7) == 7.0
 
@@ -73,19 +78,19 @@ def test_scores_share_one_scale() -> None:
 def test_low_response_opens_an_improvement_task_and_a_good_one_closes_it(crm) -> None:
     with transaction(crm.sessions) as s:
         s.execute(insert(T["surveys"]), [_survey("s1", "nps", 3, 20), _survey("s2", "csat", 2, 21)])
-    first = sync_loop(crm, as_of=AS_OF, estimator=lambda s, d: None)
+    first = _sync(crm, estimator=lambda s, d: None)
     assert first.counts["improvement_tasks_opened"] == 2
     assert _risk_tasks(crm) == {"svy-s1": ("open", "p1"), "svy-s2": ("open", "p1")}
     with crm.sessions() as s:
         task = s.execute(select(T["tasks"]).where(T["tasks"].c.id == "svy-s1")).one()
     assert task.source == "survey" and task.priority == "high" and "Too slow" in task.description
 
-    again = sync_loop(crm, as_of=AS_OF, estimator=lambda s, d: None)
+    again = _sync(crm, estimator=lambda s, d: None)
     assert again.counts["improvement_tasks_opened"] == 0
 
     with transaction(crm.sessions) as s:
         s.execute(insert(T["surveys"]), [_survey("s3", "nps", 9, 25)])
-    closed = sync_loop(crm, as_of=AS_OF, estimator=lambda s, d: None)
+    closed = _sync(crm, estimator=lambda s, d: None)
     assert closed.counts["improvement_tasks_closed"] == 2
     assert {status for status, _ in _risk_tasks(crm).values()} == {"done"}
 
@@ -93,20 +98,20 @@ def test_low_response_opens_an_improvement_task_and_a_good_one_closes_it(crm) ->
 def test_a_person_can_close_it_and_a_resync_does_not_reopen_it(crm) -> None:
     with transaction(crm.sessions) as s:
         s.execute(insert(T["surveys"]), [_survey("s1", "nps", 2, 20, project_id=None)])  # no project named
-    sync_loop(crm, as_of=AS_OF, estimator=lambda s, d: None)
+    _sync(crm, estimator=lambda s, d: None)
     assert _risk_tasks(crm) == {"svy-s1": ("open", "p1")}  # the account's live project
     with transaction(crm.sessions) as s:
         close_improvement_task(s, "svy-s1", note="called the customer")
     with pytest.raises(Conflict), transaction(crm.sessions) as s:
         close_improvement_task(s, "svy-s1")
-    sync_loop(crm, as_of=AS_OF, estimator=lambda s, d: None)
+    _sync(crm, estimator=lambda s, d: None)
     assert _risk_tasks(crm) == {"svy-s1": ("done", "p1")}
 
 
 def test_old_responses_outside_the_window_are_left_alone(crm) -> None:
     with transaction(crm.sessions) as s:
         s.execute(insert(T["surveys"]), [{**_survey("old", "nps", 1, 1), "responded_at": datetime(2025, 3, 1)}])
-    sync_loop(crm, as_of=AS_OF, estimator=lambda s, d: None)
+    _sync(crm, estimator=lambda s, d: None)
     assert _risk_tasks(crm) == {}
 
 
@@ -128,7 +133,7 @@ def test_won_deal_becomes_a_project_with_template_tasks_and_an_estimate(crm) -> 
         asked.append(deal_id)
         return {"effort": {"p10": 80.0, "p50": 120.0, "p90": 200.0}, "overrun_probability": 0.3}
 
-    report = sync_loop(crm, as_of=AS_OF, estimator=estimator)
+    report = _sync(crm, estimator=estimator)
     assert asked == ["d1"]
     template = choose_template("erp", "subscription")
     assert report.counts["projects_created"] == 1
@@ -142,7 +147,7 @@ def test_won_deal_becomes_a_project_with_template_tasks_and_an_estimate(crm) -> 
     assert {t.source for t in tasks} == {"template"}
     assert event.kind == "event" and "120 h" in event.body
     # Idempotent: the deal has its project now.
-    assert sync_loop(crm, as_of=AS_OF, estimator=estimator).counts["projects_created"] == 0
+    assert _sync(crm, estimator=estimator).counts["projects_created"] == 0
     with transaction(crm.sessions) as s:
         assert create_project_for_won_deal(s, "d1")["created"] is False
         with pytest.raises(Conflict):
@@ -156,7 +161,7 @@ def test_estimate_failure_is_reported_and_the_project_still_starts(crm) -> None:
     def broken(session, deal_id):
         raise RuntimeError("no effort model")
 
-    report = sync_loop(crm, as_of=AS_OF, estimator=broken)
+    report = _sync(crm, estimator=broken)
     assert report.counts["projects_created"] == 1
     assert [p["kind"] for p in report.problems] == ["estimate_failed"]
 

@@ -42,9 +42,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, demo_frames) -> Trained:
     settings = Settings(home=home / "home", _env_file=None)
     cards = home / "cards"
     parts = Parts(settings)
-    summary = train_all(
-        parts, source="demo", show_progress=False, frames=demo_frames, cards_dir=cards, learner_options=FAST
-    )
+    summary = train_all(parts, source="demo", frames=demo_frames, cards_dir=cards, learner_options=FAST)
     return Trained(settings, summary, cards)
 
 

@@ -122,10 +122,10 @@ def test_a_crm_without_finished_projects_still_trains_churn(tmp_path, demo_frame
     frames = {name: frame.iloc[0:0] if name == "projects" else frame for name, frame in demo_frames.items()}
     parts = Parts(Settings(home=tmp_path / "home", _env_file=None))
     summary = training.train_all(
-        parts, source="demo", show_progress=False, frames=frames, cards_dir=tmp_path / "cards", learner_options=FAST
+        parts, source="demo", frames=frames, cards_dir=tmp_path / "cards", learner_options=FAST
     )
     assert list(summary["models"]) == ["churn"] and summary["models"]["churn"]["promoted"]
     assert set(summary["skipped"]) == {"effort", "duration", "overrun"}
     assert all("finished projects" in reason for reason in summary["skipped"].values())
     with pytest.raises(NotReady, match="finished projects"):  # asked for project models only: nothing to train
-        training.train_all(parts, source="demo", show_progress=False, frames=frames, models=("effort",))
+        training.train_all(parts, source="demo", frames=frames, models=("effort",))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.access.tables import audit_log
+from handoff.clock import naive_utcnow
 
 READ_CONTACT_DATA = "read_contact_data"
 EXPORT_CONTACT_DATA = "export_contact_data"
@@ -26,11 +27,6 @@ class AuditEntry:
     detail: dict[str, Any] | None
 
 
-def _now() -> datetime:
-    """Naive UTC, like every DateTime column in the store."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def record(session: Session, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None) -> None:
     """Adds one line in the caller's transaction, so the read and its record commit (or roll back) together.
 
@@ -39,7 +35,7 @@ def record(session: Session, actor: str, action: str, subject: str, detail: dict
     """
     session.execute(
         audit_log.insert().values(
-            at=_now(), actor=actor[:255], action=action[:64], subject=subject[:255], detail=detail
+            at=naive_utcnow(), actor=actor[:255], action=action[:64], subject=subject[:255], detail=detail
         )
     )
 

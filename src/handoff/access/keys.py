@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.access.roles import ROLES
 from handoff.access.tables import api_keys
+from handoff.clock import naive_utcnow
 from handoff.errors import Conflict, InvalidInput, NotFound
 
 KEY_PREFIX = "hk_"
@@ -39,7 +40,7 @@ class Principal:
 
     def expired(self, now: datetime | None = None) -> bool:
         """Checked on every request, not when the lookup was cached: a key stops at its moment, not 5 s later."""
-        return self.expires_at is not None and (now or _now()) >= self.expires_at
+        return self.expires_at is not None and (now or naive_utcnow()) >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,9 @@ class ApiKey:
         if self.revoked_at:
             return f"revoked {self.revoked_at:%Y-%m-%d}"
         if self.expires_at:
-            word = "expired" if self.expires_at <= (now or _now()) else "expires"
+            word = "expired" if self.expires_at <= (now or naive_utcnow()) else "expires"
             return f"{word} {self.expires_at:%Y-%m-%d %H:%M} UTC"
         return "active"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 _SPAN = re.compile(r"^\s*(\d{1,5})\s*([hdw])\s*$", re.IGNORECASE)
@@ -83,7 +80,7 @@ def parse_span(text: str) -> timedelta:
 def parse_expiry(text: str, now: datetime | None = None) -> datetime:
     """`30d`, `12h`, `2w` from now; `2027-01-31` (valid through that day, UTC); or an ISO time. Naive UTC out."""
     if _SPAN.match(text):
-        return (now or _now()) + parse_span(text)
+        return (now or naive_utcnow()) + parse_span(text)
     try:
         if len(text.strip()) == 10:
             return datetime.combine(date.fromisoformat(text.strip()), clock_time.min) + timedelta(days=1)
@@ -109,7 +106,7 @@ def create_key(
     rotated_from: str | None = None,
 ) -> tuple[str, ApiKey]:
     """Returns the key itself (shown once, never stored) and its record; `expires_at` is naive UTC or None."""
-    if expires_at is not None and expires_at <= _now():
+    if expires_at is not None and expires_at <= naive_utcnow():
         raise InvalidInput(f"the expiry {expires_at:%Y-%m-%d %H:%M} UTC has already passed")
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -122,7 +119,7 @@ def create_key(
         role=role,
         owner_id=owner_id,
         prefix=key[:10],
-        created_at=_now(),
+        created_at=naive_utcnow(),
         revoked_at=None,
         expires_at=expires_at,
         rotated_from=rotated_from,
@@ -166,7 +163,9 @@ def revoke_key(session: Session, key_id: str) -> ApiKey:
     """By id or by the printed prefix; revoking twice is harmless."""
     found = _find(session, key_id)
     session.execute(
-        update(api_keys).where(api_keys.c.id == found.id, api_keys.c.revoked_at.is_(None)).values(revoked_at=_now())
+        update(api_keys)
+        .where(api_keys.c.id == found.id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=naive_utcnow())
     )
     return _find(session, found.id)
 
@@ -180,7 +179,7 @@ def rotate_key(
     (shown once), its record and the old record as it now is.
     """
     old = _find(session, key_id)
-    now = _now()
+    now = naive_utcnow()
     if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
         raise Conflict(f"key {old.id} is already revoked or expired: create a new one with `handoff keys create`")
     if expires_at is None and old.expires_at is not None:
@@ -197,7 +196,7 @@ def rotate_key(
 
 
 def has_active_admin(session: Session) -> bool:
-    live = (api_keys.c.expires_at.is_(None)) | (api_keys.c.expires_at > _now())
+    live = (api_keys.c.expires_at.is_(None)) | (api_keys.c.expires_at > naive_utcnow())
     query = select(api_keys.c.id).where(api_keys.c.role == "admin", api_keys.c.revoked_at.is_(None), live).limit(1)
     return session.execute(query).first() is not None
 

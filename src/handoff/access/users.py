@@ -7,7 +7,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from handoff.access.keys import Principal
 from handoff.access.tables import users, web_sessions
+from handoff.clock import naive_utcnow
 from handoff.errors import InvalidInput, NotFound
 
 # People take the API keys' roles; `integration` is a machine's and stays a key (`handoff keys create`).
@@ -49,10 +50,6 @@ class Person(Principal):
     @property
     def actor(self) -> str:
         return f"user:{self.key_id}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _digest(token: str) -> str:
@@ -107,7 +104,7 @@ def invite(
     if role == "account_owner" and not owner_id:
         raise InvalidInput("an account_owner needs --owner TEAM_MEMBER_ID: they see only that owner's accounts")
     token = secrets.token_urlsafe(32)
-    now = _now()
+    now = naive_utcnow()
     link = {"link_hash": _digest(token), "link_expires_at": now + link_ttl}
     found = session.execute(select(users.c.id).where(users.c.email == address)).scalar()
     if found is None:
@@ -159,7 +156,12 @@ def peek_link(session: Session, token: str) -> User | None:
     """Whom a sign-in link is for, while it is unused and unexpired; it stays unused (a mail scanner's GET must not
     spend it: only `redeem_link`, on the person's POST, does)."""
     row = session.execute(select(users).where(users.c.link_hash == _digest(token))).first()
-    if row is None or row.disabled_at is not None or row.link_expires_at is None or row.link_expires_at <= _now():
+    if (
+        row is None
+        or row.disabled_at is not None
+        or row.link_expires_at is None
+        or row.link_expires_at <= naive_utcnow()
+    ):
         return None
     return _user(row)
 
@@ -172,7 +174,7 @@ def redeem_link(session: Session, token: str) -> User | None:
     spent = session.execute(
         update(users)
         .where(users.c.id == user.id, users.c.link_hash == _digest(token))
-        .values(link_hash=None, link_expires_at=None, last_sign_in_at=_now())
+        .values(link_hash=None, link_expires_at=None, last_sign_in_at=naive_utcnow())
     )
     return user if spent.rowcount == 1 else None  # two tabs racing on one link: only one signs in
 
@@ -204,7 +206,7 @@ def check_password(session: Session, email: str, password: str) -> User | None:
         return None
     if row is None or not row.password_hash or row.disabled_at is not None:
         return None
-    values: dict[str, Any] = {"last_sign_in_at": _now()}
+    values: dict[str, Any] = {"last_sign_in_at": naive_utcnow()}
     if _hasher().check_needs_rehash(row.password_hash):  # the parameters were raised since: upgrade on the way in
         values["password_hash"] = _hasher().hash(password)
     session.execute(update(users).where(users.c.id == row.id).values(**values))
@@ -214,7 +216,7 @@ def check_password(session: Session, email: str, password: str) -> User | None:
 def disable(session: Session, email: str) -> User:
     """Stops a person signing in and ends their sessions now."""
     user = find_user(session, email)
-    now = _now()
+    now = naive_utcnow()
     session.execute(update(users).where(users.c.id == user.id).values(disabled_at=now, link_hash=None))
     session.execute(
         update(web_sessions)
@@ -230,7 +232,7 @@ def disable(session: Session, email: str) -> User:
 def start_session(session: Session, user_id: str, *, ttl: timedelta) -> str:
     """A new session token for the cookie; only its hash is stored."""
     token = secrets.token_urlsafe(32)
-    now = _now()
+    now = naive_utcnow()
     session.execute(
         web_sessions.insert().values(
             id_hash=_digest(token), user_id=user_id, created_at=now, expires_at=now + ttl, ended_at=None
@@ -246,7 +248,7 @@ def session_user(session: Session, token: str, now: datetime | None = None) -> U
         .join(web_sessions, web_sessions.c.user_id == users.c.id)
         .where(web_sessions.c.id_hash == _digest(token), web_sessions.c.ended_at.is_(None))
     ).first()
-    if row is None or row.session_expires <= (now or _now()) or row.disabled_at is not None:
+    if row is None or row.session_expires <= (now or naive_utcnow()) or row.disabled_at is not None:
         return None
     return _user(row)
 
@@ -255,5 +257,5 @@ def end_session(session: Session, token: str) -> None:
     session.execute(
         update(web_sessions)
         .where(web_sessions.c.id_hash == _digest(token), web_sessions.c.ended_at.is_(None))
-        .values(ended_at=_now())
+        .values(ended_at=naive_utcnow())
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -114,7 +114,7 @@ def digest_from_payload(payload: dict, recipient: str | None) -> Digest:
 
 
 def group_digests(
-    run_date: date, items_by_owner: dict[str, Iterable[DigestItem]], owners: dict[str, tuple[str, str | None]]
+    run_date: date, items_by_owner: Mapping[str, Iterable[DigestItem]], owners: Mapping[str, tuple[str, str | None]]
 ) -> list[Digest]:
     """One digest per owner with at least one item; each account once (its riskiest alert), riskiest first."""
     digests = []

@@ -5,38 +5,33 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Protocol, TypeVar
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session
 
+from handoff.alerts import store
 from handoff.alerts.channels import Channel, Delivery, configured_channels, deliver
 from handoff.alerts.digest import Digest, DigestItem, digest_from_payload, group_digests
 from handoff.alerts.models import NightlyRun
-from handoff.alerts.rules import Decision, LiveAlert, Score, Thresholds, decide
-from handoff.alerts.service import record_event, utcnow
-from handoff.alerts.tables import alert_deliveries, alert_digests, alert_runs, alert_scores, alerts
-from handoff.errors import HandoffError, NotReady
+from handoff.alerts.rules import Score, Thresholds, decide
+from handoff.clock import naive_utcnow, today
+from handoff.errors import HandoffError, NoChampion, NotReady
+from handoff.progress import Progress, no_progress
 from handoff.redaction import redact
-from handoff.store.crm_tables import CRM_TABLES
+from handoff.settings import AlertSettings
 from handoff.store.db import transaction
 from handoff.wiring import Parts
 
-T = TypeVar("T")
-Progress = Callable[[Iterable[T], str, int | None], Iterable[T]]
-SYSTEM_ACTOR = "nightly"
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.risk.registry import ServedModel
+
 # Problems listed one by one up to this many per kind; the rest are counted, so a run record stays readable.
 MAX_PROBLEMS_PER_KIND = 50
-
-
-def _no_progress(items: Iterable[T], description: str, total: int | None = None) -> Iterable[T]:
-    return items
 
 
 class ChurnScorer(Protocol):
@@ -48,7 +43,7 @@ class ChurnScorer(Protocol):
 
     version: str | None
 
-    def score(self, as_of: date, timings: dict[str, float]) -> Any: ...
+    def score(self, as_of: date, timings: dict[str, float]) -> pd.DataFrame: ...
 
 
 class ChampionScorer:
@@ -57,43 +52,45 @@ class ChampionScorer:
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
         self.version: str | None = None
-        self._model = None
-        self._features = None
+        self._model: ServedModel | None = None
+        self._features: pd.DataFrame | None = None
 
-    def load(self) -> None:
+    def load(self) -> ServedModel:
         from handoff.risk.registry import load_champion
 
         self._model = load_champion(self.parts.settings, "churn")
         if self._model is None:
-            raise NotReady("no champion churn model; train one with `handoff train`")
+            raise NoChampion("no champion churn model; train one with `handoff train`")
         self.version = str(self._model.version)
+        return self._model
 
-    def score(self, as_of: date, timings: dict[str, float]) -> Any:
+    def score(self, as_of: date, timings: dict[str, float]) -> pd.DataFrame:
         from handoff.alerts.scoring import decode_index, encode_account_ids
         from handoff.risk.features import account_features, load_frames
 
-        if self._model is None:
-            self.load()
+        model = self._model or self.load()
         with _timed(timings, "load_frames"):
             frames = load_frames(self.parts.engine)
         with _timed(timings, "features"):
             encoded, ids = encode_account_ids(frames)
-            self._features = decode_index(account_features(encoded, as_of), ids)
+            features = self._features = decode_index(account_features(encoded, as_of), ids)
         with _timed(timings, "score"):
-            probability = self._model.predict(self._features)
-        frame = pd.DataFrame({"probability": probability}, index=self._features.index)
+            probability = model.predict(features)
+        frame = pd.DataFrame({"probability": probability}, index=features.index)
         frame["drivers"] = [() for _ in range(len(frame))]
         return frame
 
-    def explain(self, account_ids: list[str]) -> Any:
+    def explain(self, account_ids: list[str]) -> pd.Series:
         """Top drivers in plain words for these accounts (a contribution pass: only for alert candidates)."""
         from handoff.risk.service import score_churn
 
+        if self._model is None or self._features is None:
+            raise NotReady("explain() needs score() first: it explains the accounts of the last scoring")
         subset = self._features.loc[account_ids]
         return normalise_scores(score_churn({"churn": self._model}, subset, top=3))["drivers"]
 
 
-def normalise_scores(scored: Any) -> Any:
+def normalise_scores(scored: pd.DataFrame) -> pd.DataFrame:
     """The columns the alerts need, whatever extra the risk service adds: `probability` and a list of `drivers`."""
     frame = scored.copy()
     if "account_id" in frame.columns:
@@ -158,8 +155,53 @@ class _Problems:
         return self.items + extra
 
 
-def today_utc() -> date:
-    return datetime.now(UTC).date()
+@dataclass
+class _Night:
+    """What one run carries from stage to stage: where it reads and writes, what it counts, what went wrong."""
+
+    parts: Parts
+    settings: AlertSettings
+    run: NightlyRun
+    dry_run: bool
+    progress: Progress
+    problems: _Problems
+    counts: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def run_date(self) -> date:
+        return self.run.run_date
+
+
+@dataclass(frozen=True)
+class _Retries:
+    """How hard a digest is pushed at a channel that fails."""
+
+    max_attempts: int
+    backoff_s: float
+    sleep: Callable[[float], None]
+
+
+class _StageFailed(Exception):
+    """A stage broke: its problem is in the run record and the stages after it do not run."""
+
+
+@contextmanager
+def _stage(night: _Night, name: str) -> Iterator[None]:
+    """One stage of the run: whatever breaks it becomes the run's problem, named by the error's type."""
+    try:
+        yield
+        return
+    except NoChampion as error:
+        night.problems.add("no_champion", str(error))
+    except NotReady as error:
+        night.problems.add(f"{name}_not_ready", str(error))
+    except HandoffError as error:
+        night.problems.add(f"{name}_failed", str(error))
+    except Exception as error:  # the run record must say what broke instead of a traceback in cron mail
+        night.problems.add(f"{name}_failed", f"{type(error).__name__}: {error}")
+    night.run.status = "failed"
+    raise _StageFailed(name)
 
 
 def _default_run_date(parts: Parts) -> date:
@@ -171,7 +213,7 @@ def _default_run_date(parts: Parts) -> date:
         with parts.sessions() as session:
             return default_as_of(session)
     except Exception:  # a missing table or module: today is the honest default, and scoring will say what is wrong
-        return today_utc()
+        return today()
 
 
 def run_nightly(
@@ -179,7 +221,7 @@ def run_nightly(
     *,
     run_date: date | None = None,
     dry_run: bool = False,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     scorer: ChurnScorer | None = None,
     channels: list[Channel] | None = None,
     sync_loop: bool = True,
@@ -189,153 +231,80 @@ def run_nightly(
 ) -> NightlyRun:
     """One nightly run for `run_date` (default: today, UTC). Never raises for bad data or a failing channel:
     everything goes into the returned (and stored) run record."""
-    settings = parts.settings.alerts
     problems = _Problems()
     if run_date is None:
         run_date = _default_run_date(parts)
-        if run_date != today_utc():
+        if run_date != today():
             problems.add("stale_data", f"the CRM data ends before today; scored as of {run_date.isoformat()}")
-    run = NightlyRun(id=uuid.uuid4().hex, run_date=run_date, dry_run=dry_run, status="ok", started_at=utcnow())
-    counts: dict[str, int] = defaultdict(int)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    run = NightlyRun(id=uuid.uuid4().hex, run_date=run_date, dry_run=dry_run, status="ok", started_at=naive_utcnow())
+    settings = parts.settings.alerts
+    night = _Night(parts, settings, run, dry_run, progress, problems)
+    started = time.perf_counter()
 
-    stages = ["loop", "score", "alerts", "digests"]
-    for stage in progress(stages, "nightly", len(stages)):
-        try:
-            if stage == "loop" and sync_loop and not dry_run:
-                with _timed(timings, "loop"):
-                    _run_loop(parts, run_date, counts, problems)
-            elif stage == "score":
-                scorer = scorer or ChampionScorer(parts)
-                if isinstance(scorer, ChampionScorer):
-                    scorer.load()
-                run.model_version = scorer.version
-                scores = scorer.score(run_date, timings)
-                counts["accounts_scored"] = len(scores)
-            elif stage == "alerts":
-                with _timed(timings, "alerts"):
-                    items_by_owner = _apply_alerts(
-                        parts, run_date, scores, run, counts, problems, dry_run, progress, scorer, timings
-                    )
-            elif stage == "digests":
-                with _timed(timings, "digests"):
-                    _send_digests(
-                        parts,
-                        run_date,
-                        items_by_owner,
-                        channels if channels is not None else configured_channels(settings),
-                        counts,
-                        problems,
-                        dry_run,
-                        progress,
-                        max_attempts=max_attempts,
-                        backoff_s=backoff_s,
-                        sleep=sleep,
-                    )
-        except NotReady as error:
-            problems.add("no_champion" if "champion" in str(error) else f"{stage}_not_ready", str(error))
-            run.status = "failed"
-            break
-        except HandoffError as error:
-            problems.add(f"{stage}_failed", str(error))
-            run.status = "failed"
-            break
-        except Exception as error:  # the run record must say what broke instead of a traceback in cron mail
-            problems.add(f"{stage}_failed", f"{type(error).__name__}: {error}")
-            run.status = "failed"
-            break
+    try:
+        if sync_loop and not dry_run:
+            with _stage(night, "loop"), _timed(night.timings, "loop"):
+                _run_loop(night)
+        with _stage(night, "score"):  # the scorer times its own steps (frames, features, score)
+            scorer = scorer or ChampionScorer(parts)
+            scores = _score(night, scorer)
+        with _stage(night, "alerts"), _timed(night.timings, "alerts"):
+            items_by_owner = _apply_alerts(night, scores, scorer)
+        with _stage(night, "digests"), _timed(night.timings, "digests"):
+            chosen = channels if channels is not None else configured_channels(settings)
+            _send_digests(night, items_by_owner, chosen, _Retries(max_attempts, backoff_s, sleep))
+    except _StageFailed:
+        pass  # the stage's problem is recorded and the run marked failed; the record below is still written
 
-    run.counts = dict(counts)
+    run.counts = dict(night.counts)
     run.problems = problems.as_list()
-    run.stage_seconds = timings
+    run.stage_seconds = night.timings
     if run.status != "failed":
-        if counts.get("deliveries_failed"):
+        if night.counts.get("deliveries_failed"):
             run.status = "degraded"
         elif run.problems:
             run.status = "warnings"
-    run.finished_at = utcnow()
-    run.duration_s = round(time.perf_counter() - clock, 3)
+    run.finished_at = naive_utcnow()
+    run.duration_s = round(time.perf_counter() - started, 3)
     if not dry_run:
         with transaction(parts.sessions) as session:
-            session.execute(insert(alert_runs).values(run.model_dump(exclude={"id"}) | {"id": run.id}))
+            store.record_run(session, run)
     return run
 
 
-def _run_loop(parts: Parts, run_date: date, counts: dict[str, int], problems: _Problems) -> None:
-    from handoff.loop.service import sync_loop
+def _run_loop(night: _Night) -> None:
+    from handoff.loop.service import ChampionEstimator, sync_loop
 
-    report = sync_loop(parts, as_of=run_date)
+    estimator = ChampionEstimator(night.parts.settings, night.run_date)
+    report = sync_loop(night.parts.sessions, as_of=night.run_date, settings=night.settings, estimator=estimator)
     for key, value in report.counts.items():
-        counts[f"loop_{key}"] = value
+        night.counts[f"loop_{key}"] = value
     for problem in report.problems:
-        problems.add(
+        night.problems.add(
             problem.get("kind", "loop"),
             problem.get("detail", ""),
             **{k: v for k, v in problem.items() if k not in ("kind", "detail")},
         )
 
 
-def _previous_scores(session: Session, run_date: date) -> tuple[date | None, dict[str, tuple[float, tuple[str, ...]]]]:
-    previous_date = session.execute(
-        select(func.max(alert_scores.c.run_date)).where(alert_scores.c.run_date < run_date)
-    ).scalar_one_or_none()
-    if previous_date is None:
-        return None, {}
-    rows = session.execute(
-        select(alert_scores.c.account_id, alert_scores.c.probability, alert_scores.c.drivers).where(
-            alert_scores.c.run_date == previous_date
-        )
-    )
-    return previous_date, {row.account_id: (row.probability, tuple(row.drivers or ())) for row in rows}
+def _score(night: _Night, scorer: ChurnScorer) -> pd.DataFrame:
+    if isinstance(scorer, ChampionScorer):
+        scorer.load()
+    night.run.model_version = scorer.version
+    scores = scorer.score(night.run_date, night.timings)
+    night.counts["accounts_scored"] = len(scores)
+    return scores
 
 
-def _live_alerts(session: Session) -> dict[str, dict[str, LiveAlert]]:
-    live: dict[str, dict[str, LiveAlert]] = defaultdict(dict)
-    rows = session.execute(select(alerts).where(alerts.c.status.in_(("open", "snoozed"))))
-    for row in rows:
-        live[row.account_id][row.cause] = LiveAlert(
-            id=row.id,
-            account_id=row.account_id,
-            cause=row.cause,
-            status=row.status,
-            probability=row.probability,
-            last_run_date=row.last_run_date,
-            snoozed_until=row.snoozed_until,
-            snoozed_probability=row.snoozed_probability,
-        )
-    return live
-
-
-def _owners(session: Session) -> tuple[dict[str, tuple[str | None, str]], dict[str, tuple[str, str | None]]]:
-    """account_id -> (owner_id, account name); owner_id -> (name, email)."""
-    accounts, members = CRM_TABLES["accounts"], CRM_TABLES["team_members"]
-    account_rows = session.execute(select(accounts.c.id, accounts.c.owner_id, accounts.c.name))
-    by_account = {row.id: (row.owner_id or None, row.name or row.id) for row in account_rows}
-    member_rows = session.execute(select(members.c.id, members.c.name, members.c.email))
-    by_member = {row.id: (row.name or row.id, (row.email or "").strip() or None) for row in member_rows}
-    return by_account, by_member
-
-
-def _apply_alerts(
-    parts: Parts,
-    run_date: date,
-    scores: Any,
-    run: NightlyRun,
-    counts: dict[str, int],
-    problems: _Problems,
-    dry_run: bool,
-    progress: Progress,
-    scorer: Any,
-    timings: dict[str, float],
-) -> dict[str, list[DigestItem]]:
-    settings = parts.settings.alerts
-    thresholds = Thresholds(churn=settings.churn_threshold, jump=settings.jump_threshold)
+def _apply_alerts(night: _Night, scores: pd.DataFrame, scorer: ChurnScorer) -> dict[str, list[DigestItem]]:
+    """Alerts opened, updated or re-opened from today's scores; what each owner is to be told, by owner."""
+    counts, problems, run_date = night.counts, night.problems, night.run_date
+    thresholds = Thresholds(churn=night.settings.churn_threshold, jump=night.settings.jump_threshold)
     items_by_owner: dict[str, list[DigestItem]] = defaultdict(list)
-    with transaction(parts.sessions) as session:
-        _, previous = _previous_scores(session, run_date)
-        live = _live_alerts(session)
-        by_account, by_member = _owners(session)
+    with transaction(night.parts.sessions) as session:
+        previous = store.previous_scores(session, run_date)
+        live = store.live_alerts(session)
+        by_account, by_member = store.owners(session)
 
         probabilities = scores["probability"].astype(float)
         previous_p = probabilities.index.map(lambda account: previous.get(account, (float("nan"),))[0])
@@ -348,14 +317,14 @@ def _apply_alerts(
         drivers = scores["drivers"]
         explain = getattr(scorer, "explain", None)
         if explain is not None and candidates:
-            with _timed(timings, "drivers"):
+            with _timed(night.timings, "drivers"):
                 explained = dict(explain(sorted(candidates)).items())
                 # Stored with the scores, so tomorrow's run can say which drivers are new.
                 scores = scores.assign(
                     drivers=[explained.get(a, d) for a, d in zip(scores.index, scores["drivers"], strict=True)]
                 )
                 drivers = scores["drivers"]
-        for account_id in progress(sorted(candidates), "alerts", len(candidates)):
+        for account_id in night.progress(sorted(candidates), "alerts", len(candidates)):
             before = previous.get(account_id)
             score = Score(
                 account_id=account_id,
@@ -371,8 +340,10 @@ def _apply_alerts(
             for decision in decide(score, live.get(account_id, {}), run_date, thresholds):
                 counts[f"alerts_{decision.action}"] += 1
                 alert_id = decision.alert_id or uuid.uuid4().hex
-                if not dry_run:
-                    _write_decision(session, decision, alert_id, score, owner_id, run_date)
+                if not night.dry_run:
+                    store.write_decision(
+                        session, decision, alert_id=alert_id, score=score, owner_id=owner_id, run_date=run_date
+                    )
                 if decision.announce is None:
                     continue
                 if owner_id is None:
@@ -399,135 +370,31 @@ def _apply_alerts(
         counts["accounts_without_owner"] = sum(
             1 for account in probabilities.index if by_account.get(account, (None,))[0] is None
         )
-        if not dry_run:
-            _store_scores(session, run_date, scores, run.model_version)
+        if not night.dry_run:
+            store.store_scores(session, run_date, scores, night.run.model_version)
     return items_by_owner
 
 
-def _write_decision(
-    session: Session, decision: Decision, alert_id: str, score: Score, owner_id: str | None, run_date: date
-) -> None:
-    now = utcnow()
-    values = {
-        "probability": score.probability,
-        "previous_probability": score.previous_probability,
-        "drivers": list(score.drivers),
-        "changes": decision.changes,
-        "last_run_date": run_date,
-        "owner_id": owner_id,
-        "updated_at": now,
-    }
-    detail = {"probability": round(score.probability, 4), "change": decision.changes["text"]}
-    if decision.action == "open":
-        session.execute(
-            insert(alerts).values(
-                id=alert_id,
-                account_id=decision.account_id,
-                cause=decision.cause,
-                status="open",
-                live_key=f"{decision.account_id}:{decision.cause}",
-                opened_on=run_date,
-                **values,
-            )
-        )
-        record_event(session, alert_id, "opened", actor=SYSTEM_ACTOR, detail=detail, run_date=run_date)
-    elif decision.action == "reopen":
-        session.execute(
-            update(alerts)
-            .where(alerts.c.id == alert_id)
-            .values(status="open", snoozed_until=None, snoozed_probability=None, **values)
-        )
-        detail["lifted"] = decision.changes.get("lifted")
-        record_event(session, alert_id, "unsnoozed", actor=SYSTEM_ACTOR, detail=detail, run_date=run_date)
-    elif decision.action == "update":
-        session.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
-        record_event(session, alert_id, "updated", actor=SYSTEM_ACTOR, detail=detail, run_date=run_date)
-
-
-def _emit_digest_sent(session: Session, row: Any, channel: str) -> None:
-    """`digest.sent` once per digest and channel it reached, in the transaction that records the delivery."""
-    from handoff.events.outbox import Resource, emit
-
-    payload = row.payload or {}
-    data = {
-        "id": row.id,
-        "run_date": row.run_date,
-        "owner_id": row.owner_id,
-        "owner_name": payload.get("owner_name"),
-        "recipient": row.recipient,
-        "channel": channel,
-        "subject": row.subject,
-        "alerts": payload.get("alerts", []),
-    }
-    emit(session, "digest.sent", lambda: [Resource(f"digest:{row.id}", data)])
-
-
-def _store_scores(session: Session, run_date: date, scores: Any, model_version: str | None) -> None:
-    session.execute(delete(alert_scores).where(alert_scores.c.run_date == run_date))
-    rows = [
-        {
-            "run_date": run_date,
-            "account_id": account_id,
-            "probability": float(probability),
-            "drivers": list(drivers),
-            "model_version": model_version,
-        }
-        for account_id, probability, drivers in zip(scores.index, scores["probability"], scores["drivers"], strict=True)
-    ]
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(alert_scores), rows[start : start + 5000])
-
-
 def _send_digests(
-    parts: Parts,
-    run_date: date,
-    items_by_owner: dict[str, list[DigestItem]],
-    channels: list[Channel],
-    counts: dict[str, int],
-    problems: _Problems,
-    dry_run: bool,
-    progress: Progress,
-    *,
-    max_attempts: int,
-    backoff_s: float,
-    sleep: Callable[[float], None],
+    night: _Night, items_by_owner: dict[str, list[DigestItem]], channels: list[Channel], retries: _Retries
 ) -> None:
-    with transaction(parts.sessions) as session:
-        _, by_member = _owners(session)
+    """One digest per owner and date, sent to every channel it has not reached yet."""
+    counts, problems, run_date = night.counts, night.problems, night.run_date
+    with transaction(night.parts.sessions) as session:
+        _, by_member = store.owners(session)
         owners = {owner_id: by_member.get(owner_id, (owner_id, None)) for owner_id in items_by_owner}
         fresh = group_digests(run_date, items_by_owner, owners)
         counts["digests_composed"] = len(fresh)
-        if dry_run:
+        if night.dry_run:
             return
-        existing = {
-            row.owner_id
-            for row in session.execute(select(alert_digests.c.owner_id).where(alert_digests.c.run_date == run_date))
-        }
+        existing = store.owners_with_a_digest(session, run_date)
         for digest in fresh:
             if digest.owner_id in existing:
                 continue  # one message per owner per run date, even when a re-run finds something new
-            session.execute(
-                insert(alert_digests).values(
-                    id=uuid.uuid4().hex,
-                    run_date=run_date,
-                    owner_id=digest.owner_id,
-                    recipient=digest.recipient,
-                    payload=digest.as_payload(),
-                    subject=digest.subject,
-                    body=digest.text,
-                    created_at=utcnow(),
-                )
-            )
+            store.add_digest(session, run_date, digest)
         # Every digest of the date, new or from an earlier attempt, goes to each channel it has not reached yet.
-        stored = session.execute(select(alert_digests).where(alert_digests.c.run_date == run_date)).all()
-        done = {
-            (row.digest_id, row.channel)
-            for row in session.execute(
-                select(alert_deliveries.c.digest_id, alert_deliveries.c.channel).where(
-                    alert_deliveries.c.digest_id.in_([row.id for row in stored]), alert_deliveries.c.status == "sent"
-                )
-            )
-        }
+        stored = store.digests_of(session, run_date)
+        done = store.sent_deliveries(session, [row.id for row in stored])
     jobs: list[tuple[str, Digest, Channel]] = []
     for row in stored:
         digest = digest_from_payload(row.payload, row.recipient)
@@ -547,32 +414,20 @@ def _send_digests(
 
     def attempt(job: tuple[str, Digest, Channel]) -> tuple[str, Delivery]:
         digest_id, digest, channel = job
-        return digest_id, deliver(channel, digest, max_attempts=max_attempts, backoff_s=backoff_s, sleep=sleep)
+        delivery = deliver(
+            channel, digest, max_attempts=retries.max_attempts, backoff_s=retries.backoff_s, sleep=retries.sleep
+        )
+        return digest_id, delivery
 
     # Threads: a slow or dead channel waits out its retries without holding up the other channels.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        outcomes = list(progress(pool.map(attempt, jobs), "digests", len(jobs)))
-    with transaction(parts.sessions) as session:
+        outcomes = list(night.progress(pool.map(attempt, jobs), "digests", len(jobs)))
+    with transaction(night.parts.sessions) as session:
         for digest_id, delivery in outcomes:
-            session.execute(
-                delete(alert_deliveries).where(
-                    alert_deliveries.c.digest_id == digest_id, alert_deliveries.c.channel == delivery.channel
-                )
-            )
-            session.execute(
-                insert(alert_deliveries).values(
-                    digest_id=digest_id,
-                    channel=delivery.channel,
-                    status="sent" if delivery.ok else "failed",
-                    attempts=delivery.attempts,
-                    last_error=delivery.error,
-                    sent_at=utcnow() if delivery.ok else None,
-                )
-            )
+            store.record_delivery(session, by_id[digest_id], delivery)
             if delivery.ok:
                 counts["deliveries_sent"] += 1
                 counts[f"sent_{delivery.channel}"] += 1
-                _emit_digest_sent(session, by_id[digest_id], delivery.channel)
             else:
                 counts["deliveries_failed"] += 1
                 problems.add(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 
+from handoff.clock import Clock, utcnow
 from handoff.wiring import Parts
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ class NightlyScheduler:
         parts: Parts,
         *,
         check_every_s: float = 60.0,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Clock = utcnow,
         job: Callable[[Parts, date], object] | None = None,
     ) -> None:
         self.parts = parts

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -11,15 +11,11 @@ from sqlalchemy.orm import Session
 
 from handoff.alerts.models import Alert, AlertEvent, NightlyRun
 from handoff.alerts.tables import alert_events, alert_runs, alerts
+from handoff.clock import naive_utcnow
 from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.store.crm_tables import CRM_TABLES
 
 STATUSES = ("open", "snoozed", "resolved")
-
-
-def utcnow() -> datetime:
-    """Naive UTC: the DateTime columns are naive on SQLite and PostgreSQL alike."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _alert(row) -> Alert:
@@ -93,7 +89,7 @@ def record_event(
 ) -> None:
     session.execute(
         alert_events.insert().values(
-            alert_id=alert_id, at=utcnow(), run_date=run_date, kind=kind, actor=actor, detail=detail
+            alert_id=alert_id, at=naive_utcnow(), run_date=run_date, kind=kind, actor=actor, detail=detail
         )
     )
     from handoff.events.outbox import Resource, emit
@@ -113,7 +109,7 @@ def snooze_alert(session: Session, alert_id: str, *, until: date, reason: str, a
         raise Conflict(f"alert {alert_id} is resolved; it cannot be snoozed")
     if not reason or not reason.strip():
         raise InvalidInput("a snooze needs a reason")
-    if until < utcnow().date():
+    if until < naive_utcnow().date():
         raise InvalidInput(f"snooze end {until.isoformat()} is in the past")
     session.execute(
         update(alerts)
@@ -123,7 +119,7 @@ def snooze_alert(session: Session, alert_id: str, *, until: date, reason: str, a
             snoozed_until=until,
             snooze_reason=reason.strip(),
             snoozed_probability=current.probability,
-            updated_at=utcnow(),
+            updated_at=naive_utcnow(),
         )
     )
     record_event(session, alert_id, "snoozed", actor=actor, detail={"until": until.isoformat(), "reason": reason})
@@ -135,7 +131,7 @@ def resolve_alert(session: Session, alert_id: str, *, actor: str, note: str | No
     current = get_alert(session, alert_id)
     if current.status == "resolved":
         raise Conflict(f"alert {alert_id} is already resolved")
-    now = utcnow()
+    now = naive_utcnow()
     session.execute(
         update(alerts)
         .where(alerts.c.id == alert_id)

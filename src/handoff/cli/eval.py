@@ -30,7 +30,7 @@ def tabular(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
 ) -> None:
     """Cross-validate the same learner the product uses (typing, tuning in folds, calibration) on a CSV."""
-    from handoff.cli.output import emit_json, progress, say
+    from handoff.cli.output import emit_json, progress_callback, say
     from handoff.risk.evaluation import TASKS, evaluate_table, parse_protocol
 
     if task not in TASKS:
@@ -46,7 +46,7 @@ def tabular(
         time=time or None,
         protocol=protocol,
         seed=seed,
-        show_progress=lambda items, label, total: progress(items, label, total=total, enabled=not json_output),
+        progress=progress_callback(enabled=not json_output),
     )
     if json_output:
         emit_json(document)

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput("give ledger ids or --all-failed (one of the two)")
         parts = build()
         parts.migrate()
-        retried = retry(parts, None if all_failed else list(ids))
+        retried = retry(parts.sessions, None if all_failed else list(ids))
         if process and retried:
             process_entries(parts, retried)
         with parts.sessions() as session:

@@ -29,14 +29,11 @@ def register(app: typer.Typer) -> None:
         Cron: `0 2 * * * cd /srv/handoff && .venv/bin/handoff nightly --json >> var/nightly.log 2>&1`.
         """
         from handoff.alerts.nightly import run_nightly
-        from handoff.cli.output import emit_json, parse_day, progress, say
+        from handoff.cli.output import emit_json, parse_day, progress_callback, say
 
         parts = _parts()
         try:
-
-            def bar(items, description, total=None):
-                return progress(items, description, total=total, enabled=not as_json)
-
+            bar = progress_callback(enabled=not as_json)
             run = run_nightly(parts, run_date=parse_day(run_date, "--date"), dry_run=dry_run, progress=bar)
         finally:
             parts.close()
@@ -170,13 +167,15 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Improvement tasks from low surveys, projects for won deals, progress events (the nightly run does it too)."""
-        from handoff.alerts.nightly import today_utc
         from handoff.cli.output import emit_json, parse_day, say
-        from handoff.loop.service import sync_loop
+        from handoff.clock import today
+        from handoff.loop.service import ChampionEstimator, sync_loop
 
         parts = _parts()
         try:
-            report = sync_loop(parts, as_of=parse_day(run_date, "--date") or today_utc())
+            as_of = parse_day(run_date, "--date") or today()
+            estimator = ChampionEstimator(parts.settings, as_of)
+            report = sync_loop(parts.sessions, as_of=as_of, settings=parts.settings.alerts, estimator=estimator)
         finally:
             parts.close()
         if as_json:

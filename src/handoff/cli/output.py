@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.progress import Progress
 
 T = TypeVar("T")
 
@@ -58,6 +61,15 @@ def progress(items: Iterable[T], description: str, total: int | None = None, ena
     from rich.progress import track
 
     yield from track(items, description=description, total=total, transient=True, console=_stderr_console())
+
+
+def progress_callback(enabled: bool = True) -> Progress:
+    """`progress` as the callback the cores take (`handoff.progress.Progress`): a bar unless `enabled` is False."""
+
+    def bar(items: Iterable[T], description: str, total: int | None = None) -> Iterable[T]:
+        return progress(items, description, total=total, enabled=enabled)
+
+    return bar
 
 
 @contextmanager

@@ -24,13 +24,13 @@ def register(app: typer.Typer) -> None:
 
         if source not in ("database", "demo"):
             raise InvalidInput(f"--from must be 'database' or 'demo', not {source!r}")
-        from handoff.cli.output import emit_json, say
+        from handoff.cli.output import emit_json, progress_callback, say
         from handoff.risk.training import train_all
         from handoff.wiring import build
 
         parts = build()
         parts.migrate()
-        summary = train_all(parts, source=source, show_progress=not as_json)
+        summary = train_all(parts, source=source, progress=progress_callback(enabled=not as_json))
         if as_json:
             emit_json(summary)
         else:
@@ -49,11 +49,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
     ) -> None:
         """Rebuild the offline action-item classifier from the shared datasets (reproducible)."""
-        from handoff.cli.output import emit_json, say
+        from handoff.cli.output import emit_json, progress_callback, say
         from handoff.extraction.training import train_extractor
         from handoff.settings import Settings
 
-        summary = train_extractor(Settings(), show_progress=not as_json)
+        summary = train_extractor(Settings(), progress=progress_callback(enabled=not as_json))
         if as_json:
             emit_json(summary)
         else:
@@ -64,13 +64,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
     ) -> None:
         """Refit the extractor's decision layer on extraction_real_dev (its cross-validated numbers: make eval)."""
-        from handoff.cli.output import emit_json, progress, say
+        from handoff.cli.output import emit_json, progress_callback, say
         from handoff.extraction.training import train_decision
         from handoff.settings import Settings
 
-        summary = train_decision(
-            Settings(), lambda golds: progress(golds, "reading gold messages", total=len(golds), enabled=not as_json)
-        )
+        summary = train_decision(Settings(), progress=progress_callback(enabled=not as_json))
         if as_json:
             emit_json(summary)
         else:

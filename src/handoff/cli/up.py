@@ -61,13 +61,14 @@ def _ensure_models(parts) -> None:
     if not missing:
         say("3/4 champion models present")
         return
+    from handoff.cli.output import progress_callback
     from handoff.risk.training import train_all
 
     say(f"3/4 training {', '.join(missing)} on the CRM history (first start only; a minute or two) …")
     # Cards go under HANDOFF_HOME: bringing the system up must not rewrite the committed `models/` cards
     # (`handoff train` does, on purpose).
     cards = parts.settings.resolved_home / "models"
-    result = train_all(parts, source="database", show_progress=True, models=missing, cards_dir=cards)
+    result = train_all(parts, source="database", progress=progress_callback(), models=missing, cards_dir=cards)
     for name, outcome in result["models"].items():
         say(f"    {name}: version {outcome['version']}{' (champion)' if outcome['promoted'] else ''}")
     for name, reason in result["skipped"].items():

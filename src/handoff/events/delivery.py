@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from handoff import __version__
 from handoff.access.disclosure import disclosure_for
 from handoff.access.keys import principal_by_id
+from handoff.clock import Clock, utcnow
 from handoff.errors import InvalidInput
 from handoff.events import outbox
 from handoff.events.model import (
@@ -34,7 +35,6 @@ from handoff.events.model import (
     sign,
 )
 from handoff.events.render import shown
-from handoff.intake.ledger import utcnow
 from handoff.redaction import redact, register_secrets, summarise_error
 from handoff.store.db import transaction
 
@@ -124,7 +124,7 @@ def deliver_pending(
     settings: HooksSettings,
     *,
     client: httpx.Client,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Clock = utcnow,
 ) -> DeliveryReport:
     """One pass: every due delivery claimed and attempted once, one at a time; a failure never stops the others."""
     report = DeliveryReport()

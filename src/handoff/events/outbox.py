@@ -13,10 +13,10 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from handoff.clock import as_utc, utcnow
 from handoff.errors import NotFound
 from handoff.events.model import EVENT_TYPES, SECRET_PREFIX, check_target_url, wanted_events
 from handoff.events.tables import hook_deliveries, hook_events, hook_subscriptions
-from handoff.intake.ledger import as_utc, utcnow
 from handoff.store.db import transaction
 
 MAX_DELIVERIES_LISTED = 500

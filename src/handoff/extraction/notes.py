@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from handoff.webvtt import is_webvtt, read_cues
+
 _SECTION = re.compile(
     r"^\s*(?:#{1,6}\s*|\*\*|__)?\s*(action items?|actions|next steps|to-?dos?|follow[- ]?ups?|tasks|"
     r"行动项|待办(?:事项)?|后续(?:事项|行动)?|下一步)\s*(?:\*\*|__)?\s*[:：]?\s*(?:\*\*)?\s*$",
@@ -26,8 +28,6 @@ OWNER_LINE = re.compile(
     r"^\s*(?:[-*•·]\s*|\d{1,2}[.)]\s*)?(?:@[\w.-]+|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)\s+(?:to|will|shall)\s+[a-z]"
     r"|^\s*(?:[-*•·]\s*)?[\u4e00-\u9fff]{2,4}\s+(?:负责)?\S"
 )
-_VTT_TIMING = re.compile(r"^\s*(?:\d{2}:)?\d{2}:\d{2}\.\d{3}\s+-->\s+")
-_VTT_VOICE = re.compile(r"^\s*<v(?:\.[\w.]+)?\s+([^>]+)>(.*?)(?:</v>)?\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s+")
 _TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
@@ -67,19 +67,14 @@ def _column(headers: list[str], names: tuple[str, ...]) -> int | None:
 
 def from_webvtt(text: str) -> tuple[str, dict[int, str]]:
     """A WebVTT transcript as plain lines, and who spoke each line (`<v Name>`), for "I'll" → the speaker."""
-    if not text.lstrip().startswith("WEBVTT"):
+    if not is_webvtt(text):
         return text, {}
     lines: list[str] = []
     speakers: dict[int, str] = {}
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith(("WEBVTT", "NOTE")) or _VTT_TIMING.match(stripped) or stripped.isdigit():
-            continue
-        voice = _VTT_VOICE.match(stripped)
-        if voice:
-            speakers[len(lines)] = voice.group(1).strip()
-            stripped = voice.group(2).strip()
-        lines.append(stripped)
+    for cue in read_cues(text):
+        if cue.speaker:
+            speakers[len(lines)] = cue.speaker
+        lines.append(cue.words)
         lines.append("")  # each cue its own paragraph
     return "\n".join(lines), speakers
 

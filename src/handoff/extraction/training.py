@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from handoff.extraction.classifier import (
 )
 from handoff.extraction.datasets import GoldMessage, LabelledSentences, load_all
 from handoff.extraction.model import MessageText
+from handoff.progress import Progress, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.settings import Settings
@@ -142,18 +143,17 @@ def cross_validate(
     }
 
 
-def train_extractor(settings: Settings, show_progress: bool = False) -> dict[str, Any]:
+def train_extractor(settings: Settings, progress: Progress = no_progress) -> dict[str, Any]:
     """Rebuild the committed artifact from all three corpora and return its CV metrics (never training-set ones)."""
-    from handoff.cli.output import progress
-
     corpora = load_all(settings.datasets_dir)
     cache = settings.resolved_home / "cache"
     embeddings: dict[str, np.ndarray] = {}
-    for corpus in progress(corpora, "embedding corpora", total=len(corpora), enabled=show_progress):
+    for corpus in progress(corpora, "embedding corpora", len(corpora)):
         embeddings[corpus.name] = embed_corpus(corpus, cache)
     by_name = {corpus.name: corpus for corpus in corpora}
     metrics: dict[str, Any] = {}
-    for name in progress(["parakweet", "lin_enron_tasks"], "cross-validating", enabled=show_progress):
+    validated = ["parakweet", "lin_enron_tasks"]
+    for name in progress(validated, "cross-validating", len(validated)):
         others = [c for c in corpora if c.name != name]
         metrics[name] = {
             "in_domain": cross_validate(by_name[name], embeddings),
@@ -237,10 +237,8 @@ def sentence_labels(texts: Sequence[str], tasks: Sequence[dict]) -> tuple[np.nda
     return labels, weights
 
 
-def prepare_messages(
-    golds: Sequence[GoldMessage], track: Callable[[Sequence[GoldMessage]], Iterable[GoldMessage]] = iter
-) -> list[PreparedMessage]:
-    """Each gold message read once; `track` may wrap the messages in a progress bar (the caller's, not ours)."""
+def prepare_messages(golds: Sequence[GoldMessage], progress: Progress = no_progress) -> list[PreparedMessage]:
+    """Each gold message read once; `progress` may wrap the messages in a bar (the caller's, not ours)."""
     from handoff.extraction.classifier import committed_classifier
     from handoff.extraction.decision import feature_matrix
     from handoff.extraction.embeddings import encode
@@ -248,7 +246,7 @@ def prepare_messages(
 
     extractor = OfflineExtractor()
     prepared = []
-    for gold in track(golds):
+    for gold in progress(golds, "reading gold messages", len(golds)):
         message = gold_message_text(gold)
         found = extractor.candidates(message)
         texts = [s.text for s in found.sentences]
@@ -337,15 +335,13 @@ def fit_decision(prepared: Sequence[PreparedMessage], card: dict | None = None):
     return DecisionModel(kinds, card or {})
 
 
-def train_decision(
-    settings: Settings, track: Callable[[Sequence[GoldMessage]], Iterable[GoldMessage]] = iter
-) -> dict[str, Any]:
+def train_decision(settings: Settings, progress: Progress = no_progress) -> dict[str, Any]:
     """Refit the shipped decision weights on all of extraction_real_dev (its honest numbers: `make eval`, CV)."""
     from handoff.extraction.datasets import load_real_dev
     from handoff.extraction.decision import ARTIFACT
 
     golds = load_real_dev(settings.datasets_dir)
-    prepared = prepare_messages(golds, track)
+    prepared = prepare_messages(golds, progress)
     card = {
         "name": "decision",
         "trained_at": datetime.now(UTC).date().isoformat(),

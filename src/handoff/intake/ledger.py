@@ -7,7 +7,7 @@ import os
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from handoff.clock import as_utc, utcnow
 from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.intake.tables import ledger
 
@@ -29,17 +30,6 @@ _MESSAGE_ID_HEADER = re.compile(rb"^message-id:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)",
 # Without a Message-ID a mail is known by who sent it, when, about what and its body: relays add trace headers but
 # leave these alone, so a re-delivery still matches, and two mails that only share a body ("Thanks!") do not.
 _IDENTITY_HEADERS = re.compile(rb"^(?:from|date|subject):.*(?:\r?\n[ \t].*)*", re.IGNORECASE | re.MULTILINE)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes: they were written as UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @dataclass(frozen=True)

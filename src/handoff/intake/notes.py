@@ -6,13 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from handoff.webvtt import SPEAKER_LINE, is_webvtt, read_cues
+
 NotesFormat = Literal["text", "markdown", "vtt"]
 FORMATS: tuple[str, ...] = ("text", "markdown", "vtt")
 _SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown", ".vtt": "vtt"}
-_CUE_TIMING = re.compile(r"^\s*(?:\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}\s*-->\s*(?:\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}.*$")
-_VOICE = re.compile(r"<v(?:\.[^ >]*)?\s+([^>]+)>(.*?)(?:</v>|$)", re.DOTALL)
-_TAGS = re.compile(r"</?[a-z][^>]*>|<\d{1,2}:\d{2}[^>]*>", re.IGNORECASE)
-_SPEAKER_LINE = re.compile(r"^\s*([A-Z\u4e00-\u9fff][\w .'\u4e00-\u9fff-]{0,40}?)\s*[:：]\s+(.+)$")
 _ATTENDEES = re.compile(r"^\s*(?:attendees|participants|present|与会者|参会人员|参与者)\s*[:：]\s*(.+)$", re.IGNORECASE)
 _TITLE = re.compile(r"^\s*#\s+(.+?)\s*#*\s*$")
 
@@ -34,8 +32,7 @@ def detect_format(text: str, filename: str | None = None) -> NotesFormat:
         for suffix, fmt in _SUFFIXES.items():
             if filename.lower().endswith(suffix):
                 return fmt  # type: ignore[return-value]
-    head = text.lstrip("\ufeff").lstrip()
-    if head.startswith("WEBVTT"):
+    if is_webvtt(text):
         return "vtt"
     if re.search(r"^\s{0,3}(?:#{1,6}\s|[-*]\s\[[ xX]\]|\*\*[^*]+\*\*)", text, re.MULTILINE):
         return "markdown"
@@ -63,7 +60,7 @@ def _attendees(lines: list[str]) -> tuple[str, ...]:
 
 def _plain(text: str) -> Notes:
     lines = [line.rstrip() for line in text.split("\n")]
-    speakers = tuple(dict.fromkeys(m.group(1).strip() for m in map(_SPEAKER_LINE.match, lines) if m))
+    speakers = tuple(dict.fromkeys(m.group(1).strip() for m in map(SPEAKER_LINE.match, lines) if m))
     title = next((line.strip() for line in lines if line.strip()), None)
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
     return Notes(text=body, title=title, speakers=speakers, attendees=_attendees(lines), format="text")
@@ -102,41 +99,18 @@ def _markdown(text: str) -> Notes:
         out.append(line.replace("|", " ").strip() if line.lstrip().startswith("|") else line)
     lines = [line for line in out]
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    speakers = tuple(dict.fromkeys(m.group(1).strip() for m in map(_SPEAKER_LINE.match, lines) if m))
+    speakers = tuple(dict.fromkeys(m.group(1).strip() for m in map(SPEAKER_LINE.match, lines) if m))
     return Notes(text=body, title=title, speakers=speakers, attendees=_attendees(lines), format="markdown")
 
 
 def _vtt(text: str) -> Notes:
     """Cues become 'Speaker: text' lines; consecutive cues of one speaker are joined into one statement."""
-    blocks = re.split(r"\n\s*\n", text)
-    statements: list[tuple[str | None, str]] = []
-    for block in blocks:
-        lines = [line for line in block.split("\n") if line.strip()]
-        if not lines or lines[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
-            continue
-        timing = next((i for i, line in enumerate(lines) if _CUE_TIMING.match(line)), None)
-        if timing is None:
-            continue
-        payload = " ".join(lines[timing + 1 :])
-        voices = _VOICE.findall(payload)
-        if voices:
-            for speaker, words in voices:
-                statements.append((speaker.strip(), _TAGS.sub("", words).strip()))
-            continue
-        payload = _TAGS.sub("", payload).strip()
-        match = _SPEAKER_LINE.match(payload)
-        if match:
-            statements.append((match.group(1).strip(), match.group(2).strip()))
-        elif payload:
-            statements.append((None, payload))
     merged: list[tuple[str | None, str]] = []
-    for speaker, words in statements:
-        if not words:
-            continue
-        if merged and merged[-1][0] == speaker and not merged[-1][1].endswith((".", "?", "!", "。", "？", "！")):
-            merged[-1] = (speaker, merged[-1][1] + " " + words)
+    for cue in read_cues(text):
+        if merged and merged[-1][0] == cue.speaker and not merged[-1][1].endswith((".", "?", "!", "。", "？", "！")):
+            merged[-1] = (cue.speaker, merged[-1][1] + " " + cue.words)
         else:
-            merged.append((speaker, words))
+            merged.append((cue.speaker, cue.words))
     lines = [f"{speaker}: {words}" if speaker else words for speaker, words in merged]
     speakers = tuple(dict.fromkeys(s for s, _ in merged if s))
     return Notes(text="\n".join(lines), title=None, speakers=speakers, attendees=speakers, format="vtt")

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from handoff.clock import utcnow
 from handoff.extraction.model import MessageText
 from handoff.intake.cleaning import read_forward_note, reply_header_line, split_reply
 from handoff.intake.deadline import NO_DEADLINE, Deadline
@@ -71,7 +72,7 @@ def read_email(
     A forward (inline block or attached message) credits its original sender only when `team` includes the person who
     forwarded it: anyone can paste "From: customer@..." into a body. Otherwise the sender is the author."""
     mail = parse_mail(raw, deadline)
-    fallback_time = mail.date or received_at or datetime.now(UTC)
+    fallback_time = mail.date or received_at or utcnow()
     reading = Reading(
         kind="email",
         message_id=mail.message_id,

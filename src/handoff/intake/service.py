@@ -7,9 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.access import audit
+from handoff.clock import utcnow
 from handoff.errors import InvalidInput, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake.ledger import MAX_ID, LedgerEntry
@@ -56,7 +57,7 @@ def receive_notes(
     raw = text.encode("utf-8")
     if len(raw) > settings.inbox.max_message_bytes:
         raise TooLarge(f"notes of {len(raw)} bytes are over the {settings.inbox.max_message_bytes}-byte limit")
-    when = sent_at or datetime.now(UTC)
+    when = sent_at or utcnow()
     with transaction(parts.sessions) as session:
         return ledger_store.record_arrival(
             session,
@@ -123,12 +124,12 @@ def counts(session: Session) -> dict[str, int]:
     return ledger_store.count_by_status(session)
 
 
-def retry(parts: Parts, ids: list[int] | None = None) -> list[int]:
+def retry(sessions: sessionmaker[Session], ids: list[int] | None = None) -> list[int]:
     """Send failed entries (these, or every failed one when `ids` is None) back to the worker; returns their ids."""
     outside = [i for i in ids or () if not 1 <= i <= MAX_ID]
     if outside:
         raise InvalidInput(f"ledger ids are whole numbers from 1 to {MAX_ID}, not {outside[0]}")
-    with transaction(parts.sessions) as session:
+    with transaction(sessions) as session:
         return ledger_store.reset_for_retry(session, ids)
 
 

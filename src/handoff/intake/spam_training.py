@@ -9,7 +9,7 @@ import json
 import platform
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from handoff.intake.spam_model import (
     script_shares,
     strip_subject,
 )
+from handoff.progress import ProgressCount, no_count
 
 DATASET = "mail_spam_ham"
 # Real business ham: Enron mail (Lin et al.'s task sentences, regrouped into their 1,000 mails). Its ham is what the
@@ -56,13 +57,6 @@ FOLDS = 5
 SEED = 0
 MAX_HAM_QUARANTINED = 0.005  # the issue's target: at most 0.5 % of ordinary mail quarantined
 MIN_THRESHOLD = 0.5  # never quarantine what the model itself calls more likely ham than spam
-
-Progress = Callable[[int, int], None]
-
-
-def _no_progress(done: int, total: int) -> None:
-    return None
-
 
 # What a training mail's structural columns describe: "mail" a real message (every column), "body" a mail rebuilt from
 # its body text alone (only `BODY_COLUMNS`; the rest would describe the wrapper, see `structure_known`).
@@ -371,7 +365,7 @@ def fit_spam_model(
     groups: np.ndarray | None = None,
     inner_folds: int = FOLDS,
     card: dict | None = None,
-    on_progress: Progress = _no_progress,
+    on_progress: ProgressCount = no_count,
 ) -> SpamModel:
     """Fit on all given mails; calibrate and pick the threshold on out-of-fold scores of these mails only.
 
@@ -427,7 +421,7 @@ def cross_validated_scores(
     features: MailFeatures | None = None,
     *,
     folds: int = FOLDS,
-    on_progress: Progress = _no_progress,
+    on_progress: ProgressCount = no_count,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold P(spam), the threshold each mail's fold model chose on its own training folds, and whether that
     model judges the mail at all (it abstains on scripts its training ham never covered)."""
@@ -483,7 +477,7 @@ def rates_by_source(corpus: SpamCorpus, flagged: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def train_spam(datasets_dir: Path, *, directory: Path = ARTIFACT_DIR, on_progress: Progress = _no_progress):
+def train_spam(datasets_dir: Path, *, directory: Path = ARTIFACT_DIR, on_progress: ProgressCount = no_count):
     """Cross-validate, then fit on the whole corpus (mail_spam_ham and the business ham, less what overlaps the held-out
     development mail) and write the artifact; returns the summary and the CV rates."""
     corpus, dropped = load_training_corpus(datasets_dir)

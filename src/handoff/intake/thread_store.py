@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from handoff.intake.ledger import as_utc, utcnow
+from handoff.clock import as_utc, utcnow
 from handoff.intake.linking import Link
 from handoff.intake.reading import Reading
 from handoff.intake.tables import ledger, threads

@@ -32,6 +32,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from handoff.access import audit
+from handoff.clock import as_utc, utcnow
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
@@ -423,7 +424,7 @@ class Worker:
     def _write(self, session: Session, item: _Work) -> None:
         entry_id, values = item.entry_id, item.parsed
         if item.deferred is not None and item.error is None:
-            retry_at = ledger_store.utcnow() + timedelta(seconds=self.settings.inbox.spam_filter_retry_s)
+            retry_at = utcnow() + timedelta(seconds=self.settings.inbox.spam_filter_retry_s)
             reason = f"{item.deferred}; asking again after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
             ledger_store.defer(session, entry_id, worker=self.worker_id, reason=reason[:2000], until=retry_at)
             return
@@ -491,7 +492,7 @@ class Worker:
 
     def _renew(self, session: Session, work: list[_Work]) -> None:
         """Extend the batch's leases (a slow extractor must not let another worker take rows we are still on)."""
-        now = ledger_store.utcnow()
+        now = utcnow()
         session.execute(
             update(ledger)
             .where(ledger.c.id.in_([item.entry_id for item in work]), ledger.c.claimed_by == self.worker_id)
@@ -507,10 +508,10 @@ class Worker:
     def _parse(self, row: Any, raw: bytes, team: Team, gate: GatePolicy | None) -> Reading:
         deadline = Deadline(self.settings.inbox.parse_timeout_s)
         if row.kind == "notes":
-            sent_at = ledger_store.as_utc(row.sent_at) or ledger_store.as_utc(row.received_at)
+            sent_at = as_utc(row.sent_at) or as_utc(row.received_at)
             return read_notes(raw.decode("utf-8", "replace"), row.notes_format, sent_at, row.sender_name)  # type: ignore[arg-type]
         own = [address.lower() for address in self.settings.inbox.recipients]
-        received_at = ledger_store.as_utc(row.received_at)
+        received_at = as_utc(row.received_at)
         return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team, gate=gate)
 
 

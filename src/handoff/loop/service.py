@@ -1,6 +1,6 @@
 """The CRM <-> project loop as service functions, plus `sync_loop`, the idempotent step the nightly run calls.
 
-- A CSAT/NPS response below `settings.alerts.low_survey_score` opens an improvement task on the project's `risks`
+- A CSAT/NPS response below the alerts section's `low_survey_score` opens an improvement task on the project's `risks`
   list; a later good response for the same project closes it (a person can close it too).
 - A deal marked won gets its project, the tasks of the best-fitting template and a kickoff estimate.
 - Project progress (status, tasks done) is written back to the account as an activity of kind `event`.
@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from handoff.errors import Conflict, NotFound, NotReady
+from handoff.clock import naive_utcnow, today
+from handoff.errors import Conflict, NoChampion, NotFound
 from handoff.loop.tables import loop_progress
 from handoff.loop.templates import choose_template
+from handoff.settings import AlertSettings, Settings
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
-from handoff.wiring import Parts
 
 # Only this recent history is acted on: the first sync on an imported CRM must not turn years of old surveys and
 # deals into a flood of tasks and projects.
@@ -157,7 +158,7 @@ def close_improvement_task(session: Session, task_id: str, *, note: str | None =
         raise NotFound(f"task {task_id} not found")
     if row.status == "done":
         raise Conflict(f"task {task_id} is already done")
-    values: dict[str, Any] = {"status": "done", "completed_at": datetime.now(UTC).replace(tzinfo=None)}
+    values: dict[str, Any] = {"status": "done", "completed_at": naive_utcnow()}
     if note:
         values["description"] = func.coalesce(tasks.c.description, "") + f"\nClosed: {note}"
     session.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
@@ -178,7 +179,7 @@ def create_project_for_won_deal(session: Session, deal_id: str, *, estimator: Es
         return {"project_id": existing.id, "created": False, "tasks": 0, "estimate": None, "problems": []}
     account_name = session.execute(select(accounts.c.name).where(accounts.c.id == deal.account_id)).scalar()
     template = choose_template(deal.product, deal.contract_type)
-    closed = deal.closed_at or deal.created_at or date.today()
+    closed = deal.closed_at or deal.created_at or today()
     start = closed + timedelta(days=7)
     project_id = f"prj-{deal_id}"
     session.execute(
@@ -373,52 +374,53 @@ def sync_progress(session: Session, *, as_of: date) -> dict:
     return counts
 
 
-def default_estimator(parts: Parts, as_of: date) -> Estimator | None:
+def default_estimator(settings: Settings, as_of: date) -> Estimator | None:
     """The risk service's kickoff estimate with the champion models, or None when they are not all trained."""
     from handoff.risk.registry import load_champions
     from handoff.risk.service import ESTIMATE_MODELS, estimate_for_deal
 
-    models = load_champions(parts.settings, ESTIMATE_MODELS)
+    models = load_champions(settings, ESTIMATE_MODELS)
     if any(name not in models for name in ESTIMATE_MODELS):
         return None
     return lambda session, deal_id: estimate_for_deal(session, models, deal_id, as_of=as_of)
 
 
-class _LazyEstimator:
-    """Loads the estimate champions only when a won deal needs them: most nights have none."""
+class ChampionEstimator:
+    """The champions' kickoff estimate, loaded only when a won deal needs one: most nights have none."""
 
-    def __init__(self, parts: Parts, as_of: date) -> None:
-        self.parts, self.as_of = parts, as_of
+    def __init__(self, settings: Settings, as_of: date) -> None:
+        self.settings, self.as_of = settings, as_of
         self._loaded = False
         self._estimator: Estimator | None = None
 
     def __call__(self, session: Session, deal_id: str) -> Any:
         if not self._loaded:
             self._loaded = True
-            self._estimator = default_estimator(self.parts, self.as_of)
+            self._estimator = default_estimator(self.settings, self.as_of)
         if self._estimator is None:
-            raise NotReady("no champion effort/duration/overrun models; run `handoff train`")
+            raise NoChampion("no champion effort/duration/overrun models; run `handoff train`")
         return self._estimator(session, deal_id)
 
 
-def sync_loop(parts: Parts, *, as_of: date, estimator: Estimator | None = None) -> LoopReport:
-    """Every loop step for `as_of`, each in its own transaction, so one failing step leaves the others done."""
+def sync_loop(
+    sessions: sessionmaker[Session], *, as_of: date, settings: AlertSettings, estimator: Estimator
+) -> LoopReport:
+    """Every loop step for `as_of`, each in its own transaction, so one failing step leaves the others done.
+
+    `estimator` prices a won deal's project (`ChampionEstimator` in the product); `settings` is the alerts section,
+    whose `low_survey_score` decides which survey answers open an improvement task."""
     report = LoopReport()
-    if estimator is None:
-        estimator = _LazyEstimator(parts, as_of)
     steps: list[tuple[str, Callable[[Session], None]]] = [
         (
             "surveys",
-            lambda s: report.counts.update(
-                sync_surveys(s, as_of=as_of, low_score=parts.settings.alerts.low_survey_score)
-            ),
+            lambda s: report.counts.update(sync_surveys(s, as_of=as_of, low_score=settings.low_survey_score)),
         ),
         ("won_deals", lambda s: _merge(report, *sync_won_deals(s, as_of=as_of, estimator=estimator))),
         ("progress", lambda s: report.counts.update(sync_progress(s, as_of=as_of))),
     ]
     for name, step in steps:
         try:
-            with transaction(parts.sessions) as session:
+            with transaction(sessions) as session:
                 step(session)
         except Exception as error:  # reported in the run record; the next step still runs
             report.problems.append({"kind": f"loop_{name}_failed", "detail": f"{type(error).__name__}: {error}"})

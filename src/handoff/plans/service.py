@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from handoff.clock import today
 from handoff.errors import InvalidInput, NotFound
 from handoff.loop.templates import Template, choose_template
 from handoff.plans.mspdi import Plan, PlanResource, PlanTask, scaled
@@ -66,7 +67,7 @@ def project_plan(session: Session, project_id: str, *, estimate: EstimatePublic 
     numbered.pop(None, None)
     from_template = [numbered[n] for n in sorted(numbered)]
     accepted = sorted((r for r in rows if r.source != "template"), key=lambda r: (r.due_date or date.max, r.id))
-    start = project.planned_start or min((r.due_date for r in rows if r.due_date), default=date.today())
+    start = project.planned_start or min((r.due_date for r in rows if r.due_date), default=today())
     efforts = _spread([row.planned_hours for row in from_template], estimate)
     uid_of = {row.id: uid for uid, row in enumerate([*from_template, *accepted], 1)}
     uid_of_number = {number: uid_of[row.id] for number, row in numbered.items()}

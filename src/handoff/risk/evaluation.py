@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from handoff.errors import InvalidInput
+from handoff.progress import Progress, no_progress
 from handoff.risk.columns import ColumnPlan, TextReducer, embed_texts, infer_columns, text_of
 from handoff.risk.learners import CalibratedClassifier, IntervalRegressor
 
@@ -375,7 +376,7 @@ def evaluate_table(
     time: str | None = None,
     protocol: str = "cv:5x5",
     seed: int = 0,
-    show_progress: Callable[[Iterable, str, int], Iterable] | None = None,
+    progress: Progress = no_progress,
     learner_options: dict[str, Any] | None = None,
     embed: Callable[[list[str]], np.ndarray] = embed_texts,
 ) -> dict[str, Any]:
@@ -386,8 +387,10 @@ def evaluate_table(
         raise InvalidInput("no usable feature columns left after typing and dropping")
     labels = table.target if task == "classification" and parsed.kind == "cv" else None
     splits = protocol_splits(parsed, len(table.target), labels=labels, order=table.order, seed=seed)
-    folds: Iterable = splits if show_progress is None else show_progress(splits, "folds", len(splits))
-    results = [evaluate_split(table, train, test, seed=seed, learner_options=learner_options) for train, test in folds]
+    results = [
+        evaluate_split(table, train, test, seed=seed, learner_options=learner_options)
+        for train, test in progress(splits, "folds", len(splits))
+    ]
     baseline_names = list(results[0]["baselines"])
     return {
         "task": task,

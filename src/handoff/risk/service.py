@@ -10,7 +10,7 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
@@ -19,8 +19,9 @@ import pandas as pd
 from sqlalchemy import bindparam, func, insert, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from handoff.clock import naive_utcnow, today
 from handoff.crm.dictionary import ENTITIES_BY_NAME
-from handoff.errors import InvalidInput, NotFound, NotReady
+from handoff.errors import InvalidInput, NoChampion, NotFound
 from handoff.risk import explain, kickoff, similar
 from handoff.risk import features as feats
 from handoff.risk.registry import ServedModel, registered_name
@@ -32,11 +33,11 @@ ESTIMATE_MODELS = ("effort", "duration", "overrun")
 
 
 def require_models(models: Mapping[str, ServedModel], names: Iterable[str]) -> None:
-    """`NotReady` naming every registered model in `names` that has no loaded champion."""
+    """`NoChampion` naming every registered model in `names` that has no loaded champion."""
     missing = [name for name in names if models.get(name) is None]
     if missing:
         names_text = ", ".join(registered_name(n) for n in missing)
-        raise NotReady(f"no champion model for {names_text}; run `handoff train` first")
+        raise NoChampion(f"no champion model for {names_text}; run `handoff train` first")
 
 
 def load_account_frames(session: Session, entities: Iterable[str], account_ids: list[str]) -> dict[str, pd.DataFrame]:
@@ -183,10 +184,6 @@ def project_history(session: Session) -> kickoff.ProjectHistory:
     return history
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 def brief_features(
     session: Session, brief: EstimateBrief, as_of: date
 ) -> tuple[dict[str, Any], dict[str, Any], kickoff.ProjectHistory]:
@@ -212,7 +209,7 @@ def estimate(
     require_models(models, ESTIMATE_MODELS)
     if not brief.model_dump(exclude_none=True).keys() - {"planned_start"}:
         raise InvalidInput(f"the brief is empty: give a deal_id, an account_id or the project's size ({_SIZE_HINT})")
-    as_of = as_of or _today()
+    as_of = as_of or today()
     row, record, history = brief_features(session, brief, as_of)
     scored = {name: models[name].bundle.predict_explain_row(record, top=5) for name in ESTIMATE_MODELS}
     effort, duration, overrun = (scored[name][0] for name in ESTIMATE_MODELS)
@@ -222,7 +219,7 @@ def estimate(
     budget = record["planned_budget"]
     result = EstimatePublic(
         id=uuid.uuid4().hex,
-        created_at=datetime.now(UTC).replace(tzinfo=None),
+        created_at=naive_utcnow(),
         as_of=as_of,
         account_id=row.get("account_id"),
         deal_id=row.get("deal_id"),
@@ -367,7 +364,7 @@ def default_as_of(session: Session) -> date:
         value = session.execute(query).scalar()
         if value is not None:
             latest.append(pd.Timestamp(value).date() + timedelta(days=1))
-    return min(_today(), max(latest)) if latest else _today()
+    return min(today(), max(latest)) if latest else today()
 
 
 def churn_for_account(

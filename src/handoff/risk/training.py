@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from handoff.progress import Progress, no_progress
 from handoff.risk import features as feats
 from handoff.risk.bundle import ModelBundle
 
@@ -454,14 +455,13 @@ def history_end(frames: feats.Frames) -> date:
 def train_all(
     parts,
     source: str = "database",
-    show_progress: bool = True,
+    progress: Progress = no_progress,
     frames: feats.Frames | None = None,
     models: tuple[str, ...] = MODEL_NAMES,
     cards_dir: Path | None = None,
     learner_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Trains every product model from the store (`database`), a fresh demo history (`demo`) or given frames."""
-    from handoff.cli.output import progress
     from handoff.errors import NotReady
 
     if frames is None:
@@ -495,7 +495,8 @@ def train_all(
     if not sets:
         raise NotReady("; ".join(dict.fromkeys(skipped.values())))
     results = {}
-    for name in progress([m for m in MODEL_NAMES if m in models and m in sets], "training", enabled=show_progress):
+    trainable = [m for m in MODEL_NAMES if m in models and m in sets]
+    for name in progress(trainable, "training", len(trainable)):
         results[name] = train_one(
             parts.settings, sets[name], source, cards_dir=cards_dir, learner_options=learner_options
         )

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from handoff.clock import Clock, as_utc, utcnow
 from handoff.errors import ExternalFailure, InvalidInput, OutcomeUnknown, PermanentFailure
-from handoff.intake.ledger import as_utc, utcnow
 from handoff.redaction import redact, summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
@@ -267,7 +267,7 @@ def push_pending(
     lease_s: float = 600.0,
     settle_s: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Clock = utcnow,
     mapping: dict | None = None,
 ) -> PushReport:
     """Push every due pending row of the configured targets (or only `target`), one at a time, no transaction held

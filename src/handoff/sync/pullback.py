@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -15,8 +14,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from handoff.clock import Clock, as_utc, utcnow
 from handoff.errors import ExternalFailure, InvalidInput
-from handoff.intake.ledger import as_utc, utcnow
 from handoff.redaction import redact, summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
@@ -179,7 +178,7 @@ def pull_linked(
     connectors: dict[str, Connector],
     *,
     target: str | None = None,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Clock = utcnow,
 ) -> PullReport:
     """Reads every linked item back through its connector and applies it like a webhook would: the fallback for
     deliveries a tool never made. One short transaction per item; no transaction is held over the network."""

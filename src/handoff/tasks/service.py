@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,6 +13,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from handoff.access.scope import EVERYTHING, AccountScope
+from handoff.clock import utcnow
 from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.store.crm_tables import CRM_TABLES
@@ -42,10 +43,6 @@ class RecordedTasks:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     linked: list[str] = field(default_factory=list)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def load_roster(session: Session) -> list[TeamMember]:
@@ -192,7 +189,7 @@ def record_tasks(
     duplicate_bar = settings.extraction.duplicate_similarity
     thread_bar = duplicate_bar - THREAD_SIMILARITY_MARGIN
     source = _source(session, ledger_id)
-    now = _now()
+    now = utcnow()
     candidates, stored = _candidates(session, account_id=account_id, thread_id=thread_id)
     # The tasks this message creates are candidates for its later drafts too (the same ask twice is one task).
     pool = np.zeros((len(candidates) + len(drafts), vectors.shape[1]), dtype=np.float32)
@@ -491,7 +488,7 @@ def _label(
             extractor=row.extractor,
             reviewer=reviewer,
             reason=reason,
-            created_at=_now(),
+            created_at=utcnow(),
         )
     )
 
@@ -588,7 +585,7 @@ def edit_task(session: Session, task_id: str, changes: dict[str, Any], reviewer:
     if values:
         session.execute(tasks.update().where(tasks.c.id == task_id).values(**values))
         session.execute(
-            task_extractions.update().where(task_extractions.c.task_id == task_id).values(updated_at=_now())
+            task_extractions.update().where(task_extractions.c.task_id == task_id).values(updated_at=utcnow())
         )
     return get_task(session, task_id)
 

@@ -22,6 +22,7 @@ from handoff.access.scope import AccountScope, account_scope
 from handoff.alerts.rules import Score, describe_changes
 from handoff.alerts.tables import alert_scores
 from handoff.api.deps import SessionDep
+from handoff.clock import today
 from handoff.errors import InvalidInput, NotFound
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.web import charts
@@ -280,12 +281,6 @@ def account_page(session: Session, caller: Principal, account_id: str, *, thresh
     )
 
 
-def _today() -> date:
-    from handoff.alerts.service import utcnow
-
-    return utcnow().date()
-
-
 @router.get("/accounts", name="web_accounts")
 def accounts_list(
     request: Request,
@@ -294,14 +289,14 @@ def accounts_list(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
     threshold = request.app.state.parts.settings.alerts.churn_threshold
-    view = accounts_at_risk(session, person, page=page, threshold=threshold, today=_today())
+    view = accounts_at_risk(session, person, page=page, threshold=threshold, today=today())
     return render(request, "accounts.html", view=view)
 
 
 @router.get("/accounts/{account_id}", name="web_account")
 def account(request: Request, account_id: str, session: SessionDep, person: PersonDep) -> Response:
     threshold = request.app.state.parts.settings.alerts.churn_threshold
-    view = account_page(session, person, account_id, threshold=threshold, today=_today())
+    view = account_page(session, person, account_id, threshold=threshold, today=today())
     return render(request, "account.html", view=view)
 
 
@@ -378,7 +373,7 @@ def outbox(
     if mine is not None:
         owners = [(o, n) for o, n in owners if o == mine]
         owner = mine
-    preview = preview_digest(session, owner, _today()) if owner else None
+    preview = preview_digest(session, owner, today()) if owner else None
     return render(
         request,
         "outbox.html",

@@ -201,7 +201,7 @@ def get_ledger_entry(
 def retry_ledger(body: RetryRequest, parts: PartsDep, caller: Caller) -> RetryPublic:
     from handoff.intake.service import retry
 
-    return RetryPublic(retried=retry(parts, body.ids))
+    return RetryPublic(retried=retry(parts.sessions, body.ids))
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from handoff.errors import InvalidInput, TooLarge
 from handoff.intake.ledger import LedgerEntry
+from handoff.progress import ProgressCount
 
 MAIL_SUFFIXES = (".eml", ".msg822")
 NOTES_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".vtt": "vtt"}
@@ -24,7 +25,6 @@ _HEADER_LINE = re.compile(rb"^[!-9;-~]{1,76}:")
 _MAIL_FIELDS = frozenset(
     b"from date subject message-id to cc received return-path delivered-to mime-version reply-to sender".split()
 )
-ProgressCallback = Callable[[int, int], None]  # (bytes read so far, bytes in all the files found)
 
 
 @dataclass(frozen=True)
@@ -237,15 +237,14 @@ def _mbox_message(pieces: list[bytes], size: int, over: bool) -> MboxMessage:
 # --- reading into the ledger ----------------------------------------------------------------------------------------
 
 
-def receive_files(
-    parts: Any, paths: Iterable[str | Path], *, on_progress: ProgressCallback | None = None
-) -> FileIntake:
+def receive_files(parts: Any, paths: Iterable[str | Path], *, on_progress: ProgressCount | None = None) -> FileIntake:
     """Ledger every message in `paths`; every input not taken is in `skipped` with its reason.
 
     Every path is looked at with `lstat` before a byte is read, and every file is opened without following a symlink
     and checked again with `fstat` on what was opened: a file over the size limit, a device, a FIFO, a socket, a
     symlink out of the folder it was found in, or a file that cannot be opened is skipped with its reason, and the
-    run goes on. A file's kind comes from its first bytes (`sniff`); mbox files are streamed message by message."""
+    run goes on. A file's kind comes from its first bytes (`sniff`); mbox files are streamed message by message.
+    `on_progress(bytes read so far, bytes in all the files found)` follows the reading."""
     found = find_inputs(paths)
     intake = FileIntake(skipped=list(found.skipped), missing=found.missing)
     total = sum(candidate.size for candidate in found.candidates)

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from handoff.clock import utcnow
 from handoff.errors import ExternalFailure, InvalidInput
 from handoff.intake import ledger as ledger_store
 from handoff.intake.tables import imap_cursors
@@ -147,9 +148,7 @@ class ImapSource:
             row = session.execute(select(imap_cursors).where(imap_cursors.c.mailbox == key)).first()
             if row is None:
                 session.execute(
-                    imap_cursors.insert().values(
-                        mailbox=key, uidvalidity=uidvalidity, last_uid=0, updated_at=ledger_store.utcnow()
-                    )
+                    imap_cursors.insert().values(mailbox=key, uidvalidity=uidvalidity, last_uid=0, updated_at=utcnow())
                 )
                 return 0
             if row.uidvalidity != uidvalidity:
@@ -177,7 +176,7 @@ class ImapSource:
         session.execute(
             update(imap_cursors)
             .where(imap_cursors.c.mailbox == key)
-            .values(uidvalidity=uidvalidity, last_uid=uid, updated_at=ledger_store.utcnow())
+            .values(uidvalidity=uidvalidity, last_uid=uid, updated_at=utcnow())
         )
 
 
