@@ -419,3 +419,26 @@ def test_a_short_ask_for_views_is_a_task_about_the_subject(closing: str, expecte
     )
     titles = [task.title.value for task in OfflineExtractor().extract(message, [])]
     assert ("Send your thoughts on International Credit" in titles) is expected
+
+
+def test_the_things_a_lead_in_asks_for_are_the_tasks_not_the_lead_in() -> None:
+    from handoff.extraction.model import MessageText
+    from handoff.extraction.offline import OfflineExtractor
+
+    message = MessageText(
+        text=(
+            "We meet the board on Monday. To prepare for this meeting I need two things from you, today:\n\n"
+            "The monthly benchmark prices for your key product since January.\n"
+            "Your forecast of those prices for the next six months.\n"
+            "I need you to come by my desk some time today.\n\nThanks,\nDave"
+        ),
+        sent_at=WEDNESDAY,
+        sender="dave@ourco.example",
+        recipients=("anna@ourco.example",),
+    )
+    tasks = OfflineExtractor().extract(message, [])
+    titles = [task.title.value for task in tasks]
+    assert "Send monthly benchmark prices for key product" in titles  # "since January" is read as a date
+    assert "Send forecast of those prices" in titles
+    assert not any("two things" in title for title in titles)  # the lead-in is said by its items
+    assert {task.due.value for task in tasks if task.title.value.startswith("Send ")} == {WEDNESDAY.date()}

@@ -32,7 +32,7 @@ from handoff.extraction.overlap import token_f1
 from handoff.extraction.people import Roster, addressee_from_greeting, greets_by_name, resolve_assignee
 from handoff.extraction.priority import find_priority, has_urgency
 from handoff.extraction.sentences import Line, join_wrapped_items, split_lines
-from handoff.extraction.titles import make_title, views_title, with_antecedent
+from handoff.extraction.titles import make_title, requested_title, views_title, with_antecedent
 
 _SKIP = re.compile(
     r"^(?:hi|hello|hey|dear|thanks|thank you|thx|cheers|best|regards|best regards|kind regards|many thanks|"
@@ -282,6 +282,11 @@ class OfflineExtractor:
                 if keep[index] and keep[index - 1] and remark.structured is None and is_explicit_ask(ask.text):
                     said_alone = asks_nothing(remark.text) and not is_explicit_ask(remark.text)
                     keep[index] = not (remark.line_no == ask.line_no and said_alone)
+        requested = set() if is_notes else _requested_items(found.items)
+        for index in requested:
+            keep[index] = True
+        for lead in {index - 1 for index in requested} - requested:
+            keep[lead] = False  # "I need three things from you:" is said by the items it introduces
         people = Roster(roster)
         recipients = tuple(
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
@@ -299,7 +304,14 @@ class OfflineExtractor:
                 writer, following, event,
             )  # fmt: skip
             before = found.items[index - 1].text if index else None
-            draft.title = replace(draft.title, value=with_antecedent(draft.title.value, before))
+            title = draft.title.value
+            if index in requested:
+                title = requested_title(title)
+                lead = max(i for i in range(index) if i not in requested)
+                lead_due = find_due(found.items[lead].text, message.sent_at)
+                if draft.due.value is None and lead_due is not None:  # "…from you, today:" dates every item
+                    draft.due = Found(lead_due.value, lead_due.confidence, found.items[lead].text)
+            draft.title = replace(draft.title, value=with_antecedent(title, before))
             same = next((kept for kept in drafts if _restates(kept, draft)), None)
             if same is not None:  # an ask restated (in a table and the body, or again with its deadline): one task
                 if same.due.value is None and draft.due.value is not None:
@@ -378,6 +390,38 @@ def _restates(kept: TaskDraft, draft: TaskDraft) -> bool:
     """The same action said twice in one message: (nearly) the same title for the same person."""
     same_title = token_f1(kept.title.value, draft.title.value) >= RESTATEMENT_F1
     return same_title and (kept.assignee.value == draft.assignee.value or draft.assignee.value is None)
+
+
+# A lead-in that asks for what the lines after it list: "I need three things from you, today:", "the following data,
+# which is required for your visa application:".
+_LIST_ASK_LEAD = re.compile(
+    r"\b(?:(?:i|we)\s+(?:will\s+|also\s+)?(?:need|require|would like)\b|(?:please|kindly)\s+(?:send|provide|forward|"
+    r"submit|return|supply|bring|complete|prepare)\b|(?:is|are)\s+(?:required|needed)\b)",
+    re.I,
+)
+_SAYS_ITSELF = re.compile(r"^(?:i|we|you|he|she|they|it|this|that|there|please|thanks|thank you|regards)\b", re.I)
+MAX_REQUESTED_ITEMS = 8
+
+
+def _requested_items(candidates: list[_Candidate]) -> set[int]:
+    """The lines a list-asking lead-in introduces: the things asked for, each a task of its own. A line that is an
+    ask or a statement of its own ("I need you to come by my desk") ends the list; so does a gap in the lines."""
+    requested: set[int] = set()
+    for index, lead in enumerate(candidates):
+        if not (lead.text.rstrip().endswith((":", "：")) and _LIST_ASK_LEAD.search(lead.text)):
+            continue
+        previous_line = lead.line_no
+        for following in range(index + 1, min(index + 1 + MAX_REQUESTED_ITEMS, len(candidates))):
+            item = candidates[following]
+            gap = item.line_no - previous_line
+            if gap > (2 if following == index + 1 else 1) or item.structured is not None:
+                break
+            body = _LIST_MARK.sub("", item.text.strip(), count=1)
+            if _SAYS_ITSELF.match(body) or is_explicit_ask(body) or body.endswith((":", "?")):
+                break
+            requested.add(following)
+            previous_line = item.line_no
+    return requested
 
 
 def _following_remark(candidates: list[_Candidate], keep: list[bool], index: int) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from handoff.extraction.cues import IMPERATIVE_VERB
+
 _MARKERS = re.compile(
     r"^\s*(?:[-*•·]\s*)?(?:\[[ xX]?\]\s*)?(?:\d{1,2}[.)]\s*)?(?:(?:action(?: item)?|ai|todo|to-do|task|follow[- ]?up|"
     r"next step|行动项|待办)\s*[:：-]\s*)?",
@@ -30,7 +32,8 @@ _DEADLINE_TAIL = re.compile(
     r"\s*(?:,\s*)?\b(?:by|before|until|till|no later than|on|due|at the latest by|latest by|ahead of|no later|within|in|for)\s+"  # noqa: E501
     r"(?:the\s+)?(?:end of (?:the )?(?:day|week|month|next week|next month)|eod|eow|eom|cob|today|tonight|tomorrow|"
     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|q[1-4]|"
-    r"(?:next|this)\s+\w+|monday|tuesday|wednesday|thursday|friday|saturday|sunday|\w+\s+\d{1,2}(?:st|nd|rd|th)?|"
+    r"(?:next|this)\s+(?:(?:\d+|two|three|four|five|six|few|couple of)\s+)?\w+|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\w+\s+\d{1,2}(?:st|nd|rd|th)?|"
     r"\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?(?:\s+\w+)?|"
     r"(?:\d+|a|one|two|three)\s+(?:days?|weeks?|months?))(?:\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm)?)?\b",
     re.I,
@@ -116,6 +119,16 @@ def views_title(subject: str | None) -> str:
     """The title of a "Thoughts?" ask: the reader's view of what the mail is about, which its subject names."""
     topic = _REPLY_PREFIX.sub("", subject or "").strip(" .:-")
     return f"Send your thoughts on {topic}" if topic else "Send your thoughts"
+
+
+_OPENS_WITH_VERB = re.compile(r"^(?:" + IMPERATIVE_VERB + r")", re.I)
+
+
+def requested_title(title: str) -> str:
+    """A thing asked for by a lead-in ("Copy of transcript for field of study"), as the act of sending it."""
+    if not title or _OPENS_WITH_VERB.match(title) or re.search(r"[\u4e00-\u9fff]", title):
+        return title
+    return f"Send {title[0].lower()}{title[1:]}" if not title[:2].isupper() else f"Send {title}"
 
 
 _ANAPHORIC_END = re.compile(r"\b(?:this|that|it|these|those|them)$", re.I)
