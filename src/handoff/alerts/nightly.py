@@ -186,10 +186,13 @@ def run_nightly(
     max_attempts: int = 3,
     backoff_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
+    engine: str | None = None,
 ) -> NightlyRun:
     """One nightly run for `run_date` (default: today, UTC). Never raises for bad data or a failing channel:
-    everything goes into the returned (and stored) run record."""
+    everything goes into the returned (and stored) run record. `engine` (default: `HANDOFF_ENGINE`): "local" scores
+    in this process, "dask" scores and decides partition by partition on a Dask cluster (`scale.nightly`)."""
     settings = parts.settings.alerts
+    on_dask = (engine or parts.settings.engine) == "dask" and scorer is None
     problems = _Problems()
     if run_date is None:
         run_date = _default_run_date(parts)
@@ -206,6 +209,13 @@ def run_nightly(
             if stage == "loop" and sync_loop and not dry_run:
                 with _timed(timings, "loop"):
                     _run_loop(parts, run_date, counts, problems)
+            elif stage == "score" and on_dask:
+                from handoff.scale.nightly import score_and_decide
+
+                with _timed(timings, "score_and_alerts"):
+                    items_by_owner, _ = score_and_decide(
+                        parts, run_date, run=run, counts=counts, problems=problems, dry_run=dry_run, timings=timings
+                    )
             elif stage == "score":
                 scorer = scorer or ChampionScorer(parts)
                 if isinstance(scorer, ChampionScorer):
@@ -213,7 +223,7 @@ def run_nightly(
                 run.model_version = scorer.version
                 scores = scorer.score(run_date, timings)
                 counts["accounts_scored"] = len(scores)
-            elif stage == "alerts":
+            elif stage == "alerts" and not on_dask:
                 with _timed(timings, "alerts"):
                     items_by_owner = _apply_alerts(
                         parts, run_date, scores, run, counts, problems, dry_run, progress, scorer, timings
@@ -365,43 +375,78 @@ def _apply_alerts(
                 previous_drivers=before[1] if before else (),
             )
             owner_id, account_name = by_account.get(account_id, (None, account_id))
-            if owner_id is not None and owner_id not in by_member:
-                problems.add("unknown_owner", f"owner {owner_id} is not a team member", account_id=account_id)
-                owner_id = None
-            for decision in decide(score, live.get(account_id, {}), run_date, thresholds):
-                counts[f"alerts_{decision.action}"] += 1
-                alert_id = decision.alert_id or uuid.uuid4().hex
-                if not dry_run:
-                    _write_decision(session, decision, alert_id, score, owner_id, run_date)
-                if decision.announce is None:
-                    continue
-                if owner_id is None:
-                    problems.add(
-                        "account_without_owner",
-                        "alert raised but the account has no owner to tell",
-                        account_id=account_id,
-                        alert_id=alert_id,
-                    )
-                    continue
-                items_by_owner[owner_id].append(
-                    DigestItem(
-                        alert_id=alert_id,
-                        account_id=account_id,
-                        account_name=account_name,
-                        cause=decision.cause,
-                        why=decision.announce,
-                        probability=score.probability,
-                        previous_probability=score.previous_probability,
-                        drivers=score.drivers,
-                        change=decision.changes["text"],
-                    )
-                )
+            decide_account(
+                session,
+                score,
+                live.get(account_id, {}),
+                owner=(owner_id, account_name),
+                members=by_member,
+                run_date=run_date,
+                thresholds=thresholds,
+                counts=counts,
+                problems=problems,
+                dry_run=dry_run,
+                items_by_owner=items_by_owner,
+            )
         counts["accounts_without_owner"] = sum(
             1 for account in probabilities.index if by_account.get(account, (None,))[0] is None
         )
         if not dry_run:
             _store_scores(session, run_date, scores, run.model_version)
     return items_by_owner
+
+
+def decide_account(
+    session: Session,
+    score: Score,
+    live: dict[str, LiveAlert],
+    *,
+    owner: tuple[str | None, str],
+    members: dict[str, tuple[str, str | None]],
+    run_date: date,
+    thresholds: Thresholds,
+    counts: dict[str, int],
+    problems: _Problems,
+    dry_run: bool,
+    items_by_owner: dict[str, list[DigestItem]],
+) -> None:
+    """The rules on one candidate account's score: writes its alert decisions and queues what its owner is told.
+
+    Both engines call it (the Dask engine per candidate its partitions return), so their alerts cannot differ.
+    """
+    owner_id, account_name = owner
+    account_id = score.account_id
+    if owner_id is not None and owner_id not in members:
+        problems.add("unknown_owner", f"owner {owner_id} is not a team member", account_id=account_id)
+        owner_id = None
+    for decision in decide(score, live, run_date, thresholds):
+        counts[f"alerts_{decision.action}"] += 1
+        alert_id = decision.alert_id or uuid.uuid4().hex
+        if not dry_run:
+            _write_decision(session, decision, alert_id, score, owner_id, run_date)
+        if decision.announce is None:
+            continue
+        if owner_id is None:
+            problems.add(
+                "account_without_owner",
+                "alert raised but the account has no owner to tell",
+                account_id=account_id,
+                alert_id=alert_id,
+            )
+            continue
+        items_by_owner[owner_id].append(
+            DigestItem(
+                alert_id=alert_id,
+                account_id=account_id,
+                account_name=account_name,
+                cause=decision.cause,
+                why=decision.announce,
+                probability=score.probability,
+                previous_probability=score.previous_probability,
+                drivers=score.drivers,
+                change=decision.changes["text"],
+            )
+        )
 
 
 def _write_decision(
