@@ -147,10 +147,9 @@ def main() -> dict:
     equal = bool(got.notna().all()) and difference <= 1e-12
     peaks = sorted(worker_peaks.values(), reverse=True)
     total_mb = round(sum(peaks) + _peak_rss_mb(), 1)
-    per_partition_s = (
-        sum(run.stage_seconds.get(f"worker_{s}", 0.0) for s in ("read", "features", "predict", "drivers", "store"))
-        / max(1, run.counts.get("partitions", 1))
-    )
+    per_partition_s = sum(
+        run.stage_seconds.get(f"worker_{s}", 0.0) for s in ("read", "features", "predict", "drivers", "decide_store")
+    ) / max(1, run.counts.get("partitions", 1))
     result = {
         "bench": "scale-nightly-dask",
         "when": datetime.now().isoformat(timespec="seconds"),
