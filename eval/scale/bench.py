@@ -103,6 +103,8 @@ def main() -> dict:
                 _env_file=None,
                 mlflow_tracking_uri=champion_settings.resolved_tracking_uri,
                 engine="dask",
+                # Partitions store their scores one transaction at a time on SQLite; the next one waits its turn.
+                database_busy_timeout_s=600.0,
                 dask=DaskSettings(scheduler=cluster.scheduler_address, source="parquet", partition_accounts=size),
             )
             settings.ensure_home()

@@ -139,3 +139,36 @@ def test_dask_engine_reads_parquet_partitions_and_scores_as_the_local_features_d
     assert run.counts["accounts_scored"] == len(expected) == len(stored) > 2500
     got = pd.Series(stored).reindex(expected.index)
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_cli_writes_the_parquet_crm_and_runs_the_nightly_on_dask(tmp_path, champion, scheduler) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from handoff.cli.main import build_app
+    from handoff.crm.synthetic import AS_OF
+
+    env = {
+        "HANDOFF_HOME": str(tmp_path / "home"),
+        "HANDOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "HANDOFF_MLFLOW_TRACKING_URI": champion.tracking_uri,
+        "HANDOFF_DASK__SCHEDULER": scheduler,
+        "HANDOFF_DASK__SOURCE": "parquet",
+        "HANDOFF_DASK__PARTITION_ACCOUNTS": "400",
+    }
+    runner = CliRunner()
+    made = runner.invoke(build_app(), ["demo-data", "--accounts", "1000", "--format", "parquet", "--json"], env=env)
+    assert made.exit_code == 0, made.output
+    written = json.loads(made.output)
+    assert [p["accounts"] for p in written["partitions"]] == [400, 400, 200] and written["rows"] > 15_000
+    again = runner.invoke(build_app(), ["demo-data", "--accounts", "10", "--format", "parquet"], env=env)
+    # An existing CRM is never mixed into (the CLI's `run` prints the Conflict as one line).
+    assert again.exit_code != 0 and "--replace" in str(again.exception)
+
+    run = runner.invoke(build_app(), ["nightly", "--engine", "dask", "--date", AS_OF.isoformat(), "--json"], env=env)
+    assert run.exit_code == 0, run.output
+    record = json.loads(run.output)
+    assert record["counts"]["partitions"] == 3 and record["counts"]["accounts_scored"] > 900
+    bad = runner.invoke(build_app(), ["nightly", "--engine", "spark"], env=env)
+    assert bad.exit_code != 0 and "local or dask" in str(bad.exception)
