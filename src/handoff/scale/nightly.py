@@ -180,6 +180,7 @@ def score_partition(
         index=index,
     )
     out.attrs["seconds"] = seconds
+    out.attrs["partition"] = partition
     return out
 
 
@@ -225,6 +226,11 @@ def decide_and_store(
                 dry_run=dry_run,
                 items_by_owner=items,
             )
+        partition = scores.attrs.get("partition")
+        if not dry_run and partition is not None:
+            # A partition re-run (its worker died after committing) replaces its own scores instead of clashing.
+            in_range = _in_range(alert_scores.c.account_id, partition)
+            session.execute(delete(alert_scores).where(alert_scores.c.run_date == run_date, *in_range))
         if not dry_run:
             rows = [
                 {
