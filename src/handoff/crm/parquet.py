@@ -86,9 +86,7 @@ def write_synthetic(
     counts = [min(partition_accounts, accounts - start) for start in starts]
     n = len(starts)
     parts = []
-    for part in mapper(
-        _write_part, [str(directory)] * n, list(range(n)), starts, counts, [seed] * n, [AS_OF] * n
-    ):
+    for part in mapper(_write_part, [str(directory)] * n, list(range(n)), starts, counts, [seed] * n, [AS_OF] * n):
         parts.append(part)
         if on_partition is not None:
             on_partition(part)
