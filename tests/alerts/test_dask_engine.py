@@ -172,3 +172,29 @@ def test_cli_writes_the_parquet_crm_and_runs_the_nightly_on_dask(tmp_path, champ
     assert record["counts"]["partitions"] == 3 and record["counts"]["accounts_scored"] > 900
     bad = runner.invoke(build_app(), ["nightly", "--engine", "spark"], env=env)
     assert bad.exit_code != 0 and "local or dask" in str(bad.exception)
+
+
+def test_engine_settings_come_from_the_environment_and_size_the_local_cluster(monkeypatch) -> None:
+    import os
+
+    import psutil
+    from pydantic import ValidationError
+
+    from handoff.scale.cluster import local_cluster_shape
+
+    monkeypatch.setenv("HANDOFF_ENGINE", "dask")
+    monkeypatch.setenv("HANDOFF_DASK__SCHEDULER", "tcp://10.0.0.5:8786")
+    monkeypatch.setenv("HANDOFF_DASK__PARTITION_ACCOUNTS", "100000")
+    settings = Settings(_env_file=None)
+    assert settings.engine == "dask" and settings.dask.scheduler == "tcp://10.0.0.5:8786"
+    assert settings.dask.partition_accounts == 100_000 and settings.dask.source == "database"
+    monkeypatch.setenv("HANDOFF_ENGINE", "spark")
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None)
+
+    # Unset: one single-threaded worker per core, half the machine's memory shared between them.
+    shape = local_cluster_shape(None, None)
+    cores = os.cpu_count() or 1
+    assert shape["n_workers"] == cores and shape["threads_per_worker"] == 1
+    assert shape["memory_limit"] == psutil.virtual_memory().total // 2 // cores
+    assert local_cluster_shape(3, "2GB") == {"n_workers": 3, "threads_per_worker": 1, "memory_limit": "2GB"}
