@@ -152,6 +152,7 @@ def main() -> dict:
     per_partition_s = sum(
         run.stage_seconds.get(f"worker_{s}", 0.0) for s in ("read", "features", "predict", "drivers", "decide_store")
     ) / max(1, run.counts.get("partitions", 1))
+    cpu_per_partition_s = run.stage_seconds.get("worker_cpu", 0.0) / max(1, run.counts.get("partitions", 1))
     result = {
         "bench": "scale-nightly-dask",
         "when": datetime.now().isoformat(timespec="seconds"),
@@ -171,6 +172,7 @@ def main() -> dict:
         "nightly_wall_s": round(nightly_s, 1),
         "nightly_stage_seconds": run.stage_seconds,
         "worker_seconds_per_partition": round(per_partition_s, 2),
+        "worker_cpu_seconds_per_partition": round(cpu_per_partition_s, 2),
         "target_s": TARGET_S,
         "meets_time_target": nightly_s <= TARGET_S,
         "peak_rss_mb_per_worker": peaks,
@@ -191,7 +193,7 @@ def main() -> dict:
     print(
         f"nightly on Dask (features + scoring + alert decisions, scores stored): {nightly_s:.1f} s wall "
         f"(target <= {TARGET_S:.0f} s: {'met' if result['meets_time_target'] else 'MISSED'}); "
-        f"{per_partition_s:.1f} worker-s per {size:,}-account partition"
+        f"{per_partition_s:.1f} worker-s ({cpu_per_partition_s:.1f} CPU s) per {size:,}-account partition"
     )
     print(
         f"peak RSS per worker {peaks} MB, client+scheduler {_peak_rss_mb()} MB, total {total_mb} MB "
