@@ -166,7 +166,15 @@ def test_cli_writes_the_parquet_crm_and_runs_the_nightly_on_dask(tmp_path, champ
     # An existing CRM is never mixed into (the CLI's `run` prints the Conflict as one line).
     assert again.exit_code != 0 and "--replace" in str(again.exception)
 
-    run = runner.invoke(build_app(), ["nightly", "--engine", "dask", "--date", AS_OF.isoformat(), "--json"], env=env)
+    nightly = ["nightly", "--engine", "dask", "--date", AS_OF.isoformat(), "--json"]
+    dry = runner.invoke(build_app(), [*nightly, "--dry-run"], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["counts"]["accounts_scored"] > 900
+    store = Parts(Settings(_env_file=None, home=tmp_path / "home", database_url=env["HANDOFF_DATABASE_URL"]))
+    with store.sessions() as session:
+        assert session.execute(select(alert_scores)).first() is None  # a dry run writes nothing
+    store.close()
+    run = runner.invoke(build_app(), nightly, env=env)
     assert run.exit_code == 0, run.output
     record = json.loads(run.output)
     assert record["counts"]["partitions"] == 3 and record["counts"]["accounts_scored"] > 900
