@@ -12,6 +12,7 @@ BENCHES = (
     "eval.intake.bench",
     "eval.api.bench",
     "eval.alerts.bench",
+    "eval.scale.bench",
     "eval.sync.bench",
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.parse
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -227,6 +228,23 @@ class HooksSettings(BaseModel):
     max_attempts: int = Field(16, ge=1, le=100)
 
 
+class DaskSettings(BaseModel):
+    """The Dask engine (`HANDOFF_ENGINE=dask`): which cluster runs the nightly's partitions, and how big they are."""
+
+    # A dask.distributed scheduler address (tcp://host:8786). None: a LocalCluster on this machine, one
+    # single-threaded worker process per core (pandas and LightGBM hold the GIL), each with a memory limit.
+    scheduler: str | None = None
+    workers: int | None = Field(None, ge=1, le=256)  # LocalCluster only; None: the core count
+    # LocalCluster only: per worker, e.g. "5GB"; None: half the machine's memory shared by the workers, so a worker
+    # that grows past it is paused and restarted by its nanny instead of the machine swapping.
+    memory_limit: str | None = None
+    # Accounts per partition (one task): with their CRM rows about 20 rows each, 250,000 accounts are ~1 GB in pandas.
+    partition_accounts: int = Field(250_000, ge=1, le=10_000_000)
+    # Where the CRM comes from: "database" reads it in account-id ranges; "parquet" reads the partitions that
+    # `handoff demo-data --format parquet` writes under home/crm-parquet.
+    source: Literal["database", "parquet"] = "database"
+
+
 class Settings(BaseSettings):
     """Everything handoff reads from its environment. Build it once, in `wiring`, and pass it down."""
 
@@ -241,6 +259,9 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None  # None: a file store under home
     environment: str = "development"
     scheduler: bool = False  # the in-process nightly scheduler; `make run` turns it on
+    # Where the nightly scores: "local" holds every account in this process; "dask" scores partition by partition
+    # on a dask.distributed cluster (`dask` section; docs/deployment.md).
+    engine: Literal["local", "dask"] = "local"
 
     llm: LlmSettings = Field(default_factory=LlmSettings)
     inbox: InboxSettings = Field(default_factory=InboxSettings)
@@ -250,6 +271,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     hooks: HooksSettings = Field(default_factory=HooksSettings)
+    dask: DaskSettings = Field(default_factory=DaskSettings)
 
     def warnings(self) -> list[str]:
         """Settings that work but leave a door open; `handoff up` and `handoff inbox` print them at start."""
@@ -310,6 +332,11 @@ class Settings(BaseSettings):
     @property
     def mlflow_artifacts_dir(self) -> Path:
         return self.resolved_home / "mlartifacts"
+
+    @property
+    def crm_parquet_dir(self) -> Path:
+        """The CRM as Parquet partitions (`handoff demo-data --format parquet`), read by the Dask engine."""
+        return self.resolved_home / "crm-parquet"
 
     @property
     def raw_mail_dir(self) -> Path:

@@ -18,7 +18,8 @@ from handoff.alerts import store
 from handoff.alerts.channels import Channel, Delivery, configured_channels, deliver
 from handoff.alerts.digest import Digest, DigestItem, digest_from_payload, group_digests
 from handoff.alerts.models import NightlyRun
-from handoff.alerts.rules import Score, Thresholds, decide
+from handoff.alerts.rules import LiveAlert, Score, Thresholds, decide
+from handoff.alerts.store import Members
 from handoff.clock import naive_utcnow, today
 from handoff.errors import HandoffError, NoChampion, NotReady
 from handoff.progress import Progress, no_progress
@@ -28,6 +29,8 @@ from handoff.store.db import transaction
 from handoff.wiring import Parts
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from sqlalchemy.orm import Session
+
     from handoff.risk.registry import ServedModel
 
 # Problems listed one by one up to this many per kind; the rest are counted, so a run record stays readable.
@@ -228,9 +231,12 @@ def run_nightly(
     max_attempts: int = 3,
     backoff_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
+    engine: str | None = None,
 ) -> NightlyRun:
     """One nightly run for `run_date` (default: today, UTC). Never raises for bad data or a failing channel:
-    everything goes into the returned (and stored) run record."""
+    everything goes into the returned (and stored) run record. `engine` (default: `HANDOFF_ENGINE`): "local" scores
+    in this process, "dask" scores and decides partition by partition on a Dask cluster (`scale.nightly`)."""
+    on_dask = (engine or parts.settings.engine) == "dask" and scorer is None
     problems = _Problems()
     if run_date is None:
         run_date = _default_run_date(parts)
@@ -245,11 +251,20 @@ def run_nightly(
         if sync_loop and not dry_run:
             with _stage(night, "loop"), _timed(night.timings, "loop"):
                 _run_loop(night)
-        with _stage(night, "score"):  # the scorer times its own steps (frames, features, score)
-            scorer = scorer or ChampionScorer(parts)
-            scores = _score(night, scorer)
-        with _stage(night, "alerts"), _timed(night.timings, "alerts"):
-            items_by_owner = _apply_alerts(night, scores, scorer)
+        if on_dask:
+            from handoff.scale.nightly import score_and_decide
+
+            with _stage(night, "score"), _timed(night.timings, "score_and_alerts"):
+                items_by_owner, _ = score_and_decide(
+                    parts, run_date, run=run, counts=night.counts, problems=problems, dry_run=dry_run,
+                    timings=night.timings,
+                )  # fmt: skip
+        else:
+            with _stage(night, "score"):  # the scorer times its own steps (frames, features, score)
+                scorer = scorer or ChampionScorer(parts)
+                scores = _score(night, scorer)
+            with _stage(night, "alerts"), _timed(night.timings, "alerts"):
+                items_by_owner = _apply_alerts(night, scores, scorer)
         with _stage(night, "digests"), _timed(night.timings, "digests"):
             chosen = channels if channels is not None else configured_channels(settings)
             _send_digests(night, items_by_owner, chosen, _Retries(max_attempts, backoff_s, sleep))
@@ -333,46 +348,80 @@ def _apply_alerts(night: _Night, scores: pd.DataFrame, scorer: ChurnScorer) -> d
                 previous_probability=before[0] if before else None,
                 previous_drivers=before[1] if before else (),
             )
-            owner_id, account_name = by_account.get(account_id, (None, account_id))
-            if owner_id is not None and owner_id not in by_member:
-                problems.add("unknown_owner", f"owner {owner_id} is not a team member", account_id=account_id)
-                owner_id = None
-            for decision in decide(score, live.get(account_id, {}), run_date, thresholds):
-                counts[f"alerts_{decision.action}"] += 1
-                alert_id = decision.alert_id or uuid.uuid4().hex
-                if not night.dry_run:
-                    store.write_decision(
-                        session, decision, alert_id=alert_id, score=score, owner_id=owner_id, run_date=run_date
-                    )
-                if decision.announce is None:
-                    continue
-                if owner_id is None:
-                    problems.add(
-                        "account_without_owner",
-                        "alert raised but the account has no owner to tell",
-                        account_id=account_id,
-                        alert_id=alert_id,
-                    )
-                    continue
-                items_by_owner[owner_id].append(
-                    DigestItem(
-                        alert_id=alert_id,
-                        account_id=account_id,
-                        account_name=account_name,
-                        cause=decision.cause,
-                        why=decision.announce,
-                        probability=score.probability,
-                        previous_probability=score.previous_probability,
-                        drivers=score.drivers,
-                        change=decision.changes["text"],
-                    )
-                )
+            decide_account(
+                session,
+                score,
+                live.get(account_id, {}),
+                owner=by_account.get(account_id, (None, account_id)),
+                members=by_member,
+                run_date=run_date,
+                thresholds=thresholds,
+                counts=counts,
+                problems=problems,
+                dry_run=night.dry_run,
+                items_by_owner=items_by_owner,
+            )
         counts["accounts_without_owner"] = sum(
             1 for account in probabilities.index if by_account.get(account, (None,))[0] is None
         )
         if not night.dry_run:
             store.store_scores(session, run_date, scores, night.run.model_version)
     return items_by_owner
+
+
+def decide_account(
+    session: Session,
+    score: Score,
+    live: dict[str, LiveAlert],
+    *,
+    owner: tuple[str | None, str],
+    members: Members,
+    run_date: date,
+    thresholds: Thresholds,
+    counts: dict[str, int],
+    problems: _Problems,
+    dry_run: bool,
+    items_by_owner: dict[str, list[DigestItem]],
+) -> None:
+    """The rules on one candidate account's score: writes its alert decisions and queues what its owner is told.
+
+    Both engines call it (the Dask engine per candidate its partitions return), so their alerts cannot differ.
+    """
+    owner_id, account_name = owner
+    account_id = score.account_id
+    if owner_id is not None and owner_id not in members:
+        problems.add("unknown_owner", f"owner {owner_id} is not a team member", account_id=account_id)
+        owner_id = None
+    for decision in decide(score, live, run_date, thresholds):
+        counts[f"alerts_{decision.action}"] += 1
+        alert_id = decision.alert_id or uuid.uuid4().hex
+        if not dry_run:
+            store.write_decision(
+                session, decision, alert_id=alert_id, score=score, owner_id=owner_id, run_date=run_date
+            )
+        if decision.announce is None:
+            continue
+        if owner_id is None:
+            problems.add(
+                "account_without_owner",
+                "alert raised but the account has no owner to tell",
+                account_id=account_id,
+                alert_id=alert_id,
+            )
+            continue
+        items_by_owner[owner_id].append(
+            DigestItem(
+                alert_id=alert_id,
+                account_id=account_id,
+                account_name=account_name,
+                cause=decision.cause,
+                why=decision.announce,
+                probability=score.probability,
+                previous_probability=score.previous_probability,
+                drivers=score.drivers,
+                change=decision.changes["text"],
+            )
+        )
 
 
 def _send_digests(

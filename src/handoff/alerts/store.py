@@ -44,10 +44,10 @@ def previous_scores(session: Session, run_date: date) -> dict[str, tuple[float, 
     return {row.account_id: (row.probability, tuple(row.drivers or ())) for row in rows}
 
 
-def live_alerts(session: Session) -> dict[str, dict[str, LiveAlert]]:
-    """Open and snoozed alerts, by account and cause."""
+def live_alerts(session: Session, *where: Any) -> dict[str, dict[str, LiveAlert]]:
+    """Open and snoozed alerts, by account and cause (`where`: more conditions, e.g. an account-id range)."""
     live: dict[str, dict[str, LiveAlert]] = defaultdict(dict)
-    rows = session.execute(select(alerts).where(alerts.c.status.in_(("open", "snoozed"))))
+    rows = session.execute(select(alerts).where(alerts.c.status.in_(("open", "snoozed")), *where))
     for row in rows:
         live[row.account_id][row.cause] = LiveAlert(
             id=row.id,

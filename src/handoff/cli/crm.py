@@ -49,6 +49,52 @@ def _spinner(message: str, enabled: bool):
         yield
 
 
+def _parquet_demo(*, accounts: int, seed: int, replace: bool, as_json: bool) -> None:
+    """The synthetic CRM to Parquet, one partition at a time (on the Dask cluster when HANDOFF_ENGINE=dask)."""
+    from contextlib import nullcontext
+
+    from handoff.cli.output import emit_json, say
+    from handoff.crm.parquet import write_synthetic
+    from handoff.settings import Settings
+
+    settings = Settings()
+    settings.ensure_home()
+    size = settings.dask.partition_accounts
+    if settings.engine == "dask":
+        from handoff.scale.cluster import dask_client
+
+        context = dask_client(settings)
+    else:
+        context = nullcontext(None)
+    with context as client:
+
+        def mapper(function, *lists):
+            if client is None:
+                return map(function, *lists)
+            from distributed import as_completed
+
+            return (future.result() for future in as_completed(client.map(function, *lists, pure=False)))
+
+        def shown(part: dict) -> None:
+            if not as_json:
+                say(f"  {part['name']}: {part['accounts']} accounts, {part['rows']} rows")
+
+        manifest = write_synthetic(
+            settings.crm_parquet_dir,
+            accounts,
+            seed=seed,
+            partition_accounts=size,
+            replace=replace,
+            mapper=mapper,
+            on_partition=shown,
+        )
+    rows = sum(part["rows"] for part in manifest["partitions"])
+    if as_json:
+        emit_json({"directory": str(settings.crm_parquet_dir), "rows": rows, **manifest})
+    else:
+        say(f"wrote the synthetic CRM to {settings.crm_parquet_dir}: {accounts} accounts, {rows} rows")
+
+
 def register(app: typer.Typer) -> None:
     """Adds `demo-data` and `import` to the app."""
 
@@ -58,12 +104,24 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(7, "--seed", help="Random seed; the same seed gives the same history."),
         replace: bool = typer.Option(False, "--replace", help="Empty the CRM tables first."),
         as_json: bool = typer.Option(False, "--json", help="Print rows written per entity as JSON."),
+        output_format: str = typer.Option(
+            "db",
+            "--format",
+            help="db: the demo story into the store; parquet: the synthetic CRM at scale, as Parquet partitions "
+            "under HANDOFF_HOME/crm-parquet (for HANDOFF_ENGINE=dask with HANDOFF_DASK__SOURCE=parquet).",
+        ),
     ) -> None:
-        """Generate the deterministic demo CRM history and load it into the store."""
+        """Generate the deterministic demo CRM history and load it into the store (or a synthetic one to Parquet)."""
         from handoff.cli.output import emit_json, say
         from handoff.crm.service import load_demo_data
+        from handoff.errors import InvalidInput
         from handoff.wiring import build
 
+        if output_format not in ("db", "parquet"):
+            raise InvalidInput(f"--format must be db or parquet, not {output_format!r}")
+        if output_format == "parquet":
+            _parquet_demo(accounts=accounts, seed=seed, replace=replace, as_json=as_json)
+            return
         parts = build()
         try:
             with _bar(not as_json) as (set_total, advance):

@@ -22,6 +22,9 @@ def register(app: typer.Typer) -> None:
         run_date: str | None = typer.Option(None, "--date", help="As-of date YYYY-MM-DD (default: today, UTC)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Score and decide, but write and send nothing."),
         as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
+        engine: str | None = typer.Option(
+            None, "--engine", help="local (one process) or dask (partitions on a Dask cluster); default HANDOFF_ENGINE."
+        ),
     ) -> None:
         """Score every active account with the champion churn model, update alerts, send each owner one digest.
 
@@ -30,11 +33,16 @@ def register(app: typer.Typer) -> None:
         """
         from handoff.alerts.nightly import run_nightly
         from handoff.cli.output import emit_json, parse_day, progress_callback, say
+        from handoff.errors import InvalidInput
 
+        if engine is not None and engine not in ("local", "dask"):
+            raise InvalidInput(f"--engine must be local or dask, not {engine!r}")
         parts = _parts()
         try:
             bar = progress_callback(enabled=not as_json)
-            run = run_nightly(parts, run_date=parse_day(run_date, "--date"), dry_run=dry_run, progress=bar)
+            run = run_nightly(
+                parts, run_date=parse_day(run_date, "--date"), dry_run=dry_run, progress=bar, engine=engine
+            )
         finally:
             parts.close()
         if as_json:

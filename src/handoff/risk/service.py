@@ -67,11 +67,21 @@ def _statements() -> dict[str, Any]:
     """The hot paths' statements, built once: building one costs SQLAlchemy more than SQLite takes to run it."""
     projects, tickets = CRM_TABLES["projects"], CRM_TABLES["tickets"]
     key = bindparam("key")
-    counted = (
+    counted = [
         select(aggregate(column)).select_from(table).scalar_subquery()
         for table in (projects, CRM_TABLES["accounts"])
         for aggregate, column in ((func.count, literal_column("*")), (func.max, table.c.id))
-    )
+    ]
+    # A project corrected in place (its actuals, size or budget) changes a sum or a latest date, so every API
+    # replica's cached history sees the correction on its next estimate instead of after the TTL.
+    counted += [
+        select(func.sum(projects.c[name])).scalar_subquery()
+        for name in ("actual_cost", "actual_hours", "planned_budget", "planned_hours", "scope_items", "team_size")
+    ]
+    counted += [
+        select(func.max(projects.c[name])).scalar_subquery() for name in ("actual_start", "actual_end", "planned_end")
+    ]
+    counted.append(select(func.count(projects.c.actual_end)).scalar_subquery())
     return {
         **{f"{entity}_by_id": select(CRM_TABLES[entity]).where(CRM_TABLES[entity].c.id == key) for entity in _BY_ID},
         "deal_brief": _deal_brief_statement(),
@@ -165,8 +175,11 @@ _history_cache: dict[str, tuple[Any, float, kickoff.ProjectHistory]] = {}
 def project_history(session: Session) -> kickoff.ProjectHistory:
     """Every project as arrays (`kickoff.ProjectHistory`), cached per database and data version.
 
-    The version is cheap to read (row counts and largest ids); it misses in-place updates, so a TTL bounds how
-    stale an entry may get. Reading and typing the whole history on every estimate cost most of its time.
+    The version is cheap to read (row counts, largest ids, the sums and latest dates of the numbers and days a
+    history is made of), so a correction made in place reaches every process on its next estimate; what it cannot
+    see (a renamed project, an earlier date moved within the range) a TTL bounds. Reading and typing the whole
+    history on every estimate cost most of its time. Rows are read in id order: a table scan's order changes
+    when a row is updated (PostgreSQL writes a new row version), and ties among similar projects would follow it.
     """
     version = tuple(session.execute(_statements()["history_version"]).one())
     key = str(session.get_bind().url)
@@ -177,7 +190,7 @@ def project_history(session: Session) -> kickoff.ProjectHistory:
     connection = session.connection()
     projects, accounts = CRM_TABLES["projects"], CRM_TABLES["accounts"]
     history = kickoff.ProjectHistory.from_frames(
-        pd.read_sql_query(select(projects), connection),
+        pd.read_sql_query(select(projects).order_by(projects.c.id), connection),
         pd.read_sql_query(select(accounts.c.id, accounts.c.segment), connection),
     )
     _history_cache[key] = (version, now, history)

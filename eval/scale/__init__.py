@@ -1,0 +1,1 @@
+"""scale numbers: the nightly on Dask."""
