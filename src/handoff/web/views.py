@@ -129,6 +129,8 @@ class Card:
     account_confidence: float | None
     project_confidence: float | None
     quote: Markup  # the task's text with the sentences its fields came from marked
+    duplicate: Any = None  # TaskPublic of an older active task this one may repeat (masked), or None
+    similarity: float | None = None
 
 
 @dataclass
@@ -156,10 +158,10 @@ def _confidences(entry: Any) -> tuple[float | None, float | None]:
     return links.get("account_confidence"), links.get("project_confidence")
 
 
-def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage:
+def review_page(session: Session, caller: Principal, *, page: int, duplicate_bar: float) -> ReviewPage:
     from handoff.access.scope import account_scope
     from handoff.intake.service import get_entries
-    from handoff.tasks.service import count_tasks, field_accuracy, list_tasks, load_roster
+    from handoff.tasks.service import count_tasks, field_accuracy, list_tasks, load_roster, possible_duplicates
 
     scope = account_scope(session, caller)  # account owners review their own accounts' tasks, as in /v1/tasks
     total = count_tasks(session, status="suggested", scope=scope)
@@ -173,6 +175,11 @@ def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage
     people.update(names(session, "team_members", (t.assignee_id for t in tasks if t.assignee_id not in people)))
     accounts = names(session, "accounts", (t.account_id for t in tasks))
     projects = names(session, "projects", (t.project_id for t in tasks))
+    repeats = possible_duplicates(session, [t.id for t in tasks], bar=duplicate_bar, scope=scope)
+    targets: dict[str, Any] = {}
+    if repeats:
+        wanted = sorted({found.target_id for found in repeats.values()})
+        targets = {t.id: t for t in shown_tasks(session, caller, _views_of(session, wanted))}
     ledger_ids = sorted({t.ledger_id for t in tasks if t.ledger_id is not None})
     raw_entries = get_entries(session, ledger_ids) if ledger_ids else {}
     # The message's sender and subject are ledger data: shown to roles that may read the ledger, masked as there.
@@ -202,6 +209,8 @@ def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage
                 account_confidence=account_confidence if task.account_id else None,
                 project_confidence=project_confidence if task.project_id else None,
                 quote=highlight(task.description or task.evidence, evidence),
+                duplicate=targets.get(repeats[task.id].target_id) if task.id in repeats else None,
+                similarity=repeats[task.id].similarity if task.id in repeats else None,
             )
         )
     return ReviewPage(
@@ -213,6 +222,12 @@ def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage
         total,
         allows(caller.role, "tasks:review"),
     )
+
+
+def _views_of(session: Session, task_ids: list[str]) -> list[dict[str, Any]]:
+    from handoff.tasks.service import get_task
+
+    return [get_task(session, task_id) for task_id in task_ids]
 
 
 def changed_fields(shown: Any, form: dict[str, str]) -> dict[str, Any]:
