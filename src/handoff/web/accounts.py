@@ -36,10 +36,10 @@ LIVE = ("open", "snoozed")
 
 def shown_alerts(session: Session, caller: Principal, found: list[Any]) -> list[Any]:
     """Alerts exactly as `GET /v1/alerts` shows them to this caller (the API's free-text fields, masked or audited)."""
-    from handoff.access.disclosure import disclosure_for
     from handoff.api.routes.alerts import FREE_TEXT, AlertPublic
+    from handoff.web.views import disclosure
 
-    view = disclosure_for(session, caller)
+    view = disclosure(session, caller)
     return [
         AlertPublic(**view.show(a.model_dump(), free_text=FREE_TEXT, subject=f"alert:{a.id}", account_id=a.account_id))
         for a in found
@@ -197,10 +197,9 @@ class AccountPage:
 
 
 def account_page(session: Session, caller: Principal, account_id: str, *, threshold: float, today: date) -> AccountPage:
-    from handoff.access.disclosure import disclosure_for
     from handoff.alerts.service import list_alerts
     from handoff.tasks.service import list_tasks
-    from handoff.web.views import shown_tasks
+    from handoff.web.views import disclosure, shown_tasks
 
     scope = account_scope(session, caller)
     account = session.execute(select(CRM_TABLES["accounts"]).where(CRM_TABLES["accounts"].c.id == account_id)).first()
@@ -252,7 +251,7 @@ def account_page(session: Session, caller: Principal, account_id: str, *, thresh
             .limit(50)
         )
     ]
-    view = disclosure_for(session, caller)
+    view = disclosure(session, caller)
     surveys = [
         view.show(dict(r._mapping), free_text=("comment",), subject=f"survey:{r.id}", account_id=account_id)
         for r in session.execute(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gettext
 import io
-from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,18 +77,25 @@ def choose_locale(choice: str | None, accept_language: str | None) -> str:
     return LOCALES[0]
 
 
-@dataclass(frozen=True)
 class Formats:
-    """Dates and numbers as the locale writes them (Babel's CLDR data), for the templates."""
+    """Dates and numbers as the locale writes them (Babel's CLDR data), for the templates. The locale and the number
+    patterns are parsed once (`formats_for`): a review page formats hundreds of confidences."""
 
-    locale: str
+    def __init__(self, locale: str) -> None:
+        from babel import Locale
+        from babel.numbers import parse_pattern
+
+        self.locale = locale
+        self._locale = Locale.parse(locale)
+        self._percent = parse_pattern("#,##0%")
+        self._numbers = {digits: parse_pattern("#,##0." + "0" * digits if digits else "#,##0") for digits in range(4)}
 
     def date(self, value: date | datetime | None, format: str = "medium") -> str:
         from babel.dates import format_date
 
         if value is None:
             return "—"
-        return format_date(value.date() if isinstance(value, datetime) else value, format=format, locale=self.locale)
+        return format_date(value.date() if isinstance(value, datetime) else value, format=format, locale=self._locale)
 
     def datetime(self, value: datetime | None) -> str:
         """A UTC time (the store's) as the locale writes a short date and time, with the zone said."""
@@ -96,19 +103,18 @@ class Formats:
 
         if value is None:
             return "—"
-        return format_datetime(value, "short", tzinfo=None, locale=self.locale) + " UTC"
+        return format_datetime(value, "short", tzinfo=None, locale=self._locale) + " UTC"
 
     def percent(self, value: float | None) -> str:
-        from babel.numbers import format_percent
-
-        return "—" if value is None else format_percent(value, "#,##0%", locale=self.locale)
+        return "—" if value is None else self._percent.apply(value, self._locale)
 
     def number(self, value: float | int | None, digits: int = 0) -> str:
-        from babel.numbers import format_decimal
+        return "—" if value is None else self._numbers[min(digits, 3)].apply(value, self._locale)
 
-        if value is None:
-            return "—"
-        return format_decimal(value, f"#,##0.{'0' * digits}" if digits else "#,##0", locale=self.locale)
+
+@lru_cache(maxsize=len(LOCALES))
+def formats_for(locale: str) -> Formats:
+    return Formats(locale)
 
 
 def translations_of(context: Any) -> gettext.NullTranslations:

@@ -74,13 +74,14 @@ async def check_csrf(request: Request) -> None:
         raise FormRefused("this form was not sent from a page of this session; reload the page and send it again")
 
 
-def current_person(request: Request) -> Person:
-    """The signed-in person, allowed this route by the permission table; a missing or ended session redirects."""
+def current_person(request: Request, session: SessionDep) -> Person:
+    """The signed-in person, allowed this route by the permission table; a missing or ended session redirects.
+    Read in the request's own session, which also gets the app's cached contact addresses for masking."""
     token = _session_token(request)
     user: User | None = None
+    session.info["known_contacts"] = getattr(request.app.state, "known_contacts", None)
     if token is not None:
-        with request.app.state.parts.sessions() as session:
-            user = session_user(session, token)
+        user = session_user(session, token)
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target if request.method == "GET" else "/app")
@@ -123,7 +124,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
         "locale": locale,
         "lang": locale.replace("_", "-"),
         "translations": web.catalogs.get(locale),
-        "fmt": i18n.Formats(locale),
+        "fmt": i18n.formats_for(locale),
         "languages": i18n.LANGUAGE_NAMES,
         "person": person,
         "csrf_field": CSRF_FIELD,

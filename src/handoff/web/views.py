@@ -48,20 +48,30 @@ def names(session: Session, table: str, ids: Iterable[str | None]) -> dict[str, 
     return {row.id: row.name for row in session.execute(select(rows.c.id, rows.c.name).where(rows.c.id.in_(wanted)))}
 
 
+def disclosure(session: Session, caller: Principal) -> Any:
+    """The caller's `access.disclosure` view, made once per request (its session) with the app's cached contacts
+    (`current_person` puts them in `session.info`): a page masks many records, and reading every contact's address
+    for each of them cost the inbox most of its render time."""
+    from handoff.access.disclosure import disclosure_for
+
+    made = session.info.get("web_disclosure")
+    if made is None or made.actor != caller.actor:
+        made = session.info["web_disclosure"] = disclosure_for(session, caller, session.info.get("known_contacts"))
+    return made
+
+
 def shown_tasks(session: Session, caller: Principal, views: list[dict[str, Any]]) -> list[Any]:
     """Tasks exactly as `GET /v1/tasks` shows them to this caller: masked or audited by the API's own function."""
-    from handoff.access.disclosure import disclosure_for
     from handoff.api.routes.tasks import public_tasks
 
-    return public_tasks(disclosure_for(session, caller), views)
+    return public_tasks(disclosure(session, caller), views)
 
 
 def shown_entries(session: Session, caller: Principal, entries: list[Any]) -> list[Any]:
     """Ledger entries exactly as `GET /v1/ledger` shows them to this caller (the API's own function)."""
-    from handoff.access.disclosure import disclosure_for
     from handoff.api.routes.intake import public_entries
 
-    return public_entries(disclosure_for(session, caller), entries)
+    return public_entries(disclosure(session, caller), entries)
 
 
 @dataclass
@@ -151,6 +161,17 @@ class ReviewPage:
     pages: int
     total: int
     can_review: bool
+    _options: str = ""
+
+    def roster_options(self, selected: str | None) -> Markup:
+        """The roster picker's options with `selected` chosen: made once per page, not once per card (a queue page
+        of 20 cards over a roster of dozens is thousands of template steps otherwise)."""
+        if not self._options:
+            self._options = "".join(f'<option value="{escape(i)}">{escape(name)}</option>' for i, name in self.roster)
+        if not selected:
+            return Markup(self._options)
+        option = f'<option value="{escape(selected)}">'
+        return Markup(self._options.replace(option, option[:-1] + " selected>", 1))
 
 
 def _confidences(entry: Any) -> tuple[float | None, float | None]:
