@@ -13,6 +13,7 @@ BENCHES = (
     "eval.api.bench",
     "eval.alerts.bench",
     "eval.sync.bench",
+    "eval.web.bench",
 )
 
 if __name__ == "__main__":

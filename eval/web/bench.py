@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 import statistics
@@ -254,34 +255,49 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def _prepare(parts: Any, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    from handoff.crm.service import load_demo_data
+    from handoff.risk.service import default_as_of
+
+    parts.migrate()
+    started = time.perf_counter()
+    print(f"loading a {ACCOUNTS}-account demo history ...", flush=True)
+    load_demo_data(parts, accounts=ACCOUNTS, replace=True)
+    print("fitting the four models on it ...", flush=True)
+    models = _fit_models(parts)
+    with parts.sessions() as session:
+        as_of = default_as_of(session)
+    _nightly(parts, models, as_of)
+    print(f"filling the inbox with {MESSAGES} messages ...", flush=True)
+    data = {"accounts": ACCOUNTS, **_inbox(parts, rng), **_review(parts, rng)}
+    estimate_ids = _estimates(parts, models, as_of)
+    data["estimates"] = len(estimate_ids)
+    print(f"data ready in {time.perf_counter() - started:.0f} s: {data}", flush=True)
+    return models, data, estimate_ids
+
+
 def main() -> None:
     from fastapi.testclient import TestClient
 
     from handoff.api.app import create_app
-    from handoff.crm.service import load_demo_data
-    from handoff.risk.service import default_as_of
     from handoff.settings import Settings
     from handoff.wiring import Parts
 
     rng = random.Random(7)
-    with tempfile.TemporaryDirectory(prefix="handoff-web-bench-") as home:
-        settings = Settings(_env_file=None, home=Path(home))
+    kept = os.environ.get("HANDOFF_BENCH_WEB_HOME")  # a folder to keep the prepared store in (and reuse) while tuning
+    with tempfile.TemporaryDirectory(prefix="handoff-web-bench-") as scratch:
+        home = Path(kept or scratch)
+        settings = Settings(_env_file=None, home=home)
         parts = Parts(settings)
+        prepared = home / "web-bench-prepared.pkl"
         try:
-            parts.migrate()
-            started = time.perf_counter()
-            print(f"loading a {ACCOUNTS}-account demo history ...", flush=True)
-            load_demo_data(parts, accounts=ACCOUNTS, replace=True)
-            print("fitting the four models on it ...", flush=True)
-            models = _fit_models(parts)
-            with parts.sessions() as session:
-                as_of = default_as_of(session)
-            _nightly(parts, models, as_of)
-            print(f"filling the inbox with {MESSAGES} messages ...", flush=True)
-            data = {"accounts": ACCOUNTS, **_inbox(parts, rng), **_review(parts, rng)}
-            estimate_ids = _estimates(parts, models, as_of)
-            data["estimates"] = len(estimate_ids)
-            print(f"data ready in {time.perf_counter() - started:.0f} s: {data}", flush=True)
+            if prepared.exists():
+                models, data, estimate_ids = pickle.loads(prepared.read_bytes())
+                print(f"reusing the store prepared in {home}: {data}", flush=True)
+            else:
+                models, data, estimate_ids = _prepare(parts, rng)
+                if kept:
+                    prepared.write_bytes(pickle.dumps((models, data, estimate_ids)))
             timed = Timed(create_app(parts=parts, models=models, key_cache_ttl_s=0))
             pages: dict[str, Any] = {}
             with TestClient(timed, raise_server_exceptions=True, follow_redirects=False) as client:

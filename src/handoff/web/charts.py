@@ -169,9 +169,16 @@ def signed_bars(chart_id: str, bars: Sequence[tuple[str, float]], *, title: str,
 
 
 def planned_vs_actual(
-    chart_id: str, rows: Sequence[tuple[str, float | None, float | None]], *, title: str, unit: str, width: int = 560
+    chart_id: str,
+    rows: Sequence[tuple[str, float | None, float | None]],
+    *,
+    title: str,
+    unit: str,
+    width: int = 560,
+    words: tuple[str, str] = ("planned", "actual"),
 ) -> Markup:
-    """Pairs of bars per project: planned (outlined) above actual (solid), on one axis from 0."""
+    """Pairs of bars per project: planned (outlined) above actual (solid), on one axis from 0; `words` label them
+    (in the page's language)."""
     row_h, label_w = 44, 150
     height = row_h * max(len(rows), 1) + 24
     plot_w = width - label_w - 70
@@ -181,7 +188,7 @@ def planned_vs_actual(
     for n, (label, planned, actual) in enumerate(rows):
         top = 4 + n * row_h
         body.append(_text(0, top + 22, label[:24]))
-        for k, (word, value, fill) in enumerate((("planned", planned, "#fff"), ("actual", actual, INK))):
+        for k, (word, value, fill) in enumerate(((words[0], planned, "#fff"), (words[1], actual, INK))):
             y = top + 4 + k * 18
             length = plot_w * (value or 0.0) / axis_top
             body.append(f'<rect x="{label_w}" y="{y}" width="{max(length, 1):.1f}" height="14" fill="{fill}" '

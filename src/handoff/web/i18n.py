@@ -147,4 +147,5 @@ SHOWN_VALUES = (
     N_("title"), N_("assignee"), N_("due"), N_("priority"), N_("task"),
     N_("received"), N_("parsed"), N_("processed"), N_("tasks_created"), N_("threaded"), N_("duplicate"),
     N_("no_tasks"), N_("spam"), N_("bulk"), N_("failed"),
+    N_("snoozed"), N_("resolved"), N_("sent"), N_("pending"), N_("skipped"), N_("cancelled"),
 )  # fmt: skip

@@ -12,24 +12,25 @@ from fastapi.responses import Response
 
 from handoff.risk.registry import MODEL_NAMES, ServedModel
 from handoff.web import charts
+from handoff.web.i18n import N_
 from handoff.web.pages import PersonDep, check_csrf, render
 
 router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends(check_csrf)])
 # Shown in this order; `n` and the like are counts, not quality.
 METRIC_WORDS = {
-    "mae": "mean absolute error",
-    "mdae": "median absolute error",
-    "coverage80": "80 % interval coverage",
-    "interval_width": "mean interval width",
-    "roc_auc": "ROC-AUC",
-    "pr_auc": "PR-AUC",
-    "brier": "Brier score",
-    "log_loss": "log loss",
-    "overrun_pct_mae": "overrun % MAE",
-    "sales_estimate_mae": "sales team's estimate MAE",
-    "positive_rate": "positive rate",
-    "base_rate": "training base rate",
-    "n": "holdout rows",
+    "mae": N_("mean absolute error"),
+    "mdae": N_("median absolute error"),
+    "coverage80": N_("80 % interval coverage"),
+    "interval_width": N_("mean interval width"),
+    "roc_auc": N_("ROC-AUC"),
+    "pr_auc": N_("PR-AUC"),
+    "brier": N_("Brier score"),
+    "log_loss": N_("log loss"),
+    "overrun_pct_mae": N_("overrun % MAE"),
+    "sales_estimate_mae": N_("sales team's estimate MAE"),
+    "positive_rate": N_("positive rate"),
+    "base_rate": N_("training base rate"),
+    "n": N_("holdout rows"),
 }
 
 

@@ -124,6 +124,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
         "locale": locale,
         "lang": locale.replace("_", "-"),
         "translations": web.catalogs.get(locale),
+        # A text marked in Python (`N_`) shown as it is: `_()` in a template reads "%" as a placeholder.
+        "text": (web.catalogs.get(locale) or gettext.NullTranslations()).gettext,
         "fmt": i18n.formats_for(locale),
         "languages": i18n.LANGUAGE_NAMES,
         "person": person,
