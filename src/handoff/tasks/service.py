@@ -432,10 +432,26 @@ def tasks_of_messages(session: Session, ledger_ids: Sequence[int]) -> dict[int, 
     found: dict[int, list[dict[str, Any]]] = {}
     if not ledger_ids:
         return found
-    query = _select_views().where(task_extractions.c.ledger_id.in_(list(ledger_ids))).order_by(tasks.c.created_at)
+    # From the extractions (a few per message) to their tasks, not through every CRM task: the outer join of
+    # `_select_views` made SQLite scan the whole tasks table (tens of thousands of project tasks in the demo).
+    columns = _select_views().selected_columns
+    query = (
+        select(*columns)
+        .select_from(task_extractions.join(tasks, tasks.c.id == task_extractions.c.task_id))
+        .where(task_extractions.c.ledger_id.in_(list(ledger_ids)))
+        .order_by(tasks.c.created_at)
+    )
     for row in session.execute(query).all():
         found.setdefault(row.ledger_id, []).append(_view(row))
     return found
+
+
+def tasks_by_id(session: Session, task_ids: Sequence[str], *, scope: AccountScope = EVERYTHING) -> list[dict[str, Any]]:
+    """These tasks as `list_tasks` shows them, in one query; ids outside `scope` or unknown are left out."""
+    if not task_ids:
+        return []
+    query = _where(_select_views().where(tasks.c.id.in_(list(task_ids))), TaskFilter(), scope=scope)
+    return _with_sync(session, [_view(row) for row in session.execute(query).all()])
 
 
 def count_tasks(

@@ -182,7 +182,14 @@ def _confidences(entry: Any) -> tuple[float | None, float | None]:
 def review_page(session: Session, caller: Principal, *, page: int, duplicate_bar: float) -> ReviewPage:
     from handoff.access.scope import account_scope
     from handoff.intake.service import get_entries
-    from handoff.tasks.service import count_tasks, field_accuracy, list_tasks, load_roster, possible_duplicates
+    from handoff.tasks.service import (
+        count_tasks,
+        field_accuracy,
+        list_tasks,
+        load_roster,
+        possible_duplicates,
+        tasks_by_id,
+    )
 
     scope = account_scope(session, caller)  # account owners review their own accounts' tasks, as in /v1/tasks
     total = count_tasks(session, status="suggested", scope=scope)
@@ -200,7 +207,7 @@ def review_page(session: Session, caller: Principal, *, page: int, duplicate_bar
     targets: dict[str, Any] = {}
     if repeats:
         wanted = sorted({found.target_id for found in repeats.values()})
-        targets = {t.id: t for t in shown_tasks(session, caller, _views_of(session, wanted))}
+        targets = {t.id: t for t in shown_tasks(session, caller, tasks_by_id(session, wanted, scope=scope))}
     ledger_ids = sorted({t.ledger_id for t in tasks if t.ledger_id is not None})
     raw_entries = get_entries(session, ledger_ids) if ledger_ids else {}
     # The message's sender and subject are ledger data: shown to roles that may read the ledger, masked as there.
@@ -243,12 +250,6 @@ def review_page(session: Session, caller: Principal, *, page: int, duplicate_bar
         total,
         allows(caller.role, "tasks:review"),
     )
-
-
-def _views_of(session: Session, task_ids: list[str]) -> list[dict[str, Any]]:
-    from handoff.tasks.service import get_task
-
-    return [get_task(session, task_id) for task_id in task_ids]
 
 
 def changed_fields(shown: Any, form: dict[str, str]) -> dict[str, Any]:
