@@ -74,6 +74,21 @@ def shown_entries(session: Session, caller: Principal, entries: list[Any]) -> li
     return public_entries(disclosure(session, caller), entries)
 
 
+class Options:
+    """A picker's `<option>`s (id, name) written once as HTML; each use marks its own choice. A review page of 20
+    cards over the roster, or the tasks page's account filter over every account with tasks, is otherwise thousands
+    of template steps per page."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._html = "".join(f'<option value="{escape(key)}">{escape(name)}</option>' for key, name in pairs)
+
+    def html(self, selected: str | None) -> Markup:
+        if not selected:
+            return Markup(self._html)
+        option = f'<option value="{escape(selected)}">'
+        return Markup(self._html.replace(option, option[:-1] + " selected>", 1))
+
+
 @dataclass
 class InboxRow:
     entry: Any  # LedgerEntryPublic
@@ -161,17 +176,13 @@ class ReviewPage:
     pages: int
     total: int
     can_review: bool
-    _options: str = ""
+    _options: Options | None = None
 
     def roster_options(self, selected: str | None) -> Markup:
-        """The roster picker's options with `selected` chosen: made once per page, not once per card (a queue page
-        of 20 cards over a roster of dozens is thousands of template steps otherwise)."""
-        if not self._options:
-            self._options = "".join(f'<option value="{escape(i)}">{escape(name)}</option>' for i, name in self.roster)
-        if not selected:
-            return Markup(self._options)
-        option = f'<option value="{escape(selected)}">'
-        return Markup(self._options.replace(option, option[:-1] + " selected>", 1))
+        """The roster picker of each card, with that card's assignee chosen."""
+        if self._options is None:
+            self._options = Options(self.roster)
+        return self._options.html(selected)
 
 
 def _confidences(entry: Any) -> tuple[float | None, float | None]:
