@@ -151,22 +151,29 @@ class Backtest:
     chart: Any
 
 
-def backtest_view(session: Session) -> Backtest:
+def backtest_view(session: Session, _: Callable[[str], str] = str) -> Backtest:
     """Stored estimates beside their finished projects' actuals (`risk.service.estimate_backtest`)."""
     from handoff.risk.service import estimate_backtest
 
     frame = estimate_backtest(session)
     rows = frame.to_dict("records")
     if not rows:
-        empty = charts.scatter("backtest-scatter", [], title="No finished project has a stored estimate", unit="h")
+        empty = charts.scatter(
+            "backtest-scatter",
+            [],
+            title=_("No finished project has a stored estimate"),
+            unit=_("h"),
+            words=(_("estimated P50"), _("actual")),
+        )
         return Backtest([], None, None, None, None, empty)
     errors = (frame["actual_hours"] - frame["effort_p50"]).abs()
     known = frame["actual_cost"].notna() & frame["planned_budget"].notna()
     chart = charts.scatter(
         "backtest-scatter",
         [(r["effort_p50"], r["actual_hours"], bool(r["effort_inside_80"])) for r in rows],
-        title=f"Estimated median against actual effort for {len(rows)} finished projects",
-        unit="h",
+        title=_("Estimated median against actual effort for {count} finished projects").format(count=len(rows)),
+        unit=_("h"),
+        words=(_("estimated P50"), _("actual")),
     )
     return Backtest(
         rows,
@@ -225,7 +232,7 @@ def _estimate(sessions: Any, models: dict, brief: EstimateBrief) -> str:
 
 @router.get("/estimates/backtest", name="web_backtest")
 def backtest(request: Request, session: SessionDep, person: PersonDep) -> Response:
-    return render(request, "backtest.html", view=backtest_view(session))
+    return render(request, "backtest.html", view=backtest_view(session, translator(request)))
 
 
 @router.get("/estimates/{estimate_id}", name="web_estimate")

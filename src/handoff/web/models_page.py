@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from handoff.risk.registry import MODEL_NAMES, ServedModel
 from handoff.web import charts
 from handoff.web.i18n import N_
-from handoff.web.pages import PersonDep, check_csrf, render
+from handoff.web.pages import PersonDep, check_csrf, render, translator
 
 router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends(check_csrf)])
 # Shown in this order; `n` and the like are counts, not quality.
@@ -68,6 +68,7 @@ def _trained_at(request: Request, model: ServedModel) -> str | None:
 
 
 def model_card(request: Request, model: ServedModel) -> ModelCard:
+    _ = translator(request)
     info = model.bundle.info
     holdout = info.get("holdout_metrics") or model.metrics
     baseline = info.get("baseline_metrics") or {}
@@ -80,7 +81,8 @@ def model_card(request: Request, model: ServedModel) -> ModelCard:
         reliability_chart = charts.reliability(
             f"reliability-{model.name}",
             [(p, o, int(n)) for p, o, n in reliability],
-            title=f"{model.name}: predicted probability against observed rate on the holdout",
+            title=_("{name}: predicted probability against observed rate on the holdout").format(name=model.name),
+            words=(_("predicted"), _("observed")),
         )
     importance = info.get("importance") or [[name, None] for name in info.get("top_features", [])]
     importance_chart = None
@@ -88,7 +90,7 @@ def model_card(request: Request, model: ServedModel) -> ModelCard:
         importance_chart = charts.signed_bars(
             f"importance-{model.name}",
             [(str(name), float(value)) for name, value in importance],
-            title=f"{model.name}: mean absolute contribution per feature on the holdout",
+            title=_("{name}: mean absolute contribution per feature on the holdout").format(name=model.name),
             unit="raw",  # the booster's own score units (log-odds for the classifiers)
         )
     return ModelCard(
