@@ -14,6 +14,7 @@ BENCHES = (
     "eval.alerts.bench",
     "eval.scale.bench",
     "eval.sync.bench",
+    "eval.web.bench",
 )
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 An admin invites a PM with `handoff users invite`; the PM signs in through the link and sets a password; a customer
 mail forwarded over SMTP on loopback becomes suggested tasks through the real worker and shows in the admin's inbox;
 the PM accepts one, edits another's due date and assignee, rejects a third, and the database holds exactly those
-states and labels. The PM's role has no `contact_data`, so every page they see masks the customer's email and
-phone. Every page visited is saved as a screenshot under var/screenshots/web/ (git-ignored), and any SEVERE entry
-in the browser's console fails the test.
+states and labels; the review queue's shortcut script runs and the tasks page lists the decisions through its
+filter. The PM's role has no `contact_data`, so every page they see masks the customer's email and phone. Every page
+visited is saved as a screenshot under var/screenshots/web/ (git-ignored), and any SEVERE entry in the browser's
+console fails the test.
 """
 
 from __future__ import annotations
@@ -241,6 +242,26 @@ def test_a_pm_reviews_a_forwarded_mail_in_chromium_and_the_database_holds_the_de
         pm.css(f"#task-{reject} input[name=reason]").send_keys("already done last week")
         pm.submit(f"#task-{reject} button[value=reject]")
         assert_masked(pm.html)
+
+        # The shortcuts' hint is on the page and `j` moves to a card (its script runs under the page's CSP).
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        assert pm.css("#keys").is_displayed() and "next card" in pm.css("#keys").text
+        pm.css("body").send_keys("j")
+        WebDriverWait(pm.driver, 30).until(lambda driver: driver.find_elements(By.CSS_SELECTOR, "form.card.current"))
+
+        # The tasks page: the accepted task with its names; all statuses through the filter form.
+        pm.open("/app/tasks")
+        assert pm.css(f"#row-{accept}") and not pm.driver.find_elements(By.CSS_SELECTOR, f"#row-{reject}")
+        assert_masked(pm.html)
+        Select(pm.css("form.filters select[name=status]")).select_by_value("all")
+        pm.submit("form.filters button[type=submit]")
+        assert "status=all" in pm.driver.current_url
+        assert all(pm.css(f"#row-{task_id}") for task_id in (accept, edit, reject))
+        assert "rejected" in pm.css(f"#row-{reject}").text
+        assert_masked(pm.html)
+        pm.open("/app/review")
 
         # A form sent without its CSRF token: refused with 403, nothing done.
         pm.driver.execute_script(f"document.querySelector('#task-{edit} input[name=csrf_token]').remove()")

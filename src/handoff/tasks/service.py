@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 tasks = CRM_TABLES["tasks"]
 team_members = CRM_TABLES["team_members"]
 ACTIVE = ("suggested", "open")
+STATUSES = ("suggested", "open", "done", "rejected")
 REVIEWED_FIELDS = ("title", "assignee", "due", "priority")
 EDITABLE = {"title", "description", "assignee_id", "due_date", "priority", "project_id", "account_id"}
 _FIELD_OF_COLUMN = {"title": "title", "assignee_id": "assignee", "due_date": "due", "priority": "priority"}
@@ -371,6 +372,26 @@ def _select_views():
     ).outerjoin(task_extractions, task_extractions.c.task_id == tasks.c.id)
 
 
+@dataclass(frozen=True)
+class TaskFilter:
+    """What a task list is narrowed to: `GET /v1/tasks`' filters and the tasks page's (assignee, due window).
+
+    `assignee_id=NOBODY` lists tasks with no roster assignee; `due_from`/`due_to` are inclusive; `no_due` lists tasks
+    without a due date."""
+
+    status: str | None = None
+    account_id: str | None = None
+    project_id: str | None = None
+    assignee_id: str | None = None
+    due_from: date | None = None
+    due_to: date | None = None
+    no_due: bool = False
+
+
+NOBODY = "-"  # the assignee filter's value for "no roster assignee"
+ORDERS = ("newest", "due", "project", "assignee")
+
+
 def list_tasks(
     session: Session,
     *,
@@ -380,14 +401,26 @@ def list_tasks(
     scope: AccountScope = EVERYTHING,
     limit: int = 50,
     offset: int = 0,
+    narrow: TaskFilter | None = None,
+    order: str = "newest",
 ) -> list[dict[str, Any]]:
-    """Tasks newest first; the review queue is `status="suggested"`; only those on accounts `scope` sees."""
-    if status is not None and status not in ("suggested", "open", "done", "rejected"):
+    """Tasks newest first, or soonest due first (undated last), optionally grouped by project or assignee; the review
+    queue is `status="suggested"`; only those on accounts `scope` sees. `narrow` adds the tasks page's filters."""
+    if status is not None and status not in STATUSES:
         raise InvalidInput(f"status must be suggested, open, done or rejected, not {status!r}")
     if limit < 1 or limit > 500 or offset < 0:
         raise InvalidInput("limit must be 1-500 and offset >= 0")
-    query = _where(_select_views(), status=status, account_id=account_id, project_id=project_id, scope=scope)
-    query = query.order_by(tasks.c.created_at.desc(), tasks.c.id).limit(limit).offset(offset)
+    if order not in ORDERS:
+        raise InvalidInput(f"order must be {' or '.join(ORDERS)}, not {order!r}")
+    wanted = _merged(narrow, status=status, account_id=account_id, project_id=project_id)
+    query = _where(_select_views(), wanted, scope=scope)
+    soonest = (tasks.c.due_date.is_(None), tasks.c.due_date, tasks.c.created_at.desc(), tasks.c.id)
+    if order == "newest":
+        query = query.order_by(tasks.c.created_at.desc(), tasks.c.id)
+    else:  # grouped by project or assignee (those without last), soonest due first inside
+        group = {"project": (tasks.c.project_id,), "assignee": (tasks.c.assignee_id,), "due": ()}[order]
+        query = query.order_by(*(part for column in group for part in (column.is_(None), column)), *soonest)
+    query = query.limit(limit).offset(offset)
     return _with_sync(session, [_view(row) for row in session.execute(query).all()])
 
 
@@ -396,10 +429,26 @@ def tasks_of_messages(session: Session, ledger_ids: Sequence[int]) -> dict[int, 
     found: dict[int, list[dict[str, Any]]] = {}
     if not ledger_ids:
         return found
-    query = _select_views().where(task_extractions.c.ledger_id.in_(list(ledger_ids))).order_by(tasks.c.created_at)
+    # From the extractions (a few per message) to their tasks, not through every CRM task: the outer join of
+    # `_select_views` made SQLite scan the whole tasks table (tens of thousands of project tasks in the demo).
+    columns = _select_views().selected_columns
+    query = (
+        select(*columns)
+        .select_from(task_extractions.join(tasks, tasks.c.id == task_extractions.c.task_id))
+        .where(task_extractions.c.ledger_id.in_(list(ledger_ids)))
+        .order_by(tasks.c.created_at)
+    )
     for row in session.execute(query).all():
         found.setdefault(row.ledger_id, []).append(_view(row))
     return found
+
+
+def tasks_by_id(session: Session, task_ids: Sequence[str], *, scope: AccountScope = EVERYTHING) -> list[dict[str, Any]]:
+    """These tasks as `list_tasks` shows them, in one query; ids outside `scope` or unknown are left out."""
+    if not task_ids:
+        return []
+    query = _where(_select_views().where(tasks.c.id.in_(list(task_ids))), TaskFilter(), scope=scope)
+    return _with_sync(session, [_view(row) for row in session.execute(query).all()])
 
 
 def count_tasks(
@@ -409,19 +458,37 @@ def count_tasks(
     account_id: str | None = None,
     project_id: str | None = None,
     scope: AccountScope = EVERYTHING,
+    narrow: TaskFilter | None = None,
 ) -> int:
     """How many tasks `list_tasks` pages through with the same filters."""
     query = select(func.count()).select_from(tasks)
-    query = _where(query, status=status, account_id=account_id, project_id=project_id, scope=scope)
-    return int(session.execute(query).scalar_one())
+    wanted = _merged(narrow, status=status, account_id=account_id, project_id=project_id)
+    return int(session.execute(_where(query, wanted, scope=scope)).scalar_one())
 
 
-def _where(
-    query: Select, *, status: str | None, account_id: str | None, project_id: str | None, scope: AccountScope
-) -> Select:
-    for column, value in ((tasks.c.status, status), (tasks.c.account_id, account_id), (tasks.c.project_id, project_id)):
+def _merged(narrow: TaskFilter | None, **given: str | None) -> TaskFilter:
+    base = narrow or TaskFilter()
+    return replace(base, **{name: value for name, value in given.items() if value is not None})
+
+
+def _where(query: Select, wanted: TaskFilter, *, scope: AccountScope) -> Select:
+    if wanted.status is not None and wanted.status not in STATUSES:
+        raise InvalidInput(f"status must be suggested, open, done or rejected, not {wanted.status!r}")
+    pairs = ((tasks.c.status, wanted.status), (tasks.c.account_id, wanted.account_id),
+             (tasks.c.project_id, wanted.project_id))  # fmt: skip
+    for column, value in pairs:
         if value:
             query = query.where(column == value)
+    if wanted.assignee_id == NOBODY:
+        query = query.where(tasks.c.assignee_id.is_(None))
+    elif wanted.assignee_id:
+        query = query.where(tasks.c.assignee_id == wanted.assignee_id)
+    if wanted.no_due:
+        query = query.where(tasks.c.due_date.is_(None))
+    if wanted.due_from is not None:
+        query = query.where(tasks.c.due_date >= wanted.due_from)
+    if wanted.due_to is not None:
+        query = query.where(tasks.c.due_date <= wanted.due_to)
     return query if scope.everything else query.where(scope.where(tasks.c.account_id))
 
 
@@ -619,3 +686,89 @@ def field_accuracy(session: Session) -> dict[str, dict[str, Any]]:
         correct = int(correct or 0)
         out[name] = {"labels": int(count), "correct": correct, "accuracy": round(correct / count, 4) if count else None}
     return out
+
+
+# ---- possible duplicates -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PossibleDuplicate:
+    """An earlier active task on the same account whose title is close to a suggestion's, and how close."""
+
+    task_id: str
+    target_id: str
+    similarity: float
+
+
+def possible_duplicates(
+    session: Session, task_ids: Sequence[str], *, bar: float, scope: AccountScope = EVERYTHING
+) -> dict[str, PossibleDuplicate]:
+    """For each of these tasks, the most similar older active task on its account with a title similarity of at least
+    `bar` (the dedupe space of `record_tasks`, which links a repeat above `duplicate_similarity` by itself; the review
+    queue offers the ones a little below it to a person). Only targets `scope` sees."""
+    if not task_ids:
+        return {}
+    columns = (tasks.c.id, tasks.c.created_at, task_extractions.c.account_id, task_extractions.c.embedding)
+    joined = select(*columns).join(task_extractions, task_extractions.c.task_id == tasks.c.id)
+    asked = [row for row in session.execute(joined.where(tasks.c.id.in_(list(task_ids)))).all() if row.account_id]
+    accounts = sorted({row.account_id for row in asked})
+    if not accounts:
+        return {}
+    query = joined.where(tasks.c.status.in_(ACTIVE), task_extractions.c.account_id.in_(accounts))
+    if not scope.everything:
+        query = query.where(scope.where(tasks.c.account_id))
+    pool: dict[str, list[Any]] = {}
+    for row in session.execute(query).all():
+        if row.embedding:
+            pool.setdefault(row.account_id, []).append(row)
+    found: dict[str, PossibleDuplicate] = {}
+    for row in asked:
+        vector = _vector(row.embedding)
+        others = [
+            o
+            for o in pool.get(row.account_id, [])
+            if o.id != row.id and (o.created_at, o.id) < (row.created_at, row.id)
+        ]
+        if vector is None or not others:
+            continue
+        similarities = np.vstack([_vector(o.embedding) for o in others]) @ vector
+        best = int(np.argmax(similarities))
+        if similarities[best] >= bar:
+            found[row.id] = PossibleDuplicate(row.id, others[best].id, round(float(similarities[best]), 4))
+    return found
+
+
+def link_as_duplicate(
+    session: Session, task_id: str, target_id: str, reviewer: str, *, scope: AccountScope = EVERYTHING
+) -> dict[str, Any]:
+    """A reviewer says a suggestion repeats an active task: the suggestion is closed as rejected (its label says
+    `duplicate`, kept as a correct ask) and its message is linked to the target as `record_tasks` links a repeat."""
+    if task_id == target_id:
+        raise InvalidInput("a task cannot be a duplicate of itself")
+    asked = get_task(session, task_id, scope=scope)
+    target = get_task(session, target_id, scope=scope)
+    if asked["status"] != "suggested":
+        raise Conflict(f"task {task_id} is {asked['status']}, only suggested tasks can be linked as duplicates")
+    if target["status"] not in ACTIVE:
+        raise Conflict(f"task {target_id} is {target['status']}; link only to a suggested or open task")
+    similarity = None
+    vectors = dict(
+        session.execute(
+            select(task_extractions.c.task_id, task_extractions.c.embedding).where(
+                task_extractions.c.task_id.in_([task_id, target_id])
+            )
+        ).all()
+    )
+    if vectors.get(task_id) and vectors.get(target_id):
+        similarity = float(_vector(vectors[task_id]) @ _vector(vectors[target_id]))
+    row = _row(session, task_id)
+    # The ask was real (a correct task for the extractor's precision); it is closed because it is already tracked.
+    _label(session, row, action="duplicate", field_name="task", old=row.status, new="rejected", correct=True,
+           reviewer=reviewer, reason=f"duplicate of {target_id}")  # fmt: skip
+    session.execute(tasks.update().where(tasks.c.id == task_id).values(status="rejected"))
+    emit_tasks(session, "task.rejected", [task_id])
+    session.execute(
+        task_links.insert(),
+        [_link_row(target_id, asked["ledger_id"], "duplicate", similarity, asked["evidence"], utcnow())],
+    )
+    return get_task(session, target_id)

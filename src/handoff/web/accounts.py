@@ -8,6 +8,7 @@ as not found), alerts are shown through `/v1/alerts`' free-text masking, and sno
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Any
@@ -26,7 +27,7 @@ from handoff.clock import today
 from handoff.errors import InvalidInput, NotFound
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.web import charts
-from handoff.web.pages import PersonDep, _safe_next, check_csrf, render
+from handoff.web.pages import PersonDep, _safe_next, check_csrf, render, translator
 
 router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends(check_csrf)])
 PAGE_SIZE = 25
@@ -37,10 +38,10 @@ LIVE = ("open", "snoozed")
 
 def shown_alerts(session: Session, caller: Principal, found: list[Any]) -> list[Any]:
     """Alerts exactly as `GET /v1/alerts` shows them to this caller (the API's free-text fields, masked or audited)."""
-    from handoff.access.disclosure import disclosure_for
     from handoff.api.routes.alerts import FREE_TEXT, AlertPublic
+    from handoff.web.views import disclosure
 
-    view = disclosure_for(session, caller)
+    view = disclosure(session, caller)
     return [
         AlertPublic(**view.show(a.model_dump(), free_text=FREE_TEXT, subject=f"alert:{a.id}", account_id=a.account_id))
         for a in found
@@ -112,7 +113,15 @@ def _owner_names(session: Session, ids: set[str | None]) -> dict[str, str]:
     return names(session, "team_members", ids)
 
 
-def accounts_at_risk(session: Session, caller: Principal, *, page: int, threshold: float, today: date) -> RiskPage:
+def accounts_at_risk(
+    session: Session,
+    caller: Principal,
+    *,
+    page: int,
+    threshold: float,
+    today: date,
+    _: Callable[[str], str] = str,
+) -> RiskPage:
     """The caller's accounts scored by the latest nightly run, riskiest first, with trend, drivers and changes."""
     scope = account_scope(session, caller)
     dates = _run_dates(session, TREND_RUNS)
@@ -158,7 +167,9 @@ def accounts_at_risk(session: Session, caller: Principal, *, page: int, threshol
         spark = charts.trend(
             f"trend-{n}",
             [(d.isoformat(), p) for d, p in points],
-            title=f"{row.name or row.account_id}: churn risk over the last {len(points)} runs",
+            title=_("{name}: churn risk over the last {count} runs").format(
+                name=row.name or row.account_id, count=len(points)
+            ),
             threshold=threshold,
             width=140,
             height=36,
@@ -197,11 +208,18 @@ class AccountPage:
     today: date
 
 
-def account_page(session: Session, caller: Principal, account_id: str, *, threshold: float, today: date) -> AccountPage:
-    from handoff.access.disclosure import disclosure_for
+def account_page(
+    session: Session,
+    caller: Principal,
+    account_id: str,
+    *,
+    threshold: float,
+    today: date,
+    _: Callable[[str], str] = str,
+) -> AccountPage:
     from handoff.alerts.service import list_alerts
     from handoff.tasks.service import list_tasks
-    from handoff.web.views import shown_tasks
+    from handoff.web.views import disclosure, shown_tasks
 
     scope = account_scope(session, caller)
     account = session.execute(select(CRM_TABLES["accounts"]).where(CRM_TABLES["accounts"].c.id == account_id)).first()
@@ -228,7 +246,8 @@ def account_page(session: Session, caller: Principal, account_id: str, *, thresh
     chart = charts.trend(
         "account-trend",
         [(d.isoformat(), p) for d, p in history],
-        title=f"{account.name}: 90-day churn risk at each nightly run",
+        title=_("{name}: 90-day churn risk at each nightly run").format(name=account.name),
+        alert_words=_("alert at {level}"),
         threshold=threshold,
         width=640,
         height=200,
@@ -253,7 +272,7 @@ def account_page(session: Session, caller: Principal, account_id: str, *, thresh
             .limit(50)
         )
     ]
-    view = disclosure_for(session, caller)
+    view = disclosure(session, caller)
     surveys = [
         view.show(dict(r._mapping), free_text=("comment",), subject=f"survey:{r.id}", account_id=account_id)
         for r in session.execute(
@@ -289,14 +308,14 @@ def accounts_list(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
     threshold = request.app.state.parts.settings.alerts.churn_threshold
-    view = accounts_at_risk(session, person, page=page, threshold=threshold, today=today())
+    view = accounts_at_risk(session, person, page=page, threshold=threshold, today=today(), _=translator(request))
     return render(request, "accounts.html", view=view)
 
 
 @router.get("/accounts/{account_id}", name="web_account")
 def account(request: Request, account_id: str, session: SessionDep, person: PersonDep) -> Response:
     threshold = request.app.state.parts.settings.alerts.churn_threshold
-    view = account_page(session, person, account_id, threshold=threshold, today=today())
+    view = account_page(session, person, account_id, threshold=threshold, today=today(), _=translator(request))
     return render(request, "account.html", view=view)
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handoff.settings import Settings
+from handoff.web.i18n import N_
 from handoff.web.throttle import Throttle
 
 PACKAGE = Path(__file__).parent
@@ -38,6 +39,7 @@ class WebState:
     by_email: Throttle
     by_client: Throttle
     secure_cookies: bool = False
+    catalogs: dict[str, Any] = field(default_factory=dict)  # locale -> gettext translations (`web.i18n`)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -56,9 +58,11 @@ class WebState:
 def web_state(settings: Settings) -> WebState:
     from fastapi.templating import Jinja2Templates
 
+    from handoff.web import i18n
     from handoff.web.cookies import web_secret
 
     templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
+    i18n.install(templates.env)
     web = settings.web
     secure = web.cookie_secure if web.cookie_secure is not None else settings.web_base_url.startswith("https://")
     return WebState(
@@ -68,6 +72,7 @@ def web_state(settings: Settings) -> WebState:
         by_email=Throttle(web.sign_in_attempts, web.sign_in_window_s),
         by_client=Throttle(web.sign_in_attempts * 4, web.sign_in_window_s),
         secure_cookies=secure,
+        catalogs=i18n.compile_catalogs(),
     )
 
 
@@ -95,8 +100,9 @@ class SecurityHeadersMiddleware:
 
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
-TITLES = {400: "That did not work", 401: "Sign in", 403: "Not allowed", 404: "Not found", 409: "Already decided",
-          413: "Too large", 429: "Too many tries", 503: "Busy, try again"}  # fmt: skip
+TITLES = {400: N_("That did not work"), 401: N_("Sign in"), 403: N_("Not allowed"), 404: N_("Not found"),
+          409: N_("Already decided"), 413: N_("Too large"), 429: N_("Too many tries"),
+          503: N_("Busy, try again")}  # fmt: skip
 
 
 def _as_page(json_handler: Handler) -> Handler:
@@ -107,7 +113,7 @@ def _as_page(json_handler: Handler) -> Handler:
         path = request.url.path
         if not path.startswith(PREFIX) or path.startswith(f"{PREFIX}/static/"):
             return await json_handler(request, error)
-        from handoff.web.pages import SignInRequired, render
+        from handoff.web.pages import SignInRequired, render, translator
 
         if isinstance(error, SignInRequired):
             return RedirectResponse(f"{PREFIX}/sign-in?next={quote(error.next_path)}", status_code=303)
@@ -117,7 +123,8 @@ def _as_page(json_handler: Handler) -> Handler:
         except (ValueError, KeyError, TypeError):
             problem = "unexpected server error; it has been logged"
         status = answer.status_code
-        page = render(request, "error.html", status, title=TITLES.get(status, "Something went wrong"), problem=problem)
+        title = translator(request)(TITLES.get(status, N_("Something went wrong")))
+        page = render(request, "error.html", status, title=title, problem=problem)
         if "retry-after" in answer.headers:
             page.headers["Retry-After"] = answer.headers["retry-after"]
         return page
@@ -129,11 +136,11 @@ def install_web(app: FastAPI) -> None:
     """Called by `create_app` after the API's error handlers; `app.state.web` is set in the lifespan."""
     from fastapi.staticfiles import StaticFiles
 
-    from handoff.web import accounts, estimates, models_page
+    from handoff.web import accounts, estimates, models_page, tasks_page
     from handoff.web.pages import router
 
     app.include_router(router)
-    for pages in (accounts, estimates, models_page):
+    for pages in (accounts, estimates, models_page, tasks_page):
         app.include_router(pages.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(PACKAGE / "static")), name="web_static")
     for kind, json_handler in list(app.exception_handlers.items()):

@@ -66,9 +66,10 @@ def trend(
     width: int = 480,
     height: int = 160,
     small: bool = False,
+    alert_words: str = "alert at {level}",
 ) -> Markup:
-    """A probability (0..1) over runs: a line with square markers, the alert threshold dashed; `small` drops the axes
-    (a sparkline in a list)."""
+    """A probability (0..1) over runs: a line with square markers, the alert threshold dashed (labelled with
+    `alert_words`, in the page's language); `small` drops the axes (a sparkline in a list)."""
     left, right, top, bottom = (2, 2, 2, 2) if small else (36, 12, 10, 22)
     plot_w, plot_h = width - left - right, height - top - bottom
     body: list[str] = []
@@ -92,7 +93,7 @@ def trend(
         body.append(f'<line x1="{left}" x2="{width - right}" y1="{y(threshold):.1f}" y2="{y(threshold):.1f}" '
                     f'stroke="{INK}" stroke-width="1" stroke-dasharray="4 3"/>')  # fmt: skip
         if not small:
-            body.append(_text(width - right, y(threshold) - 3, f"alert at {threshold:.0%}", "end"))
+            body.append(_text(width - right, y(threshold) - 3, alert_words.format(level=f"{threshold:.0%}"), "end"))
     if points:
         path = " ".join(f"{x(i):.1f},{y(p):.1f}" for i, (_, p) in enumerate(points))
         body.append(f'<polyline points="{path}" fill="none" stroke="{INK}" stroke-width="{1.5 if small else 2}"/>')
@@ -169,9 +170,16 @@ def signed_bars(chart_id: str, bars: Sequence[tuple[str, float]], *, title: str,
 
 
 def planned_vs_actual(
-    chart_id: str, rows: Sequence[tuple[str, float | None, float | None]], *, title: str, unit: str, width: int = 560
+    chart_id: str,
+    rows: Sequence[tuple[str, float | None, float | None]],
+    *,
+    title: str,
+    unit: str,
+    width: int = 560,
+    words: tuple[str, str] = ("planned", "actual"),
 ) -> Markup:
-    """Pairs of bars per project: planned (outlined) above actual (solid), on one axis from 0."""
+    """Pairs of bars per project: planned (outlined) above actual (solid), on one axis from 0; `words` label them
+    (in the page's language)."""
     row_h, label_w = 44, 150
     height = row_h * max(len(rows), 1) + 24
     plot_w = width - label_w - 70
@@ -181,7 +189,7 @@ def planned_vs_actual(
     for n, (label, planned, actual) in enumerate(rows):
         top = 4 + n * row_h
         body.append(_text(0, top + 22, label[:24]))
-        for k, (word, value, fill) in enumerate((("planned", planned, "#fff"), ("actual", actual, INK))):
+        for k, (word, value, fill) in enumerate(((words[0], planned, "#fff"), (words[1], actual, INK))):
             y = top + 4 + k * 18
             length = plot_w * (value or 0.0) / axis_top
             body.append(f'<rect x="{label_w}" y="{y}" width="{max(length, 1):.1f}" height="14" fill="{fill}" '
@@ -193,10 +201,16 @@ def planned_vs_actual(
 
 
 def reliability(
-    chart_id: str, bins: Sequence[tuple[float, float, int]], *, title: str, width: int = 320, height: int = 320
+    chart_id: str,
+    bins: Sequence[tuple[float, float, int]],
+    *,
+    title: str,
+    width: int = 320,
+    height: int = 320,
+    words: tuple[str, str] = ("predicted", "observed"),
 ) -> Markup:
     """Predicted (x) against observed (y) rate per bin; the dashed diagonal is perfect calibration, squares sized by
-    how many predictions fall in the bin."""
+    how many predictions fall in the bin; `words` name the axes (in the page's language)."""
     left, bottom, pad = 40, 34, 10
     side_w, side_h = width - left - pad, height - bottom - pad
 
@@ -213,8 +227,8 @@ def reliability(
     for tick in (0.0, 0.5, 1.0):
         body.append(_text(x(tick), height - bottom + 14, f"{tick:.0%}", "middle"))
         body.append(_text(left - 4, y(tick) + 4, f"{tick:.0%}", "end"))
-    body.append(_text(left + side_w / 2, height - 4, "predicted", "middle"))
-    body.append(_text(left + 4, pad + 12, "observed"))
+    body.append(_text(left + side_w / 2, height - 4, words[0], "middle"))
+    body.append(_text(left + 4, pad + 12, words[1]))
     most = max((count for _, _, count in bins), default=1) or 1
     if bins:
         path = " ".join(f"{x(p):.1f},{y(o):.1f}" for p, o, _ in bins)
@@ -234,9 +248,10 @@ def scatter(
     unit: str,
     width: int = 360,
     height: int = 360,
+    words: tuple[str, str] = ("estimated P50", "actual"),
 ) -> Markup:
     """Estimated (x) against actual (y) on one scale; the dashed diagonal is a perfect estimate; a filled circle is
-    an actual inside its 80 % interval, an open one outside it."""
+    an actual inside its 80 % interval, an open one outside it; `words` name the axes (in the page's language)."""
     left, bottom, pad = 56, 34, 10
     side_w, side_h = width - left - pad, height - bottom - pad
     top_value = nice_top(max((max(a, b) for a, b, _ in points), default=1.0))
@@ -253,8 +268,8 @@ def scatter(
     for tick in (0.0, top_value / 2, top_value):
         body.append(_text(x(tick), height - bottom + 14, number(tick), "middle"))
         body.append(_text(left - 4, y(tick) + 4, number(tick), "end"))
-    body.append(_text(left + side_w / 2, height - 4, f"estimated P50 ({unit})", "middle"))
-    body.append(_text(left + 4, pad + 12, f"actual ({unit})"))
+    body.append(_text(left + side_w / 2, height - 4, f"{words[0]} ({unit})", "middle"))
+    body.append(_text(left + 4, pad + 12, f"{words[1]} ({unit})"))
     for estimated, actual, inside in points:
         fill = INK if inside else "#fff"
         body.append(f'<circle cx="{x(estimated):.1f}" cy="{y(actual):.1f}" r="4" fill="{fill}" stroke="{INK}"/>')

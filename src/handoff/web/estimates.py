@@ -8,6 +8,7 @@ the champions loaded at start-up.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -23,12 +24,14 @@ from handoff.errors import InvalidInput
 from handoff.risk.schemas import EstimateBrief, EstimatePublic
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.web import charts
-from handoff.web.pages import PersonDep, check_csrf, render
+from handoff.web.i18n import N_
+from handoff.web.pages import PersonDep, check_csrf, render, translator
 
 router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends(check_csrf)])
 PAGE_SIZE = 25
 # What each model's factors are about, and the unit their bars are drawn in.
-FACTOR_GROUPS = (("effort", "Effort", "h"), ("duration", "Duration", "days"), ("overrun", "Budget overrun", "pts"))
+FACTOR_GROUPS = (("effort", N_("Effort"), N_("h")), ("duration", N_("Duration"), N_("days")),
+                 ("overrun", N_("Budget overrun"), N_("pts")))  # fmt: skip
 NUMBER_FIELDS = ("team_size", "scope_items", "planned_budget", "deal_amount", "sales_estimate_hours")
 TEXT_FIELDS = ("deal_id", "account_id", "segment", "product", "contract_type", "planned_start", "description")
 
@@ -87,17 +90,25 @@ def _name(session: Session, table: str, key: str | None) -> str | None:
     return session.execute(select(rows.c.name).where(rows.c.id == key)).scalar() or key
 
 
-def estimate_view(session: Session, found: EstimatePublic) -> EstimateView:
-    """The three charts of one estimate: the two ranges, the factors as signed bars, similar projects' outcomes."""
+def estimate_view(session: Session, found: EstimatePublic, _: Callable[[str], str] = str) -> EstimateView:
+    """The three charts of one estimate: the two ranges, the factors as signed bars, similar projects' outcomes;
+    their words in the page's language (`_`, the request's gettext)."""
     effort, duration = found.effort_hours, found.duration_days
+    hours, days = _("h"), _("days")
     intervals = charts.intervals(
         "estimate-intervals",
         [
-            charts.Interval("Effort", effort.p10, effort.p50, effort.p90, "h"),
-            charts.Interval("Duration", duration.p10, duration.p50, duration.p90, "days"),
+            charts.Interval(_("Effort"), effort.p10, effort.p50, effort.p90, hours),
+            charts.Interval(_("Duration"), duration.p10, duration.p50, duration.p90, days),
         ],
-        title=f"Effort {effort.p10:,.0f}–{effort.p90:,.0f} h (median {effort.p50:,.0f}); duration "
-        f"{duration.p10:,.0f}–{duration.p90:,.0f} days (median {duration.p50:,.0f}): 80 % intervals",
+        title=_("Effort {e10}–{e90} h (median {e50}); duration {d10}–{d90} days (median {d50}): 80 % intervals").format(
+            e10=f"{effort.p10:,.0f}",
+            e90=f"{effort.p90:,.0f}",
+            e50=f"{effort.p50:,.0f}",
+            d10=f"{duration.p10:,.0f}",
+            d90=f"{duration.p90:,.0f}",
+            d50=f"{duration.p50:,.0f}",
+        ),  # fmt: skip
     )
     groups = []
     for key, label, unit in FACTOR_GROUPS:
@@ -105,15 +116,19 @@ def estimate_view(session: Session, found: EstimatePublic) -> EstimateView:
         scale = 100.0 if unit == "pts" else 1.0  # overrun effects are probabilities: drawn in points
         bars = [(f.text, f.effect * scale) for f in factors]
         chart = charts.signed_bars(
-            f"estimate-factors-{key}", bars, title=f"{label}: what raises (solid) and lowers (hatched) it", unit=unit
+            f"estimate-factors-{key}",
+            bars,
+            title=_("{label}: what raises (solid) and lowers (hatched) it").format(label=_(label)),
+            unit=_(unit),
         )
         groups.append((label, unit, chart, factors))
     similar_rows = found.similar_projects
     similar = charts.planned_vs_actual(
         "estimate-similar",
         [(p.name or p.project_id, p.planned_hours, p.actual_hours) for p in similar_rows],
-        title="The most similar past projects: planned (outlined) and actual (solid) hours",
-        unit="h",
+        title=_("The most similar past projects: planned (outlined) and actual (solid) hours"),
+        unit=hours,
+        words=(_("planned"), _("actual")),
     )
     return EstimateView(
         found,
@@ -136,22 +151,29 @@ class Backtest:
     chart: Any
 
 
-def backtest_view(session: Session) -> Backtest:
+def backtest_view(session: Session, _: Callable[[str], str] = str) -> Backtest:
     """Stored estimates beside their finished projects' actuals (`risk.service.estimate_backtest`)."""
     from handoff.risk.service import estimate_backtest
 
     frame = estimate_backtest(session)
     rows = frame.to_dict("records")
     if not rows:
-        empty = charts.scatter("backtest-scatter", [], title="No finished project has a stored estimate", unit="h")
+        empty = charts.scatter(
+            "backtest-scatter",
+            [],
+            title=_("No finished project has a stored estimate"),
+            unit=_("h"),
+            words=(_("estimated P50"), _("actual")),
+        )
         return Backtest([], None, None, None, None, empty)
     errors = (frame["actual_hours"] - frame["effort_p50"]).abs()
     known = frame["actual_cost"].notna() & frame["planned_budget"].notna()
     chart = charts.scatter(
         "backtest-scatter",
         [(r["effort_p50"], r["actual_hours"], bool(r["effort_inside_80"])) for r in rows],
-        title=f"Estimated median against actual effort for {len(rows)} finished projects",
-        unit="h",
+        title=_("Estimated median against actual effort for {count} finished projects").format(count=len(rows)),
+        unit=_("h"),
+        words=(_("estimated P50"), _("actual")),
     )
     return Backtest(
         rows,
@@ -210,12 +232,12 @@ def _estimate(sessions: Any, models: dict, brief: EstimateBrief) -> str:
 
 @router.get("/estimates/backtest", name="web_backtest")
 def backtest(request: Request, session: SessionDep, person: PersonDep) -> Response:
-    return render(request, "backtest.html", view=backtest_view(session))
+    return render(request, "backtest.html", view=backtest_view(session, translator(request)))
 
 
 @router.get("/estimates/{estimate_id}", name="web_estimate")
 def estimate_page(request: Request, estimate_id: str, session: SessionDep, person: PersonDep) -> Response:
     from handoff.risk.service import get_estimate
 
-    view = estimate_view(session, get_estimate(session, estimate_id))
+    view = estimate_view(session, get_estimate(session, estimate_id), translator(request))
     return render(request, "estimate.html", view=view, finite=math.isfinite)

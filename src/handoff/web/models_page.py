@@ -12,24 +12,25 @@ from fastapi.responses import Response
 
 from handoff.risk.registry import MODEL_NAMES, ServedModel
 from handoff.web import charts
-from handoff.web.pages import PersonDep, check_csrf, render
+from handoff.web.i18n import N_
+from handoff.web.pages import PersonDep, check_csrf, render, translator
 
 router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends(check_csrf)])
 # Shown in this order; `n` and the like are counts, not quality.
 METRIC_WORDS = {
-    "mae": "mean absolute error",
-    "mdae": "median absolute error",
-    "coverage80": "80 % interval coverage",
-    "interval_width": "mean interval width",
-    "roc_auc": "ROC-AUC",
-    "pr_auc": "PR-AUC",
-    "brier": "Brier score",
-    "log_loss": "log loss",
-    "overrun_pct_mae": "overrun % MAE",
-    "sales_estimate_mae": "sales team's estimate MAE",
-    "positive_rate": "positive rate",
-    "base_rate": "training base rate",
-    "n": "holdout rows",
+    "mae": N_("mean absolute error"),
+    "mdae": N_("median absolute error"),
+    "coverage80": N_("80 % interval coverage"),
+    "interval_width": N_("mean interval width"),
+    "roc_auc": N_("ROC-AUC"),
+    "pr_auc": N_("PR-AUC"),
+    "brier": N_("Brier score"),
+    "log_loss": N_("log loss"),
+    "overrun_pct_mae": N_("overrun % MAE"),
+    "sales_estimate_mae": N_("sales team's estimate MAE"),
+    "positive_rate": N_("positive rate"),
+    "base_rate": N_("training base rate"),
+    "n": N_("holdout rows"),
 }
 
 
@@ -67,6 +68,7 @@ def _trained_at(request: Request, model: ServedModel) -> str | None:
 
 
 def model_card(request: Request, model: ServedModel) -> ModelCard:
+    _ = translator(request)
     info = model.bundle.info
     holdout = info.get("holdout_metrics") or model.metrics
     baseline = info.get("baseline_metrics") or {}
@@ -79,7 +81,8 @@ def model_card(request: Request, model: ServedModel) -> ModelCard:
         reliability_chart = charts.reliability(
             f"reliability-{model.name}",
             [(p, o, int(n)) for p, o, n in reliability],
-            title=f"{model.name}: predicted probability against observed rate on the holdout",
+            title=_("{name}: predicted probability against observed rate on the holdout").format(name=model.name),
+            words=(_("predicted"), _("observed")),
         )
     importance = info.get("importance") or [[name, None] for name in info.get("top_features", [])]
     importance_chart = None
@@ -87,7 +90,7 @@ def model_card(request: Request, model: ServedModel) -> ModelCard:
         importance_chart = charts.signed_bars(
             f"importance-{model.name}",
             [(str(name), float(value)) for name, value in importance],
-            title=f"{model.name}: mean absolute contribution per feature on the holdout",
+            title=_("{name}: mean absolute contribution per feature on the holdout").format(name=model.name),
             unit="raw",  # the booster's own score units (log-odds for the classifiers)
         )
     return ModelCard(

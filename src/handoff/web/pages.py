@@ -7,14 +7,15 @@ and masking functions, so a person sees on a page exactly what their role sees t
 
 from __future__ import annotations
 
+import gettext
 from datetime import timedelta
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from handoff.access.roles import ROUTE_PERMISSIONS, allows
+from handoff.access.roles import allows, may_call
 from handoff.access.users import (
     Person,
     User,
@@ -29,8 +30,9 @@ from handoff.access.users import (
 from handoff.api.deps import SessionDep
 from handoff.api.errors import RateLimited
 from handoff.errors import HandoffError, InvalidInput, PermissionDenied
+from handoff.intake.ledger import MAX_ID
 from handoff.store.db import transaction
-from handoff.web import cookies
+from handoff.web import cookies, i18n
 from handoff.web.cookies import CSRF_FIELD, SESSION_COOKIE, VISITOR_COOKIE
 
 
@@ -72,27 +74,39 @@ async def check_csrf(request: Request) -> None:
         raise FormRefused("this form was not sent from a page of this session; reload the page and send it again")
 
 
-def current_person(request: Request) -> Person:
-    """The signed-in person, allowed this route by the permission table; a missing or ended session redirects."""
+def current_person(request: Request, session: SessionDep) -> Person:
+    """The signed-in person, allowed this route by the permission table; a missing or ended session redirects.
+    Read in the request's own session, which also gets the app's cached contact addresses for masking."""
     token = _session_token(request)
     user: User | None = None
+    session.info["known_contacts"] = getattr(request.app.state, "known_contacts", None)
     if token is not None:
-        with request.app.state.parts.sessions() as session:
-            user = session_user(session, token)
+        user = session_user(session, token)
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(target if request.method == "GET" else "/app")
     person = user.principal()
     request.state.person = person
     route_name = getattr(request.scope.get("route"), "name", None)
-    permission = ROUTE_PERMISSIONS.get(route_name or "")
-    if permission is None or not allows(person.role, permission):  # fail closed, as for /v1
+    # The API's rule (`access.roles.may_call`): the route's permission, fail closed for unlisted routes, and a scoped
+    # role (an account owner) only on routes that apply its account scope.
+    if not may_call(person.role, route_name or ""):
         raise PermissionDenied(f"role {person.role!r} may not open {route_name or 'this page'}")
     return person
 
 
 PersonDep = Annotated[Person, Depends(current_person)]
 router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends(check_csrf)])
+
+
+def request_locale(request: Request) -> str:
+    """The person's language choice (a cookie the language form sets), else the browser's Accept-Language."""
+    return i18n.choose_locale(request.cookies.get(i18n.LANGUAGE_COOKIE), request.headers.get("accept-language"))
+
+
+def translator(request: Request):
+    """`_` for texts made in Python (error titles, chart titles), in the request's language."""
+    return _web(request).catalogs.get(request_locale(request), gettext.NullTranslations()).gettext
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: object) -> HTMLResponse:
@@ -104,8 +118,16 @@ def render(request: Request, template: str, status_code: int = 200, **context: o
         request.state.new_visitor = new_visitor
     seed = _csrf_seed(request)
     person = getattr(request.state, "person", None)
+    locale = request_locale(request)
     context = {
         "request": request,
+        "locale": locale,
+        "lang": locale.replace("_", "-"),
+        "translations": web.catalogs.get(locale),
+        # A text marked in Python (`N_`) shown as it is: `_()` in a template reads "%" as a placeholder.
+        "text": (web.catalogs.get(locale) or gettext.NullTranslations()).gettext,
+        "fmt": i18n.formats_for(locale),
+        "languages": i18n.LANGUAGE_NAMES,
         "person": person,
         "csrf_field": CSRF_FIELD,
         "csrf_token": cookies.csrf_token(web.secret, seed) if seed else "",
@@ -170,7 +192,8 @@ def sign_in(
     if user is None:
         web.by_email.failed(keys[0])
         web.by_client.failed(keys[1])
-        problem = "That email and password do not match, or the account has no password yet (use your sign-in link)."
+        _ = translator(request)
+        problem = _("That email and password do not match, or the account has no password yet (use your sign-in link).")
         return render(request, "sign_in.html", 401, next=_safe_next(next), email=email, problem=problem)
     web.by_email.succeeded(keys[0])
     return _signed_in(request, user, next or "/app")
@@ -182,8 +205,9 @@ def link_page(request: Request, token: Annotated[str, Query(max_length=200)] = "
     with request.app.state.parts.sessions() as session:
         user = peek_link(session, token) if token else None
     if user is None:
-        problem = "This sign-in link is unknown, already used or expired. Ask an admin for a new one."
-        return render(request, "error.html", 400, title="Sign-in link not valid", problem=problem)
+        _ = translator(request)
+        problem = _("This sign-in link is unknown, already used or expired. Ask an admin for a new one.")
+        return render(request, "error.html", 400, title=_("Sign-in link not valid"), problem=problem)
     return render(request, "welcome.html", user=user, token=token, problem=None)
 
 
@@ -195,14 +219,15 @@ def link_sign_in(
     password_again: Annotated[str, Form(max_length=4096)] = "",
 ) -> Response:
     """Spends the link and signs in; a password given here is set first (both in one transaction)."""
+    _ = translator(request)
     problem = None
     if password and password != password_again:
-        problem = "The two passwords differ."
+        problem = _("The two passwords differ.")
     with request.app.state.parts.sessions() as session:
         user = peek_link(session, token)
     if user is None:
-        problem = "This sign-in link is unknown, already used or expired. Ask an admin for a new one."
-        return render(request, "error.html", 400, title="Sign-in link not valid", problem=problem)
+        problem = _("This sign-in link is unknown, already used or expired. Ask an admin for a new one.")
+        return render(request, "error.html", 400, title=_("Sign-in link not valid"), problem=problem)
     if problem is None:
         try:
             with transaction(request.app.state.parts.sessions) as session:
@@ -214,7 +239,9 @@ def link_sign_in(
     if problem is not None:
         return render(request, "welcome.html", 400, user=user, token=token, problem=problem)
     if user is None:  # spent by a second tab in the meantime
-        return render(request, "error.html", 400, title="Sign-in link not valid", problem="This link was just used.")
+        return render(
+            request, "error.html", 400, title=_("Sign-in link not valid"), problem=_("This link was just used.")
+        )
     return _signed_in(request, user, "/app")
 
 
@@ -236,6 +263,8 @@ def inbox(
     person: PersonDep,
     status: Annotated[str | None, Query(max_length=32)] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    retried: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    released: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     from handoff.intake.ledger import OUTCOMES, STATES
     from handoff.web.views import inbox_page
@@ -244,7 +273,8 @@ def inbox(
         status = None
     if status is not None and status not in STATES + OUTCOMES:
         raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
-    return render(request, "inbox.html", view=inbox_page(session, person, status=status, page=page))
+    view = inbox_page(session, person, status=status, page=page)
+    return render(request, "inbox.html", view=view, said={"retried": retried, "released": released})
 
 
 @router.get("/review", name="web_review")
@@ -254,9 +284,12 @@ def review(
     person: PersonDep,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     done: Annotated[str | None, Query(max_length=64)] = None,
+    accepted: Annotated[int | None, Query(ge=0, le=1000)] = None,
+    skipped: Annotated[int | None, Query(ge=0, le=1000)] = None,
+    linked: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     from handoff.access.scope import account_scope
-    from handoff.tasks.service import get_task
+    from handoff.tasks.service import THREAD_SIMILARITY_MARGIN, get_task
     from handoff.web.views import review_page, shown_tasks
 
     decided = None
@@ -266,7 +299,12 @@ def review(
             decided = shown_tasks(session, person, [found])[0]
         except HandoffError:
             decided = None
-    return render(request, "review.html", view=review_page(session, person, page=page), decided=decided)
+    settings = request.app.state.parts.settings
+    # A little below the bar at which `record_tasks` links a repeat by itself: close enough to ask a person.
+    bar = settings.extraction.duplicate_similarity - THREAD_SIMILARITY_MARGIN
+    view = review_page(session, person, page=page, duplicate_bar=bar)
+    said = {"accepted": accepted, "skipped": skipped, "linked": linked}
+    return render(request, "review.html", view=view, decided=decided, said=said)
 
 
 @router.post("/review/{task_id}", name="web_review_task")
@@ -303,3 +341,57 @@ def review_task(
         if action == "accept":
             accept_task(session, task_id, person.actor, sync_targets=request.app.state.parts.settings.sync.targets())
     return RedirectResponse(f"/app/review?page={page}&done={quote(task_id)}", status_code=303)
+
+
+@router.post("/language", name="web_language")
+def choose_language(
+    request: Request,
+    language: Annotated[str, Form(max_length=16)],
+    next: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    """The person's language for this browser (a year-long cookie); works before sign-in too."""
+    if language not in i18n.LOCALES:
+        raise InvalidInput(f"language must be one of {', '.join(i18n.LOCALES)}, not {language!r}")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _web(request).set_cookie(response, i18n.LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600)
+    return response
+
+
+def _back_to_inbox(status: str | None, page: int, **said: object) -> RedirectResponse:
+    from handoff.intake.ledger import OUTCOMES, STATES
+
+    query = {"page": page, **said}
+    if status in STATES + OUTCOMES:
+        query["status"] = status
+    return RedirectResponse(f"/app/inbox?{urlencode(query)}", status_code=303)
+
+
+@router.post("/inbox/{entry_id}/retry", name="web_ledger_retry")
+def retry_entry(
+    request: Request,
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    person: PersonDep,
+    status: Annotated[str | None, Form(max_length=32)] = None,
+    page: Annotated[int, Form(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """A failed message back to the ingest worker: `intake.service.retry`, as `POST /v1/ledger/retry`."""
+    from handoff.intake.service import retry
+
+    retry(request.app.state.parts.sessions, [entry_id])  # not failed: 409, missing: 404 (the API's words)
+    return _back_to_inbox(status, page, retried=entry_id)
+
+
+@router.post("/inbox/{entry_id}/release", name="web_ledger_release")
+def release_entry(
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    session: SessionDep,
+    person: PersonDep,
+    status: Annotated[str | None, Form(max_length=32)] = None,
+    page: Annotated[int, Form(ge=1, le=1_000_000)] = 1,
+) -> Response:
+    """Quarantined (spam) or bulk mail let through by a person: `intake.service.release`, audited as through
+    `POST /v1/ledger/{id}/release`."""
+    from handoff.intake.service import release
+
+    release(session, [entry_id], actor=person.actor)
+    return _back_to_inbox(status, page, released=entry_id)

@@ -48,20 +48,45 @@ def names(session: Session, table: str, ids: Iterable[str | None]) -> dict[str, 
     return {row.id: row.name for row in session.execute(select(rows.c.id, rows.c.name).where(rows.c.id.in_(wanted)))}
 
 
+def disclosure(session: Session, caller: Principal) -> Any:
+    """The caller's `access.disclosure` view, made once per request (its session) with the app's cached contacts
+    (`current_person` puts them in `session.info`): a page masks many records, and reading every contact's address
+    for each of them cost the inbox most of its render time."""
+    from handoff.access.disclosure import disclosure_for
+
+    made = session.info.get("web_disclosure")
+    if made is None or made.actor != caller.actor:
+        made = session.info["web_disclosure"] = disclosure_for(session, caller, session.info.get("known_contacts"))
+    return made
+
+
 def shown_tasks(session: Session, caller: Principal, views: list[dict[str, Any]]) -> list[Any]:
     """Tasks exactly as `GET /v1/tasks` shows them to this caller: masked or audited by the API's own function."""
-    from handoff.access.disclosure import disclosure_for
     from handoff.api.routes.tasks import public_tasks
 
-    return public_tasks(disclosure_for(session, caller), views)
+    return public_tasks(disclosure(session, caller), views)
 
 
 def shown_entries(session: Session, caller: Principal, entries: list[Any]) -> list[Any]:
     """Ledger entries exactly as `GET /v1/ledger` shows them to this caller (the API's own function)."""
-    from handoff.access.disclosure import disclosure_for
     from handoff.api.routes.intake import public_entries
 
-    return public_entries(disclosure_for(session, caller), entries)
+    return public_entries(disclosure(session, caller), entries)
+
+
+class Options:
+    """A picker's `<option>`s (id, name) written once as HTML; each use marks its own choice. A review page of 20
+    cards over the roster, or the tasks page's account filter over every account with tasks, is otherwise thousands
+    of template steps per page."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._html = "".join(f'<option value="{escape(key)}">{escape(name)}</option>' for key, name in pairs)
+
+    def html(self, selected: str | None) -> Markup:
+        if not selected:
+            return Markup(self._html)
+        option = f'<option value="{escape(selected)}">'
+        return Markup(self._html.replace(option, option[:-1] + " selected>", 1))
 
 
 @dataclass
@@ -129,6 +154,8 @@ class Card:
     account_confidence: float | None
     project_confidence: float | None
     quote: Markup  # the task's text with the sentences its fields came from marked
+    duplicate: Any = None  # TaskPublic of an older active task this one may repeat (masked), or None
+    similarity: float | None = None
 
 
 @dataclass
@@ -149,6 +176,13 @@ class ReviewPage:
     pages: int
     total: int
     can_review: bool
+    _options: Options | None = None
+
+    def roster_options(self, selected: str | None) -> Markup:
+        """The roster picker of each card, with that card's assignee chosen."""
+        if self._options is None:
+            self._options = Options(self.roster)
+        return self._options.html(selected)
 
 
 def _confidences(entry: Any) -> tuple[float | None, float | None]:
@@ -156,10 +190,17 @@ def _confidences(entry: Any) -> tuple[float | None, float | None]:
     return links.get("account_confidence"), links.get("project_confidence")
 
 
-def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage:
+def review_page(session: Session, caller: Principal, *, page: int, duplicate_bar: float) -> ReviewPage:
     from handoff.access.scope import account_scope
     from handoff.intake.service import get_entries
-    from handoff.tasks.service import count_tasks, field_accuracy, list_tasks, load_roster
+    from handoff.tasks.service import (
+        count_tasks,
+        field_accuracy,
+        list_tasks,
+        load_roster,
+        possible_duplicates,
+        tasks_by_id,
+    )
 
     scope = account_scope(session, caller)  # account owners review their own accounts' tasks, as in /v1/tasks
     total = count_tasks(session, status="suggested", scope=scope)
@@ -173,6 +214,11 @@ def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage
     people.update(names(session, "team_members", (t.assignee_id for t in tasks if t.assignee_id not in people)))
     accounts = names(session, "accounts", (t.account_id for t in tasks))
     projects = names(session, "projects", (t.project_id for t in tasks))
+    repeats = possible_duplicates(session, [t.id for t in tasks], bar=duplicate_bar, scope=scope)
+    targets: dict[str, Any] = {}
+    if repeats:
+        wanted = sorted({found.target_id for found in repeats.values()})
+        targets = {t.id: t for t in shown_tasks(session, caller, tasks_by_id(session, wanted, scope=scope))}
     ledger_ids = sorted({t.ledger_id for t in tasks if t.ledger_id is not None})
     raw_entries = get_entries(session, ledger_ids) if ledger_ids else {}
     # The message's sender and subject are ledger data: shown to roles that may read the ledger, masked as there.
@@ -202,6 +248,8 @@ def review_page(session: Session, caller: Principal, *, page: int) -> ReviewPage
                 account_confidence=account_confidence if task.account_id else None,
                 project_confidence=project_confidence if task.project_id else None,
                 quote=highlight(task.description or task.evidence, evidence),
+                duplicate=targets.get(repeats[task.id].target_id) if task.id in repeats else None,
+                similarity=repeats[task.id].similarity if task.id in repeats else None,
             )
         )
     return ReviewPage(
