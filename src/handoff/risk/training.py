@@ -20,6 +20,8 @@ CHURN_TRAIN_CUTOFFS = 8  # quarterly snapshots stacked for churn training (two y
 CHURN_HOLDOUT_CUTOFFS = 2  # the latest monthly cutoffs are the holdout
 # Lower is better for each; a new model is promoted only when it beats the champion on this, on the same holdout.
 PRIMARY_METRIC = {"effort": "mae", "duration": "mae", "overrun": "brier", "churn": "brier"}
+# Directions the domain fixes, kept by both the GBM (monotone constraints) and the linear model (coefficient signs).
+MONOTONE = {"effort": {"scope_items": 1}}
 DEMO_ACCOUNTS = 3000
 DEMO_SEED = 7
 DEMO_END = date(2026, 10, 31)
@@ -36,6 +38,7 @@ class TrainingSet:
     x_holdout: pd.DataFrame
     y_holdout: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    periods_train: pd.Series | None = None  # each training row's snapshot cutoff: the learner's folds follow time
 
 
 def _learner_classes():
@@ -122,7 +125,16 @@ def churn_training_set(
         "holdout_churn_rate": float(y.loc[is_holdout, "y"].mean()),
         "horizon_days": feats.CHURN_HORIZON_DAYS,
     }
-    return TrainingSet("churn", "classifier", x[~is_holdout], y[~is_holdout], x[is_holdout], y[is_holdout], summary)
+    return TrainingSet(
+        "churn",
+        "classifier",
+        x[~is_holdout],
+        y[~is_holdout],
+        x[is_holdout],
+        y[is_holdout],
+        summary,
+        periods_train=data.loc[~is_holdout, "as_of"],
+    )
 
 
 def fit_bundle(training: TrainingSet, seed: int = 0, learner_options: Mapping[str, Any] | None = None) -> ModelBundle:
@@ -131,16 +143,32 @@ def fit_bundle(training: TrainingSet, seed: int = 0, learner_options: Mapping[st
     options = dict(learner_options or {})
     x, y = training.x_train, training.y_train
     if training.kind == "interval":
-        learners = {"main": interval_regressor(random_state=seed, **options).fit(x, y["y"].to_numpy())}
+        monotone = {**MONOTONE.get(training.name, {}), **options.pop("monotone", {})}
+        learners = {
+            "main": interval_regressor(random_state=seed, monotone=monotone, **options).fit(x, y["y"].to_numpy())
+        }
     elif training.kind == "overrun":
         learners = {
             "main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy()),
             "amount": interval_regressor(random_state=seed, **options).fit(x, y["overrun_pct"].to_numpy()),
         }
     else:
-        learners = {"main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy())}
+        periods = None if training.periods_train is None else training.periods_train.to_numpy()
+        learners = {
+            "main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy(), periods=periods)
+        }
     kind = "classifier" if training.kind == "classifier" else training.kind
-    return ModelBundle(training.name, kind, list(x.columns), learners, {"training": training.summary})
+    info = {"training": training.summary, "selection": selection_summary(learners)}
+    return ModelBundle(training.name, kind, list(x.columns), learners, info)
+
+
+def selection_summary(learners: Mapping[str, Any]) -> dict[str, Any]:
+    """What each learner of a bundle picked on its inner folds (linear, LightGBM or a blend) and the scores behind it."""
+    return {
+        name: {key: learner.selection[key] for key in ("picked", "weight", "gbm_shape", "metric", "inner_score")}
+        for name, learner in learners.items()
+        if "picked" in getattr(learner, "selection", {})
+    }
 
 
 def _roc_auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -343,7 +371,15 @@ def model_card(bundle: ModelBundle, version: str | None, metrics: dict, baseline
         if bundle.kind == "interval"
         else "Baseline: the training base rate for every row."
     )
-    lines += ["", baseline_note, "", "## Limits", "", LIMITS[bundle.name], ""]
+    lines += ["", baseline_note, ""]
+    for part, picked in bundle.info.get("selection", {}).items():
+        scores = ", ".join(f"{name} {value:.4g}" for name, value in picked["inner_score"].items())
+        lines += [
+            f"Model selection ({part}), on the training rows' inner folds only: **{picked['picked']}** (GBM share "
+            f"{picked['weight']:g}, LightGBM shape `{picked['gbm_shape']}`); {picked['metric']}: {scores}.",
+            "",
+        ]
+    lines += ["## Limits", "", LIMITS[bundle.name], ""]
     top = bundle.info.get("top_features", [])
     if top:
         lines += ["## Strongest features (mean |contribution| on the holdout)", ""]
