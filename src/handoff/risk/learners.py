@@ -651,8 +651,9 @@ class IntervalRegressor:
         offset = self._offset(matrix)
         z = z - offset
         base = _default_params(len(X), "quantile", self.random_state)
-        if self.monotone:
-            base["monotone_constraints"] = _monotone_vector(self.encoder.columns, self.encoder.kinds, self.monotone)
+        # LightGBM refuses monotone constraints under quantile (and L1) loss, so here the linear model alone holds
+        # the directions; the blend's GBM share is checked by the model-behaviour tests instead.
+        _monotone_vector(self.encoder.columns, self.encoder.kinds, self.monotone)
         signs = {self.encoder.columns.index(name): sign for name, sign in self.monotone.items()}
         shape_params = {shape: {**base, **_shape_params(shape, len(X)), **self.params} for shape in self.shapes}
         max_rounds = max(self.round_grid)
@@ -929,9 +930,13 @@ class CalibratedClassifier:
         rounds: Sequence[int] | None = None,
         shapes: Sequence[str] | None = None,
         monotone: Mapping[str, int] | None = None,
+        calibration_periods: int | None = None,
     ) -> None:
         if method not in ("isotonic", "sigmoid"):
             raise ValueError("method must be 'isotonic' or 'sigmoid'")
+        # With time-ordered folds: fit the calibration map on the latest this-many validated periods only (None:
+        # all of them), so a drifting base rate is read where it is now.
+        self.calibration_periods = calibration_periods
         self.params = dict(params or {})
         self.random_state = random_state
         self.method = method
@@ -1005,7 +1010,11 @@ class CalibratedClassifier:
         blend_losses = [_log_loss(y_seen, w * gbm + (1 - w) * oof_lin[seen]) for w in weights]
         self.weight = float(weights[int(np.argmin(blend_losses))])
         raw = self.weight * gbm + (1 - self.weight) * oof_lin[seen]
-        self.calibration = _fit_calibration(raw, y_seen, self.method)
+        recent = np.ones(len(raw), dtype=bool)
+        if periods is not None and self.calibration_periods:
+            seen_periods = np.asarray(periods)[seen]
+            recent = np.isin(seen_periods, np.unique(seen_periods)[-self.calibration_periods :])
+        self.calibration = _fit_calibration(raw[recent], y_seen[recent], self.method)
         self.selection = {
             "picked": picked_model(self.weight),
             "weight": self.weight,

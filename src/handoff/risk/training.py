@@ -192,13 +192,18 @@ def holdout_metrics(bundle: ModelBundle, training: TrainingSet) -> dict[str, flo
             "interval_width": float(np.mean(q[:, 2] - q[:, 0])),
             "n": float(len(y)),
         }
+    from handoff.risk.evaluation import calibration_report
+
     p = bundle.predict(x)
+    calibration = calibration_report(y, p, float(training.y_train["y"].mean()))
     metrics: dict[str, float | None] = {
         "roc_auc": _roc_auc(y, p),
         "pr_auc": float(average_precision_score(y, p)) if y.sum() > 0 else None,
         "brier": float(brier_score_loss(y, p)),
         "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
         "positive_rate": float(y.mean()),
+        "brier_skill": calibration["brier_skill"],
+        "ece": calibration["ece"],
         "n": float(len(y)),
     }
     expected = bundle.expected_overrun(x)
@@ -255,16 +260,11 @@ def importance(bundle: ModelBundle, x: pd.DataFrame, rows: int = 500) -> pd.Seri
 def reliability_bins(bundle: ModelBundle, training: TrainingSet, bins: int = 10) -> list[list[float]] | None:
     """A classifier's reliability curve on the holdout as numbers: (mean predicted, observed rate, rows) per
     quantile bin, the points `figures` plots; kept in the bundle so the web app can draw and tabulate them."""
+    from handoff.risk.evaluation import reliability_curve
+
     if bundle.kind == "interval":
         return None
-    p = bundle.predict(training.x_holdout)
-    y = training.y_holdout["y"].to_numpy(dtype="float64")
-    order = np.argsort(p, kind="stable")
-    return [
-        [float(p[chunk].mean()), float(y[chunk].mean()), float(len(chunk))]
-        for chunk in np.array_split(order, min(bins, len(order)))
-        if len(chunk)
-    ]
+    return reliability_curve(training.y_holdout["y"].to_numpy(dtype="float64"), bundle.predict(training.x_holdout), bins)
 
 
 def figures(bundle: ModelBundle, training: TrainingSet, importances: pd.Series) -> dict[str, Any]:
