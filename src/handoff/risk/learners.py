@@ -1025,9 +1025,7 @@ class CalibratedClassifier:
             "inner_rows": int(seen.sum()),
             "inner_score": _candidate_scores(weights, blend_losses),
             "inner_logloss_by_shape": {shape: float(min(values)) for shape, values in losses.items()},
-            "inner_logloss_by_rounds": dict(
-                zip([str(r) for r in self.round_grid], losses[self.shape], strict=True)
-            ),
+            "inner_logloss_by_rounds": dict(zip([str(r) for r in self.round_grid], losses[self.shape], strict=True)),
             "inner_logloss_by_weight": dict(zip([str(w) for w in weights], blend_losses, strict=True)),
         }
 

@@ -163,7 +163,7 @@ def fit_bundle(training: TrainingSet, seed: int = 0, learner_options: Mapping[st
 
 
 def selection_summary(learners: Mapping[str, Any]) -> dict[str, Any]:
-    """What each learner of a bundle picked on its inner folds (linear, LightGBM or a blend) and the scores behind it."""
+    """What each learner of a bundle picked on its inner folds (linear, LightGBM or a blend) and the inner scores."""
     return {
         name: {key: learner.selection[key] for key in ("picked", "weight", "gbm_shape", "metric", "inner_score")}
         for name, learner in learners.items()
@@ -264,7 +264,9 @@ def reliability_bins(bundle: ModelBundle, training: TrainingSet, bins: int = 10)
 
     if bundle.kind == "interval":
         return None
-    return reliability_curve(training.y_holdout["y"].to_numpy(dtype="float64"), bundle.predict(training.x_holdout), bins)
+    return reliability_curve(
+        training.y_holdout["y"].to_numpy(dtype="float64"), bundle.predict(training.x_holdout), bins
+    )
 
 
 def figures(bundle: ModelBundle, training: TrainingSet, importances: pd.Series) -> dict[str, Any]:
