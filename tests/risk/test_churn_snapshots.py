@@ -96,3 +96,23 @@ def test_the_churn_learner_validates_forward_in_time(churn_set) -> None:
     latest = sorted(churn_set.periods_train.unique())[-FAST["n_folds"] :]
     assert selection["inner_rows"] == int(churn_set.periods_train.isin(latest).sum())
     assert bundle.info["selection"]["main"]["picked"] in ("linear", "lightgbm", "blend")
+
+
+def test_a_renewal_date_rolled_forward_later_does_not_change_a_past_snapshot(demo_frames) -> None:
+    """CRMs move an open subscription's renewal date a year on at each renewal (and freeze it when the account
+    leaves): the stored date is today's state. A past snapshot must read the same whatever it says now."""
+    cutoff = pd.Timestamp("2025-04-01")
+    subscriptions = demo_frames["subscriptions"]
+    open_now = subscriptions["end_date"].isna()
+    rolled = subscriptions.assign(
+        renewal_date=subscriptions["renewal_date"].where(
+            ~open_now, subscriptions["renewal_date"] + pd.DateOffset(years=2)
+        )
+    )
+    before = feats.account_features(demo_frames, cutoff.date())
+    after = feats.account_features({**demo_frames, "subscriptions": rolled}, cutoff.date())
+    pdt.assert_frame_equal(before, after)
+    # Today's date itself is read as stored: a renewal ten days after the cutoff is ten days away.
+    today = feats._days_to_next_renewal(cutoff, pd.Series(pd.to_datetime(["2025-04-11", "2027-04-11", "2025-03-01"])))
+    np.testing.assert_array_equal(today, [10.0, 10.0, -31.0])
+    assert before["days_to_renewal"].between(-3660, 366).all()
