@@ -357,32 +357,44 @@ class LinearModel:
         return cls(LinearDesign.from_dict(data["design"]), np.asarray(data["coef"], dtype=float), data["intercept"])
 
 
+RIDGE_ALPHAS = tuple(np.logspace(-2, 3.5, 12).tolist())  # penalties the regressor's inner folds choose from
+
+
 def _fit_ridge(
-    matrix: np.ndarray, target: np.ndarray, categorical: Sequence[int], signs: Mapping[int, int] | None = None
-) -> LinearModel:
-    """Ridge on the linear design; `signs` (feature index -> +1/-1) holds those features' value columns to that
-    direction: a column whose coefficient comes out the wrong way is left out and the rest refitted."""
-    from sklearn.linear_model import RidgeCV
+    matrix: np.ndarray,
+    target: np.ndarray,
+    categorical: Sequence[int],
+    signs: Mapping[int, int] | None = None,
+    alphas: Sequence[float] = (1.0,),
+) -> list[LinearModel]:
+    """Ridge on the linear design, one model per penalty in `alphas` (one design, fitted once). `signs` (feature
+    index -> +1/-1) holds those features' value columns to that direction: a column whose coefficient comes out the
+    wrong way is left out and the rest refitted."""
+    from sklearn.linear_model import Ridge
 
     design = LinearDesign.fit(matrix, categorical)
     z = design.transform(matrix)
     if z.shape[1] == 0:
-        return LinearModel(design, np.zeros(0), float(np.mean(target)))
+        return [LinearModel(design, np.zeros(0), float(np.mean(target))) for _ in alphas]
     direction = design.directions(signs or {})
-    kept = np.ones(z.shape[1], dtype=bool)
-    coef = np.zeros(z.shape[1])
-    for _ in range(z.shape[1]):
-        # Efficient leave-one-out over the penalty: the choice stays inside the rows we were given.
-        ridge = RidgeCV(alphas=np.logspace(-2, 3.5, 12)).fit(z[:, kept], target)
-        coef[:] = 0.0
-        coef[kept] = ridge.coef_
-        wrong = kept & (coef * direction < 0)
-        if not wrong.any():
-            break
-        kept &= ~wrong
+    models = []
+    for alpha in alphas:
+        kept = np.ones(z.shape[1], dtype=bool)
+        coef = np.zeros(z.shape[1])
+        intercept = float(np.mean(target))
+        while kept.any():
+            ridge = Ridge(alpha=alpha).fit(z[:, kept], target)
+            coef[:] = 0.0
+            coef[kept] = ridge.coef_
+            intercept = float(ridge.intercept_)
+            wrong = kept & (coef * direction < 0)
+            if not wrong.any():
+                break
+            kept &= ~wrong
         if not kept.any():
-            return LinearModel(design, np.zeros(z.shape[1]), float(np.mean(target)))
-    return LinearModel(design, coef, float(ridge.intercept_))
+            coef[:], intercept = 0.0, float(np.mean(target))
+        models.append(LinearModel(design, coef.copy(), intercept))
+    return models
 
 
 def _fit_logistic(matrix: np.ndarray, target: np.ndarray, categorical: Sequence[int]) -> LinearModel:
@@ -610,6 +622,7 @@ class IntervalRegressor:
         self.shapes = _check_shapes(shapes)
         self.monotone = dict(monotone or {})  # feature -> +1 (never decreases the answer) or -1
         self.shape = "default"
+        self.ridge_alpha = 1.0
         self.encoder = FrameEncoder()
         self.boosters: dict[str, lgb.Booster] = {}
         self.linear: LinearModel | None = None
@@ -663,9 +676,11 @@ class IntervalRegressor:
         def p50_mae(scores: np.ndarray) -> float:  # in the target's own units, as the user reads the P50
             return float(np.mean(np.abs(self._from_model(scores + offset) - target)))
 
-        # Out-of-fold P50 of every GBM shape at every round count, and the ridge's median and residual band.
+        # Out-of-fold P50 of every GBM shape at every round count, and the ridge's median and residual band at every
+        # penalty: chosen, like the rest, by the inner folds' MAE in the target's units (a leave-one-out choice in
+        # log space favours small projects).
         oof_p50 = {shape: np.zeros((len(self.round_grid), len(z))) for shape in self.shapes}
-        oof_lin = np.zeros((3, len(z)))
+        oof_ridge = np.zeros((len(RIDGE_ALPHAS), 3, len(z)))
         for train_idx, test_idx in folds:
             for shape, params in shape_params.items():
                 booster = _train_booster(
@@ -674,8 +689,14 @@ class IntervalRegressor:
                 for r, rounds in enumerate(self.round_grid):
                     oof_p50[shape][r, test_idx] = _predict(booster, matrix[test_idx], num_iteration=rounds)
             if self.blend:
-                linear = _fit_ridge(matrix[train_idx], z[train_idx], categorical, signs)
-                oof_lin[:, test_idx] = self._linear_band(linear, matrix[train_idx], z[train_idx], matrix[test_idx])
+                fits = _fit_ridge(matrix[train_idx], z[train_idx], categorical, signs, RIDGE_ALPHAS)
+                for a, linear in enumerate(fits):
+                    oof_ridge[a][:, test_idx] = self._linear_band(
+                        linear, matrix[train_idx], z[train_idx], matrix[test_idx]
+                    )
+        ridge_maes = [p50_mae(band[1]) for band in oof_ridge]
+        self.ridge_alpha = float(RIDGE_ALPHAS[int(np.argmin(ridge_maes))])
+        oof_lin = oof_ridge[int(np.argmin(ridge_maes))]
 
         # The shape and rounds of the P50 by inner MAE; the tails then use that shape, their rounds by pinball loss.
         shape_maes = {shape: [p50_mae(p) for p in oof_p50[shape]] for shape in self.shapes}
@@ -711,6 +732,7 @@ class IntervalRegressor:
             "weight": self.weight,
             "gbm_shape": self.shape,
             "rounds": dict(self.rounds),
+            "ridge_alpha": self.ridge_alpha,
             "metric": "inner-fold MAE of P50",
             "inner_score": _candidate_scores(weights, maes),
             "inner_mae_by_shape": {shape: float(min(values)) for shape, values in shape_maes.items()},
@@ -733,7 +755,7 @@ class IntervalRegressor:
             name: _train_booster(matrix, z, {**params, "alpha": q}, self.rounds[name], categorical)
             for name, q in self.quantiles.items()
         }
-        self.linear = _fit_ridge(matrix, z, categorical, signs) if self.blend else None
+        self.linear = _fit_ridge(matrix, z, categorical, signs, (self.ridge_alpha,))[0] if self.blend else None
         if self.linear is not None:
             residuals = z - self.linear.score(matrix)
             self._residual_band = np.quantile(residuals, [self.alpha / 2, 1 - self.alpha / 2]).tolist()
