@@ -105,7 +105,7 @@ def _versus_line(label: str, run: dict[str, Any]) -> str:
     chosen = ", ".join(f"{name} {count}" for name, count in run["picked"].items())
     return (
         f"  {label}: learner {v['metric']} {v['learner']:{fmt}} vs best baseline {v['best_baseline']} "
-        f"{v['baseline']:{fmt}}: difference {v['difference']:+{fmt}} (SE {v['difference_se']:{fmt}}, "
+        f"{v['baseline']:{fmt}}: difference {v['difference']:+{fmt}} (SE {v['difference_se'] or float('nan'):{fmt}}, "
         f"{v['folds']} folds) -> {verdict}; picked by inner folds: {chosen}"
     )
 

@@ -160,19 +160,19 @@ def versus_best_baseline(
     baseline = np.array([r["baselines"][best][metric] for r in results], dtype=float)
     diff = learner - baseline
     n = int(np.sum(~np.isnan(diff)))
-    se = float(np.nanstd(diff, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    se = float(np.nanstd(diff, ddof=1) / math.sqrt(n)) if n > 1 else None  # one split has no spread to measure
     gain = float(np.nanmean(diff)) * (1 if higher_is_better else -1)
     return {
         "metric": metric,
         "higher_is_better": higher_is_better,
         "learner": float(np.nanmean(learner)),
-        "learner_se": float(np.nanstd(learner, ddof=1) / math.sqrt(n)) if n > 1 else float("nan"),
+        "learner_se": float(np.nanstd(learner, ddof=1) / math.sqrt(n)) if n > 1 else None,
         "best_baseline": best,
         "baseline": means[best],
         "difference": float(np.nanmean(diff)),
         "difference_se": se,
         "folds": n,
-        "at_least_baseline": bool(gain >= 0 or (not math.isnan(se) and -gain <= se)),
+        "at_least_baseline": bool(gain >= 0 or (se is not None and -gain <= se)),
     }
 
 
