@@ -31,9 +31,11 @@ from handoff.risk.evaluation import (
     average,
     evaluate_split,
     parse_protocol,
+    picks,
     prepare_table,
     protocol_splits,
     regression_metrics,
+    versus_best_baseline,
 )
 from handoff.settings import Settings
 
@@ -82,14 +84,30 @@ def _run_protocol(table, protocol: str, *, seed: int = 0, options: dict | None =
     splits = protocol_splits(parsed, len(table.target), labels=labels, order=table.order, seed=seed)
     results = [evaluate_split(table, train, test, seed=seed, learner_options=options) for train, test in splits]
     names = list(results[0]["baselines"])
+    metric, higher = ("roc_auc", True) if table.task == "classification" else ("mae", False)
     return {
         "protocol": parsed.text,
         "n_rows": int(len(table.target)),
         "metrics": average(r["metrics"] for r in results),
         "metrics_std": {k: float(np.std([r["metrics"][k] for r in results])) for k in results[0]["metrics"]},
         "baselines": {name: average(r["baselines"][name] for r in results) for name in names},
+        "versus_best_baseline": versus_best_baseline(results, metric, higher_is_better=higher),
+        "picked": picks(results),
         "results": results,
     }
+
+
+def _versus_line(label: str, run: dict[str, Any]) -> str:
+    """One line: the learner beside its best baseline, the difference and its CV standard error, what was picked."""
+    v = run["versus_best_baseline"]
+    fmt = ".4f" if v["metric"] == "roc_auc" else ",.0f" if abs(v["learner"]) >= 100 else ".3f"
+    verdict = "at least the baseline" if v["at_least_baseline"] else "BELOW the baseline"
+    chosen = ", ".join(f"{name} {count}" for name, count in run["picked"].items())
+    return (
+        f"  {label}: learner {v['metric']} {v['learner']:{fmt}} vs best baseline {v['best_baseline']} "
+        f"{v['baseline']:{fmt}}: difference {v['difference']:+{fmt}} (SE {v['difference_se'] or float('nan'):{fmt}}, "
+        f"{v['folds']} folds) -> {verdict}; picked by inner folds: {chosen}"
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -112,6 +130,7 @@ def telco(root: Path, settings: Settings) -> dict[str, Any]:
         print(f"  {label:28}{metrics['roc_auc']:9.4f}{metrics['pr_auc']:9.4f}{metrics['brier']:9.4f}")
     print(f"  {'base rate (Brier of p=rate)':28}{'0.5':>9}{table.target.mean():9.4f}{_rate_brier(table.target):9.4f}")
     print(f"  anchors: LR 0.845, small LightGBM 0.850; target >= 0.855 -> {'MET' if auc >= 0.855 else 'MISSED'}")
+    print(_versus_line("telco", run), flush=True)
     return {
         "dataset": "churn_telco_ibm",
         **run,
@@ -188,6 +207,8 @@ def classic(root: Path, settings: Settings) -> dict[str, Any]:
             flush=True,
         )
     print("  anchors: LP4EE Desharnais 2,156 h, Maxwell 3,989 h, Kitchenham 1,172 h; Kitchenham expert 711 h")
+    for name, run in out["sets"].items():
+        print(_versus_line(name, run), flush=True)
     return out
 
 

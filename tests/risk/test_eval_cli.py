@@ -58,7 +58,12 @@ def test_regression_json_has_exactly_the_contract_keys(table_csv: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert list(document) == ["task", "n_rows", "protocol", "metrics", "baselines"]
+    assert list(document) == ["task", "n_rows", "protocol", "metrics", "baselines", "versus_best_baseline", "picked"]
+    versus = document["versus_best_baseline"]
+    assert versus["metric"] == "mae" and versus["best_baseline"] in document["baselines"] and versus["folds"] == 3
+    assert versus["difference"] == pytest.approx(versus["learner"] - versus["baseline"])
+    assert versus["difference_se"] > 0
+    assert sum(document["picked"].values()) == 3 and set(document["picked"]) <= {"linear", "lightgbm", "blend"}
     assert document["task"] == "regression" and document["n_rows"] == 160 and document["protocol"] == "cv:1x3"
     assert set(document["metrics"]) == {"mae", "mdae", "sa", "coverage80"}
     assert set(document["baselines"]) == {"train_median", "log_linear"}
@@ -88,7 +93,8 @@ def test_classification_json_with_a_time_split(table_csv: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert list(document) == ["task", "n_rows", "protocol", "metrics", "baselines"]
+    assert list(document) == ["task", "n_rows", "protocol", "metrics", "baselines", "versus_best_baseline", "picked"]
+    assert document["versus_best_baseline"]["difference_se"] is None  # one time split: no spread to measure
     assert set(document["metrics"]) == {"roc_auc", "pr_auc", "brier"}
     assert set(document["baselines"]) == {"logistic_regression"}
     assert document["metrics"]["roc_auc"] > 0.6

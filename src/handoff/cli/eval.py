@@ -57,6 +57,13 @@ def tabular(
     rows = {"handoff learner": document["metrics"], **document["baselines"]}
     for label, metrics in rows.items():
         say(label.ljust(22) + "".join(f"{metrics.get(name, float('nan')):12.4f}" for name in names))
+    versus = document["versus_best_baseline"]
+    se = "" if versus["difference_se"] is None else f" (standard error {versus['difference_se']:.4f})"
+    say(
+        f"{versus['metric']}: learner minus {versus['best_baseline']} {versus['difference']:+.4f}{se}; "
+        + ("at least the baseline" if versus["at_least_baseline"] else "below the baseline")
+    )
+    say("picked by the inner folds: " + ", ".join(f"{name} {count}" for name, count in document["picked"].items()))
 
 
 def _names(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +103,88 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         "pr_auc": float(average_precision_score(labels, probabilities)) if both else float("nan"),
         "brier": float(np.mean((probabilities - labels) ** 2)),
     }
+
+
+def reliability_curve(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> list[list[float]]:
+    """(mean predicted, observed rate, rows) per equal-mass bin of the predictions, lowest first."""
+    labels = np.asarray(labels, dtype=float)
+    probabilities = np.asarray(probabilities, dtype=float)
+    order = np.argsort(probabilities, kind="stable")
+    return [
+        [float(probabilities[chunk].mean()), float(labels[chunk].mean()), float(len(chunk))]
+        for chunk in np.array_split(order, min(bins, len(order)))
+        if len(chunk)
+    ]
+
+
+def calibration_report(
+    labels: np.ndarray, probabilities: np.ndarray, reference_rate: float, bins: int = 10
+) -> dict[str, Any]:
+    """How far probabilities can be taken at their word, on rows the model never saw.
+
+    Brier skill score against always answering `reference_rate` (the training base rate: what one knows without a
+    model), 1 - Brier / Brier(rate); expected calibration error over equal-mass bins (the row-weighted mean gap
+    between predicted and observed rate); and the reliability curve itself.
+    """
+    labels = np.asarray(labels, dtype=float)
+    probabilities = np.asarray(probabilities, dtype=float)
+    if len(labels) != len(probabilities) or not len(labels):
+        raise InvalidInput("calibration needs one probability per label, and at least one row")
+    curve = reliability_curve(labels, probabilities, bins)
+    brier = float(np.mean((probabilities - labels) ** 2))
+    reference = float(np.mean((reference_rate - labels) ** 2))
+    return {
+        "brier": brier,
+        "base_rate_brier": reference,
+        "brier_skill": 1.0 - brier / reference if reference > 0 else float("nan"),
+        "ece": float(sum(rows * abs(predicted - observed) for predicted, observed, rows in curve) / len(labels)),
+        "mean_predicted": float(probabilities.mean()),
+        "observed_rate": float(labels.mean()),
+        "reference_rate": float(reference_rate),
+        "bins": curve,
+    }
+
+
+def versus_best_baseline(
+    results: Sequence[Mapping[str, Any]], metric: str, *, higher_is_better: bool
+) -> dict[str, Any]:
+    """The learner beside its best baseline on one metric over the folds of a protocol.
+
+    The standard error is that of the mean per-fold difference (learner - baseline), std / sqrt(folds): repeated CV
+    folds overlap, so it is on the small side. `at_least_baseline` holds when the learner is better, or worse by
+    less than one standard error.
+    """
+    learner = np.array([r["metrics"][metric] for r in results], dtype=float)
+    names = list(results[0]["baselines"])
+    means = {name: float(np.nanmean([r["baselines"][name][metric] for r in results])) for name in names}
+    best = max(names, key=means.get) if higher_is_better else min(names, key=means.get)
+    baseline = np.array([r["baselines"][best][metric] for r in results], dtype=float)
+    diff = learner - baseline
+    n = int(np.sum(~np.isnan(diff)))
+    se = float(np.nanstd(diff, ddof=1) / math.sqrt(n)) if n > 1 else None  # one split has no spread to measure
+    gain = float(np.nanmean(diff)) * (1 if higher_is_better else -1)
+    return {
+        "metric": metric,
+        "higher_is_better": higher_is_better,
+        "learner": float(np.nanmean(learner)),
+        "learner_se": float(np.nanstd(learner, ddof=1) / math.sqrt(n)) if n > 1 else None,
+        "best_baseline": best,
+        "baseline": means[best],
+        "difference": float(np.nanmean(diff)),
+        "difference_se": se,
+        "folds": n,
+        "at_least_baseline": bool(gain >= 0 or (se is not None and -gain <= se)),
+    }
+
+
+def picks(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How often each model (linear, lightgbm, blend) was picked by the inner folds across the outer folds."""
+    counts: dict[str, int] = {}
+    for result in results:
+        name = result.get("selection", {}).get("picked")
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def standardised_accuracy(actual: np.ndarray, predicted: np.ndarray, train_actual: np.ndarray) -> float:
@@ -345,6 +427,7 @@ def evaluate_split(
                 "logistic_regression": classification_metrics(y_test, logistic_baseline(train, y_train, test))
             },
             "predictions": probabilities,
+            "selection": _picked(model.selection),
         }
     regressor = IntervalRegressor(random_state=seed, **options).fit(train, y_train)
     band = regressor.predict(test)
@@ -357,7 +440,12 @@ def evaluate_split(
             "log_linear": regression_metrics(y_test, loglinear["p50"], y_train, loglinear["p10"], loglinear["p90"]),
         },
         "predictions": band["p50"].to_numpy(),
+        "selection": _picked(regressor.selection),
     }
+
+
+def _picked(selection: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: selection[key] for key in ("picked", "weight", "gbm_shape") if key in selection}
 
 
 def average(results: Iterable[dict[str, float]]) -> dict[str, float]:
@@ -392,10 +480,13 @@ def evaluate_table(
         for train, test in progress(splits, "folds", len(splits))
     ]
     baseline_names = list(results[0]["baselines"])
+    metric, higher = ("roc_auc", True) if task == "classification" else ("mae", False)
     return {
         "task": task,
         "n_rows": int(len(table.target)),
         "protocol": parsed.text,
         "metrics": average(result["metrics"] for result in results),
         "baselines": {name: average(result["baselines"][name] for result in results) for name in baseline_names},
+        "versus_best_baseline": versus_best_baseline(results, metric, higher_is_better=higher),
+        "picked": picks(results),
     }

@@ -239,6 +239,36 @@ def _since(t: pd.Timestamp, latest: np.ndarray) -> np.ndarray:
     return np.where(np.isnat(latest), np.nan, days)
 
 
+def _days_to_next_renewal(t: pd.Timestamp, renewal: pd.Series) -> np.ndarray:
+    """Days from the cutoff to the first renewal on or after it, reading the stored date as a yearly anniversary.
+
+    A CRM keeps a subscription's renewal date as today's state: it moves a year on at every renewal and stops moving
+    when the account leaves. Read as it is for a past cutoff, it tells the future (a near date then marks an account
+    that later left, a far one an account that stayed). Rolled back by whole years to the first anniversary on or
+    after the cutoff it says only what was known then; at today's cutoff it is the stored date itself. A date
+    already past stays past (negative: overdue).
+    """
+    stamps = renewal.to_numpy(dtype="datetime64[ns]")
+    known = ~np.isnat(stamps)
+    day = np.where(known, stamps, np.datetime64(t.normalize())).astype("datetime64[D]")
+    month = day.astype("datetime64[M]")
+    into_month = day - month.astype("datetime64[D]")
+    cutoff = t.to_datetime64().astype("datetime64[ns]")
+    years = np.maximum((month - np.datetime64(t, "M")).astype("int64") // 12, 0)
+
+    def rolled(k: np.ndarray) -> np.ndarray:
+        start = month - (12 * k).astype("timedelta64[M]")
+        length = (start + np.timedelta64(1, "M")).astype("datetime64[D]") - start.astype("datetime64[D]")
+        # 29 February rolled to a common year is the 28th
+        return (start.astype("datetime64[D]") + np.minimum(into_month, length - 1)).astype("datetime64[ns]")
+
+    nearest = rolled(years)
+    before = (nearest < cutoff) & (years > 0)  # the anniversary in the cutoff's own month, earlier that month
+    nearest = np.where(before, rolled(years - 1), nearest)
+    days = (nearest - cutoff) / np.timedelta64(1, "D")
+    return np.where(known, days, np.nan)
+
+
 def account_features(frames: Frames, as_of: date) -> pd.DataFrame:
     """One row per account active on `as_of` (index `account_id`), built only from rows dated before `as_of`.
 
@@ -263,7 +293,7 @@ def account_features(frames: Frames, as_of: date) -> pd.DataFrame:
     col["billing_frequency"] = acc.place(owner, chosen["billing_frequency"].astype("object").to_numpy(), None, object)
     for column in ("seats", "mrr", "auto_renew", "is_trial", "upgraded", "downgraded"):
         col[column] = acc.place(owner, chosen[column].to_numpy(dtype="float64"))
-    col["days_to_renewal"] = acc.place(owner, -_age_days(t, chosen["renewal_date"]))
+    col["days_to_renewal"] = acc.place(owner, _days_to_next_renewal(t, chosen["renewal_date"]))
     ended = (chosen["end_date"] < t).to_numpy(dtype="float64")
     col["subscription_ended"] = acc.place(owner, ended)
     recent_subs = (subs["start_date"] >= t - pd.Timedelta(days=365)).to_numpy()

@@ -4,10 +4,15 @@ Both learners share one recipe, all of it inside `fit` (so inside whatever train
 
 1. `FrameEncoder` fixes the feature columns and the category levels seen in training; at predict time unseen levels
    and absent columns become missing values, so serving never fails on a new category.
-2. K inner folds give out-of-fold predictions of a LightGBM model (at several numbers of boosting rounds) and of a
-   standardised linear model (ridge on log hours / logistic regression). The number of rounds and the blend weight
-   between the two are picked on these out-of-fold predictions only: small tables (tens of projects) often prefer
-   the linear model, large ones the GBM.
+2. Model selection on K inner folds: out-of-fold predictions of LightGBM in each of a few fixed shapes (`GBM_SHAPES`:
+   shallow, default, deep) at several numbers of boosting rounds, and of a standardised linear model (ridge on log
+   hours / logistic regression). The shape, the rounds and the blend weight between the GBM and the linear model
+   (0 = the linear model alone, 1 = the GBM alone) are picked on these out-of-fold predictions only, and `selection`
+   says what was picked and the inner scores behind it: small tables (tens of projects) often prefer the linear
+   model, large ones the GBM. A fixed grid rather than a sampler (Optuna): on tens to hundreds of rows the inner-fold
+   noise is larger than what a longer search finds, and a grid costs a known number of fits and gives the same
+   answer on every machine. With `periods` (churn snapshots by cutoff) the inner folds are time-ordered: each
+   validates one of the latest periods with a model trained on the periods before it.
 3. The same out-of-fold predictions calibrate: conformalised quantile regression (CQR) for the interval, isotonic or
    sigmoid for the probability. Then every model is refitted on all rows.
 
@@ -32,7 +37,8 @@ FORMAT_VERSION = 1
 MAX_LEVELS = 200  # category levels kept per column (most frequent first); rarer ones read as missing
 LINEAR_MAX_LEVELS = 30  # one-hot columns per categorical feature in the linear model
 MAX_SUPPORT = 30  # at most this many distinct whole target values count as a discrete scale
-BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # share of the GBM in the final score
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # share of the GBM in the final score; ties go to the simpler model
+GBM_SHAPES = ("shallow", "default", "deep")  # the LightGBM candidates every fit compares on its inner folds
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -252,8 +258,18 @@ class LinearDesign:
             **{f"{name}_source": np.array([j for j, _ in blocks[name]], dtype=int) for name in blocks},
             "onehot_code": np.array([code for _, code in blocks["onehot"]], dtype=float),
             "order": np.array([offsets[block] + place for block, place in slots], dtype=int),
+            "blocks": np.array([block for block, _ in slots], dtype=object),
         }
         return self._plan
+
+    def directions(self, signs: Mapping[int, int]) -> np.ndarray:
+        """Per design column, the sign its coefficient must have (0: free); a feature's missing flag stays free."""
+        plan = self._plan if self._plan is not None else self._make_plan(len(self.medians))
+        out = np.zeros(len(self.groups))
+        for column, (feature, block) in enumerate(zip(self.groups, plan["blocks"], strict=True)):
+            if block in ("plain", "log"):
+                out[column] = signs.get(feature, 0)
+        return out
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         if self._scaling is None:  # as arrays once: converting four lists on every call cost a row ~10 us
@@ -341,16 +357,44 @@ class LinearModel:
         return cls(LinearDesign.from_dict(data["design"]), np.asarray(data["coef"], dtype=float), data["intercept"])
 
 
-def _fit_ridge(matrix: np.ndarray, target: np.ndarray, categorical: Sequence[int]) -> LinearModel:
-    from sklearn.linear_model import RidgeCV
+RIDGE_ALPHAS = tuple(np.logspace(-2, 3.5, 12).tolist())  # penalties the regressor's inner folds choose from
+
+
+def _fit_ridge(
+    matrix: np.ndarray,
+    target: np.ndarray,
+    categorical: Sequence[int],
+    signs: Mapping[int, int] | None = None,
+    alphas: Sequence[float] = (1.0,),
+) -> list[LinearModel]:
+    """Ridge on the linear design, one model per penalty in `alphas` (one design, fitted once). `signs` (feature
+    index -> +1/-1) holds those features' value columns to that direction: a column whose coefficient comes out the
+    wrong way is left out and the rest refitted."""
+    from sklearn.linear_model import Ridge
 
     design = LinearDesign.fit(matrix, categorical)
     z = design.transform(matrix)
     if z.shape[1] == 0:
-        return LinearModel(design, np.zeros(0), float(np.mean(target)))
-    # Efficient leave-one-out over the penalty: the choice stays inside the rows we were given.
-    ridge = RidgeCV(alphas=np.logspace(-2, 3.5, 12)).fit(z, target)
-    return LinearModel(design, np.asarray(ridge.coef_, dtype=float), float(ridge.intercept_))
+        return [LinearModel(design, np.zeros(0), float(np.mean(target))) for _ in alphas]
+    direction = design.directions(signs or {})
+    models = []
+    for alpha in alphas:
+        kept = np.ones(z.shape[1], dtype=bool)
+        coef = np.zeros(z.shape[1])
+        intercept = float(np.mean(target))
+        while kept.any():
+            ridge = Ridge(alpha=alpha).fit(z[:, kept], target)
+            coef[:] = 0.0
+            coef[kept] = ridge.coef_
+            intercept = float(ridge.intercept_)
+            wrong = kept & (coef * direction < 0)
+            if not wrong.any():
+                break
+            kept &= ~wrong
+        if not kept.any():
+            coef[:], intercept = 0.0, float(np.mean(target))
+        models.append(LinearModel(design, coef.copy(), intercept))
+    return models
 
 
 def _fit_logistic(matrix: np.ndarray, target: np.ndarray, categorical: Sequence[int]) -> LinearModel:
@@ -392,6 +436,48 @@ def _default_params(n_rows: int, objective: str, random_state: int) -> dict[str,
         "force_col_wise": True,
         "seed": random_state,
     }
+
+
+def _shape_params(shape: str, n_rows: int) -> dict[str, Any]:
+    """The overrides that make one of `GBM_SHAPES` from the default parameters (leaf sizes scale with the rows)."""
+    if shape == "default":
+        return {}
+    if shape == "shallow":  # near-additive: few splits per tree, heavier shrinkage of leaf values
+        return {"num_leaves": 4, "min_data_in_leaf": int(np.clip(n_rows // 15, 5, 100)), "lambda_l2": 10.0}
+    if shape == "deep":  # interactions: more leaves, smaller ones, fewer features per tree
+        return {"num_leaves": 31, "min_data_in_leaf": int(np.clip(n_rows // 100, 2, 20)), "feature_fraction": 0.6}
+    raise ValueError(f"unknown GBM shape {shape!r}; use one of {', '.join(GBM_SHAPES)}")
+
+
+def _check_shapes(shapes: Sequence[str] | None) -> tuple[str, ...]:
+    chosen = tuple(shapes or GBM_SHAPES)
+    for shape in chosen:
+        _shape_params(shape, 100)
+    return chosen
+
+
+def picked_model(weight: float) -> str:
+    """What a blend weight means in words: the linear model alone, LightGBM alone, or a blend of the two."""
+    return "linear" if weight <= 0.0 else "lightgbm" if weight >= 1.0 else "blend"
+
+
+def _candidate_scores(weights: Sequence[float], scores: Sequence[float]) -> dict[str, float]:
+    """The inner score of each candidate: LightGBM alone, the linear model alone, the best blend between them."""
+    out: dict[str, float] = {}
+    for weight, score in zip(weights, scores, strict=True):
+        name = picked_model(weight)
+        out[name] = min(out.get(name, math.inf), float(score))
+    return out
+
+
+def _monotone_vector(columns: Sequence[str], kinds: Mapping[str, str], monotone: Mapping[str, int]) -> list[int]:
+    """LightGBM's `monotone_constraints`, one entry per model column; categories cannot be ordered."""
+    for name, sign in monotone.items():
+        if sign not in (-1, 1):
+            raise ValueError(f"monotone direction of {name!r} must be 1 or -1")
+        if kinds.get(name) not in (None, "numeric"):
+            raise ValueError(f"monotone feature {name!r} must be numeric")
+    return [int(monotone.get(name, 0)) for name in columns]
 
 
 def _train_booster(
@@ -470,6 +556,25 @@ def _inner_folds(n_rows: int, n_folds: int, random_state: int, labels: np.ndarra
     return list(KFold(k, shuffle=True, random_state=random_state).split(np.zeros(n_rows)))
 
 
+def _time_folds(periods: np.ndarray, n_folds: int, labels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Forward-chaining folds: each of the latest `n_folds` periods is validated by the rows of the periods before it
+    (an expanding window), never by its own or a later period's rows."""
+    if len(periods) != len(labels):
+        raise ValueError("periods must be one value per row")
+    distinct = np.unique(periods)
+    if len(distinct) < 3:
+        raise ValueError(f"time-ordered inner folds need at least 3 periods; got {len(distinct)}")
+    folds = []
+    for period in distinct[-min(n_folds, len(distinct) - 2) :]:
+        train_idx, test_idx = np.flatnonzero(periods < period), np.flatnonzero(periods == period)
+        if len(np.unique(labels[train_idx])) < 2:
+            continue  # an early period without a single churn teaches nothing to validate
+        folds.append((train_idx, test_idx))
+    if not folds:
+        raise ValueError("no time-ordered inner fold has both classes in its training periods")
+    return folds
+
+
 def _as_frame(X: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X
@@ -501,6 +606,8 @@ class IntervalRegressor:
         blend: bool = True,
         rounds: Sequence[int] | None = None,
         anchor: str | None = None,
+        shapes: Sequence[str] | None = None,
+        monotone: Mapping[str, int] | None = None,
     ) -> None:
         if not 0 < alpha < 1:
             raise ValueError("alpha must be between 0 and 1")
@@ -512,6 +619,10 @@ class IntervalRegressor:
         self.blend = blend
         self.round_grid = tuple(sorted(rounds or self.ROUNDS))
         self.anchor = anchor
+        self.shapes = _check_shapes(shapes)
+        self.monotone = dict(monotone or {})  # feature -> +1 (never decreases the answer) or -1
+        self.shape = "default"
+        self.ridge_alpha = 1.0
         self.encoder = FrameEncoder()
         self.boosters: dict[str, lgb.Booster] = {}
         self.linear: LinearModel | None = None
@@ -552,37 +663,61 @@ class IntervalRegressor:
         # With an anchor (a person's estimate of the same quantity) the models learn its error, not the level.
         offset = self._offset(matrix)
         z = z - offset
-        params = {**_default_params(len(X), "quantile", self.random_state), **self.params}
+        base = _default_params(len(X), "quantile", self.random_state)
+        # LightGBM refuses monotone constraints under quantile (and L1) loss, so here the linear model alone holds
+        # the directions; the blend's GBM share is checked by the model-behaviour tests instead.
+        _monotone_vector(self.encoder.columns, self.encoder.kinds, self.monotone)
+        signs = {self.encoder.columns.index(name): sign for name, sign in self.monotone.items()}
+        shape_params = {shape: {**base, **_shape_params(shape, len(X)), **self.params} for shape in self.shapes}
         max_rounds = max(self.round_grid)
         names = list(self.quantiles)
+        folds = _inner_folds(len(z), self.n_folds, self.random_state)
 
-        # Out-of-fold predictions: GBM quantiles at every round count, the ridge's median and its residual band.
-        oof_gbm = {name: np.zeros((len(self.round_grid), len(z))) for name in names}
-        oof_lin = np.zeros((3, len(z)))
-        for train_idx, test_idx in _inner_folds(len(z), self.n_folds, self.random_state):
-            for name, q in self.quantiles.items():
+        def p50_mae(scores: np.ndarray) -> float:  # in the target's own units, as the user reads the P50
+            return float(np.mean(np.abs(self._from_model(scores + offset) - target)))
+
+        # Out-of-fold P50 of every GBM shape at every round count, and the ridge's median and residual band at every
+        # penalty: chosen, like the rest, by the inner folds' MAE in the target's units (a leave-one-out choice in
+        # log space favours small projects).
+        oof_p50 = {shape: np.zeros((len(self.round_grid), len(z))) for shape in self.shapes}
+        oof_ridge = np.zeros((len(RIDGE_ALPHAS), 3, len(z)))
+        for train_idx, test_idx in folds:
+            for shape, params in shape_params.items():
                 booster = _train_booster(
-                    matrix[train_idx], z[train_idx], {**params, "alpha": q}, max_rounds, categorical
+                    matrix[train_idx], z[train_idx], {**params, "alpha": 0.5}, max_rounds, categorical
+                )
+                for r, rounds in enumerate(self.round_grid):
+                    oof_p50[shape][r, test_idx] = _predict(booster, matrix[test_idx], num_iteration=rounds)
+            if self.blend:
+                fits = _fit_ridge(matrix[train_idx], z[train_idx], categorical, signs, RIDGE_ALPHAS)
+                for a, linear in enumerate(fits):
+                    oof_ridge[a][:, test_idx] = self._linear_band(
+                        linear, matrix[train_idx], z[train_idx], matrix[test_idx]
+                    )
+        ridge_maes = [p50_mae(band[1]) for band in oof_ridge]
+        self.ridge_alpha = float(RIDGE_ALPHAS[int(np.argmin(ridge_maes))])
+        oof_lin = oof_ridge[int(np.argmin(ridge_maes))]
+
+        # The shape and rounds of the P50 by inner MAE; the tails then use that shape, their rounds by pinball loss.
+        shape_maes = {shape: [p50_mae(p) for p in oof_p50[shape]] for shape in self.shapes}
+        self.shape = min(self.shapes, key=lambda shape: (min(shape_maes[shape]), self.shapes.index(shape)))
+        params = shape_params[self.shape]
+        self.rounds = {"p50": self.round_grid[int(np.argmin(shape_maes[self.shape]))]}
+        oof_gbm = {"p50": oof_p50[self.shape]}
+        for name in ("p10", "p90"):
+            oof_gbm[name] = np.zeros((len(self.round_grid), len(z)))
+            for train_idx, test_idx in folds:
+                booster = _train_booster(
+                    matrix[train_idx], z[train_idx], {**params, "alpha": self.quantiles[name]}, max_rounds, categorical
                 )
                 for r, rounds in enumerate(self.round_grid):
                     oof_gbm[name][r, test_idx] = _predict(booster, matrix[test_idx], num_iteration=rounds)
-            if self.blend:
-                linear = _fit_ridge(matrix[train_idx], z[train_idx], categorical)
-                oof_lin[:, test_idx] = self._linear_band(linear, matrix[train_idx], z[train_idx], matrix[test_idx])
-
-        # Pick the round counts: pinball loss in model space for the tails, MAE in the target's own units for p50.
-        for name, q in self.quantiles.items():
-            if name == "p50":
-                losses = [np.mean(np.abs(self._from_model(p + offset) - target)) for p in oof_gbm[name]]
-            else:
-                losses = [_pinball(z, p, q) for p in oof_gbm[name]]
+            losses = [_pinball(z, p, self.quantiles[name]) for p in oof_gbm[name]]
             self.rounds[name] = self.round_grid[int(np.argmin(losses))]
         gbm_band = np.vstack([oof_gbm[name][self.round_grid.index(self.rounds[name])] for name in names])
 
         weights = BLEND_WEIGHTS if self.blend else (1.0,)
-        maes = [
-            np.mean(np.abs(self._from_model(w * gbm_band[1] + (1 - w) * oof_lin[1] + offset) - target)) for w in weights
-        ]
+        maes = [p50_mae(w * gbm_band[1] + (1 - w) * oof_lin[1]) for w in weights]
         self.weight = float(weights[int(np.argmin(maes))])
         band = self.weight * gbm_band + (1 - self.weight) * oof_lin
         band = _uncross(band)  # quantile crossing would make the scores meaningless
@@ -593,6 +728,14 @@ class IntervalRegressor:
         scores = np.maximum(band[0] - z, z - band[2])
         self.conformal_offset = float(np.quantile(scores, 1 - self.alpha))
         self.selection = {
+            "picked": picked_model(self.weight),
+            "weight": self.weight,
+            "gbm_shape": self.shape,
+            "rounds": dict(self.rounds),
+            "ridge_alpha": self.ridge_alpha,
+            "metric": "inner-fold MAE of P50",
+            "inner_score": _candidate_scores(weights, maes),
+            "inner_mae_by_shape": {shape: float(min(values)) for shape, values in shape_maes.items()},
             "inner_mae_by_weight": dict(zip([str(w) for w in weights], [float(m) for m in maes], strict=True)),
             "inner_coverage_before": float(np.mean((z >= band[0]) & (z <= band[2]))),
         }
@@ -612,7 +755,7 @@ class IntervalRegressor:
             name: _train_booster(matrix, z, {**params, "alpha": q}, self.rounds[name], categorical)
             for name, q in self.quantiles.items()
         }
-        self.linear = _fit_ridge(matrix, z, categorical) if self.blend else None
+        self.linear = _fit_ridge(matrix, z, categorical, signs, (self.ridge_alpha,))[0] if self.blend else None
         if self.linear is not None:
             residuals = z - self.linear.score(matrix)
             self._residual_band = np.quantile(residuals, [self.alpha / 2, 1 - self.alpha / 2]).tolist()
@@ -734,6 +877,8 @@ class IntervalRegressor:
             "conformal_offset": self.conformal_offset,
             "support": self.support,
             "selection": self.selection,
+            "shape": self.shape,
+            "monotone": self.monotone,
         }
 
     @classmethod
@@ -753,6 +898,8 @@ class IntervalRegressor:
         model.conformal_offset = float(data["conformal_offset"])
         model.support = data.get("support")
         model.selection = dict(data.get("selection", {}))
+        model.shape = data.get("shape", "default")
+        model.monotone = dict(data.get("monotone", {}))
         return model
 
 
@@ -803,15 +950,24 @@ class CalibratedClassifier:
         n_folds: int = 5,
         blend: bool = True,
         rounds: Sequence[int] | None = None,
+        shapes: Sequence[str] | None = None,
+        monotone: Mapping[str, int] | None = None,
+        calibration_periods: int | None = None,
     ) -> None:
         if method not in ("isotonic", "sigmoid"):
             raise ValueError("method must be 'isotonic' or 'sigmoid'")
+        # With time-ordered folds: fit the calibration map on the latest this-many validated periods only (None:
+        # all of them), so a drifting base rate is read where it is now.
+        self.calibration_periods = calibration_periods
         self.params = dict(params or {})
         self.random_state = random_state
         self.method = method
         self.n_folds = n_folds
         self.blend = blend
         self.round_grid = tuple(sorted(rounds or self.ROUNDS))
+        self.shapes = _check_shapes(shapes)
+        self.monotone = dict(monotone or {})
+        self.shape = "default"
         self.encoder = FrameEncoder()
         self.booster: lgb.Booster | None = None
         self.linear: LinearModel | None = None
@@ -824,7 +980,10 @@ class CalibratedClassifier:
     def feature_names(self) -> list[str]:
         return list(self.encoder.columns)
 
-    def fit(self, X: pd.DataFrame, y) -> CalibratedClassifier:
+    def fit(self, X: pd.DataFrame, y, periods=None) -> CalibratedClassifier:
+        """Fits on rows `X` with 0/1 labels `y`. `periods` (one sortable value per row, e.g. a snapshot's cutoff)
+        makes the inner folds time-ordered: selection and calibration then rest on the latest periods, each scored
+        by models that saw only earlier ones."""
         X = _as_frame(X)
         labels = np.asarray(y)
         if labels.ndim != 1 or len(labels) != len(X):
@@ -837,32 +996,62 @@ class CalibratedClassifier:
         self.encoder = FrameEncoder().fit(X)
         matrix = self.encoder.matrix(X)
         categorical = self.encoder.categorical_indices
-        params = {**_default_params(len(X), "binary", self.random_state), **self.params}
-        params.setdefault("lambda_l2", 5.0)
+        base = _default_params(len(X), "binary", self.random_state)
+        if self.monotone:
+            base["monotone_constraints"] = _monotone_vector(self.encoder.columns, self.encoder.kinds, self.monotone)
+        shape_params = {shape: {**base, **_shape_params(shape, len(X)), **self.params} for shape in self.shapes}
 
-        oof_gbm = np.zeros((len(self.round_grid), len(labels)))
+        if periods is None:
+            folds = _inner_folds(len(labels), self.n_folds, self.random_state, labels)
+        else:
+            folds = _time_folds(np.asarray(periods), self.n_folds, labels)
+        seen = np.zeros(len(labels), dtype=bool)
+        oof_gbm = {shape: np.zeros((len(self.round_grid), len(labels))) for shape in self.shapes}
         oof_lin = np.zeros(len(labels))
-        for train_idx, test_idx in _inner_folds(len(labels), self.n_folds, self.random_state, labels):
-            booster = _train_booster(matrix[train_idx], labels[train_idx], params, max(self.round_grid), categorical)
-            for r, rounds in enumerate(self.round_grid):
-                oof_gbm[r, test_idx] = _predict(booster, matrix[test_idx], num_iteration=rounds, raw_score=True)
+        for train_idx, test_idx in folds:
+            seen[test_idx] = True
+            for shape, params in shape_params.items():
+                booster = _train_booster(
+                    matrix[train_idx], labels[train_idx], params, max(self.round_grid), categorical
+                )
+                for r, rounds in enumerate(self.round_grid):
+                    oof_gbm[shape][r, test_idx] = _predict(
+                        booster, matrix[test_idx], num_iteration=rounds, raw_score=True
+                    )
             if self.blend:
                 linear = _fit_logistic(matrix[train_idx], labels[train_idx], categorical)
                 oof_lin[test_idx] = linear.score(matrix[test_idx])
 
-        losses = [_log_loss(labels, scores) for scores in oof_gbm]
-        best = int(np.argmin(losses))
+        y_seen = labels[seen]
+        losses = {shape: [_log_loss(y_seen, scores[seen]) for scores in oof_gbm[shape]] for shape in self.shapes}
+        self.shape = min(self.shapes, key=lambda shape: (min(losses[shape]), self.shapes.index(shape)))
+        best = int(np.argmin(losses[self.shape]))
         self.rounds = self.round_grid[best]
+        gbm = oof_gbm[self.shape][best][seen]
         weights = BLEND_WEIGHTS if self.blend else (1.0,)
-        blend_losses = [_log_loss(labels, w * oof_gbm[best] + (1 - w) * oof_lin) for w in weights]
+        blend_losses = [_log_loss(y_seen, w * gbm + (1 - w) * oof_lin[seen]) for w in weights]
         self.weight = float(weights[int(np.argmin(blend_losses))])
-        raw = self.weight * oof_gbm[best] + (1 - self.weight) * oof_lin
-        self.calibration = _fit_calibration(raw, labels, self.method)
+        raw = self.weight * gbm + (1 - self.weight) * oof_lin[seen]
+        recent = np.ones(len(raw), dtype=bool)
+        if periods is not None and self.calibration_periods:
+            seen_periods = np.asarray(periods)[seen]
+            recent = np.isin(seen_periods, np.unique(seen_periods)[-self.calibration_periods :])
+        self.calibration = _fit_calibration(raw[recent], y_seen[recent], self.method)
         self.selection = {
-            "inner_logloss_by_rounds": dict(zip([str(r) for r in self.round_grid], losses, strict=True)),
+            "picked": picked_model(self.weight),
+            "weight": self.weight,
+            "gbm_shape": self.shape,
+            "rounds": self.rounds,
+            "metric": "inner-fold log loss",
+            "inner_folds": "time-ordered" if periods is not None else "stratified",
+            "inner_rows": int(seen.sum()),
+            "inner_score": _candidate_scores(weights, blend_losses),
+            "inner_logloss_by_shape": {shape: float(min(values)) for shape, values in losses.items()},
+            "inner_logloss_by_rounds": dict(zip([str(r) for r in self.round_grid], losses[self.shape], strict=True)),
             "inner_logloss_by_weight": dict(zip([str(w) for w in weights], blend_losses, strict=True)),
         }
 
+        params = shape_params[self.shape]
         self.booster = _train_booster(matrix, labels, params, self.rounds, categorical)
         self.linear = _fit_logistic(matrix, labels, categorical) if self.blend else None
         self.params = params
@@ -932,6 +1121,8 @@ class CalibratedClassifier:
             "weight": self.weight,
             "calibration": self.calibration,
             "selection": self.selection,
+            "shape": self.shape,
+            "monotone": self.monotone,
         }
 
     @classmethod
@@ -946,6 +1137,8 @@ class CalibratedClassifier:
         model.weight = float(data["weight"])
         model.calibration = dict(data["calibration"])
         model.selection = dict(data.get("selection", {}))
+        model.shape = data.get("shape", "default")
+        model.monotone = dict(data.get("monotone", {}))
         return model
 
 

@@ -21,6 +21,8 @@ CHURN_TRAIN_CUTOFFS = 8  # quarterly snapshots stacked for churn training (two y
 CHURN_HOLDOUT_CUTOFFS = 2  # the latest monthly cutoffs are the holdout
 # Lower is better for each; a new model is promoted only when it beats the champion on this, on the same holdout.
 PRIMARY_METRIC = {"effort": "mae", "duration": "mae", "overrun": "brier", "churn": "brier"}
+# Directions the domain fixes, kept by both the GBM (monotone constraints) and the linear model (coefficient signs).
+MONOTONE = {"effort": {"scope_items": 1}}
 DEMO_ACCOUNTS = 3000
 DEMO_SEED = 7
 DEMO_END = date(2026, 10, 31)
@@ -37,6 +39,7 @@ class TrainingSet:
     x_holdout: pd.DataFrame
     y_holdout: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    periods_train: pd.Series | None = None  # each training row's snapshot cutoff: the learner's folds follow time
 
 
 def _learner_classes():
@@ -123,7 +126,16 @@ def churn_training_set(
         "holdout_churn_rate": float(y.loc[is_holdout, "y"].mean()),
         "horizon_days": feats.CHURN_HORIZON_DAYS,
     }
-    return TrainingSet("churn", "classifier", x[~is_holdout], y[~is_holdout], x[is_holdout], y[is_holdout], summary)
+    return TrainingSet(
+        "churn",
+        "classifier",
+        x[~is_holdout],
+        y[~is_holdout],
+        x[is_holdout],
+        y[is_holdout],
+        summary,
+        periods_train=data.loc[~is_holdout, "as_of"],
+    )
 
 
 def fit_bundle(training: TrainingSet, seed: int = 0, learner_options: Mapping[str, Any] | None = None) -> ModelBundle:
@@ -132,16 +144,32 @@ def fit_bundle(training: TrainingSet, seed: int = 0, learner_options: Mapping[st
     options = dict(learner_options or {})
     x, y = training.x_train, training.y_train
     if training.kind == "interval":
-        learners = {"main": interval_regressor(random_state=seed, **options).fit(x, y["y"].to_numpy())}
+        monotone = {**MONOTONE.get(training.name, {}), **options.pop("monotone", {})}
+        learners = {
+            "main": interval_regressor(random_state=seed, monotone=monotone, **options).fit(x, y["y"].to_numpy())
+        }
     elif training.kind == "overrun":
         learners = {
             "main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy()),
             "amount": interval_regressor(random_state=seed, **options).fit(x, y["overrun_pct"].to_numpy()),
         }
     else:
-        learners = {"main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy())}
+        periods = None if training.periods_train is None else training.periods_train.to_numpy()
+        learners = {
+            "main": calibrated_classifier(random_state=seed, **options).fit(x, y["y"].to_numpy(), periods=periods)
+        }
     kind = "classifier" if training.kind == "classifier" else training.kind
-    return ModelBundle(training.name, kind, list(x.columns), learners, {"training": training.summary})
+    info = {"training": training.summary, "selection": selection_summary(learners)}
+    return ModelBundle(training.name, kind, list(x.columns), learners, info)
+
+
+def selection_summary(learners: Mapping[str, Any]) -> dict[str, Any]:
+    """What each learner of a bundle picked on its inner folds (linear, LightGBM or a blend) and the inner scores."""
+    return {
+        name: {key: learner.selection[key] for key in ("picked", "weight", "gbm_shape", "metric", "inner_score")}
+        for name, learner in learners.items()
+        if "picked" in getattr(learner, "selection", {})
+    }
 
 
 def _roc_auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -165,13 +193,18 @@ def holdout_metrics(bundle: ModelBundle, training: TrainingSet) -> dict[str, flo
             "interval_width": float(np.mean(q[:, 2] - q[:, 0])),
             "n": float(len(y)),
         }
+    from handoff.risk.evaluation import calibration_report
+
     p = bundle.predict(x)
+    calibration = calibration_report(y, p, float(training.y_train["y"].mean()))
     metrics: dict[str, float | None] = {
         "roc_auc": _roc_auc(y, p),
         "pr_auc": float(average_precision_score(y, p)) if y.sum() > 0 else None,
         "brier": float(brier_score_loss(y, p)),
         "log_loss": float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1])),
         "positive_rate": float(y.mean()),
+        "brier_skill": calibration["brier_skill"],
+        "ece": calibration["ece"],
         "n": float(len(y)),
     }
     expected = bundle.expected_overrun(x)
@@ -228,16 +261,13 @@ def importance(bundle: ModelBundle, x: pd.DataFrame, rows: int = 500) -> pd.Seri
 def reliability_bins(bundle: ModelBundle, training: TrainingSet, bins: int = 10) -> list[list[float]] | None:
     """A classifier's reliability curve on the holdout as numbers: (mean predicted, observed rate, rows) per
     quantile bin, the points `figures` plots; kept in the bundle so the web app can draw and tabulate them."""
+    from handoff.risk.evaluation import reliability_curve
+
     if bundle.kind == "interval":
         return None
-    p = bundle.predict(training.x_holdout)
-    y = training.y_holdout["y"].to_numpy(dtype="float64")
-    order = np.argsort(p, kind="stable")
-    return [
-        [float(p[chunk].mean()), float(y[chunk].mean()), float(len(chunk))]
-        for chunk in np.array_split(order, min(bins, len(order)))
-        if len(chunk)
-    ]
+    return reliability_curve(
+        training.y_holdout["y"].to_numpy(dtype="float64"), bundle.predict(training.x_holdout), bins
+    )
 
 
 def figures(bundle: ModelBundle, training: TrainingSet, importances: pd.Series) -> dict[str, Any]:
@@ -344,7 +374,15 @@ def model_card(bundle: ModelBundle, version: str | None, metrics: dict, baseline
         if bundle.kind == "interval"
         else "Baseline: the training base rate for every row."
     )
-    lines += ["", baseline_note, "", "## Limits", "", LIMITS[bundle.name], ""]
+    lines += ["", baseline_note, ""]
+    for part, picked in bundle.info.get("selection", {}).items():
+        scores = ", ".join(f"{name} {value:.4g}" for name, value in picked["inner_score"].items())
+        lines += [
+            f"Model selection ({part}), on the training rows' inner folds only: **{picked['picked']}** (GBM share "
+            f"{picked['weight']:g}, LightGBM shape `{picked['gbm_shape']}`); {picked['metric']}: {scores}.",
+            "",
+        ]
+    lines += ["## Limits", "", LIMITS[bundle.name], ""]
     top = bundle.info.get("top_features", [])
     if top:
         lines += ["## Strongest features (mean |contribution| on the holdout)", ""]
