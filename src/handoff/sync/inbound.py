@@ -199,9 +199,6 @@ def asana_hook(payload: Any) -> list[str]:
     return gids
 
 
-TRELLO_MEMBER_ACTIONS = ("addMemberToCard", "removeMemberFromCard")
-
-
 def trello_hook(payload: Any, *, done_list_id: str | None = None) -> tuple[str | None, RemoteState | None]:
     """(action id, the card's changed fields) of a Trello webhook body; (None, None) for what is not a card update."""
     action = _dict(_dict(payload).get("action"))
