@@ -15,6 +15,16 @@ from handoff.wiring import Parts
 POSTGRES_ADMIN_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not services"` sees these marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every PostgreSQL test (a `postgresql` parameter or the `postgres_url` fixture) is also a `services` test."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.postgres)
+        if item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.services)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings with all state in a temporary HANDOFF_HOME and no outside endpoints."""

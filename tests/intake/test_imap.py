@@ -20,6 +20,8 @@ from handoff.intake.sources.imap import ImapSource
 from handoff.wiring import Parts
 from tests.debian import debian_binary
 
+pytestmark = pytest.mark.services  # Dovecot on loopback
+
 USER, PASSWORD = "inbox", "secret"
 
 CONFIG = """

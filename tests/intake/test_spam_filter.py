@@ -20,6 +20,8 @@ from handoff.intake.spam_filter import FilterUnavailable, SpamdFilter
 from handoff.wiring import Parts
 from tests.debian import debian_binary
 
+pytestmark = pytest.mark.services  # spamd and rspamd on loopback
+
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
