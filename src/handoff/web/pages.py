@@ -1,7 +1,7 @@
 """The web app's routes under `/app`: sign-in (password or one-time link), sign-out, the inbox and the review queue.
 
-Every page needs a signed-in person whose role the API's permission table (`access.roles.ROUTE_PERMISSIONS`,
-keyed by route name) allows; every POST carries a CSRF token; the data comes through the API's own service calls
+Every page needs a signed-in person whom the API's own rule (`access.roles.may_call`, on the route name) lets
+through; every POST carries a CSRF token; the data comes through the API's own service calls
 and masking functions, so a person sees on a page exactly what their role sees through `/v1`.
 """
 
@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from handoff.access.roles import ROUTE_PERMISSIONS, allows
+from handoff.access.roles import allows, may_call
 from handoff.access.users import (
     Person,
     User,
@@ -85,8 +85,7 @@ def current_person(request: Request) -> Person:
     person = user.principal()
     request.state.person = person
     route_name = getattr(request.scope.get("route"), "name", None)
-    permission = ROUTE_PERMISSIONS.get(route_name or "")
-    if permission is None or not allows(person.role, permission):  # fail closed, as for /v1
+    if not may_call(person.role, route_name or ""):  # the /v1 rule: fail closed; scoped roles need scope-aware pages
         raise PermissionDenied(f"role {person.role!r} may not open {route_name or 'this page'}")
     return person
 
