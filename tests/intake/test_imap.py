@@ -94,7 +94,7 @@ def dovecot() -> Iterator[int]:
         yield port
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.communicate(timeout=30)  # waits, and closes the stderr pipe
         shutil.rmtree(root, ignore_errors=True)
 
 

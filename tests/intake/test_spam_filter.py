@@ -66,9 +66,10 @@ class Spamd:
             time.sleep(0.3)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+            self.process.communicate(timeout=30)  # waits, and closes the stderr pipe
         self.process = None
 
 

@@ -41,13 +41,12 @@ def enqueue(session: Session, task_ids: Iterable[str], targets: Sequence[str], *
     ids, wanted = list(dict.fromkeys(task_ids)), [target for target in targets if target in TARGETS]
     if not ids or not wanted:
         return 0
-    existing = set(
-        session.execute(
-            select(task_sync.c.task_id, task_sync.c.target).where(
-                task_sync.c.task_id.in_(ids), task_sync.c.target.in_(wanted)
-            )
-        ).tuples()
+    found = session.execute(
+        select(task_sync.c.task_id, task_sync.c.target).where(
+            task_sync.c.task_id.in_(ids), task_sync.c.target.in_(wanted)
+        )
     )
+    existing = {(task_id, target) for task_id, target in found}
     moment = now or utcnow()
     rows = [
         {"task_id": task_id, "target": target, "status": "pending", "attempts": 0, "created_at": moment}
