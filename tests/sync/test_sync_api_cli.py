@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -86,6 +87,7 @@ def test_an_acceptance_rolled_back_leaves_no_outbox_row(sync_parts, accepted_tas
     assert _outbox_rows(sync_parts) == before
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_handoff_sync_push_prints_json_and_exits_by_outcome(sync_parts, vendors, accepted_task) -> None:
     task_id = accepted_task(targets=("trello",))
     result = _handoff_sync(sync_parts, vendors, "push")
@@ -134,12 +136,15 @@ def test_an_auto_accepted_task_enters_the_outbox_with_its_creation(sync_parts) -
             title_vectors=vectors,
         )
     with sync_parts.sessions() as session:
-        queued = set(session.execute(select(task_sync.c.task_id, task_sync.c.target)).tuples())
+        queued = {
+            (task_id, target) for task_id, target in session.execute(select(task_sync.c.task_id, task_sync.c.target))
+        }
     sure, unsure = recorded.created
     assert queued == {(sure, target) for target in ("jira", "asana", "trello")}
     assert all(task_id != unsure for task_id, _ in queued)
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_handoff_sync_pull_applies_what_changed_in_the_tool(sync_parts, vendors, accepted_task) -> None:
     task_id = accepted_task(targets=("trello",))
     push(sync_parts)
