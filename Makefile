@@ -1,4 +1,4 @@
-# handoff: `make run` brings the system up on the embedded default; `make test` runs the whole suite.
+# handoff: `make run` brings the system up on the embedded default; `make test` runs the whole suite, `make test-fast` the inner loop.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -19,7 +19,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
-# The inner loop: pure and SQLite tests, no outside services (see the `services` marker in pyproject.toml).
+# The inner loop: pure and SQLite tests, no outside services and nothing slow (the markers are in pyproject.toml).
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not services and not slow"
 
