@@ -1,10 +1,10 @@
-# handoff: `make run` brings the system up on the embedded default; `make test` runs the whole suite.
+# handoff: `make run` brings the system up on the embedded default; `make test` runs the whole suite, `make test-fast` the inner loop.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HANDOFF := $(VENV)/bin/handoff
 
-.PHONY: run test lint format bench eval migration docs clean
+.PHONY: run test test-fast lint format bench eval migration docs clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# The inner loop: pure and SQLite tests, no outside services and nothing slow (the markers are in pyproject.toml).
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not services and not slow"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests eval

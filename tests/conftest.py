@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,16 @@ from handoff.settings import Settings
 from handoff.wiring import Parts
 
 POSTGRES_ADMIN_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not services"` sees these marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every PostgreSQL test (a `postgresql` parameter or the `postgres_url` fixture) is also a `services` test."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.postgres)
+        if item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture
@@ -73,11 +84,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         _drop_postgres_database(url)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated once per session: each test's SQLite parts start from a copy of it (running the
+    migrations costs ~0.3 s, most of a small store test). `tests/store` still migrates for real."""
+    from handoff.store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "store.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _migrated(built: Parts, template: Path) -> Parts:
+    """The parts' store made current: a copy of the migrated template for SQLite, the migrations for PostgreSQL."""
+    url = built.settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        built.settings.ensure_home()
+        shutil.copyfile(template, url.removeprefix("sqlite:///"))
+    else:
+        built.migrate()
+    return built
+
+
 @pytest.fixture
-def parts(settings: Settings, database_url: str) -> Iterator[Parts]:
+def parts(settings: Settings, database_url: str, migrated_sqlite: Path) -> Iterator[Parts]:
     """Migrated parts on each database backend."""
-    built = Parts(settings.model_copy(update={"database_url": database_url}))
-    built.migrate()
+    built = _migrated(Parts(settings.model_copy(update={"database_url": database_url})), migrated_sqlite)
     try:
         yield built
     finally:
@@ -85,10 +117,9 @@ def parts(settings: Settings, database_url: str) -> Iterator[Parts]:
 
 
 @pytest.fixture
-def sqlite_parts(settings: Settings) -> Iterator[Parts]:
+def sqlite_parts(settings: Settings, migrated_sqlite: Path) -> Iterator[Parts]:
     """Migrated parts on the embedded default only, for tests that are not about the store."""
-    built = Parts(settings)
-    built.migrate()
+    built = _migrated(Parts(settings), migrated_sqlite)
     try:
         yield built
     finally:

@@ -24,17 +24,7 @@ TARGETS = ("jira", "asana", "trello")
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "sync"))
-    from sync_vendors import (
-        ASANA_PROJECT,
-        ASANA_TOKEN,
-        JIRA_EMAIL,
-        JIRA_PROJECT,
-        JIRA_TOKEN,
-        TRELLO_KEY,
-        TRELLO_LIST,
-        TRELLO_TOKEN,
-        Vendors,
-    )
+    from sync_vendors import Vendors
 
     from handoff.settings import Settings
     from handoff.store.crm_tables import CRM_TABLES
@@ -45,17 +35,7 @@ def main() -> None:
 
     count = int(os.environ.get("HANDOFF_BENCH_SYNC_TASKS", "200"))
     with tempfile.TemporaryDirectory() as home, Vendors() as vendors:
-        sync = {
-            "jira": {
-                "base_url": vendors.url,
-                "email": JIRA_EMAIL,
-                "api_token": JIRA_TOKEN,
-                "project_key": JIRA_PROJECT,
-            },
-            "asana": {"base_url": vendors.url, "token": ASANA_TOKEN, "project_gid": ASANA_PROJECT},
-            "trello": {"base_url": vendors.url, "key": TRELLO_KEY, "token": TRELLO_TOKEN, "list_id": TRELLO_LIST},
-        }
-        parts = Parts(Settings(home=Path(home), sync=sync, _env_file=None))
+        parts = Parts(Settings(home=Path(home), sync=vendors.targets(), _env_file=None))
         parts.migrate()
         tasks = CRM_TABLES["tasks"]
         with transaction(parts.sessions) as session:

@@ -6,6 +6,7 @@ import json
 from datetime import date
 
 import pandas as pd
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -16,6 +17,8 @@ from handoff.cli.main import build_app
 from handoff.risk.features import active_accounts
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.wiring import Parts
+
+pytestmark = pytest.mark.slow  # trains a real champion
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 15)
 

@@ -96,6 +96,7 @@ def test_metrics_take_a_key_when_the_setting_is_on(parts, make_key, auth) -> Non
         assert client.get("/metrics").status_code == 200  # the default: open, like /healthz
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_the_cli_prints_a_rotated_key_once(settings, tmp_path) -> None:
     env = {**os.environ, "HANDOFF_HOME": str(settings.home)}
     env.pop("HANDOFF_DATABASE_URL", None)

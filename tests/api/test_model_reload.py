@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 
 from handoff.api.app import create_app
 from handoff.risk.registry import log_model, set_champion
+
+pytestmark = pytest.mark.slow  # trains and promotes champions
 
 
 def _example(bundle) -> pd.DataFrame:

@@ -19,6 +19,8 @@ from handoff.settings import Settings
 from handoff.store.db import transaction
 from handoff.wiring import Parts
 
+pytestmark = pytest.mark.slow  # fuzzes every operation
+
 ADMIN: dict[str, str] = {}
 
 

@@ -36,6 +36,7 @@ def _wait_for(url: str, process: subprocess.Popen, timeout_s: float = 240.0) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.services  # `handoff up` in a subprocess, with its HTTP and SMTP ports
 def test_handoff_up_serves_api_and_inbox_and_stops_cleanly(tmp_path) -> None:
     api_port, smtp_port = _free_port(), _free_port()
     env = {

@@ -7,36 +7,18 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-from typer.testing import CliRunner
+from crm_cli import FIXTURES, handoff, import_folder, rows
 
-from handoff.cli.main import build_app
 from handoff.crm.loader import crm_row_counts
-from handoff.store.crm_tables import CRM_TABLES
 from handoff.wiring import Parts
 
-FIXTURES = Path(__file__).parent / "fixtures"
 RAVENSTACK = "churn_saas_ravenstack_synthetic"
-
-
-def _handoff(parts: Parts, *args: str):
-    """Runs the real CLI against the parts' database."""
-    env = {
-        "HANDOFF_HOME": str(parts.settings.resolved_home),
-        "HANDOFF_DATABASE_URL": parts.settings.resolved_database_url,
-    }
-    return CliRunner().invoke(build_app(), list(args), env=env)
-
-
-def _rows(parts: Parts, table: str) -> dict[str, dict]:
-    with parts.engine.connect() as conn:
-        return {row["id"]: dict(row) for row in conn.execute(select(CRM_TABLES[table])).mappings()}
 
 
 def test_ravenstack_imports_and_a_second_import_changes_nothing(parts: Parts, datasets_dir: Path) -> None:
     files = sorted(str(p) for p in (datasets_dir / RAVENSTACK).glob("ravenstack_*.csv"))
     assert len(files) == 5
-    first = _handoff(parts, "import", "--mapping", "ravenstack", *files, "--json")
+    first = handoff(parts, "import", "--mapping", "ravenstack", *files, "--json")
     assert first.exit_code == 0, first.output
     report = json.loads(first.stdout)
     assert report["ok"] is True
@@ -45,16 +27,16 @@ def test_ravenstack_imports_and_a_second_import_changes_nothing(parts: Parts, da
     counts = crm_row_counts(parts.engine)
     assert counts["usage"] == 25000 and counts["accounts"] == 500
 
-    second = _handoff(parts, "import", "--mapping", "ravenstack", *files, "--json")
+    second = handoff(parts, "import", "--mapping", "ravenstack", *files, "--json")
     assert second.exit_code == 0, second.output
     again = json.loads(second.stdout)["entities"]
     assert all(c["inserted"] == 0 and c["updated"] == 0 for c in again.values())
     assert {name: c["unchanged"] for name, c in again.items()} == inserted
     assert crm_row_counts(parts.engine) == counts
 
-    accounts = _rows(parts, "accounts")
+    accounts = rows(parts, "accounts")
     assert accounts["A-2e4581"]["status"] == "active" and accounts["A-43a9e3"]["status"] == "churned"
-    tickets = _rows(parts, "tickets")
+    tickets = rows(parts, "tickets")
     assert set(t["priority"] for t in tickets.values()) <= {"low", "normal", "high", "urgent"}
 
 
@@ -86,7 +68,7 @@ def _planted(tmp_path: Path) -> list[Path]:
 
 def test_planted_errors_are_all_reported_precisely_and_nothing_is_written(parts: Parts, tmp_path: Path) -> None:
     files = [str(p) for p in _planted(tmp_path)]
-    result = _handoff(parts, "import", "--mapping", "handoff", *files, "--json")
+    result = handoff(parts, "import", "--mapping", "handoff", *files, "--json")
     assert result.exit_code == 2
     report = json.loads(result.stdout)
     assert report["ok"] is False
@@ -112,7 +94,7 @@ def test_planted_errors_are_all_reported_precisely_and_nothing_is_written(parts:
     assert "not valid utf-8" in reasons[7] and "encoding" in reasons[7]
     assert not any(crm_row_counts(parts.engine).values())
 
-    text = _handoff(parts, "import", "--mapping", "handoff", *files)
+    text = handoff(parts, "import", "--mapping", "handoff", *files)
     assert text.exit_code == 2
     lines = text.stderr.strip().splitlines()
     assert (
@@ -125,33 +107,51 @@ def test_planted_errors_are_all_reported_precisely_and_nothing_is_written(parts:
 
 def test_references_may_point_at_rows_already_in_the_store(parts: Parts, tmp_path: Path) -> None:
     accounts = _write(tmp_path / "accounts.csv", "id,name\nA1,Acme\n")
-    assert _handoff(parts, "import", "--mapping", "handoff", str(accounts)).exit_code == 0
+    assert handoff(parts, "import", "--mapping", "handoff", str(accounts)).exit_code == 0
     contacts = _write(tmp_path / "contacts.csv", "id,account_id,email\nC1,A1,a@acme.com\nC2,A2,b@x.com\n")
-    rejected = _handoff(parts, "import", "--mapping", "handoff", str(contacts), "--json")
+    rejected = handoff(parts, "import", "--mapping", "handoff", str(contacts), "--json")
     assert rejected.exit_code == 2
     assert [(p["row"], p["column"]) for p in json.loads(rejected.stdout)["problems"]] == [(3, "account_id")]
     _write(contacts, "id,account_id,email\nC1,A1,a@acme.com\n")
-    assert _handoff(parts, "import", "--mapping", "handoff", str(contacts)).exit_code == 0
+    assert handoff(parts, "import", "--mapping", "handoff", str(contacts)).exit_code == 0
     assert crm_row_counts(parts.engine)["contacts"] == 1
 
 
 def test_changed_rows_update_and_dry_run_writes_nothing(parts: Parts, tmp_path: Path) -> None:
     accounts = _write(tmp_path / "accounts.csv", "id,name,seats\nA1,Acme,10\nA2,Beta,5\n")
-    assert _handoff(parts, "import", "--mapping", "handoff", str(accounts)).exit_code == 0
+    assert handoff(parts, "import", "--mapping", "handoff", str(accounts)).exit_code == 0
     _write(accounts, "id,name,seats\nA1,Acme,12\nA2,Beta,5\nA3,Gamma,1\n")
-    dry = _handoff(parts, "import", "--mapping", "handoff", str(accounts), "--dry-run", "--json")
+    dry = handoff(parts, "import", "--mapping", "handoff", str(accounts), "--dry-run", "--json")
     assert json.loads(dry.stdout)["entities"]["accounts"] == {"inserted": 1, "updated": 1, "unchanged": 1}
-    assert _rows(parts, "accounts")["A1"]["seats"] == 10 and len(_rows(parts, "accounts")) == 2
-    real = _handoff(parts, "import", "--mapping", "handoff", str(accounts), "--json")
+    assert rows(parts, "accounts")["A1"]["seats"] == 10 and len(rows(parts, "accounts")) == 2
+    real = handoff(parts, "import", "--mapping", "handoff", str(accounts), "--json")
     assert json.loads(real.stdout)["entities"]["accounts"] == {"inserted": 1, "updated": 1, "unchanged": 1}
-    assert _rows(parts, "accounts")["A1"]["seats"] == 12
+    assert rows(parts, "accounts")["A1"]["seats"] == 12
+
+
+@pytest.mark.parametrize(
+    ("mapping", "rows_per_entity"),
+    [("hubspot", {"team_members": 2, "accounts": 3, "contacts": 3, "deals": 3}),
+     ("salesforce", {"team_members": 2, "accounts": 2, "contacts": 2, "deals": 2}),
+     ("zoho", {"team_members": 2, "accounts": 2, "contacts": 2, "deals": 2}),
+     ("dynamics365", {"team_members": 2, "accounts": 2, "contacts": 2, "deals": 2})],
+)  # fmt: skip
+def test_a_vendor_export_imports_with_a_report_and_a_second_import_changes_nothing(
+    parts: Parts, mapping: str, rows_per_entity: dict[str, int]
+) -> None:
+    report = import_folder(parts, mapping, FIXTURES / mapping)
+    assert report["exit"] == 0 and report["ok"] is True, report
+    assert {name: c["inserted"] for name, c in report["entities"].items()} == rows_per_entity
+    again = import_folder(parts, mapping, FIXTURES / mapping)
+    assert again["exit"] == 0
+    assert {name: (c["inserted"], c["updated"], c["unchanged"]) for name, c in again["entities"].items()} == {
+        name: (0, 0, count) for name, count in rows_per_entity.items()
+    }
 
 
 def test_hubspot_export_imports_with_owner_and_company_lookups(parts: Parts) -> None:
-    files = sorted(str(p) for p in (FIXTURES / "hubspot").glob("*.csv"))
-    result = _handoff(parts, "import", "--mapping", "hubspot", *files, "--json")
-    assert result.exit_code == 0, result.output
-    accounts = _rows(parts, "accounts")
+    assert import_folder(parts, "hubspot", FIXTURES / "hubspot")["exit"] == 0
+    accounts = rows(parts, "accounts")
     assert accounts["9001"]["domain"] == "acme-robotics.com"
     assert accounts["9001"]["owner_id"] == "501"
     assert accounts["9002"]["owner_id"] == "502"  # "omar haddad": names match case-insensitively
@@ -162,25 +162,19 @@ def test_hubspot_export_imports_with_owner_and_company_lookups(parts: Parts) -> 
         None,
     )
     assert accounts["9003"]["name"] == "Cobalt & Sons, Ltd"
-    contacts = _rows(parts, "contacts")
+    contacts = rows(parts, "contacts")
     assert contacts["7002"]["account_id"] == "9002"  # by company name when the id column is empty
     assert contacts["7003"]["account_id"] == "9001"  # the first of several associated companies
-    deals = _rows(parts, "deals")
+    deals = rows(parts, "deals")
     assert (deals["3001"]["stage"], deals["3001"]["amount"], deals["3001"]["owner_id"]) == ("won", 48500.0, "501")
     assert deals["3002"]["stage"] == "open" and deals["3002"]["closed_at"] is None
     assert deals["3003"]["stage"] == "lost" and deals["3003"]["owner_id"] is None
-    assert _rows(parts, "team_members")["501"]["name"] == "Dana Whitfield"
-    again = json.loads(_handoff(parts, "import", "--mapping", "hubspot", *files, "--json").stdout)["entities"]
-    assert all(
-        c["inserted"] == c["updated"] == 0 and c["unchanged"] == 3 for n, c in again.items() if n != "team_members"
-    )
+    assert rows(parts, "team_members")["501"]["name"] == "Dana Whitfield"
 
 
 def test_salesforce_export_imports(parts: Parts) -> None:
-    files = sorted(str(p) for p in (FIXTURES / "salesforce").glob("*.csv"))
-    result = _handoff(parts, "import", "--mapping", "salesforce", *files, "--json")
-    assert result.exit_code == 0, result.output
-    accounts = _rows(parts, "accounts")
+    assert import_folder(parts, "salesforce", FIXTURES / "salesforce")["exit"] == 0
+    accounts = rows(parts, "accounts")
     northwind = accounts["0015g00000XyZ01"]
     assert (northwind["domain"], northwind["owner_id"], northwind["status"]) == (
         "northwind.example.com",
@@ -189,21 +183,21 @@ def test_salesforce_export_imports(parts: Parts) -> None:
     )
     assert northwind["created_at"] == date(2024, 1, 15)  # US report date
     assert accounts["0015g00000XyZ02"]["domain"] == "globex.example"
-    assert _rows(parts, "contacts")["0035g00000Ct002"]["account_id"] == "0015g00000XyZ02"
-    deals = _rows(parts, "deals")
+    assert rows(parts, "contacts")["0035g00000Ct002"]["account_id"] == "0015g00000XyZ02"
+    deals = rows(parts, "deals")
     assert (deals["0065g00000Op001"]["stage"], deals["0065g00000Op001"]["amount"]) == ("won", 25000.0)
     assert deals["0065g00000Op002"]["stage"] == "open"
-    team = _rows(parts, "team_members")
+    team = rows(parts, "team_members")
     assert team["0055g00000FgHiJ"]["active"] is False
 
 
 def test_an_unmatched_file_or_unknown_owner_is_rejected(parts: Parts, tmp_path: Path) -> None:
     stray = _write(tmp_path / "notes.csv", "a,b\n1,2\n")
-    result = _handoff(parts, "import", "--mapping", "hubspot", str(stray), "--json")
+    result = handoff(parts, "import", "--mapping", "hubspot", str(stray), "--json")
     assert result.exit_code == 2
     assert "no file pattern" in json.loads(result.stdout)["problems"][0]["reason"]
     companies = _write(tmp_path / "companies.csv", "Record ID,Company name,Company owner\n1,Acme,Nobody Known\n")
-    result = _handoff(parts, "import", "--mapping", "hubspot", str(companies), "--json")
+    result = handoff(parts, "import", "--mapping", "hubspot", str(companies), "--json")
     problem = json.loads(result.stdout)["problems"][0]
     assert (problem["row"], problem["column"]) == (2, "Company owner")
     assert "no team_members with name 'Nobody Known'" in problem["reason"]
@@ -217,6 +211,6 @@ def test_a_bad_mapping_is_one_clear_error(parts: Parts, tmp_path: Path, mapping:
     )
     data = _write(tmp_path / "accounts.csv", "id\nA1\n")
     target = str(tmp_path / mapping) if mapping.endswith(".yaml") else mapping
-    result = _handoff(parts, "import", "--mapping", target, str(data))
+    result = handoff(parts, "import", "--mapping", target, str(data))
     assert result.exit_code != 0
     assert result.exception is not None and "mapping" in str(result.exception)

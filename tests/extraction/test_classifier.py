@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from handoff.extraction.classifier import ARTIFACT_DIR, committed_classifier, load_classifier
 from handoff.extraction.datasets import load_lin, load_parakweet
@@ -37,6 +38,7 @@ def test_requests_score_above_statements() -> None:
     assert probabilities[:3].min() > model.threshold > probabilities[3:].max()
 
 
+@pytest.mark.slow  # trains the classifier twice
 def test_training_is_reproducible_and_round_trips(tmp_path: Path, datasets_dir: Path) -> None:
     corpus = load_parakweet(datasets_dir)
     sentences, labels = corpus.sentences[::25], corpus.labels[::25]  # a tiny slice: the test stays fast

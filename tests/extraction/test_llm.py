@@ -254,6 +254,7 @@ def test_offline_when_no_endpoint() -> None:
     assert extractor.name == "offline"
 
 
+@pytest.mark.slow  # MLflow tracing
 def test_tracing_records_each_chain_call_in_mlflow(tmp_path) -> None:
     import mlflow
 

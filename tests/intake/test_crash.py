@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from intake_support import CORPUS, free_port
 from sqlalchemy import func, select
 
@@ -17,6 +18,8 @@ from handoff.intake import service
 from handoff.intake.sources.smtp import smtp_inbox
 from handoff.tasks.tables import task_links
 from handoff.wiring import Parts
+
+pytestmark = pytest.mark.slow  # worker processes started, SIGKILLed and restarted
 
 WORKER = Path(__file__).parent / "crash_worker.py"
 MAILS = ("gmail_forward_en.eml", "outlook_forward_zh_gbk.eml", "nested_forward.eml", "big5_direct.eml",
@@ -69,7 +72,7 @@ def test_sigkill_mid_processing_loses_nothing_and_repeats_nothing(crm_parts: Par
     _wait_for(home / "hanging", victim)
     hung_on = int((home / "hanging").read_text())
     os.kill(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
+    victim.communicate(timeout=30)  # waits, and closes the output pipe
     assert victim.returncode == -signal.SIGKILL
 
     with parts.sessions() as session:
@@ -79,7 +82,7 @@ def test_sigkill_mid_processing_loses_nothing_and_repeats_nothing(crm_parts: Par
 
     survivor = _worker(home, hang_at=0, lease_s=1.0)
     _wait_for(home / "finished", survivor)
-    survivor.wait(timeout=60)
+    survivor.communicate(timeout=60)
     # The victim's lease (1 s) may still have run when the survivor claimed; what it skipped, a later pass takes.
     started = time.monotonic()
     while True:
@@ -107,7 +110,7 @@ def test_a_message_that_kills_every_worker_fails_alone_not_with_its_batch(crm_pa
     deaths = 0
     for _ in range(10):
         worker = _worker(home, hang_at=0, lease_s=0.5, die_on=poison)
-        worker.wait(timeout=180)
+        worker.communicate(timeout=180)
         if worker.returncode == 0:
             break
         assert worker.returncode == -signal.SIGKILL

@@ -70,6 +70,7 @@ def _mailboxes(root: Path) -> Path:
     return given
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_one_run_gives_every_input_a_status_and_goes_on(home: Path, tmp_path: Path) -> None:
     given = _mailboxes(tmp_path)
     result = _cli(home, "ingest", str(given), "/dev/null", "--json")
@@ -119,6 +120,7 @@ def test_one_run_gives_every_input_a_status_and_goes_on(home: Path, tmp_path: Pa
     assert stored and all(p.read_bytes() != passwd for p in stored)
 
 
+@pytest.mark.slow  # writes and streams huge files
 def test_huge_files_are_never_held_in_memory(tmp_path: Path, sqlite_parts) -> None:
     from handoff.intake.sources.files import receive_files
 

@@ -72,6 +72,7 @@ def endpoint(crm_parts: Parts) -> Iterator[tuple[Parts, str]]:
         yield parts, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
+        server.server_close()
         parts.close()
 
 

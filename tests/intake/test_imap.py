@@ -20,6 +20,8 @@ from handoff.intake.sources.imap import ImapSource
 from handoff.wiring import Parts
 from tests.debian import debian_binary
 
+pytestmark = pytest.mark.services  # Dovecot on loopback
+
 USER, PASSWORD = "inbox", "secret"
 
 CONFIG = """
@@ -92,7 +94,7 @@ def dovecot() -> Iterator[int]:
         yield port
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.communicate(timeout=30)  # waits, and closes the stderr pipe
         shutil.rmtree(root, ignore_errors=True)
 
 

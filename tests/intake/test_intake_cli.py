@@ -78,6 +78,7 @@ def test_the_whole_corpus_ingests_with_every_message_accounted_for(home: Path, e
     assert rejected["counts"]["rejected"] == len(rejected["entries"])
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_ledger_retry_and_bad_input_are_one_line_errors(home: Path) -> None:
     nothing = _handoff(home, "ledger", "retry")
     assert (

@@ -20,6 +20,8 @@ from handoff.intake.spam_filter import FilterUnavailable, SpamdFilter
 from handoff.wiring import Parts
 from tests.debian import debian_binary
 
+pytestmark = pytest.mark.services  # spamd and rspamd on loopback
+
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
@@ -64,9 +66,10 @@ class Spamd:
             time.sleep(0.3)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+            self.process.communicate(timeout=30)  # waits, and closes the stderr pipe
         self.process = None
 
 

@@ -59,7 +59,8 @@ def test_workers_in_separate_processes_process_each_message_exactly_once(tmp_pat
         time.sleep(0.1)
     (home / "go").write_text("go")
     for worker in workers:
-        assert worker.wait(timeout=300) == 0, worker.stdout.read().decode() if worker.stdout else ""
+        output, _ = worker.communicate(timeout=300)  # waits, and closes the pipe
+        assert worker.returncode == 0, output.decode()
     reports = [json.loads((home / f"w{n}.json").read_text()) for n in range(WORKERS)]
 
     with parts.sessions() as session:

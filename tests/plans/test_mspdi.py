@@ -20,6 +20,8 @@ from handoff.risk.schemas import EstimatePublic
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 
+pytestmark = pytest.mark.services  # MPXJ on a Java runtime
+
 CLOSED = date(2026, 11, 2)  # a Monday: the project starts a week later, Monday 9 November
 START = date(2026, 11, 9)
 

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from handoff.cli.main import build_app
 from handoff.risk.evaluation import evaluate_table
 
+pytestmark = pytest.mark.slow  # `handoff eval` in subprocesses
+
 
 @pytest.fixture(scope="module")
 def table_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:

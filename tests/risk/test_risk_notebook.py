@@ -8,7 +8,7 @@ import pytest
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-train-and-explain.ipynb"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]  # a Jupyter kernel runs the notebook
 
 
 def test_train_and_explain_notebook_executes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

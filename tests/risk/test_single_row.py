@@ -11,6 +11,8 @@ import pytest
 
 from handoff.risk import single_row
 
+pytestmark = pytest.mark.slow  # trains boosters of each kind
+
 
 def _booster(objective: str, seed: int = 0, **params) -> lgb.Booster:
     """A small booster over 5 numeric features (NaNs learnt as missing) and one categorical."""

@@ -6,17 +6,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
-from sync_vendors import (
-    ASANA_PROJECT,
-    ASANA_TOKEN,
-    JIRA_EMAIL,
-    JIRA_PROJECT,
-    JIRA_TOKEN,
-    TRELLO_KEY,
-    TRELLO_LIST,
-    TRELLO_TOKEN,
-    Vendors,
-)
+from sync_vendors import Vendors
 
 from handoff.settings import Settings
 from handoff.store.crm_tables import CRM_TABLES
@@ -32,26 +22,12 @@ def vendors() -> Iterator[Vendors]:
         yield running
 
 
-def sync_section(url: str, **overrides: object) -> dict:
-    """Every target pointed at the loopback vendors; quick timeouts and no real waits (tests pass their own sleep)."""
-    section = {
-        "jira": {"base_url": url, "email": JIRA_EMAIL, "api_token": JIRA_TOKEN, "project_key": JIRA_PROJECT},
-        "asana": {"base_url": url, "token": ASANA_TOKEN, "project_gid": ASANA_PROJECT},
-        "trello": {"base_url": url, "key": TRELLO_KEY, "token": TRELLO_TOKEN, "list_id": TRELLO_LIST},
-        "timeout_s": 0.5,
-        "backoff_s": 0.01,
-        "settle_s": 0.0,
-    }
-    section.update(overrides)
-    return section
-
-
 @pytest.fixture
 def sync_parts(tmp_path, vendors: Vendors, database_url: str) -> Iterator[Parts]:
-    """Migrated parts (SQLite and PostgreSQL) whose three sync targets are the loopback vendors."""
-    settings = Settings(
-        home=tmp_path / "home", database_url=database_url, sync=sync_section(vendors.url), _env_file=None
-    )
+    """Migrated parts (SQLite and PostgreSQL) whose three sync targets are the loopback vendors; quick timeouts and
+    no real waits (tests pass their own sleep)."""
+    sync = {**vendors.targets(), "timeout_s": 0.5, "backoff_s": 0.01, "settle_s": 0.0}
+    settings = Settings(home=tmp_path / "home", database_url=database_url, sync=sync, _env_file=None)
     built = Parts(settings)
     built.migrate()
     try:

@@ -59,6 +59,14 @@ class Vendors:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def targets(self) -> dict[str, dict[str, str]]:
+        """The sync settings' three targets, pointed at this server with the credentials it accepts."""
+        return {
+            "jira": {"base_url": self.url, "email": JIRA_EMAIL, "api_token": JIRA_TOKEN, "project_key": JIRA_PROJECT},
+            "asana": {"base_url": self.url, "token": ASANA_TOKEN, "project_gid": ASANA_PROJECT},
+            "trello": {"base_url": self.url, "key": TRELLO_KEY, "token": TRELLO_TOKEN, "list_id": TRELLO_LIST},
+        }
+
     def fail(self, vendor: str, *faults: Fault, method: str | None = None, path: str | None = None) -> None:
         """Script faults for the vendor's create (or another method and path), used in order, once each."""
         key = (method, path) if method and path else CREATE[vendor]

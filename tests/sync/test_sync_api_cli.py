@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -21,6 +22,22 @@ from handoff.sync.tables import task_sync
 def _outbox_rows(parts) -> int:
     with parts.sessions() as session:
         return int(session.execute(select(func.count()).select_from(task_sync)).scalar_one())
+
+
+def _handoff_sync(parts, vendors, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`handoff sync COMMAND --json ARGS` in a subprocess on the parts' store, with only Trello configured."""
+    trello = parts.settings.sync.trello
+    env = {
+        **os.environ,
+        "HANDOFF_HOME": str(parts.settings.home),
+        "HANDOFF_DATABASE_URL": parts.settings.resolved_database_url,
+        "HANDOFF_SYNC__TRELLO__BASE_URL": vendors.url,
+        "HANDOFF_SYNC__TRELLO__KEY": trello.key.get_secret_value(),
+        "HANDOFF_SYNC__TRELLO__TOKEN": trello.token.get_secret_value(),
+        "HANDOFF_SYNC__TRELLO__LIST_ID": trello.list_id,
+    }
+    line = [sys.executable, "-m", "handoff", "sync", command, "--json", *args]
+    return subprocess.run(line, capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_the_api_accepts_into_the_outbox_and_shows_the_link_once_pushed(sync_parts, vendors, accepted_task) -> None:
@@ -70,25 +87,15 @@ def test_an_acceptance_rolled_back_leaves_no_outbox_row(sync_parts, accepted_tas
     assert _outbox_rows(sync_parts) == before
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_handoff_sync_push_prints_json_and_exits_by_outcome(sync_parts, vendors, accepted_task) -> None:
     task_id = accepted_task(targets=("trello",))
-    sync = sync_parts.settings.sync
-    env = {
-        **os.environ,
-        "HANDOFF_HOME": str(sync_parts.settings.home),
-        "HANDOFF_DATABASE_URL": sync_parts.settings.resolved_database_url,
-        "HANDOFF_SYNC__TRELLO__BASE_URL": vendors.url,
-        "HANDOFF_SYNC__TRELLO__KEY": sync.trello.key.get_secret_value(),
-        "HANDOFF_SYNC__TRELLO__TOKEN": sync.trello.token.get_secret_value(),
-        "HANDOFF_SYNC__TRELLO__LIST_ID": sync.trello.list_id,
-    }
-    command = [sys.executable, "-m", "handoff", "sync", "push", "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    result = _handoff_sync(sync_parts, vendors, "push")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sent"] == 1 and report["tasks"][0]["task_id"] == task_id
-    assert sync.trello.token.get_secret_value() not in result.stdout + result.stderr
-    again = subprocess.run([*command, "--target", "jira"], capture_output=True, text=True, env=env, timeout=120)
+    assert sync_parts.settings.sync.trello.token.get_secret_value() not in result.stdout + result.stderr
+    again = _handoff_sync(sync_parts, vendors, "push", "--target", "jira")
     assert again.returncode == 2 and "not configured" in again.stderr
     assert len(vendors.items["trello"]) == 1
 
@@ -129,28 +136,20 @@ def test_an_auto_accepted_task_enters_the_outbox_with_its_creation(sync_parts) -
             title_vectors=vectors,
         )
     with sync_parts.sessions() as session:
-        queued = set(session.execute(select(task_sync.c.task_id, task_sync.c.target)).tuples())
+        queued = {
+            (task_id, target) for task_id, target in session.execute(select(task_sync.c.task_id, task_sync.c.target))
+        }
     sure, unsure = recorded.created
     assert queued == {(sure, target) for target in ("jira", "asana", "trello")}
     assert all(task_id != unsure for task_id, _ in queued)
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_handoff_sync_pull_applies_what_changed_in_the_tool(sync_parts, vendors, accepted_task) -> None:
     task_id = accepted_task(targets=("trello",))
     push(sync_parts)
     vendors.change("trello", vendors.items["trello"][0]["id"], dueComplete=True)
-    sync = sync_parts.settings.sync
-    env = {
-        **os.environ,
-        "HANDOFF_HOME": str(sync_parts.settings.home),
-        "HANDOFF_DATABASE_URL": sync_parts.settings.resolved_database_url,
-        "HANDOFF_SYNC__TRELLO__BASE_URL": vendors.url,
-        "HANDOFF_SYNC__TRELLO__KEY": sync.trello.key.get_secret_value(),
-        "HANDOFF_SYNC__TRELLO__TOKEN": sync.trello.token.get_secret_value(),
-        "HANDOFF_SYNC__TRELLO__LIST_ID": sync.trello.list_id,
-    }
-    command = [sys.executable, "-m", "handoff", "sync", "pull", "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    result = _handoff_sync(sync_parts, vendors, "pull")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["applied"] == 1 and report["tasks"] == [
@@ -161,5 +160,5 @@ def test_handoff_sync_pull_applies_what_changed_in_the_tool(sync_parts, vendors,
             select(CRM_TABLES["tasks"].c.status).where(CRM_TABLES["tasks"].c.id == task_id)
         ).scalar_one()
     assert status == "done"
-    again = subprocess.run([*command, "--target", "jira"], capture_output=True, text=True, env=env, timeout=120)
+    again = _handoff_sync(sync_parts, vendors, "pull", "--target", "jira")
     assert again.returncode == 2 and "not configured" in again.stderr

@@ -161,6 +161,7 @@ def test_review_errors_are_domain_errors(parts) -> None:
             service.accept_task(session, task_id, reviewer="pm")
 
 
+@pytest.mark.slow  # embeds 80 titles with MiniLM
 def test_the_duplicate_threshold_separates_the_annotated_pairs(settings) -> None:
     """The configured threshold links every 'different' pair apart and most 'same' pairs together."""
     from pathlib import Path

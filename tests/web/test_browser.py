@@ -27,6 +27,8 @@ from handoff.wiring import Parts
 from tests.debian import debian_binary
 from tests.intake.intake_support import free_port, seed_crm
 
+pytestmark = pytest.mark.services  # Chromium and chromedriver
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "web"
 PASSWORD = "correct horse battery"
 CUSTOMER_EMAIL, CUSTOMER_PHONE = "alice.chen@acme-corp.com", "555 0100"

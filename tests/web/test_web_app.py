@@ -218,6 +218,7 @@ def test_a_pm_accepts_edits_and_rejects_on_the_review_page_and_the_labels_say_wh
     assert len({label.reviewer for label in labels}) == 1 and labels[0].reviewer.startswith("user:")
 
 
+@pytest.mark.slow  # the CLI in subprocesses
 def test_handoff_users_invite_prints_a_link_that_signs_in_and_mails_it_when_asked(tmp_path, monkeypatch) -> None:
     from typer.testing import CliRunner
 

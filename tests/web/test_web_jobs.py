@@ -19,6 +19,8 @@ from tests.alerts.conftest import ScriptedScorer
 from tests.api.conftest import demo_frames, demo_parts, served_models  # noqa: F401
 from tests.web.test_web_app import browser, csrf, invited, sign_in_by_link
 
+pytestmark = pytest.mark.slow  # trains the champions the pages show
+
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 OWNERS = [
     {"id": "tm1", "name": "Ann Lee", "email": "ann@example.com", "role": "account_owner"},

@@ -13,7 +13,6 @@ from handoff.access.tables import audit_log
 from handoff.clock import naive_utcnow
 
 READ_CONTACT_DATA = "read_contact_data"
-EXPORT_CONTACT_DATA = "export_contact_data"
 RELEASE_FROM_GATE = "release_from_gate"  # a person let quarantined (spam) or bulk mail through to the tasks
 
 

@@ -163,11 +163,6 @@ def mask_contact_data_in(text: str | None) -> str | None:
     return _ANY.text(text)
 
 
-def mask_contact_data_deep(value: Any) -> Any:
-    """`mask_contact_data_in` on every text inside nested dicts and lists; anything else as it is."""
-    return _ANY.deep(value)
-
-
 def has_contact_data(text: str | None) -> bool:
     """Whether a free text holds an address or a phone number (reading it unmasked is then audited)."""
     return _ANY.finds(text)

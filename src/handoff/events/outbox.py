@@ -6,18 +6,18 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.clock import as_utc, utcnow
 from handoff.errors import NotFound
 from handoff.events.model import EVENT_TYPES, SECRET_PREFIX, check_target_url, wanted_events
 from handoff.events.tables import hook_deliveries, hook_events, hook_subscriptions
-from handoff.store.db import transaction
+from handoff.store.leases import claim_due
 
 MAX_DELIVERIES_LISTED = 500
 
@@ -180,27 +180,10 @@ def list_deliveries(session: Session, subscription_id: str, *, limit: int = 100)
 
 
 def claim(sessions: sessionmaker[Session], *, limit: int, lease_s: float, now: datetime) -> list[int]:
-    """Due pending deliveries this deliverer now holds for `lease_s`, oldest first; each taken by a conditional
-    UPDATE, so two deliverers never send one row at once (SQLite and PostgreSQL alike)."""
-    due = and_(
-        hook_deliveries.c.status == "pending",
-        or_(hook_deliveries.c.next_attempt_at.is_(None), hook_deliveries.c.next_attempt_at <= now),
-        or_(hook_deliveries.c.claimed_until.is_(None), hook_deliveries.c.claimed_until < now),
-    )
-    held: list[int] = []
-    with transaction(sessions) as session:
-        candidates = session.scalars(
-            select(hook_deliveries.c.id).where(due).order_by(hook_deliveries.c.id).limit(limit)
-        ).all()
-        for delivery_id in candidates:
-            taken = session.execute(
-                update(hook_deliveries)
-                .where(hook_deliveries.c.id == delivery_id, due)
-                .values(claimed_until=now + timedelta(seconds=lease_s), attempts=hook_deliveries.c.attempts + 1)
-            )
-            if cast(CursorResult, taken).rowcount == 1:
-                held.append(delivery_id)
-    return held
+    """Due pending deliveries this deliverer now holds for `lease_s`, oldest first; two deliverers never send one
+    row at once (`store.leases`)."""
+    held = claim_due(sessions, hook_deliveries, ["id"], order_by=["id"], limit=limit, lease_s=lease_s, now=now)
+    return [delivery_id for (delivery_id,) in held]
 
 
 @dataclass(frozen=True)

@@ -86,14 +86,6 @@ def cue_matrix(sentences: list[str]) -> np.ndarray:
     return np.vstack([cue_vector(s) for s in sentences])
 
 
-def is_request(sentence: str) -> bool:
-    return bool(_REQUEST.search(sentence) or _IMPERATIVE_START.match(sentence.strip()))
-
-
-def is_commitment(sentence: str) -> bool:
-    return bool(_COMMIT.search(sentence))
-
-
 def has_marker(sentence: str) -> bool:
     return bool(_MARKER.search(sentence))
 

@@ -11,7 +11,6 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from sentence_transformers import SentenceTransformer
 
-EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
 _lock = threading.Lock()
 

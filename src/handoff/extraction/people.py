@@ -124,7 +124,6 @@ def _display_name(raw: str | None) -> str | None:
 _NAME = r"[A-Z][\w'-]+(?:\s[A-Z]\.|\s[A-Z][a-z]+)?"
 # "Tim -", "Shanna/Tom,", "Marie or Tana -", "Scott and JIm,": people addressed by name at the start of a line.
 _VOCATIVE_OPENING = re.compile(rf"^\s*({_NAME}(?:\s*(?:/|&|\band\b|\bor\b)\s*{_NAME})*)\s*(?:,|-|–|:)\s")
-_JOINERS = re.compile(r"\s*(?:/|&|、|＆|\band\b)\s*")
 # Owners written after the item ("… - 胡欣蔚", "… -谢秀奇 (10月底…)", "… @陈玄", "责任人：朱健伟、罗钰凯").
 _TRAILING_OWNER = re.compile(
     r"\s[-–—]\s*((?:[\u4e00-\u9fff]{2,4}|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)(?:\s*[&、和]\s*[\u4e00-\u9fff]{2,4})*)"

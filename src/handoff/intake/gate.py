@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from handoff.intake.mime import Address, ParsedMail
 
 SPAM, BULK = "spam", "bulk"
-GATE_OUTCOMES = (SPAM, BULK)
 # rspamd's actions that mean "this is spam" (its milter rejects, tags or rewrites the subject); "greylist" and
 # "soft reject" are delivery tactics, not verdicts, and "no action" is clean.
 RSPAMD_SPAM_ACTIONS = frozenset({"reject", "add header", "add_header", "rewrite subject", "rewrite_subject"})

@@ -59,7 +59,7 @@ class ColumnPlan:
             stamps = _as_datetime(frame[column]) if column in frame else pd.Series(pd.NaT, index=frame.index)
             out[f"{column}__year"] = stamps.dt.year.astype(float)
             out[f"{column}__month"] = stamps.dt.month.astype(float)
-            out[f"{column}__dayofweek"] = stamps.dt.dayofweek.astype(float)
+            out[f"{column}__dayofweek"] = stamps.dt.day_of_week.astype(float)
             days = stamps.astype("int64").to_numpy(dtype=float) / 86_400e9
             days[stamps.isna().to_numpy()] = np.nan
             out[f"{column}__days"] = days

@@ -15,8 +15,6 @@ from handoff.sync.pullback import apply_remote, first_delivery, hook_secret, set
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.wiring import Parts
 
-VENDORS = ("jira", "asana", "trello")
-
 
 @dataclass
 class HookAnswer:

@@ -108,6 +108,20 @@ def _email(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) and "@" in value else None
 
 
+def _assignee_and_due(fields: dict[str, Any], *, email_key: str, due_key: str) -> dict[str, Any]:
+    """What the fields say of the assignee (None: unassigned; one without an email stays unknown) and the due day."""
+    said: dict[str, Any] = {}
+    if "assignee" in fields:
+        assignee = fields["assignee"]
+        if assignee is None:
+            said["assignee_email"] = None
+        elif email := _email(_dict(assignee).get(email_key)):
+            said["assignee_email"] = email
+    if due_key in fields:
+        said["due_date"] = parse_day(fields[due_key])
+    return said
+
+
 def jira_state(issue: Any, *, at: Any = None) -> RemoteState | None:
     """An issue (`GET /rest/api/3/issue/{id}` or a webhook's `issue`): done when its status category is `done`.
 
@@ -121,14 +135,7 @@ def jira_state(issue: Any, *, at: Any = None) -> RemoteState | None:
     category = _dict(status.get("statusCategory")).get("key")
     if isinstance(category, str):
         said["status"] = "done" if category == "done" else "open"
-    if "assignee" in fields:
-        assignee = fields["assignee"]
-        if assignee is None:
-            said["assignee_email"] = None
-        elif email := _email(_dict(assignee).get("emailAddress")):
-            said["assignee_email"] = email
-    if "duedate" in fields:
-        said["due_date"] = parse_day(fields["duedate"])
+    said.update(_assignee_and_due(fields, email_key="emailAddress", due_key="duedate"))
     changed = parse_time(fields.get("updated")) or parse_time(at)
     key = issue.get("key") if isinstance(issue.get("key"), str) else None
     return RemoteState("jira", str(issue["id"]), changed, said, key)
@@ -142,14 +149,7 @@ def asana_state(task: Any) -> RemoteState | None:
     said: dict[str, Any] = {}
     if isinstance(task.get("completed"), bool):
         said["status"] = "done" if task["completed"] else "open"
-    if "assignee" in task:
-        assignee = task["assignee"]
-        if assignee is None:
-            said["assignee_email"] = None
-        elif email := _email(_dict(assignee).get("email")):
-            said["assignee_email"] = email
-    if "due_on" in task:
-        said["due_date"] = parse_day(task["due_on"])
+    said.update(_assignee_and_due(task, email_key="email", due_key="due_on"))
     return RemoteState("asana", task["gid"], parse_time(task.get("modified_at")), said)
 
 
@@ -197,9 +197,6 @@ def asana_hook(payload: Any) -> list[str]:
         if is_task and _dict(event).get("action") in ("changed", "added", "undeleted") and gid not in gids:
             gids.append(gid)
     return gids
-
-
-TRELLO_MEMBER_ACTIONS = ("addMemberToCard", "removeMemberFromCard")
 
 
 def trello_hook(payload: Any, *, done_list_id: str | None = None) -> tuple[str | None, RemoteState | None]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, and_, or_, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.clock import Clock, as_utc, utcnow
@@ -18,6 +18,7 @@ from handoff.errors import ExternalFailure, InvalidInput, OutcomeUnknown, Perman
 from handoff.redaction import redact, summarise_error
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
+from handoff.store.leases import claim_due
 from handoff.sync.inbound import storable
 from handoff.sync.mapping import destination
 from handoff.sync.model import Connector, PushTask, RemoteLink
@@ -40,13 +41,12 @@ def enqueue(session: Session, task_ids: Iterable[str], targets: Sequence[str], *
     ids, wanted = list(dict.fromkeys(task_ids)), [target for target in targets if target in TARGETS]
     if not ids or not wanted:
         return 0
-    existing = set(
-        session.execute(
-            select(task_sync.c.task_id, task_sync.c.target).where(
-                task_sync.c.task_id.in_(ids), task_sync.c.target.in_(wanted)
-            )
-        ).tuples()
+    found = session.execute(
+        select(task_sync.c.task_id, task_sync.c.target).where(
+            task_sync.c.task_id.in_(ids), task_sync.c.target.in_(wanted)
+        )
     )
+    existing = {(task_id, target) for task_id, target in found}
     moment = now or utcnow()
     rows = [
         {"task_id": task_id, "target": target, "status": "pending", "attempts": 0, "created_at": moment}
@@ -94,34 +94,19 @@ def retry_failed(session: Session, *, target: str | None = None) -> int:
 def claim(
     sessions: sessionmaker[Session], *, targets: Sequence[str], limit: int, lease_s: float, now: datetime
 ) -> list[tuple[str, str]]:
-    """Due pending rows this pusher now holds for `lease_s`; a row another pusher holds is left to it.
-
-    Each row is taken by a conditional UPDATE, so two pushers (the service loop and `handoff sync push`) never push
-    the same task at once, on SQLite or PostgreSQL alike."""
-    free = or_(task_sync.c.claimed_until.is_(None), task_sync.c.claimed_until < now)
-    due = and_(
-        task_sync.c.status == "pending",
-        task_sync.c.target.in_(list(targets)),
-        or_(task_sync.c.next_attempt_at.is_(None), task_sync.c.next_attempt_at <= now),
-        free,
+    """(task id, target) of the due pending rows this pusher now holds for `lease_s`, oldest first; two pushers (the
+    service loop and `handoff sync push`) never push the same task at once (`store.leases`)."""
+    held = claim_due(
+        sessions,
+        task_sync,
+        ["task_id", "target"],
+        order_by=["created_at", "task_id"],
+        where=[task_sync.c.target.in_(list(targets))],
+        limit=limit,
+        lease_s=lease_s,
+        now=now,
     )
-    held: list[tuple[str, str]] = []
-    with transaction(sessions) as session:
-        candidates = session.execute(
-            select(task_sync.c.task_id, task_sync.c.target)
-            .where(due)
-            .order_by(task_sync.c.created_at, task_sync.c.task_id)
-            .limit(limit)
-        ).all()
-        for task_id, target in candidates:
-            taken = session.execute(
-                update(task_sync)
-                .where(task_sync.c.task_id == task_id, task_sync.c.target == target, due)
-                .values(claimed_until=now + timedelta(seconds=lease_s), attempts=task_sync.c.attempts + 1)
-            )
-            if cast(CursorResult, taken).rowcount == 1:
-                held.append((task_id, target))
-    return held
+    return [(task_id, target) for task_id, target in held]
 
 
 _tasks = CRM_TABLES["tasks"]

@@ -328,9 +328,11 @@ def _visible_alert(session: Session, caller: Principal, alert_id: str) -> Any:
     return alert
 
 
-def _back(back: str | None, alert: Any) -> str:
+def _back_to(alert: Any, back: str | None) -> Response:
+    """After a snooze or resolve: the page the form came from (else the alert's account), at the alert's card."""
     target = _safe_next(back)
-    return target if target != "/app" else f"/app/accounts/{alert.account_id}"
+    page = target if target != "/app" else f"/app/accounts/{alert.account_id}"
+    return RedirectResponse(f"{page}#alert-{alert.id}", status_code=303)
 
 
 @router.post("/alerts/{alert_id}/snooze", name="web_alert_snooze")
@@ -351,7 +353,7 @@ def snooze(
     except ValueError as error:
         raise InvalidInput(f"snooze until must be a date (YYYY-MM-DD), not {until!r}") from error
     snooze_alert(session, alert_id, until=day, reason=reason, actor=person.actor)
-    return RedirectResponse(f"{_back(back, alert)}#alert-{alert_id}", status_code=303)
+    return _back_to(alert, back)
 
 
 @router.post("/alerts/{alert_id}/resolve", name="web_alert_resolve")
@@ -367,7 +369,7 @@ def resolve(
 
     alert = _visible_alert(session, person, alert_id)
     resolve_alert(session, alert_id, actor=person.actor, note=note.strip() or None)
-    return RedirectResponse(f"{_back(back, alert)}#alert-{alert_id}", status_code=303)
+    return _back_to(alert, back)
 
 
 @router.get("/outbox", name="web_outbox")

@@ -1,7 +1,7 @@
 """The web app's routes under `/app`: sign-in (password or one-time link), sign-out, the inbox and the review queue.
 
-Every page needs a signed-in person whose role the API's permission table (`access.roles.ROUTE_PERMISSIONS`,
-keyed by route name) allows; every POST carries a CSRF token; the data comes through the API's own service calls
+Every page needs a signed-in person whom the API's own rule (`access.roles.may_call`, on the route name) lets
+through; every POST carries a CSRF token; the data comes through the API's own service calls
 and masking functions, so a person sees on a page exactly what their role sees through `/v1`.
 """
 

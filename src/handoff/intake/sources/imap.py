@@ -63,6 +63,7 @@ class ImapSource:
         return f"{self.user}@{self.host}:{self.port}/{folder}"[:255]
 
     def _connect(self) -> imaplib.IMAP4:
+        client: imaplib.IMAP4 | None = None
         try:
             client = (
                 imaplib.IMAP4_SSL(self.host, self.port, timeout=30)
@@ -71,6 +72,9 @@ class ImapSource:
             )
             client.login(self.user, self.password)  # type: ignore[arg-type]
         except (OSError, imaplib.IMAP4.error) as error:
+            if client is not None:  # a refused login leaves the connection open
+                with contextlib.suppress(OSError):
+                    client.shutdown()
             raise ExternalFailure(f"IMAP {self.host}:{self.port}: {error}") from error
         return client
 
