@@ -113,9 +113,12 @@ def write_decision(
         record_event(session, alert_id, "updated", actor=SYSTEM_ACTOR, detail=detail, run_date=run_date)
 
 
-def store_scores(session: Session, run_date: date, scores: pd.DataFrame, model_version: str | None) -> None:
-    """Every account's score of the run (replacing an earlier run of the date): tomorrow's run compares with it."""
-    session.execute(delete(alert_scores).where(alert_scores.c.run_date == run_date))
+def store_scores(
+    session: Session, run_date: date, scores: pd.DataFrame, model_version: str | None, *where: Any
+) -> None:
+    """Every account's score of the run (replacing an earlier run of the date; `where`: only that run's scores of
+    these accounts, e.g. one partition's range): tomorrow's run compares with it."""
+    session.execute(delete(alert_scores).where(alert_scores.c.run_date == run_date, *where))
     rows = [
         {
             "run_date": run_date,

@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 
 from handoff.alerts.digest import DigestItem
 from handoff.alerts.rules import Score, Thresholds
 from handoff.alerts.tables import alert_scores, alerts
 from handoff.scale.sources import FEATURE_ENTITIES, Partition, partition_bounds, worker_engine
 
-WRITE_BATCH_ROWS = 5000
 _SCORE_COLUMNS = {
     "probability": "float64",
     "drivers": "object",
@@ -204,6 +203,7 @@ def decide_and_store(
 ) -> pd.DataFrame:
     """The alert rules on one partition's candidates and its scores, in one transaction; a one-row summary."""
     from handoff.alerts.nightly import _Problems, decide_account
+    from handoff.alerts.store import store_scores
     from handoff.store.db import transaction
 
     started = time.perf_counter()
@@ -234,24 +234,10 @@ def decide_and_store(
                 dry_run=dry_run,
                 items_by_owner=items,
             )
-        partition = scores.attrs.get("partition")
-        if not dry_run and partition is not None:
-            # A partition re-run (its worker died after committing) replaces its own scores instead of clashing.
-            in_range = _in_range(alert_scores.c.account_id, partition)
-            session.execute(delete(alert_scores).where(alert_scores.c.run_date == run_date, *in_range))
         if not dry_run:
-            rows = [
-                {
-                    "run_date": run_date,
-                    "account_id": account,
-                    "probability": float(p),
-                    "drivers": list(d),
-                    "model_version": model_version,
-                }
-                for account, p, d in zip(scores.index, scores["probability"], scores["drivers"], strict=True)
-            ]
-            for start in range(0, len(rows), WRITE_BATCH_ROWS):
-                session.execute(insert(alert_scores), rows[start : start + WRITE_BATCH_ROWS])
+            # A partition re-run (its worker died after committing) replaces its own scores instead of clashing.
+            in_range = _in_range(alert_scores.c.account_id, scores.attrs["partition"])
+            store_scores(session, run_date, scores, model_version, *in_range)
     seconds = {**scores.attrs.get("seconds", {}), "decide_store_s": round(time.perf_counter() - started, 4)}
     summary = {
         "accounts": len(scores),
