@@ -442,3 +442,21 @@ def test_the_things_a_lead_in_asks_for_are_the_tasks_not_the_lead_in() -> None:
     assert "Send forecast of those prices" in titles
     assert not any("two things" in title for title in titles)  # the lead-in is said by its items
     assert {task.due.value for task in tasks if task.title.value.startswith("Send ")} == {WEDNESDAY.date()}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("I would appreciate it if you would read these two pages personally.", True),
+        ("If you could fix this upon your return, that would be great.", True),  # a request, not a condition
+        ("I was wondering if you would be willing to speak at the event.", True),
+        ("I need you to come by my desk some time today.", True),
+        ("If you have any questions, call me.", False),  # an open offer
+        ("If the numbers change, we will rerun the model.", False),  # a condition
+    ],
+)
+def test_the_request_forms_the_guidelines_name_are_asks(sentence: str, expected: bool) -> None:
+    from handoff.extraction.decision import is_plain_ask
+    from handoff.extraction.offline import is_explicit_ask
+
+    assert is_plain_ask(sentence, is_explicit_ask(sentence)) is expected

@@ -259,6 +259,7 @@ def never_a_task(text: str) -> bool:
     return bool(_FYI.search(text)) and not _FURTHER_ASK.search(text)
 
 
+_POLITE_IF = re.compile(r"^if you could\b(?=.{3,120}\b(?:that would|it would|would be)\b)", _I)
 _NEGATIVE = (_CONDITIONAL, _OFFER, _PROHIBITION, _FYI, _SOCIAL, _DISCLAIMER, _MARKETING, _RHETORIC)
 
 
@@ -266,6 +267,7 @@ def is_plain_ask(text: str, explicit: bool) -> bool:
     """An explicit ask (the rules' `explicit`) that none of the rules against asks contradicts: it is kept even where
     the learned layer, fitted on one company's mail and public minutes, has seen too few like it."""
     body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)]|\[[ xX]?\])\s*", "", text.strip())
+    body = _POLITE_IF.sub("", body)  # "If you could …, that would be great" asks; it is no condition
     return explicit and not any(
         pattern.match(body) if pattern is _CONDITIONAL else pattern.search(body) for pattern in _NEGATIVE
     )

@@ -65,7 +65,12 @@ _NOT_AN_ASK = re.compile(
 _EXPLICIT_ASK = re.compile(
     r"\b(?:could|can|would|will) you (?:please |also |kindly )?(?!know|think|believe|remember|imagine)[a-z]+|"
     r"\bplease (?!find|see|note|let)[a-z]+|\b(?:we|i) (?:still|urgently) need\b|\bneed (?:it|this|them) (?:completed|done|fixed|by|before)\b|"  # noqa: E501
-    r"\bwhether you can\b",
+    r"\bwhether you can\b|"
+    # The request forms GUIDELINES 2.1 names: "I need you to", "I would appreciate your comments", "I was wondering
+    # if you would be willing to", "If you could …, that would be great".
+    r"\bi need you to\b|\bi(?: would|'d) (?:appreciate|be grateful)(?: it)? if you\b|"
+    r"\bi(?: would|'d) appreciate (?:your|receiving|getting)\b|\b(?:i was|i am|i'm) wondering if you\b|"
+    r"\bwould you be (?:willing|able) to\b|\bif you could\b.{3,120}\b(?:that would|it would|would be)\b",
     re.I,
 )
 _LIST_MARK = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+(?:\[[ xX]?\]\s*)?|^\[[ xX]?\]\s*")
