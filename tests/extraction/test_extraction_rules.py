@@ -451,6 +451,8 @@ def test_the_things_a_lead_in_asks_for_are_the_tasks_not_the_lead_in() -> None:
         ("If you could fix this upon your return, that would be great.", True),  # a request, not a condition
         ("I was wondering if you would be willing to speak at the event.", True),
         ("I need you to come by my desk some time today.", True),
+        ("All clean up should be completed by December 31, 2001.", True),  # an obligation in the passive, dated
+        ("This should be noted for the record.", False),  # passive, but no deadline: a remark
         ("If you have any questions, call me.", False),  # an open offer
         ("If the numbers change, we will rerun the model.", False),  # a condition
     ],
@@ -460,3 +462,15 @@ def test_the_request_forms_the_guidelines_name_are_asks(sentence: str, expected:
     from handoff.extraction.offline import is_explicit_ask
 
     assert is_plain_ask(sentence, is_explicit_ask(sentence)) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "title"),
+    [
+        ("All clean up should be completed by December 31, 2001.", "Complete all clean up"),
+        ("All data should be copied to the new drive no later than Midnight, Thursday", "Copy all data to new drive"),
+        ("The forms must be submitted by Friday.", "Submit forms"),
+    ],
+)  # fmt: skip
+def test_an_obligation_in_the_passive_is_titled_as_the_act(sentence: str, title: str) -> None:
+    assert make_title(sentence) == title

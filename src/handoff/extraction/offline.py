@@ -70,7 +70,11 @@ _EXPLICIT_ASK = re.compile(
     # if you would be willing to", "If you could …, that would be great".
     r"\bi need you to\b|\bi(?: would|'d) (?:appreciate|be grateful)(?: it)? if you\b|"
     r"\bi(?: would|'d) appreciate (?:your|receiving|getting)\b|\b(?:i was|i am|i'm) wondering if you\b|"
-    r"\bwould you be (?:willing|able) to\b|\bif you could\b.{3,120}\b(?:that would|it would|would be)\b",
+    r"\bwould you be (?:willing|able) to\b|\bif you could\b.{3,120}\b(?:that would|it would|would be)\b|"
+    # An obligation in the passive with a deadline: "All clean up should be completed by December 31, 2001."
+    r"\b(?:should|must|needs? to|has to|have to|are to|is to)\s+be\s+[a-z]+(?:ed|en|nt)\b.{0,80}?"
+    r"\b(?:by|before|no later than|until)\s+(?:the\s+)?(?:\w+day|tomorrow|tonight|today|noon|midnight|eod|cob|end|"
+    r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|\d)",
     re.I,
 )
 _LIST_MARK = re.compile(r"^(?:[-*•·]|\d{1,2}[.)])\s+(?:\[[ xX]?\]\s*)?|^\[[ xX]?\]\s*")

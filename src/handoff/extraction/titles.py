@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handoff.extraction.cues import IMPERATIVE_VERB
+from handoff.extraction.cues import IMPERATIVE_VERB, IMPERATIVE_VERBS
 
 _MARKERS = re.compile(
     r"^\s*(?:[-*•·]\s*)?(?:\[[ xX]?\]\s*)?(?:\d{1,2}[.)]\s*)?(?:(?:action(?: item)?|ai|todo|to-do|task|follow[- ]?up|"
@@ -33,7 +33,7 @@ _DEADLINE_TAIL = re.compile(
     r"(?:the\s+)?(?:end of (?:the )?(?:day|week|month|next week|next month)|eod|eow|eom|cob|today|tonight|tomorrow|"
     r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?|q[1-4]|"
     r"(?:next|this)\s+(?:(?:\d+|two|three|four|five|six|few|couple of)\s+)?\w+|"
-    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\w+\s+\d{1,2}(?:st|nd|rd|th)?|"
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|\w+\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?|"
     r"\d{1,2}(?:st|nd|rd|th)?(?:\s+of)?(?:\s+\w+)?|"
     r"(?:\d+|a|one|two|three)\s+(?:days?|weeks?|months?))(?:\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm)?)?\b",
     re.I,
@@ -44,7 +44,9 @@ _TIME_WORDS = re.compile(
     re.I,
 )
 _CLAUSE_CUT = re.compile(
-    r"\s+(?:so that|so we|because|since|as we|as i|in order to|if you|, which|, as|; |— | - )\s*", re.I
+    r"\s+(?:so that|so we|because|since|as we|as i|in order to|if you|, which|, as|; |— | - |no later than|"
+    r"not later than)\s*",
+    re.I,
 )
 # What stands before a named owner's clause: "It was agreed that Robin will…", "Can be merged - Adrian is taking…".
 _ASSIGNMENT_LEAD = re.compile(
@@ -68,6 +70,8 @@ _IRREGULAR_GERUNDS = {"making": "make", "taking": "take", "writing": "write", "h
                       "forwarding": "forward", "fixing": "fix", "booking": "book", "adding": "add"}  # fmt: skip
 
 MAX_WORDS = 10
+_DANGLING_TEXT = "no by to the a an of and or for with at on in from that which who as if but so than"
+_DANGLING = frozenset(_DANGLING_TEXT.split())
 
 
 def _gerund_to_base(word: str) -> str:
@@ -79,9 +83,52 @@ def _gerund_to_base(word: str) -> str:
     return word
 
 
+_PASSIVE_OBLIGATION = re.compile(
+    r"^(?P<object>[A-Za-z][\w' /&-]{2,60}?)\s+(?:should|must|needs? to|has to|have to|are to|is to)\s+be\s+"
+    r"(?P<participle>[a-z]+(?:ed|en|nt))\b(?P<rest>.*)$",
+    re.I,
+)
+_IRREGULAR_PARTICIPLES = {"sent": "send", "done": "do", "made": "make", "given": "give", "taken": "take",
+                          "written": "write", "paid": "pay", "held": "hold", "brought": "bring", "kept": "keep",
+                          "told": "tell", "chosen": "choose", "driven": "drive", "spent": "spend"}  # fmt: skip
+
+
+# The imperative verbs, and some more that are asked for mostly in the passive ("should be copied by Friday").
+_ACTION_VERBS = frozenset(IMPERATIVE_VERBS) | {
+    "copy", "log", "enter", "apply", "register", "renew", "transfer", "save", "store", "migrate", "approve", "execute",
+    "process", "release",
+}  # fmt: skip
+
+
+def _base_of_participle(word: str) -> str | None:
+    """ "copied" → "copy", "completed" → "complete", "submitted" → "submit": the imperative verb it comes from."""
+    lowered = word.lower()
+    if lowered in _IRREGULAR_PARTICIPLES:
+        return _IRREGULAR_PARTICIPLES[lowered]
+    stem = lowered[:-2] if lowered.endswith("ed") else None
+    if stem is None:
+        return None
+    for verb in (stem, stem + "e", stem[:-1] + "y" if stem.endswith("i") else "", stem[:-1]):
+        if verb in _ACTION_VERBS:
+            return verb
+    return None
+
+
+def _active_voice(text: str) -> str:
+    """ "All clean up should be completed by …" → "Complete all clean up by …"; other sentences as they are."""
+    found = _PASSIVE_OBLIGATION.match(text)
+    verb = _base_of_participle(found.group("participle")) if found else None
+    if not found or verb is None:
+        return text
+    subject = found.group("object")
+    subject = subject[0].lower() + subject[1:] if not subject[:2].isupper() else subject
+    return f"{verb} {subject}{found.group('rest')}"
+
+
 def make_title(sentence: str, *, strip_owner: bool = True) -> str:
     """Short imperative title; falls back to the trimmed sentence when no rule applies."""
     text = _MARKERS.sub("", sentence.strip(), count=1)
+    text = _active_voice(text)
     text = _ASSIGNMENT_LEAD.sub("", text, count=1)
     if re.search(r"[\u4e00-\u9fff]", text):
         return _chinese_title(text)
@@ -108,6 +155,8 @@ def make_title(sentence: str, *, strip_owner: bool = True) -> str:
         return sentence.strip()[:80]
     if len(words) > MAX_WORDS:
         words = words[:MAX_WORDS]
+        while len(words) > 2 and words[-1].lower().strip(",;:") in _DANGLING:
+            words.pop()  # a cut that ends on "… to UBSWE environment no" ends on the last word that says something
     title = " ".join(words)
     return title[0].upper() + title[1:]
 
