@@ -147,4 +147,6 @@ def test_two_api_processes_answer_the_same_estimate_before_and_after_a_change(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=20)
+            if process.stdout is not None:
+                process.stdout.close()
         parts.close()

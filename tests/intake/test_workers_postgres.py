@@ -139,6 +139,9 @@ def test_two_workers_one_killed_mid_transaction_every_message_exactly_once(tmp_p
         time.sleep(0.2)
     (home / "stop").write_text("stop")
     assert survivor.wait(timeout=60) == 0, survivor.stdout.read().decode() if survivor.stdout else ""
+    for process in (victim, survivor):
+        if process.stdout is not None:
+            process.stdout.close()
     report = json.loads((home / "survivor.json").read_text())
     with parts.sessions() as session:
         links = dict(
@@ -154,8 +157,9 @@ def test_two_workers_one_killed_mid_transaction_every_message_exactly_once(tmp_p
     assert [(e.outcome, e.error) for e in entries.values() if e.outcome in ("failed", "duplicate")] == []
     # The hung message (and its batch) was claimed twice, by the victim and then by the survivor; no other one was.
     assert entries[hung_on].attempts == 2 and hung_on in report["recorded"]
-    retried = {i for i, e in entries.items() if e.attempts == 2}
-    assert retried <= set(report["recorded"]) and {e.attempts for e in entries.values()} <= {1, 2}
+    # No message is claimed more than twice. (Which others were retried depends on timing: under a loaded machine a
+    # live worker's own lease may lapse and be taken over; exactly-once below holds either way.)
+    assert {e.attempts for e in entries.values()} <= {1, 2}
     # The victim's committed batch stays done and is not repeated: one link per task each message touched.
     assert sum(1 for i in ids if entries[i].attempts == 1 and i not in report["recorded"]) >= 4
     assert {i: links.get(i, 0) for i in ids} == {i: len(e.task_ids) for i, e in entries.items()}
