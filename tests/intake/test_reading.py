@@ -174,3 +174,30 @@ def test_a_few_raw_8_bit_latin_letters_read_as_cp1252_not_as_a_guess() -> None:
     # Runs of 8-bit bytes are words of another script: those stay with the guesser (or the declared charset).
     assert decode_bytes("Привет".encode("cp1251"))[1] != "cp1252"
     assert decode_bytes("Привет мир".encode("cp1251"), "windows-1251")[0] == "Привет мир"
+
+
+@pytest.mark.parametrize(
+    ("body", "new_text", "signature"),
+    [
+        (
+            "FYI, ignore the Nicor approval.\n\nThank you,\nClaudia\n\nWendi:  Please add Albert to your email list.\n",
+            "FYI, ignore the Nicor approval.\n\n\nWendi:  Please add Albert to your email list.",
+            "Thank you,\nClaudia",
+        ),
+        (
+            "Please send it.\n\nBest regards,\nAnna Schmidt\n+49 30 1234\n\nP.S. Could you also bring the contract?",
+            "Please send it.\n\n\nP.S. Could you also bring the contract?",
+            "Best regards,\nAnna Schmidt\n+49 30 1234",
+        ),
+        (  # a signature's own lines stay the signature
+            "Please send it.\n\nBest regards,\nAnna Schmidt\nSales: sales@ourco.example\n\nPhone: 123",
+            "Please send it.",
+            "Best regards,\nAnna Schmidt\nSales: sales@ourco.example\n\nPhone: 123",
+        ),
+    ],
+)
+def test_a_postscript_below_the_signature_is_new_text(body: str, new_text: str, signature: str) -> None:
+    from handoff.intake.cleaning import split_reply
+
+    cleaned = split_reply(body)
+    assert (cleaned.text, cleaned.signature) == (new_text, signature)

@@ -105,8 +105,29 @@ def _split_signature(lines: list[str]) -> tuple[list[str], list[str]]:
             tail = [line for line in lines[i + 1 :] if line.strip()]
             # A closer followed by a few short lines (name, title, phone) is where the signature starts.
             if len(tail) <= MAX_SIGNATURE_LINES - 1 and all(len(line.strip()) <= 80 for line in tail):
+                postscript = _postscript_start(lines, i)
+                if postscript is not None:  # "P.S. …" or "Wendi: Please add…" after the name: new text again
+                    return lines[:i] + [""] + lines[postscript:], lines[i:postscript]
                 return lines[:i], lines[i:]
     return lines, []
+
+
+# A paragraph below the closer and its name that the writer added: "P.S. …", or an ask to someone by name.
+_POSTSCRIPT = re.compile(
+    r"^\s*(?:p\.?\s?s\.?[:\s]|[A-Z][a-z]+(?:\s[A-Z][a-z]+)?\s*[:,-]\s+(?:please|pls|could you|can you|would you)\b)",
+    re.IGNORECASE,
+)
+
+
+def _postscript_start(lines: list[str], closer: int) -> int | None:
+    """The first line of a postscript after the closer's block (set off by a blank line), if the writer added one."""
+    seen_blank = False
+    for index in range(closer + 1, len(lines)):
+        if not lines[index].strip():
+            seen_blank = True
+        elif seen_blank and _POSTSCRIPT.match(lines[index]):
+            return index
+    return None
 
 
 # A forwarder's note that only hands the mail on ("Can someone pick this up?", "FYI", "请处理一下") asks for nothing
