@@ -86,6 +86,15 @@ def cue_matrix(sentences: list[str]) -> np.ndarray:
     return np.vstack([cue_vector(s) for s in sentences])
 
 
+def opens_with_imperative(sentence: str) -> bool:
+    """Whether the sentence starts with one of `IMPERATIVE_VERBS` ("please" before it allowed)."""
+    return bool(_IMPERATIVE_START.match(sentence.strip()))
+
+
+# "should be completed", "must be sent": an obligation in the passive, a regex piece (the participle follows).
+OBLIGED_PASSIVE = r"(?:should|must|needs? to|has to|have to|are to|is to)\s+be\s+"
+
+
 def has_marker(sentence: str) -> bool:
     return bool(_MARKER.search(sentence))
 

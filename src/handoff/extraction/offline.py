@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from handoff.extraction.classifier import ActionItemClassifier
-from handoff.extraction.cues import asks_for_views, has_marker
+from handoff.extraction.cues import OBLIGED_PASSIVE, asks_for_views, has_marker
 from handoff.extraction.dates import DueDate, event_date, find_due
 from handoff.extraction.decision import (
     DecisionModel,
@@ -72,7 +72,7 @@ _EXPLICIT_ASK = re.compile(
     r"\bi(?: would|'d) appreciate (?:your|receiving|getting)\b|\b(?:i was|i am|i'm) wondering if you\b|"
     r"\bwould you be (?:willing|able) to\b|\bif you could\b.{3,120}\b(?:that would|it would|would be)\b|"
     # An obligation in the passive with a deadline: "All clean up should be completed by December 31, 2001."
-    r"\b(?:should|must|needs? to|has to|have to|are to|is to)\s+be\s+[a-z]+(?:ed|en|nt)\b.{0,80}?"
+    r"\b" + OBLIGED_PASSIVE + r"[a-z]+(?:ed|en|nt)\b.{0,80}?"
     r"\b(?:by|before|no later than|until)\s+(?:the\s+)?(?:\w+day|tomorrow|tonight|today|noon|midnight|eod|cob|end|"
     r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|\d)",
     re.I,
@@ -291,10 +291,10 @@ class OfflineExtractor:
                 if keep[index] and keep[index - 1] and remark.structured is None and is_explicit_ask(ask.text):
                     said_alone = asks_nothing(remark.text) and not is_explicit_ask(remark.text)
                     keep[index] = not (remark.line_no == ask.line_no and said_alone)
-        requested = set() if is_notes else _requested_items(found.items)
+        requested = {} if is_notes else _requested_items(found.items)
         for index in requested:
             keep[index] = True
-        for lead in {index - 1 for index in requested} - requested:
+        for lead in set(requested.values()):
             keep[lead] = False  # "I need three things from you:" is said by the items it introduces
         people = Roster(roster)
         recipients = tuple(
@@ -316,10 +316,10 @@ class OfflineExtractor:
             title = draft.title.value
             if index in requested:
                 title = requested_title(title)
-                lead = max(i for i in range(index) if i not in requested)
-                lead_due = find_due(found.items[lead].text, message.sent_at)
+                lead = found.items[requested[index]].text
+                lead_due = find_due(lead, message.sent_at)
                 if draft.due.value is None and lead_due is not None:  # "…from you, today:" dates every item
-                    draft.due = Found(lead_due.value, lead_due.confidence, found.items[lead].text)
+                    draft.due = Found(lead_due.value, lead_due.confidence, lead)
             draft.title = replace(draft.title, value=with_antecedent(title, before))
             same = next((kept for kept in drafts if _restates(kept, draft)), None)
             if same is not None:  # an ask restated (in a table and the body, or again with its deadline): one task
@@ -412,10 +412,11 @@ _SAYS_ITSELF = re.compile(r"^(?:i|we|you|he|she|they|it|this|that|there|please|t
 MAX_REQUESTED_ITEMS = 8
 
 
-def _requested_items(candidates: list[_Candidate]) -> set[int]:
-    """The lines a list-asking lead-in introduces: the things asked for, each a task of its own. A line that is an
-    ask or a statement of its own ("I need you to come by my desk") ends the list; so does a gap in the lines."""
-    requested: set[int] = set()
+def _requested_items(candidates: list[_Candidate]) -> dict[int, int]:
+    """The lines a list-asking lead-in introduces (each item's index → its lead-in's): the things asked for, each a
+    task of its own. A line that is an ask or a statement of its own ("I need you to come by my desk") ends the
+    list; so does a gap in the lines."""
+    requested: dict[int, int] = {}
     for index, lead in enumerate(candidates):
         if not (lead.text.rstrip().endswith((":", "：")) and _LIST_ASK_LEAD.search(lead.text)):
             continue
@@ -428,7 +429,7 @@ def _requested_items(candidates: list[_Candidate]) -> set[int]:
             body = _LIST_MARK.sub("", item.text.strip(), count=1)
             if _SAYS_ITSELF.match(body) or is_explicit_ask(body) or body.endswith((":", "?")):
                 break
-            requested.add(following)
+            requested[following] = index
             previous_line = item.line_no
     return requested
 

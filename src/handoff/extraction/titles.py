@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handoff.extraction.cues import IMPERATIVE_VERB, IMPERATIVE_VERBS
+from handoff.extraction.cues import IMPERATIVE_VERBS, OBLIGED_PASSIVE, opens_with_imperative
 
 _MARKERS = re.compile(
     r"^\s*(?:[-*•·]\s*)?(?:\[[ xX]?\]\s*)?(?:\d{1,2}[.)]\s*)?(?:(?:action(?: item)?|ai|todo|to-do|task|follow[- ]?up|"
@@ -84,8 +84,9 @@ def _gerund_to_base(word: str) -> str:
 
 
 _PASSIVE_OBLIGATION = re.compile(
-    r"^(?P<object>[A-Za-z][\w' /&-]{2,60}?)\s+(?:should|must|needs? to|has to|have to|are to|is to)\s+be\s+"
-    r"(?P<participle>[a-z]+(?:ed|en|nt))\b(?P<rest>.*)$",
+    r"^(?P<object>[A-Za-z][\w' /&-]{2,60}?)\s+"
+    + OBLIGED_PASSIVE
+    + r"(?P<participle>[a-z]+(?:ed|en|nt))\b(?P<rest>.*)$",
     re.I,
 )
 _IRREGULAR_PARTICIPLES = {"sent": "send", "done": "do", "made": "make", "given": "give", "taken": "take",
@@ -170,12 +171,9 @@ def views_title(subject: str | None) -> str:
     return f"Send your thoughts on {topic}" if topic else "Send your thoughts"
 
 
-_OPENS_WITH_VERB = re.compile(r"^(?:" + IMPERATIVE_VERB + r")", re.I)
-
-
 def requested_title(title: str) -> str:
     """A thing asked for by a lead-in ("Copy of transcript for field of study"), as the act of sending it."""
-    if not title or _OPENS_WITH_VERB.match(title) or re.search(r"[\u4e00-\u9fff]", title):
+    if not title or opens_with_imperative(title) or re.search(r"[\u4e00-\u9fff]", title):
         return title
     return f"Send {title[0].lower()}{title[1:]}" if not title[:2].isupper() else f"Send {title}"
 
