@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
+from champion_rows import example_row
 from fastapi.testclient import TestClient
 
 from handoff.api.app import create_app
 from handoff.risk.registry import log_model, set_champion
 
 pytestmark = pytest.mark.slow  # trains and promotes champions
-
-
-def _example(bundle) -> pd.DataFrame:
-    """One plausible feature row, enough for MLflow to infer the model's signature."""
-    encoder = bundle.learners["main"].encoder
-    row = {}
-    for column in bundle.feature_names:
-        kind = encoder.kinds[column]
-        if kind == "categorical":
-            row[column] = (encoder.levels[column] or ["unknown"])[0]
-        else:
-            row[column] = pd.Timestamp("2026-01-05") if kind == "datetime" else 1.0
-    return pd.DataFrame([row])
 
 
 def test_an_admin_reloads_the_champions_after_a_promotion(parts, served_models, make_key, auth) -> None:
@@ -35,7 +22,7 @@ def test_an_admin_reloads_the_champions_after_a_promotion(parts, served_models, 
         assert client.get("/v1/accounts/A-1/churn", headers=admin).status_code == 503
 
         bundle = served_models["churn"].bundle
-        version = log_model(settings, bundle, {}, {}, {}, {}, "test card", _example(bundle))
+        version = log_model(settings, bundle, {}, {}, {}, {}, "test card", example_row(bundle))
         set_champion(settings, "churn", version)
         assert client.get("/readyz").json()["models"] == {}  # nothing changes until someone asks
         assert client.post("/v1/models/reload", headers=pm).status_code == 403

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
+from champion_rows import example_row
 from sqlalchemy import select, update
 
 from handoff.access.keys import create_key
@@ -33,19 +33,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _example(bundle) -> pd.DataFrame:
-    """One plausible feature row, enough for MLflow to infer the model's signature."""
-    encoder = bundle.learners["main"].encoder
-    row = {}
-    for column in bundle.feature_names:
-        kind = encoder.kinds[column]
-        if kind == "categorical":
-            row[column] = (encoder.levels[column] or ["unknown"])[0]
-        else:
-            row[column] = pd.Timestamp("2026-01-05") if kind == "datetime" else 1.0
-    return pd.DataFrame([row])
 
 
 def _replica(home: Path, url: str, port: int) -> subprocess.Popen:
@@ -97,7 +84,7 @@ def test_two_api_processes_answer_the_same_estimate_before_and_after_a_change(
     write_frames(parts.engine, demo_frames)
     versions = {}
     for name, model in served_models.items():
-        versions[name] = log_model(settings, model.bundle, {}, {}, {}, {}, "test card", _example(model.bundle))
+        versions[name] = log_model(settings, model.bundle, {}, {}, {}, {}, "test card", example_row(model.bundle))
         set_champion(settings, name, versions[name])
     with transaction(parts.sessions) as session:
         key, _ = create_key(session, role="pm", name="replicas")
