@@ -474,3 +474,35 @@ def test_the_request_forms_the_guidelines_name_are_asks(sentence: str, expected:
 )  # fmt: skip
 def test_an_obligation_in_the_passive_is_titled_as_the_act(sentence: str, title: str) -> None:
     assert make_title(sentence) == title
+
+
+def test_an_ellipsis_run_into_a_capital_ends_a_sentence() -> None:
+    text = "THEY WILL CONDUCT THE MIGRATION TONIGHT...LOGOFF YOUR COMPUTERS BEFORE YOU LEAVE."
+    assert split_sentences(text) == [
+        "THEY WILL CONDUCT THE MIGRATION TONIGHT...",
+        "LOGOFF YOUR COMPUTERS BEFORE YOU LEAVE.",
+    ]
+    assert split_sentences("Dec. 4 is fine...thanks") == ["Dec. 4 is fine...thanks"]
+
+
+def test_chinese_lines_join_unless_a_numbered_or_dashed_line_starts_an_item() -> None:
+    notes = (
+        "0、技术委员会换届委员候选人名单提名确认 -- 胡欣蔚\n-每位候选人需准备15分竞选陈述PPT\n"
+        "1、2024 年社区项目之星推举 -- 胡欣蔚"
+    )
+    assert split_sentences(notes) == [
+        "0、技术委员会换届委员候选人名单提名确认 -- 胡欣蔚",
+        "-每位候选人需准备15分竞选陈述PPT",
+        "1、2024 年社区项目之星推举 -- 胡欣蔚",
+    ]
+    joined = ["会后联系公众号负责人， 推送筹备组成立的新闻。"]
+    assert split_sentences("会后联系公众号负责人，\n推送筹备组成立的新闻。") == joined
+
+
+def test_carried_over_items_are_an_action_section() -> None:
+    notes = "遗留事项：\n1. openEuler repos: 新增non-free仓  - 熊伟&吴峰光\n议题：\n2、社区项目之星推举 -- 胡欣蔚"
+    structure = parse_structure(notes)
+    assert [(item.text, item.how) for item in structure.items][:1] == [
+        ("1. openEuler repos: 新增non-free仓  - 熊伟&吴峰光", "section")
+    ]
+    assert all("推举" not in item.text or item.how != "section" for item in structure.items)

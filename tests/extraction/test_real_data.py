@@ -235,3 +235,16 @@ def test_a_batch_gives_what_each_message_gives_alone(extractor) -> None:
     one_by_one = [[(t.title.value, t.due.value) for t in extractor.extract(m, [])] for m in messages]
     batched = [[(t.title.value, t.due.value) for t in drafts] for drafts in extractor.extract_many(messages, [])]
     assert batched == one_by_one and one_by_one[0] and not one_by_one[1] and one_by_one[2]
+
+
+def test_chinese_minutes_are_held_to_their_own_bar(tmp_path: Path) -> None:
+    width = len(FEATURE_NAMES)
+    kind = KindModel(np.zeros(width), 0.0, np.zeros(width), np.ones(width), 0.42, language_thresholds={"zh": 0.3})
+    path = DecisionModel({"email": kind, "notes": kind}, {"name": "decision"}).save(tmp_path / "decision.json")
+    loaded = load_decision(path)
+    chinese = ("会后联系公众号负责人，推送筹备组成立的新闻。", "建议筹备组运作两周，联络学术界和产业界更多力量参与。")
+    english = ("Anna to send the minutes.", "Bob will book the room.")
+    for texts, bar in ((chinese, 0.3), (english, 0.42)):
+        sentences = [Sentence(text, i) for i, text in enumerate(texts)]
+        _, used = loaded.decide(sentences, MessageContext(kind="notes", texts=texts))
+        assert used == bar

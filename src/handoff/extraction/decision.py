@@ -155,6 +155,12 @@ def _share(pattern: re.Pattern[str], texts: Sequence[str]) -> float:
     return sum(1 for text in texts if pattern.search(text)) / len(texts) if texts else 0.0
 
 
+def message_language(texts: Sequence[str]) -> str:
+    """ "zh" when most of a message's sentences are Chinese, else "en" (the languages the decision layer knows)."""
+    chinese = sum(1 for text in texts if len(_CJK.findall(text)) >= 4)
+    return "zh" if texts and chinese * 2 > len(texts) else "en"
+
+
 BULK_MARKETING_SHARE = 0.15
 
 
@@ -483,6 +489,12 @@ class KindModel:
     scale: np.ndarray
     threshold: float
     precedents: Precedents | None = None
+    # Each language's own bar where the training rows held enough of it ("zh": Chinese minutes score lower than
+    # English ones under one model, so one bar for both trades one language's precision for the other's recall).
+    language_thresholds: dict[str, float] = field(default_factory=dict)
+
+    def threshold_for(self, language: str) -> float:
+        return self.language_thresholds.get(language, self.threshold)
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         if not len(features):
@@ -507,6 +519,7 @@ class KindModel:
             "mean": [round(float(v), 6) for v in self.mean],
             "scale": [round(float(v), 6) for v in self.scale],
             "threshold": round(float(self.threshold), 4),
+            "language_thresholds": {k: round(float(v), 4) for k, v in sorted(self.language_thresholds.items())},
         }
 
     @classmethod
@@ -518,6 +531,7 @@ class KindModel:
             scale=np.asarray(data["scale"], dtype=np.float64),
             threshold=float(data["threshold"]),
             precedents=precedents,
+            language_thresholds={k: float(v) for k, v in data.get("language_thresholds", {}).items()},
         )
 
 
@@ -537,7 +551,8 @@ class DecisionModel:
         """P(task) per sentence, and the bar a sentence must reach; `vectors`: the sentences' MiniLM vectors, which
         a kind fitted with precedents needs (`needs_vectors`)."""
         model = self.model_for(context.kind)
-        return model.probabilities(model.features(sentences, context, vectors)), model.threshold
+        bar = model.threshold_for(message_language(context.texts))
+        return model.probabilities(model.features(sentences, context, vectors)), bar
 
     def needs_vectors(self, kind: str) -> bool:
         return self.model_for(kind).precedents is not None

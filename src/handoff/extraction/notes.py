@@ -9,7 +9,7 @@ from handoff.webvtt import is_webvtt, read_cues
 
 _SECTION = re.compile(
     r"^\s*(?:#{1,6}\s*|\*\*|__)?\s*(action items?|actions|next steps|to-?dos?|follow[- ]?ups?|tasks|"
-    r"行动项|待办(?:事项)?|后续(?:事项|行动)?|下一步)\s*(?:\*\*|__)?\s*[:：]?\s*(?:\*\*)?\s*$",
+    r"行动项|待办(?:事项)?|后续(?:事项|行动)?|下一步|遗留(?:事项|问题)|未完成事项)\s*(?:\*\*|__)?\s*[:：]?\s*(?:\*\*)?\s*$",
     re.I,
 )
 _OTHER_SECTION = re.compile(

@@ -15,7 +15,8 @@ _ABBREVIATIONS = {
     "mon", "tue", "wed", "thu", "fri", "sat", "sun", "a.m", "p.m", "u.s", "est", "pst", "cet",
 }  # fmt: skip
 _LIST_MARKER = re.compile(r"^\s*(?:[-*•·‣▪]|\d{1,2}[.)]|[a-z][.)]|\[[ xX]?\])\s+")
-_ENDERS = re.compile(r"([.!?。！？；;]+[\"'”’)\]]*)(\s+|(?<=[。！？；]))")
+# An ellipsis run straight into a capital ends a sentence too: "THE MIGRATION TONIGHT...LOGOFF YOUR COMPUTERS".
+_ENDERS = re.compile(r"([.!?。！？；;…]+[\"'”’)\]]*)(\s+|(?<=[。！？；])|(?:(?<=\.\.)|(?<=…))(?=[A-Z]))")
 _GREETING_OR_SIGNOFF = re.compile(
     r"^(hi|hello|hey|dear|thanks|thank you|cheers|best|regards|best regards|kind regards|sincerely|br|"
     r"您好|你好|谢谢|此致|敬礼)\b[\s\w,.!-]{0,40}$",
@@ -80,14 +81,17 @@ _TABLE_GAP = re.compile(r"\S {3,}\S")
 _OPEN_ENDING = re.compile(
     r"(?:[,(/&+-]|\b(?:and|or|but|the|a|an|to|of|for|with|in|on|at|by|from|your|our|my|is|are))$", re.I
 )
+_CJK_ITEM_START = re.compile(r"^(?:\d{1,2}\s*[、.，,)）]|[-—–>]{1,3}|[（(]\d{1,2}[)）])")
 SHORT_LINE = 40  # characters: mail wraps at 70 to 80, so a line this short ended where its writer pressed Enter
 
 
 def _line_break_ends_sentence(previous: str, line: str) -> bool:
     """Hard-wrapped prose joins its lines; a table row, or a short line followed by a new capitalised one, does not
     ("Lifetime Low   +64" then "Please have your estimates in by 2:00": the ask is a sentence of its own)."""
-    if re.search(r"[.!?。！？；;:]$", previous) or CJK_RUN.search(previous + line):
+    if re.search(r"[.!?。！？；;:]$", previous):
         return False
+    if CJK_RUN.search(previous + line):  # Chinese is not hard-wrapped; a numbered or dashed line starts an item
+        return bool(_CJK_ITEM_START.match(line))
     if _TABLE_GAP.search(previous) or _TABLE_GAP.search(line):
         return True
     return len(previous) < SHORT_LINE and line[:1].isupper() and not _OPEN_ENDING.search(previous)

@@ -198,6 +198,7 @@ class PreparedMessage:
     labels: np.ndarray
     weights: np.ndarray
     vectors: np.ndarray  # the candidates' MiniLM vectors, for the precedent features
+    language: str = "en"  # `decision.message_language` of its candidates
 
 
 def gold_message_text(gold: GoldMessage) -> MessageText:
@@ -240,7 +241,7 @@ def sentence_labels(texts: Sequence[str], tasks: Sequence[dict]) -> tuple[np.nda
 def prepare_messages(golds: Sequence[GoldMessage], progress: Progress = no_progress) -> list[PreparedMessage]:
     """Each gold message read once; `progress` may wrap the messages in a bar (the caller's, not ours)."""
     from handoff.extraction.classifier import committed_classifier
-    from handoff.extraction.decision import feature_matrix
+    from handoff.extraction.decision import feature_matrix, message_language
     from handoff.extraction.embeddings import encode
     from handoff.extraction.offline import OfflineExtractor
 
@@ -257,7 +258,8 @@ def prepare_messages(golds: Sequence[GoldMessage], progress: Progress = no_progr
         else:  # as `OfflineExtractor` compares them: what the n-gram model surely rejects is not embedded
             vectors = encode(texts)
             vectors[committed_classifier().surely_rejects(texts)] = 0.0
-        prepared.append(PreparedMessage(gold, message, features, labels, weights, vectors))
+        language = message_language(texts)
+        prepared.append(PreparedMessage(gold, message, features, labels, weights, vectors, language))
     return prepared
 
 
@@ -307,8 +309,17 @@ def _fit_kind(prepared: Sequence[PreparedMessage], with_precedents: bool):
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
         out_of_fold[test] = fit(train).probabilities(features(test, train))
     threshold = _best_threshold(y[w > 0], out_of_fold[w > 0])
+    languages = np.concatenate([[p.language] * len(p.labels) for p in prepared])
+    own_bars = {}
+    for language in sorted(set(languages)):
+        rows = (languages == language) & (w > 0)
+        if len(set(languages)) > 1 and y[rows].sum() >= MIN_LANGUAGE_POSITIVES:
+            own_bars[str(language)] = _best_threshold(y[rows], out_of_fold[rows])
     final = fit(np.arange(len(y)))
-    return replace(final, threshold=threshold)
+    return replace(final, threshold=threshold, language_thresholds=own_bars)
+
+
+MIN_LANGUAGE_POSITIVES = 20  # task sentences a language needs in the training rows to get a bar of its own
 
 
 def _best_threshold(y: np.ndarray, scores: np.ndarray) -> float:
