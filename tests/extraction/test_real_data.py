@@ -20,6 +20,7 @@ from handoff.extraction.decision import (
     Precedents,
     Sentence,
     is_plain_ask,
+    never_a_task,
     load_decision,
     precedent_columns,
 )
@@ -248,3 +249,23 @@ def test_chinese_minutes_are_held_to_their_own_bar(tmp_path: Path) -> None:
         sentences = [Sentence(text, i) for i, text in enumerate(texts)]
         _, used = loaded.decide(sentences, MessageContext(kind="notes", texts=texts))
         assert used == bar
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Trouble viewing these images?",
+        "To ensure delivery to your inbox, please add us to your address book.",
+        "To confirm your identity please follow the link below:",
+        "To remove, please send an email with REMOVE in the subject line.",
+        "Please fill out the form below for more information",
+        "Please pass this on to others you care about.",
+    ],
+)
+def test_the_furniture_of_bulk_and_phishing_mail_is_no_plain_ask(line: str) -> None:
+    assert not is_plain_ask(line, explicit=True)
+
+
+def test_please_be_advised_is_a_notice_not_an_ask() -> None:
+    assert never_a_task("Please be advised that the office closes at noon on Friday.")
+    assert not never_a_task("Please be advised that the office closes at noon, and send me your timesheet?")

@@ -37,7 +37,7 @@ _PROHIBITION = re.compile(r"^(?:please\s+)?(?:do not|don'?t|never|no need to)\b|
 _FYI = re.compile(
     r"\b(?:fyi|please (?:see|find|note) (?:the )?(?:below|attached|enclosed|following)|"
     r"see (?:below|attached)|attached (?:is|are|please find)|please find|please note|here (?:is|are)|"
-    r"for your (?:information|reference|review)|"
+    r"for your (?:information|reference|review)|please (?:understand|be (?:advised|aware))|"
     r"as (?:you|we) (?:can see|know)|below (?:is|are))\b",
     _I,
 )
@@ -71,7 +71,20 @@ _DISCLAIMER = re.compile(
 _MARKETING = re.compile(
     r"\b(?:click (?:here|on|the)|unsubscribe|view (?:this|it) (?:e-?mail|online|in your browser)|special offer|"
     r"free (?:shipping|trial|issues?)|discount|promotion(?:al)? code|save \d+|on sale\b|sale ends|order now|shop now|"
-    r"register (?:now|today|online)|visit (?:our|us|www)|subscribe|newsletter|mailing list|% off|sign up)\b",
+    r"register (?:now|today|online)|visit (?:our|us|www)|subscribe|newsletter|mailing list|% off|sign up|"
+    # the furniture of bulk mail: view-in-browser lines, address-book pleas, the way to stop the mail
+    r"can'?t see (?:everything|all (?:the )?images|this (?:e-?mail|message))|trouble viewing|"
+    r"(?:message|e-?mail) (?:does not|doesn'?t) (?:load|display)|add us to your (?:address book|whitelist|safe)|"
+    r"ensure (?:delivery|that (?:all )?(?:our )?(?:e-?mails|mailings))|stop receiving|"
+    r"remov(?:e|al) (?:requests?|instructions)|(?:with|word) \W?remove\b|(?:to|for) (?:be )?remov(?:ed|al)\b|"
+    r"fill (?:out|in) the (?:form|application) below|to order\b|order (?:today|online)|toll[- ]free|1-8[0-9]{2}-|"
+    r"free (?:quote|info|information|sample|gift|report)|risk[- ]free|100% (?:legal|free|guaranteed)|act now|"
+    r"limited time|money[- ]back|"
+    r"(?:pass|send|forward) (?:this|it) (?:on )?to (?:others|people|everyone|all|\d+|ten|your (?:single )?friends)"
+    r"(?: (?:you|who)\b)?|"  # chain letters
+    # and of phishing: the link that "verifies" an account
+    r"(?:click(?:ing)?|follow(?:ing)?|visit(?:ing)?) (?:on )?(?:the |this )?(?:link|button)(?: below)?|"
+    r"(?:verify|confirm|re-?confirm|update|restore) (?:your )?(?:account|identity|billing|online banking))\b",
     _I,
 )
 _URL = re.compile(r"https?://|www\.\w|\b\w+\.(?:com|org|net)/", _I)
