@@ -20,8 +20,8 @@ from handoff.extraction.decision import (
     Precedents,
     Sentence,
     is_plain_ask,
-    never_a_task,
     load_decision,
+    never_a_task,
     precedent_columns,
 )
 from handoff.extraction.extractor import build_extractor
