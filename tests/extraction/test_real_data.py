@@ -269,3 +269,10 @@ def test_the_furniture_of_bulk_and_phishing_mail_is_no_plain_ask(line: str) -> N
 def test_please_be_advised_is_a_notice_not_an_ask() -> None:
     assert never_a_task("Please be advised that the office closes at noon on Friday.")
     assert not never_a_task("Please be advised that the office closes at noon, and send me your timesheet?")
+
+
+def test_a_polite_if_whose_consequence_is_thanks_is_an_ask_not_an_open_offer() -> None:
+    ask = "If you would like to stop by ESC06406 and pick it up or give me a call that would be great."
+    assert not never_a_task(ask)
+    assert is_plain_ask(ask, explicit=True)
+    assert never_a_task("If you would like a copy, give me a call.")

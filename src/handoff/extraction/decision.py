@@ -261,6 +261,14 @@ _BOILERPLATE = re.compile(
 )
 
 
+# "If you could …, that would be great", "If you would like to stop by … that would be great": a request, worded
+# as a condition whose consequence is the writer's thanks.
+_POLITE_IF = re.compile(
+    r"^if you (?:could|can|would(?: like to)?|wouldn'?t mind)\b"
+    r"(?=.{3,160}\b(?:that would|it would|would be) (?:be )?(?:very |most |much |really |greatly )?"
+    r"(?:great|helpful|appreciated|wonderful|ideal|perfect)\b)",
+    _I,
+)
 _OPEN_OFFER = re.compile(
     r"\bif you (?:would like|need|have (?:any )?(?:further |other |more )?questions|want|wish|are interested|"
     r"require)\b|"
@@ -273,12 +281,11 @@ _FURTHER_ASK = re.compile(r"\?|\band (?:send|let|return|forward|sign|confirm|giv
 def never_a_task(text: str) -> bool:
     """What the guidelines never count, whatever else a sentence looks like: legal footers, unsubscribe and no-reply
     lines, open offers ("if you have any questions, call me"), and FYI formulas that ask nothing further."""
-    if _BOILERPLATE.search(text) or _OPEN_OFFER.search(text):
+    if _BOILERPLATE.search(text) or (_OPEN_OFFER.search(text) and not _POLITE_IF.match(text.strip())):
         return True
     return bool(_FYI.search(text)) and not _FURTHER_ASK.search(text)
 
 
-_POLITE_IF = re.compile(r"^if you could\b(?=.{3,120}\b(?:that would|it would|would be)\b)", _I)
 _NEGATIVE = (_CONDITIONAL, _OFFER, _PROHIBITION, _FYI, _SOCIAL, _DISCLAIMER, _MARKETING, _RHETORIC)
 
 
