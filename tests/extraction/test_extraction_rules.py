@@ -506,3 +506,9 @@ def test_carried_over_items_are_an_action_section() -> None:
         ("1. openEuler repos: 新增non-free仓  - 熊伟&吴峰光", "section")
     ]
     assert all("推举" not in item.text or item.how != "section" for item in structure.items)
+
+
+def test_titles_keep_a_links_text_and_drop_addresses() -> None:
+    assert make_title("Please review [the RFC](https://bit.ly/3a4tSUz) by Friday") == "Review RFC"
+    title = make_title("Adrian is taking this forward to establish meetings (https://github.com/o/p/pull/1282 )")
+    assert "http" not in title and not title.endswith(")")

@@ -80,7 +80,7 @@ _MARKETING = re.compile(
     r"fill (?:out|in) the (?:form|application) below|to order\b|order (?:today|online)|toll[- ]free|1-8[0-9]{2}-|"
     r"free (?:quote|info|information|sample|gift|report)|risk[- ]free|100% (?:legal|free|guaranteed)|act now|"
     r"limited time|money[- ]back|"
-    r"(?:pass|send|forward) (?:this|it) (?:on )?to (?:others|people|everyone|all|\d+|ten|your (?:single )?friends)"
+    r"(?:pass|send|forward) (?:this|it)\s+(?:on\s+)?to (?:others|people|everyone|all|\d+|ten|your (?:single )?friends)"
     r"(?: (?:you|who)\b)?|"  # chain letters
     # and of phishing: the link that "verifies" an account
     r"(?:click(?:ing)?|follow(?:ing)?|visit(?:ing)?) (?:on )?(?:the |this )?(?:link|button)(?: below)?|"

@@ -126,9 +126,15 @@ def _active_voice(text: str) -> str:
     return f"{verb} {subject}{found.group('rest')}"
 
 
+_LINK = re.compile(r"\[([^\]]+)\]\((?:https?://|www\.)[^)\s]*\)")
+_ADDRESS = re.compile(r"\(\s*(?:https?://|www\.)[^)]*\)|<(?:https?://|www\.)[^>]*>|(?:https?://|www\.)\S+")
+
+
 def make_title(sentence: str, *, strip_owner: bool = True) -> str:
     """Short imperative title; falls back to the trimmed sentence when no rule applies."""
     text = _MARKERS.sub("", sentence.strip(), count=1)
+    text = _LINK.sub(r"\1", text)  # a Markdown link says what it is in its text; its address says nothing to do
+    text = _ADDRESS.sub("", text)
     text = _active_voice(text)
     text = _ASSIGNMENT_LEAD.sub("", text, count=1)
     if re.search(r"[\u4e00-\u9fff]", text):
