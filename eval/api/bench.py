@@ -109,7 +109,7 @@ def mlflow_payload(settings, account_id: str, as_of) -> bytes:
     """The same account's feature row, as MLflow's scoring server reads it (`dataframe_split`, signature types)."""
     from handoff.risk import features as feats
     from handoff.risk.registry import _signature_frame, load_champion
-    from handoff.risk.service import load_account_frames
+    from handoff.risk.store import load_account_frames
     from handoff.wiring import Parts
 
     parts = Parts(settings)

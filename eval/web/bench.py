@@ -62,11 +62,12 @@ class Timed:
 
 
 def _fit_models(parts: Any) -> dict[str, Any]:
-    from handoff.risk import features as feats
     from handoff.risk.registry import ServedModel
+    from handoff.risk.store import load_frames
     from handoff.risk.training import churn_training_set, fit_bundle, history_end, project_training_sets
 
-    frames = feats.normalise_frames(feats.load_frames(parts.engine))
+    with parts.sessions() as session:
+        frames = load_frames(session)
     sets = {**project_training_sets(frames), "churn": churn_training_set(frames, history_end(frames))}
     return {name: ServedModel(name, "bench", "bench-run", fit_bundle(training)) for name, training in sets.items()}
 

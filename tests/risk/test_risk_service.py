@@ -13,6 +13,7 @@ from handoff.errors import InvalidInput, NotFound, NotReady
 from handoff.risk import features as feats
 from handoff.risk import service
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.risk.store import load_frames
 from handoff.risk.tables import risk_estimates
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
@@ -160,7 +161,8 @@ def test_the_record_path_gives_the_same_estimate_as_the_training_frames(crm, cha
     projects = demo_frames["projects"]
     briefs = [EstimateBrief(deal_id=str(d)) for d in projects["deal_id"].dropna().iloc[:3]]
     briefs.append(EstimateBrief(account_id=_an_account(demo_frames), scope_items=5, planned_budget=40_000))
-    everything = feats.load_frames(crm.engine)
+    with crm.sessions() as session:
+        everything = load_frames(session)
     service._history_cache.clear()
     for brief in briefs:
         with transaction(crm.sessions) as session:

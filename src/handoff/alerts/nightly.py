@@ -69,11 +69,12 @@ class ChampionScorer:
 
     def score(self, as_of: date, timings: dict[str, float]) -> pd.DataFrame:
         from handoff.alerts.scoring import decode_index, encode_account_ids
-        from handoff.risk.features import account_features, load_frames
+        from handoff.risk.features import account_features
+        from handoff.risk.store import load_frames
 
         model = self._model or self.load()
-        with _timed(timings, "load_frames"):
-            frames = load_frames(self.parts.engine)
+        with _timed(timings, "load_frames"), self.parts.sessions() as session:
+            frames = load_frames(session)
         with _timed(timings, "features"):
             encoded, ids = encode_account_ids(frames)
             features = self._features = decode_index(account_features(encoded, as_of), ids)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select
+from sqlalchemy import bindparam, func, insert, literal_column, select
 from sqlalchemy.orm import Session
 
 from handoff.clock import naive_utcnow, today
@@ -26,6 +26,7 @@ from handoff.risk import explain, kickoff, similar
 from handoff.risk import features as feats
 from handoff.risk.registry import ServedModel, registered_name
 from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.risk.store import load_account_frames
 from handoff.risk.tables import risk_estimates
 from handoff.store.crm_tables import CRM_TABLES
 
@@ -38,25 +39,6 @@ def require_models(models: Mapping[str, ServedModel], names: Iterable[str]) -> N
     if missing:
         names_text = ", ".join(registered_name(n) for n in missing)
         raise NoChampion(f"no champion model for {names_text}; run `handoff train` first")
-
-
-def load_account_frames(session: Session, entities: Iterable[str], account_ids: list[str]) -> dict[str, pd.DataFrame]:
-    """CRM rows of some accounts only (usage also through their subscriptions); other entities come whole."""
-    connection = session.connection()
-    frames = {}
-    for name in entities:
-        table = CRM_TABLES[name]
-        query = select(table)
-        if name == "accounts":
-            query = query.where(table.c.id.in_(account_ids))
-        elif name == "usage":
-            subscriptions = CRM_TABLES["subscriptions"]
-            owned = select(subscriptions.c.id).where(subscriptions.c.account_id.in_(account_ids))
-            query = query.where(or_(table.c.account_id.in_(account_ids), table.c.subscription_id.in_(owned)))
-        elif "account_id" in table.c:
-            query = query.where(table.c.account_id.in_(account_ids))
-        frames[name] = pd.read_sql_query(query, connection)
-    return feats.normalise_frames(frames)
 
 
 _BY_ID = ("accounts", "projects")  # the entities `_one` reads
