@@ -75,15 +75,12 @@ def _fit_models(parts: Any) -> dict[str, Any]:
 def _nightly(parts: Any, models: dict[str, Any], last_day: Any) -> None:
     from handoff.alerts.nightly import ChampionScorer, run_nightly
 
-    class FittedScorer(ChampionScorer):
-        """The nightly's own scorer, on the model fitted here instead of the registry's champion."""
-
-        def load(self) -> None:
-            self._model, self.version = models["churn"], "bench"
-
-    scorer = FittedScorer(parts)
+    # The nightly's own scorer, on the model fitted here instead of the registry's champion.
+    scorer = ChampionScorer(parts.sessions, lambda: models["churn"])
     for back in (2, 1, 0):
-        run = run_nightly(parts, run_date=last_day - timedelta(days=back), scorer=scorer, sync_loop=False)
+        run = run_nightly(
+            parts.sessions, parts.settings.alerts, scorer=scorer, run_date=last_day - timedelta(days=back)
+        )
         print(f"  nightly {run.run_date}: {run.status} {run.problems or ''}", flush=True)
         if run.status == "failed":
             raise RuntimeError(f"the nightly run failed: {run.problems}")

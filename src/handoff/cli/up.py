@@ -150,8 +150,12 @@ def serve(
     started.append(lambda: deliverer.join(15))
     if scheduler or settings.scheduler:
         from handoff.alerts.scheduler import NightlyScheduler
+        from handoff.wiring import nightly_job
 
-        nightly = NightlyScheduler(parts).start()
+        def job(day):
+            return nightly_job(parts, run_date=day)
+
+        nightly = NightlyScheduler(job, hour_utc=settings.alerts.nightly_hour_utc).start()
         started.append(nightly.stop)
 
     say("4/4 serving")
