@@ -260,7 +260,7 @@ def _prepare(parts: Any, rng: random.Random) -> tuple[dict[str, Any], dict[str, 
     parts.migrate()
     started = time.perf_counter()
     print(f"loading a {ACCOUNTS}-account demo history ...", flush=True)
-    load_demo_data(parts, accounts=ACCOUNTS, replace=True)
+    load_demo_data(parts.engine, accounts=ACCOUNTS, replace=True)
     print("fitting the four models on it ...", flush=True)
     models = _fit_models(parts)
     with parts.sessions() as session:

@@ -43,14 +43,14 @@ def _ensure_demo(parts, accounts: int | None) -> None:
     from handoff.cli.output import say
     from handoff.crm.service import crm_is_empty, ensure_demo_data, load_demo_data
 
-    if not crm_is_empty(parts):
+    if not crm_is_empty(parts.engine):
         say("2/4 CRM data present")
         return
     say(f"2/4 loading the demo CRM history ({accounts or 'default'} accounts) — first start only …")
     if accounts is None:
-        ensure_demo_data(parts)
+        ensure_demo_data(parts.engine)
     else:
-        load_demo_data(parts, accounts=accounts, replace=True)
+        load_demo_data(parts.engine, accounts=accounts, replace=True)
 
 
 def _ensure_models(parts) -> None:
