@@ -132,20 +132,24 @@ def serve(
         thread.start()
         started.append(lambda: thread.join(15))
     if settings.sync.targets():
+        from handoff.sync.mapping_file import mapping_path
         from handoff.sync.outbox import run_pusher
 
-        pusher = threading.Thread(target=run_pusher, args=(parts, stop), name="handoff-sync", daemon=True)
+        pushing = (parts.sessions, settings.sync, mapping_path(settings), stop)
+        pusher = threading.Thread(target=run_pusher, args=pushing, name="handoff-sync", daemon=True)
         pusher.start()
         started.append(lambda: pusher.join(15))
         from handoff.sync.pullback import run_puller
 
-        puller = threading.Thread(target=run_puller, args=(parts, stop), name="handoff-sync-pull", daemon=True)
+        pulling = (parts.sessions, settings.sync, stop)
+        puller = threading.Thread(target=run_puller, args=pulling, name="handoff-sync-pull", daemon=True)
         puller.start()
         started.append(lambda: puller.join(15))
     from handoff.events.delivery import run_deliverer
 
     # Always on: it only reads the outbox until someone subscribes (`POST /v1/hooks/subscriptions`).
-    deliverer = threading.Thread(target=run_deliverer, args=(parts, stop), name="handoff-hooks", daemon=True)
+    delivering = (parts.sessions, settings.hooks, stop)
+    deliverer = threading.Thread(target=run_deliverer, args=delivering, name="handoff-hooks", daemon=True)
     deliverer.start()
     started.append(lambda: deliverer.join(15))
     if scheduler or settings.scheduler:
