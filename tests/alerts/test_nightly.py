@@ -197,3 +197,31 @@ def test_an_error_after_scoring_names_the_stage_it_broke(crm) -> None:
 
     assert run.status == "failed" and run.counts["accounts_scored"] == 1
     assert [(p["kind"], p["detail"]) for p in run.problems] == [("alerts_failed", "KeyError: 'probability'")]
+
+
+def test_the_loop_runs_first_only_when_handed_an_estimator(crm, scripted) -> None:
+    scorer = scripted({D1: {"a1": 0.2}})
+    asked: list[date] = []
+
+    def estimator_for(day: date):
+        asked.append(day)
+        return lambda session, deal_id: None
+
+    run = {"run_date": D1, "scorer": scorer, "channels": [], **NO_WAIT}
+    with_loop = run_nightly(crm.sessions, crm.settings.alerts, loop_estimator=estimator_for, **run)
+    without = run_nightly(crm.sessions, crm.settings.alerts, **run)
+    assert asked == [D1] and "loop" in with_loop.stage_seconds
+    assert "loop" not in without.stage_seconds and not any(key.startswith("loop_") for key in without.counts)
+
+
+@pytest.mark.parametrize("both", [False, True])
+def test_a_run_needs_exactly_one_way_to_score(crm, scripted, both) -> None:
+    scorer = scripted({D1: {"a1": 0.2}}) if both else None
+    with pytest.raises(TypeError, match="exactly one"):
+        run_nightly(
+            crm.sessions,
+            crm.settings.alerts,
+            run_date=D1,
+            scorer=scorer,
+            partitioned=(lambda *a, **k: ({}, None)) if both else None,
+        )
