@@ -14,7 +14,7 @@ from handoff.store.db import make_engine, make_session_factory
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.alerts.models import NightlyRun
-    from handoff.alerts.nightly import ChampionScorer
+    from handoff.alerts.nightly import ChampionScorer, ChurnScorer
 
 
 @dataclass
@@ -64,7 +64,7 @@ def nightly_job(
     parts: Parts,
     *,
     engine: str | None = None,
-    scorer: Any = None,
+    scorer: ChurnScorer | None = None,
     sync_loop: bool = True,
     **options: Any,
 ) -> NightlyRun:
@@ -74,11 +74,19 @@ def nightly_job(
     from handoff.alerts.nightly import run_nightly
     from handoff.loop.service import ChampionEstimator
 
+    partitioned = None
     if scorer is None and (engine or parts.settings.engine) == "dask":
         from handoff.scale.nightly import score_and_decide
 
-        scoring = {"partitioned": partial(score_and_decide, parts)}
-    else:
-        scoring = {"scorer": scorer or churn_scorer(parts)}
+        partitioned = partial(score_and_decide, parts)
+    elif scorer is None:
+        scorer = churn_scorer(parts)
     estimator = partial(ChampionEstimator, parts.settings) if sync_loop else None
-    return run_nightly(parts.sessions, parts.settings.alerts, loop_estimator=estimator, **scoring, **options)
+    return run_nightly(
+        parts.sessions,
+        parts.settings.alerts,
+        scorer=scorer,
+        partitioned=partitioned,
+        loop_estimator=estimator,
+        **options,
+    )
