@@ -73,9 +73,9 @@ def prepare(home: Path) -> dict[str, Any]:
     settings = Settings(home=home, database_url=DATABASE_URL)
     parts = Parts(settings)
     parts.migrate()
-    if crm_is_empty(parts):
+    if crm_is_empty(parts.engine):
         print(f"loading a {BENCH_ACCOUNTS}-account demo history into {home} ...", flush=True)
-        load_demo_data(parts, accounts=BENCH_ACCOUNTS, replace=True)
+        load_demo_data(parts.engine, accounts=BENCH_ACCOUNTS, replace=True)
     missing = tuple(n for n in MODEL_NAMES if champion_version(settings, n) is None)
     if missing:
         from handoff.risk.training import train_all
@@ -109,7 +109,7 @@ def mlflow_payload(settings, account_id: str, as_of) -> bytes:
     """The same account's feature row, as MLflow's scoring server reads it (`dataframe_split`, signature types)."""
     from handoff.risk import features as feats
     from handoff.risk.registry import _signature_frame, load_champion
-    from handoff.risk.service import load_account_frames
+    from handoff.risk.store import load_account_frames
     from handoff.wiring import Parts
 
     parts = Parts(settings)

@@ -73,12 +73,11 @@ def main() -> dict:
 
     from eval.alerts.bench import train_champion
     from eval.machine import snapshot
-    from handoff.alerts.nightly import run_nightly
     from handoff.alerts.tables import alert_scores
     from handoff.crm.parquet import write_synthetic
     from handoff.crm.synthetic import AS_OF
     from handoff.settings import DaskSettings, Settings
-    from handoff.wiring import Parts
+    from handoff.wiring import Parts, nightly_job
 
     accounts = int(os.environ.get("HANDOFF_BENCH_DASK_ACCOUNTS", "10000000"))
     workers = int(os.environ.get("HANDOFF_BENCH_DASK_WORKERS", str(os.cpu_count() or 2)))
@@ -132,7 +131,7 @@ def main() -> dict:
             # Worker peaks from here on are the nightly's: restart them so generation's peak does not count.
             client.restart()
             started = time.perf_counter()
-            run = run_nightly(parts, run_date=AS_OF, channels=[], sync_loop=False, sleep=lambda _: None)
+            run = nightly_job(parts, run_date=AS_OF, channels=[], sync_loop=False, sleep=lambda _: None)
             nightly_s = time.perf_counter() - started
             worker_peaks = client.run(_worker_peak_rss_mb)
             with parts.sessions() as session:

@@ -62,11 +62,12 @@ class Timed:
 
 
 def _fit_models(parts: Any) -> dict[str, Any]:
-    from handoff.risk import features as feats
     from handoff.risk.registry import ServedModel
+    from handoff.risk.store import load_frames
     from handoff.risk.training import churn_training_set, fit_bundle, history_end, project_training_sets
 
-    frames = feats.normalise_frames(feats.load_frames(parts.engine))
+    with parts.sessions() as session:
+        frames = load_frames(session)
     sets = {**project_training_sets(frames), "churn": churn_training_set(frames, history_end(frames))}
     return {name: ServedModel(name, "bench", "bench-run", fit_bundle(training)) for name, training in sets.items()}
 
@@ -74,15 +75,12 @@ def _fit_models(parts: Any) -> dict[str, Any]:
 def _nightly(parts: Any, models: dict[str, Any], last_day: Any) -> None:
     from handoff.alerts.nightly import ChampionScorer, run_nightly
 
-    class FittedScorer(ChampionScorer):
-        """The nightly's own scorer, on the model fitted here instead of the registry's champion."""
-
-        def load(self) -> None:
-            self._model, self.version = models["churn"], "bench"
-
-    scorer = FittedScorer(parts)
+    # The nightly's own scorer, on the model fitted here instead of the registry's champion.
+    scorer = ChampionScorer(parts.sessions, lambda: models["churn"])
     for back in (2, 1, 0):
-        run = run_nightly(parts, run_date=last_day - timedelta(days=back), scorer=scorer, sync_loop=False)
+        run = run_nightly(
+            parts.sessions, parts.settings.alerts, scorer=scorer, run_date=last_day - timedelta(days=back)
+        )
         print(f"  nightly {run.run_date}: {run.status} {run.problems or ''}", flush=True)
         if run.status == "failed":
             raise RuntimeError(f"the nightly run failed: {run.problems}")
@@ -262,7 +260,7 @@ def _prepare(parts: Any, rng: random.Random) -> tuple[dict[str, Any], dict[str, 
     parts.migrate()
     started = time.perf_counter()
     print(f"loading a {ACCOUNTS}-account demo history ...", flush=True)
-    load_demo_data(parts, accounts=ACCOUNTS, replace=True)
+    load_demo_data(parts.engine, accounts=ACCOUNTS, replace=True)
     print("fitting the four models on it ...", flush=True)
     models = _fit_models(parts)
     with parts.sessions() as session:

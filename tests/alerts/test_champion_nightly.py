@@ -12,11 +12,10 @@ from typer.testing import CliRunner
 
 from handoff.alerts import service
 from handoff.alerts.channels import DingTalkChannel, EmailChannel, WeComChannel, dingtalk_sign
-from handoff.alerts.nightly import run_nightly
 from handoff.cli.main import build_app
 from handoff.risk.features import active_accounts
 from handoff.store.crm_tables import CRM_TABLES
-from handoff.wiring import Parts
+from handoff.wiring import Parts, nightly_job
 
 pytestmark = pytest.mark.slow  # trains a real champion
 
@@ -25,9 +24,9 @@ D1, D2 = date(2026, 10, 1), date(2026, 10, 15)
 
 def _alerting_fifth(parts: Parts) -> Parts:
     """A small demo model's scores sit wherever its training put them; alert on its riskiest fifth."""
-    from handoff.alerts.nightly import ChampionScorer
+    from handoff.wiring import churn_scorer
 
-    threshold = float(ChampionScorer(parts).score(D1, {})["probability"].quantile(0.8))
+    threshold = float(churn_scorer(parts).score(D1, {})["probability"].quantile(0.8))
     alerts = parts.settings.alerts.model_copy(update={"churn_threshold": threshold})
     return Parts(parts.settings.model_copy(update={"alerts": alerts}))
 
@@ -39,7 +38,7 @@ def test_scores_every_active_account_and_tells_each_owner_only_about_theirs(demo
         WeComChannel(hooks.url("/wecom")),
         DingTalkChannel(hooks.url("/ding?access_token=t"), "SECsecret"),
     ]
-    run = run_nightly(demo, run_date=D1, channels=channels, sleep=lambda _: None)
+    run = nightly_job(demo, run_date=D1, channels=channels, sleep=lambda _: None)
     assert run.status in ("ok", "warnings"), run.problems
     assert run.model_version == champion.version
     assert run.counts["accounts_scored"] == len(active_accounts(champion.frames, D1))
@@ -73,8 +72,8 @@ def test_scores_every_active_account_and_tells_each_owner_only_about_theirs(demo
     assert all(r.query["sign"] == _unquoted(dingtalk_sign("SECsecret", int(r.query["timestamp"]))) for r in ding)
 
     # The next run compares with this one and sends nothing already sent.
-    second = run_nightly(demo, run_date=D2, channels=channels, sleep=lambda _: None)
-    again = run_nightly(demo, run_date=D2, channels=channels, sleep=lambda _: None)
+    second = nightly_job(demo, run_date=D2, channels=channels, sleep=lambda _: None)
+    again = nightly_job(demo, run_date=D2, channels=channels, sleep=lambda _: None)
     assert again.counts.get("deliveries_sent", 0) == 0 and again.counts.get("alerts_open", 0) == 0
     with demo.sessions() as session:
         updated = [a for a in service.list_alerts(session, limit=1000) if a.last_run_date == D2]
@@ -129,9 +128,9 @@ def test_cli_prints_the_run_record_and_fails_cleanly_without_a_champion(demo_sql
 
 
 def test_scores_frame_has_one_row_per_account(demo_sqlite) -> None:
-    from handoff.alerts.nightly import ChampionScorer
+    from handoff.wiring import churn_scorer
 
-    scorer = ChampionScorer(demo_sqlite)
+    scorer = churn_scorer(demo_sqlite)
     timings: dict[str, float] = {}
     scores = scorer.score(D1, timings)
     assert isinstance(scores, pd.DataFrame) and scores.index.is_unique
@@ -159,6 +158,6 @@ def test_one_unreadable_account_does_not_fail_the_night(demo, champion) -> None:
         raise AssertionError("PostgreSQL stored an unreadable value")
     with transaction(demo.sessions) as session:
         assert session.execute(corrupt, {"id": account_id}).rowcount == 1
-    run = run_nightly(demo, run_date=D1, channels=[], sleep=lambda _: None)
+    run = nightly_job(demo, run_date=D1, channels=[], sleep=lambda _: None)
     assert run.status in ("ok", "warnings"), run.problems
     assert run.counts["accounts_scored"] >= len(active_accounts(champion.frames, D1)) - 1

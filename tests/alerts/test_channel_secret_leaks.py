@@ -53,7 +53,9 @@ def test_failing_webhooks_leave_their_secrets_nowhere(crm, smtp, hooks, scripted
     parts = Parts(crm.settings.model_copy(update={"alerts": alerts}))
     caplog.set_level(logging.DEBUG)
 
-    run = run_nightly(parts, run_date=D1, scorer=scripted({D1: {"a1": 0.9}}), sleep=lambda _: None, sync_loop=False)
+    run = run_nightly(
+        parts.sessions, parts.settings.alerts, run_date=D1, scorer=scripted({D1: {"a1": 0.9}}), sleep=lambda _: None
+    )
 
     assert hooks.received(slack_path), "the Slack-like receiver was really called on its secret path"
     failed = {p["channel"] for p in run.problems if p["kind"] == "channel_failed"}

@@ -11,11 +11,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from handoff.alerts.nightly import ChampionScorer, run_nightly
 from handoff.alerts.tables import alert_digests, alert_scores, alerts
 from handoff.crm.loader import write_frames
 from handoff.settings import DaskSettings, Settings
-from handoff.wiring import Parts
+from handoff.wiring import Parts, churn_scorer, nightly_job
 
 D1, D2 = date(2026, 10, 1), date(2026, 10, 15)
 
@@ -31,7 +30,7 @@ def scheduler() -> Iterator[str]:
 
 def _threshold(parts: Parts) -> float:
     """Alert on the riskiest fifth (a small demo model's scores sit wherever its training put them)."""
-    return float(ChampionScorer(parts).score(D1, {})["probability"].quantile(0.8))
+    return float(churn_scorer(parts).score(D1, {})["probability"].quantile(0.8))
 
 
 def _local_parts(tmp_path: Path, champion, threshold: float) -> Parts:
@@ -73,7 +72,7 @@ def test_dask_engine_scores_and_alerts_exactly_as_the_local_one(demo, champion, 
     try:
         runs = {}
         for name, parts in (("local", local), ("dask", on_dask)):
-            runs[name] = [run_nightly(parts, run_date=day, channels=[], sleep=lambda _: None) for day in (D1, D2)]
+            runs[name] = [nightly_job(parts, run_date=day, channels=[], sleep=lambda _: None) for day in (D1, D2)]
         for local_run, dask_run in zip(runs["local"], runs["dask"], strict=True):
             assert dask_run.status == local_run.status, dask_run.problems
             assert dask_run.model_version == local_run.model_version == champion.version
@@ -122,7 +121,7 @@ def test_dask_engine_reads_parquet_partitions_and_scores_as_the_local_features_d
     assert [p["accounts"] for p in manifest["partitions"]] == [1000, 1000, 1000]
     parts = Parts(settings)
     try:
-        run = run_nightly(parts, run_date=AS_OF, channels=[], sync_loop=False, sleep=lambda _: None)
+        run = nightly_job(parts, run_date=AS_OF, channels=[], sync_loop=False, sleep=lambda _: None)
         with parts.sessions() as session:
             stored = dict(session.execute(select(alert_scores.c.account_id, alert_scores.c.probability)).all())
     finally:

@@ -17,7 +17,7 @@ from handoff.store.db import transaction
 from handoff.testing.http_receiver import Reply
 
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
-NO_WAIT = {"sleep": lambda _: None, "sync_loop": False}
+NO_WAIT = {"sleep": lambda _: None}
 
 
 def _channels(smtp, hooks):
@@ -35,7 +35,9 @@ def _alerts(parts, **filters):
 
 def test_first_run_opens_alerts_and_sends_one_digest_per_owner(crm, smtp, hooks, scripted) -> None:
     scorer = scripted({D1: {"a1": 0.81, "a2": 0.64, "a3": 0.2, "a4": 0.9, "a5": 0.7, "a6": 0.1}})
-    run = run_nightly(crm, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT)
+    run = run_nightly(
+        crm.sessions, crm.settings.alerts, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT
+    )
 
     assert run.counts["accounts_scored"] == 6 and run.model_version == "scripted-1"
     assert run.counts["alerts_open"] == 4  # a1, a2, a4, a5 cross 0.5; no previous run, so no jump
@@ -56,9 +58,13 @@ def test_first_run_opens_alerts_and_sends_one_digest_per_owner(crm, smtp, hooks,
 
 def test_same_date_twice_sends_nothing_twice_and_opens_nothing_new(crm, smtp, hooks, scripted) -> None:
     scorer = scripted({D1: {"a1": 0.81, "a2": 0.64, "a3": 0.2}})
-    run_nightly(crm, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT)
+    run_nightly(
+        crm.sessions, crm.settings.alerts, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT
+    )
     sent_before = (len(smtp.messages), len(hooks.requests))
-    again = run_nightly(crm, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT)
+    again = run_nightly(
+        crm.sessions, crm.settings.alerts, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT
+    )
     assert (len(smtp.messages), len(hooks.requests)) == sent_before
     assert again.counts.get("alerts_open", 0) == 0 and again.counts["alerts_unchanged"] == 2
     assert again.counts.get("deliveries_sent", 0) == 0
@@ -77,14 +83,14 @@ def test_repeat_updates_jump_opens_and_snooze_lifts_on_a_jump(crm, smtp, hooks, 
         }
     )
     channels = _channels(smtp, hooks)
-    run_nightly(crm, run_date=D1, scorer=scorer, channels=channels, **NO_WAIT)
+    run_nightly(crm.sessions, crm.settings.alerts, run_date=D1, scorer=scorer, channels=channels, **NO_WAIT)
     [first] = _alerts(crm, account_id="a1")
     with transaction(crm.sessions) as session:
         service.snooze_alert(
             session, first.id, until=date.today() + timedelta(days=30), reason="renewal call booked", actor="ann"
         )
 
-    second = run_nightly(crm, run_date=D2, scorer=scorer, channels=channels, **NO_WAIT)
+    second = run_nightly(crm.sessions, crm.settings.alerts, run_date=D2, scorer=scorer, channels=channels, **NO_WAIT)
     assert second.counts["alerts_update"] == 1 and second.counts["alerts_open"] == 1
     [jump] = _alerts(crm, account_id="a3")
     assert jump.cause == "jump" and "rose from 20% to 40%" in jump.changes["text"]
@@ -93,7 +99,7 @@ def test_repeat_updates_jump_opens_and_snooze_lifts_on_a_jump(crm, smtp, hooks, 
     # Ann got no second mail on D2 (snoozed account); Bo did, for a3.
     assert [m.rcpt_tos[0] for m in smtp.messages] == ["ann@example.com", "bo@example.com"]
 
-    third = run_nightly(crm, run_date=D3, scorer=scorer, channels=channels, **NO_WAIT)
+    third = run_nightly(crm.sessions, crm.settings.alerts, run_date=D3, scorer=scorer, channels=channels, **NO_WAIT)
     a1 = _alerts(crm, account_id="a1")
     assert {(a.cause, a.status) for a in a1} == {("threshold", "open"), ("jump", "open")}
     assert third.counts["alerts_reopen"] == 1
@@ -105,24 +111,28 @@ def test_repeat_updates_jump_opens_and_snooze_lifts_on_a_jump(crm, smtp, hooks, 
 
 def test_resolve_then_a_new_alert_can_open(crm, smtp, hooks, scripted) -> None:
     scorer = scripted({D1: {"a1": 0.7}, D2: {"a1": 0.71}})
-    run_nightly(crm, run_date=D1, scorer=scorer, channels=[], **NO_WAIT)
+    run_nightly(crm.sessions, crm.settings.alerts, run_date=D1, scorer=scorer, channels=[], **NO_WAIT)
     [alert] = _alerts(crm)
     with transaction(crm.sessions) as session:
         resolved = service.resolve_alert(session, alert.id, actor="ann", note="called them")
     assert resolved.status == "resolved" and resolved.resolved_by == "ann"
-    run_nightly(crm, run_date=D2, scorer=scorer, channels=[], **NO_WAIT)
+    run_nightly(crm.sessions, crm.settings.alerts, run_date=D2, scorer=scorer, channels=[], **NO_WAIT)
     assert [a.status for a in _alerts(crm)] == ["open", "resolved"]
 
 
 def test_failing_channel_is_reported_retried_next_time_and_blocks_no_other(crm, smtp, hooks, scripted) -> None:
     scorer = scripted({D1: {"a1": 0.9}})
     hooks.answer("/slack", [Reply(500)] * 3)
-    run = run_nightly(crm, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT)
+    run = run_nightly(
+        crm.sessions, crm.settings.alerts, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT
+    )
     assert run.status == "degraded" and run.counts["deliveries_failed"] == 1
     assert any(p["kind"] == "channel_failed" and p["channel"] == "slack" for p in run.problems)
     assert len(smtp.messages) == 1 and len(hooks.received("/hook")) == 1
     # A second run for the date retries only what failed.
-    retry = run_nightly(crm, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT)
+    retry = run_nightly(
+        crm.sessions, crm.settings.alerts, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), **NO_WAIT
+    )
     assert retry.counts["deliveries_sent"] == 1 and retry.status == "ok"
     assert len(smtp.messages) == 1 and len(hooks.received("/hook")) == 1 and len(hooks.received("/slack")) == 4
     with crm.sessions() as session:
@@ -132,7 +142,15 @@ def test_failing_channel_is_reported_retried_next_time_and_blocks_no_other(crm, 
 
 def test_dry_run_writes_and_sends_nothing(crm, smtp, hooks, scripted) -> None:
     scorer = scripted({D1: {"a1": 0.9, "a3": 0.8}})
-    run = run_nightly(crm, run_date=D1, scorer=scorer, channels=_channels(smtp, hooks), dry_run=True, **NO_WAIT)
+    run = run_nightly(
+        crm.sessions,
+        crm.settings.alerts,
+        run_date=D1,
+        scorer=scorer,
+        channels=_channels(smtp, hooks),
+        dry_run=True,
+        **NO_WAIT,
+    )
     assert run.counts["alerts_open"] == 2 and run.counts["digests_composed"] == 2
     assert smtp.messages == [] and hooks.requests == [] and _alerts(crm) == []
     with crm.sessions() as session:
@@ -160,7 +178,7 @@ class _Failing:
     ],
 )
 def test_a_failing_stage_is_named_by_its_error_type_and_stops_the_run(crm, error, kind) -> None:
-    run = run_nightly(crm, run_date=D1, scorer=_Failing(error), channels=[], **NO_WAIT)
+    run = run_nightly(crm.sessions, crm.settings.alerts, run_date=D1, scorer=_Failing(error), channels=[], **NO_WAIT)
 
     assert run.status == "failed" and [p["kind"] for p in run.problems] == [kind]
     assert "alert_candidates" not in run.counts and "digests_composed" not in run.counts  # later stages never ran
@@ -175,7 +193,35 @@ def test_an_error_after_scoring_names_the_stage_it_broke(crm) -> None:
         def score(self, as_of: date, timings: dict[str, float]) -> pd.DataFrame:
             return pd.DataFrame({"drivers": [()]}, index=["a1"])
 
-    run = run_nightly(crm, run_date=D1, scorer=NoProbability(), channels=[], **NO_WAIT)
+    run = run_nightly(crm.sessions, crm.settings.alerts, run_date=D1, scorer=NoProbability(), channels=[], **NO_WAIT)
 
     assert run.status == "failed" and run.counts["accounts_scored"] == 1
     assert [(p["kind"], p["detail"]) for p in run.problems] == [("alerts_failed", "KeyError: 'probability'")]
+
+
+def test_the_loop_runs_first_only_when_handed_an_estimator(crm, scripted) -> None:
+    scorer = scripted({D1: {"a1": 0.2}})
+    asked: list[date] = []
+
+    def estimator_for(day: date):
+        asked.append(day)
+        return lambda session, deal_id: None
+
+    run = {"run_date": D1, "scorer": scorer, "channels": [], **NO_WAIT}
+    with_loop = run_nightly(crm.sessions, crm.settings.alerts, loop_estimator=estimator_for, **run)
+    without = run_nightly(crm.sessions, crm.settings.alerts, **run)
+    assert asked == [D1] and "loop" in with_loop.stage_seconds
+    assert "loop" not in without.stage_seconds and not any(key.startswith("loop_") for key in without.counts)
+
+
+@pytest.mark.parametrize("both", [False, True])
+def test_a_run_needs_exactly_one_way_to_score(crm, scripted, both) -> None:
+    scorer = scripted({D1: {"a1": 0.2}}) if both else None
+    with pytest.raises(TypeError, match="exactly one"):
+        run_nightly(
+            crm.sessions,
+            crm.settings.alerts,
+            run_date=D1,
+            scorer=scorer,
+            partitioned=(lambda *a, **k: ({}, None)) if both else None,
+        )

@@ -16,7 +16,7 @@ from handoff.settings import AlertSettings
 from handoff.testing.http_receiver import Reply
 
 D1 = date(2026, 11, 1)
-NO_WAIT = {"sleep": lambda _: None, "sync_loop": False}
+NO_WAIT = {"sleep": lambda _: None}
 # Only owners with an address and accounts with an owner, so nothing but the channels could warn or degrade.
 CLEAN = {"a1": 0.81, "a2": 0.64, "a3": 0.72, "a6": 0.1}
 
@@ -30,7 +30,7 @@ def _closed_port() -> int:
 def test_without_smtp_the_digests_wait_in_the_outbox_and_the_run_is_ok(crm, scripted) -> None:
     assert crm.settings.alerts.smtp_host is None  # the embedded default
     assert [type(c) for c in configured_channels(crm.settings.alerts)] == [OutboxChannel]
-    run = run_nightly(crm, run_date=D1, scorer=scripted({D1: CLEAN}), **NO_WAIT)
+    run = run_nightly(crm.sessions, crm.settings.alerts, run_date=D1, scorer=scripted({D1: CLEAN}), **NO_WAIT)
     assert run.status == "ok", run.problems
     assert run.counts["digests_composed"] == 2 and run.counts["sent_outbox"] == 2
     with crm.sessions() as session:
@@ -41,7 +41,7 @@ def test_without_smtp_the_digests_wait_in_the_outbox_and_the_run_is_ok(crm, scri
     assert [(s.channel, s.status, s.attempts) for d in digests for s in d.deliveries] == [("outbox", "sent", 1)] * 2
     assert [d.owner_id for d in mine] == ["tm1"] and mine[0].alerts == 2
     assert mine[0].body.index("Acme") < mine[0].body.index("Globex") and "Initech" not in mine[0].body
-    again = run_nightly(crm, run_date=D1, scorer=scripted({D1: CLEAN}), **NO_WAIT)
+    again = run_nightly(crm.sessions, crm.settings.alerts, run_date=D1, scorer=scripted({D1: CLEAN}), **NO_WAIT)
     assert again.status == "ok" and again.counts.get("deliveries_sent", 0) == 0  # kept once, not twice
 
 
@@ -49,7 +49,9 @@ def test_with_channels_each_delivery_state_is_listed(crm, scripted, smtp, hooks)
     hooks.answer("/slack", [Reply(500)] * 6)
     dead = _closed_port()
     channels = [EmailChannel(smtp.host, smtp.port, "handoff@handoff.local"), SlackChannel(hooks.url("/slack"))]
-    run = run_nightly(crm, run_date=D1, scorer=scripted({D1: CLEAN}), channels=channels, **NO_WAIT)
+    run = run_nightly(
+        crm.sessions, crm.settings.alerts, run_date=D1, scorer=scripted({D1: CLEAN}), channels=channels, **NO_WAIT
+    )
     assert run.status == "degraded" and run.counts["sent_email"] == 2
     assert sorted(r for m in smtp.messages for r in m.rcpt_tos) == ["ann@example.com", "bo@example.com"]
     with crm.sessions() as session:
@@ -64,7 +66,9 @@ def test_with_channels_each_delivery_state_is_listed(crm, scripted, smtp, hooks)
     with crm.sessions() as session:
         session.execute(alert_deliveries.delete())
         session.commit()
-    retried = run_nightly(crm, run_date=D1, scorer=scripted({D1: CLEAN}), channels=down, **NO_WAIT)
+    retried = run_nightly(
+        crm.sessions, crm.settings.alerts, run_date=D1, scorer=scripted({D1: CLEAN}), channels=down, **NO_WAIT
+    )
     assert retried.status == "degraded"
     with crm.sessions() as session:
         rows = session.execute(select(alert_deliveries.c.status, alert_deliveries.c.last_error)).all()
@@ -72,7 +76,7 @@ def test_with_channels_each_delivery_state_is_listed(crm, scripted, smtp, hooks)
 
 
 def test_a_preview_composes_an_owners_digest_from_their_open_alerts_and_stores_nothing(crm, scripted) -> None:
-    run_nightly(crm, run_date=D1, scorer=scripted({D1: CLEAN}), channels=[], **NO_WAIT)
+    run_nightly(crm.sessions, crm.settings.alerts, run_date=D1, scorer=scripted({D1: CLEAN}), channels=[], **NO_WAIT)
     with crm.sessions() as session:
         before = count_digests(session)
         owners = owners_with_live_alerts(session)

@@ -6,14 +6,12 @@ import threading
 from datetime import UTC, datetime
 
 from handoff.alerts.scheduler import NightlyScheduler
-from handoff.wiring import Parts
 
 
-def test_runs_once_a_day_after_the_hour(settings) -> None:
-    parts = Parts(settings.model_copy(update={"alerts": settings.alerts.model_copy(update={"nightly_hour_utc": 2})}))
+def test_runs_once_a_day_after_the_hour() -> None:
     clock = {"now": datetime(2026, 11, 2, 1, 59, tzinfo=UTC)}
     ran: list = []
-    scheduler = NightlyScheduler(parts, now=lambda: clock["now"], job=lambda _parts, day: ran.append(day))
+    scheduler = NightlyScheduler(ran.append, hour_utc=2, now=lambda: clock["now"])
     scheduler.tick()
     assert ran == []
     clock["now"] = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
@@ -24,15 +22,15 @@ def test_runs_once_a_day_after_the_hour(settings) -> None:
     assert [d.isoformat() for d in ran] == ["2026-11-02", "2026-11-03"]
 
 
-def test_a_failing_job_does_not_kill_the_thread(settings) -> None:
+def test_a_failing_job_does_not_kill_the_thread() -> None:
     called = threading.Event()
 
-    def boom(_parts, _day):
+    def boom(_day):
         called.set()
         raise RuntimeError("database down")
 
     scheduler = NightlyScheduler(
-        Parts(settings), now=lambda: datetime(2026, 11, 2, 23, 0, tzinfo=UTC), job=boom, check_every_s=0.01
+        boom, hour_utc=2, now=lambda: datetime(2026, 11, 2, 23, 0, tzinfo=UTC), check_every_s=0.01
     ).start()
     assert called.wait(5)
     scheduler.stop()

@@ -163,8 +163,8 @@ def test_every_event_type_reaches_the_receiver_signed_and_as_the_api_shows_it(
     # alert.opened and digest.sent: one real nightly run; alert.updated: a snooze through the API.
     channel = GenericWebhookChannel(receiver.url("/digest"), "digest-secret-123")
     run_nightly(
-        demo_parts, run_date=date(2026, 11, 1), scorer=OneAccountScorer(account_id), channels=[channel],
-        sleep=lambda _: None, sync_loop=False,
+        demo_parts.sessions, demo_parts.settings.alerts, run_date=date(2026, 11, 1),
+        scorer=OneAccountScorer(account_id), channels=[channel], sleep=lambda _: None,
     )  # fmt: skip
     [alert] = hook_app.get("/v1/alerts", params={"account_id": account_id}, headers=_bearer(admin)).json()["alerts"]
     until = (date.today() + timedelta(days=7)).isoformat()

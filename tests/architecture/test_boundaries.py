@@ -46,6 +46,9 @@ IO_PACKAGES = {
     *("smtplib", "aiosmtpd", "imaplib"),
     *("mlflow", "openai"),
 }
+# Calls that reach a database through an object handed in: pandas' SQL readers and writers need no import of
+# sqlalchemy, so the import rule alone misses them (risk/features.py once read the CRM tables so).
+DATABASE_CALLS = {"read_sql", "read_sql_query", "read_sql_table", "to_sql", "connect", "execute", "executemany"}
 # The feature cores sit below the ways in: they may be driven by the CLI or the API, never import them.
 CORES = ("intake", "extraction", "tasks", "risk", "crm", "alerts", "loop", "access", "store")
 UPPER_LAYERS = ("handoff.cli", "handoff.api")
@@ -61,6 +64,15 @@ def _imported_modules(source: str) -> set[str]:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def _database_calls(source: str) -> set[str]:
+    """Names of the database calls in a file: `pd.read_sql_query(...)`, `engine.connect()`, `cursor.execute(...)`."""
+    return {
+        node.func.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in DATABASE_CALLS
+    }
 
 
 def _imported_top_level_packages(path: Path) -> set[str]:
@@ -99,6 +111,23 @@ def test_pure_modules_import_no_io(relative: str) -> None:
     path = SRC / relative
     assert path.exists(), f"{relative} is listed as a pure core but does not exist"
     assert not (_imported_top_level_packages(path) & IO_PACKAGES)
+
+
+@pytest.mark.parametrize("relative", PURE_MODULES)
+def test_pure_modules_reach_no_database_through_what_they_are_handed(relative: str) -> None:
+    assert _database_calls((SRC / relative).read_text(encoding="utf-8")) == set()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        """def f(connection):\n    return pd.read_sql_query('SELECT * FROM "accounts"', connection)""",
+        "def f(engine):\n    with engine.connect() as c:\n        c.execute(q)",
+        "frame.to_sql('accounts', engine)",
+    ],
+)
+def test_the_database_rule_sees_a_query_without_an_import(source: str) -> None:
+    assert _database_calls(source)
 
 
 def test_pure_modules_import_only_pure_modules_of_handoff() -> None:

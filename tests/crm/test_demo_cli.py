@@ -38,8 +38,8 @@ def test_demo_data_loads_refuses_to_mix_and_replaces(parts: Parts) -> None:
 
 
 def test_ensure_demo_data_loads_only_into_an_empty_store(parts: Parts) -> None:
-    assert ensure_demo_data(parts, accounts=15) is True
+    assert ensure_demo_data(parts.engine, accounts=15) is True
     loaded = crm_row_counts(parts.engine)
     assert loaded["accounts"] == 15
-    assert ensure_demo_data(parts, accounts=15) is False
+    assert ensure_demo_data(parts.engine, accounts=15) is False
     assert crm_row_counts(parts.engine) == loaded

@@ -16,7 +16,7 @@ from handoff.loop.service import create_project_for_won_deal
 from handoff.loop.templates import choose_template
 from handoff.plans.mspdi import to_mspdi
 from handoff.plans.service import project_plan
-from handoff.risk.schemas import EstimatePublic
+from handoff.risk.schemas import Estimate
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 
@@ -60,8 +60,8 @@ def _seed(parts) -> str:
     return project_id
 
 
-def _estimate(project_id: str, p50: float) -> EstimatePublic:
-    return EstimatePublic(
+def _estimate(project_id: str, p50: float) -> Estimate:
+    return Estimate(
         id="est_1", created_at=datetime(2026, 11, 2, tzinfo=UTC), as_of=CLOSED, account_id="acc_1", deal_id="d1",
         project_id=project_id, effort_hours={"p10": p50 * 0.7, "p50": p50, "p90": p50 * 1.6},
         duration_days={"p10": 20, "p50": 30, "p90": 45}, overrun={"probability": 0.3}, factors={},

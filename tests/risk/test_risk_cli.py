@@ -13,7 +13,7 @@ import pytest
 
 from handoff.crm.loader import write_frames
 from handoff.risk.features import account_features
-from handoff.risk.schemas import ChurnScorePublic, EstimatePublic
+from handoff.risk.schemas import ChurnScore, Estimate
 from handoff.wiring import Parts
 
 pytestmark = pytest.mark.slow
@@ -40,13 +40,13 @@ def test_estimate_and_churn_print_the_api_json(trained, demo_frames, tmp_path: P
 
     done = _handoff(home, "estimate", str(brief), "--as-of", "2026-06-01", "--json")
     assert done.returncode == 0, done.stderr
-    estimate = EstimatePublic.model_validate_json(done.stdout)
+    estimate = Estimate.model_validate_json(done.stdout)
     assert estimate.account_id == account and len(estimate.similar_projects) == 3
 
     active = str(account_features(demo_frames, date(2026, 6, 1)).index[0])
     churn = _handoff(home, "churn", "--account", active, "--as-of", "2026-06-01", "--json")
     assert churn.returncode == 0, churn.stderr
-    score = ChurnScorePublic.model_validate_json(churn.stdout)
+    score = ChurnScore.model_validate_json(churn.stdout)
     assert score.account_id == active and 0 <= score.probability <= 1
 
     brief.write_text(json.dumps({"team_size": 0}))

@@ -12,7 +12,8 @@ from handoff.crm.loader import write_frames
 from handoff.errors import InvalidInput, NotFound, NotReady
 from handoff.risk import features as feats
 from handoff.risk import service
-from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.risk.schemas import ChurnScore, Estimate, EstimateBrief
+from handoff.risk.store import load_frames
 from handoff.risk.tables import risk_estimates
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
@@ -46,7 +47,7 @@ def test_estimate_gives_ranges_reasons_similar_projects_and_is_stored(crm, champ
     )
     with transaction(crm.sessions) as session:
         result = service.estimate(session, champions, brief, as_of=AS_OF)
-    assert isinstance(result, EstimatePublic)
+    assert isinstance(result, Estimate)
     for band in (result.effort_hours, result.duration_days):
         assert 0 <= band.p10 <= band.p50 <= band.p90
     assert 0 <= result.overrun.probability <= 1
@@ -122,7 +123,7 @@ def test_churn_for_one_account_matches_the_batch_score(crm, champions, demo_fram
     account = str(features.index[3])
     with transaction(crm.sessions) as session:
         score = service.churn_for_account(session, champions, account, as_of=AS_OF)
-    assert isinstance(score, ChurnScorePublic)
+    assert isinstance(score, ChurnScore)
     batch = service.score_churn(champions, features)
     assert score.probability == pytest.approx(batch.loc[account, "probability"])
     assert score.model_version == "1"
@@ -160,7 +161,8 @@ def test_the_record_path_gives_the_same_estimate_as_the_training_frames(crm, cha
     projects = demo_frames["projects"]
     briefs = [EstimateBrief(deal_id=str(d)) for d in projects["deal_id"].dropna().iloc[:3]]
     briefs.append(EstimateBrief(account_id=_an_account(demo_frames), scope_items=5, planned_budget=40_000))
-    everything = feats.load_frames(crm.engine)
+    with crm.sessions() as session:
+        everything = load_frames(session)
     service._history_cache.clear()
     for brief in briefs:
         with transaction(crm.sessions) as session:

@@ -140,7 +140,8 @@ def test_the_mapping_api_is_for_admins_and_the_push_follows_it(client, sync_part
     written = yaml.safe_load((sync_parts.settings.resolved_home / "sync.yaml").read_text())
     assert written == mapping
     accepted_task(targets=("jira",))  # on account acc_1
+    from handoff.sync.mapping_file import mapping_path
     from handoff.sync.outbox import push
 
-    push(sync_parts)
+    push(sync_parts.sessions, sync_parts.settings.sync, mapping_path=mapping_path(sync_parts.settings))
     assert [issue["key"].split("-")[0] for issue in vendors.items["jira"]] == [JIRA_OTHER_PROJECT]

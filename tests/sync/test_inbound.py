@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from test_push import run_push
 
-from handoff.risk.features import account_features, load_frames
+from handoff.risk.features import account_features
+from handoff.risk.store import load_frames
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.sync.inbound import LocalTask, RemoteState, asana_state, decide, jira_state, parse_time, trello_state
@@ -112,7 +113,8 @@ def test_a_task_done_in_jira_is_done_in_handoff_and_on_the_accounts_timeline(
                 }
             ],
         )
-    features = account_features(load_frames(sync_parts.engine), date(2026, 4, 1))
+    with sync_parts.sessions() as session:
+        features = account_features(load_frames(session), date(2026, 4, 1))
     assert features.loc["acc_1", "days_since_last_contact"] == 90.0
 
 

@@ -15,6 +15,7 @@ from handoff.access.keys import create_key
 from handoff.api.app import create_app
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
+from handoff.sync.mapping_file import mapping_path
 from handoff.sync.outbox import push
 from handoff.sync.tables import task_sync
 
@@ -56,7 +57,7 @@ def test_the_api_accepts_into_the_outbox_and_shows_the_link_once_pushed(sync_par
             ("jira", "pending"),
             ("trello", "pending"),
         ]
-        push(sync_parts)
+        push(sync_parts.sessions, sync_parts.settings.sync, mapping_path=mapping_path(sync_parts.settings))
         shown = client.get("/v1/tasks/tsk_api", headers=headers).json()["sync"]
         listed = client.get("/v1/tasks?status=open", headers=headers).json()["tasks"]
     jira = next(entry for entry in shown if entry["target"] == "jira")
@@ -147,7 +148,7 @@ def test_an_auto_accepted_task_enters_the_outbox_with_its_creation(sync_parts) -
 @pytest.mark.slow  # the CLI in subprocesses
 def test_handoff_sync_pull_applies_what_changed_in_the_tool(sync_parts, vendors, accepted_task) -> None:
     task_id = accepted_task(targets=("trello",))
-    push(sync_parts)
+    push(sync_parts.sessions, sync_parts.settings.sync, mapping_path=mapping_path(sync_parts.settings))
     vendors.change("trello", vendors.items["trello"][0]["id"], dueComplete=True)
     result = _handoff_sync(sync_parts, vendors, "pull")
     assert result.returncode == 0, result.stderr

@@ -49,7 +49,7 @@ def scored(parts):
         )  # fmt: skip
     scorer = ScriptedScorer({D1: {"a1": 0.55, "a2": 0.62, "a3": 0.9}, D2: {"a1": 0.81, "a2": 0.4, "a3": 0.91}})
     for day in (D1, D2):
-        run = run_nightly(parts, run_date=day, scorer=scorer, sleep=lambda _: None, sync_loop=False)
+        run = run_nightly(parts.sessions, parts.settings.alerts, run_date=day, scorer=scorer, sleep=lambda _: None)
         assert run.status == "ok", run.problems
     return parts
 

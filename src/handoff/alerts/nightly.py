@@ -26,11 +26,11 @@ from handoff.progress import Progress, no_progress
 from handoff.redaction import redact
 from handoff.settings import AlertSettings
 from handoff.store.db import transaction
-from handoff.wiring import Parts
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
+    from handoff.loop.service import Estimator
     from handoff.risk.registry import ServedModel
 
 # Problems listed one by one up to this many per kind; the rest are counted, so a run record stays readable.
@@ -49,19 +49,37 @@ class ChurnScorer(Protocol):
     def score(self, as_of: date, timings: dict[str, float]) -> pd.DataFrame: ...
 
 
-class ChampionScorer:
-    """The champion churn model from the registry, on point-in-time features built from the CRM tables."""
+class PartitionedScoring(Protocol):
+    """Scores and applies the alert rules partition by partition elsewhere (`scale.nightly.score_and_decide` on a
+    Dask cluster): the run's score and alert stages in one call; returns the digest items per owner first."""
 
-    def __init__(self, parts: Parts) -> None:
-        self.parts = parts
+    def __call__(
+        self,
+        run_date: date,
+        *,
+        run: NightlyRun,
+        counts: dict[str, int],
+        problems: _Problems,
+        dry_run: bool,
+        timings: dict[str, float],
+    ) -> tuple[dict[str, list[DigestItem]], pd.DataFrame]: ...
+
+
+class ChampionScorer:
+    """The champion churn model from the registry, on point-in-time features built from the CRM tables.
+
+    `champion` loads the served model (None when none is registered), so the scorer needs no registry settings.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], champion: Callable[[], ServedModel | None]) -> None:
+        self.sessions = sessions
+        self.champion = champion
         self.version: str | None = None
         self._model: ServedModel | None = None
         self._features: pd.DataFrame | None = None
 
     def load(self) -> ServedModel:
-        from handoff.risk.registry import load_champion
-
-        self._model = load_champion(self.parts.settings, "churn")
+        self._model = self.champion()
         if self._model is None:
             raise NoChampion("no champion churn model; train one with `handoff train`")
         self.version = str(self._model.version)
@@ -69,11 +87,12 @@ class ChampionScorer:
 
     def score(self, as_of: date, timings: dict[str, float]) -> pd.DataFrame:
         from handoff.alerts.scoring import decode_index, encode_account_ids
-        from handoff.risk.features import account_features, load_frames
+        from handoff.risk.features import account_features
+        from handoff.risk.store import load_frames
 
         model = self._model or self.load()
-        with _timed(timings, "load_frames"):
-            frames = load_frames(self.parts.engine)
+        with _timed(timings, "load_frames"), self.sessions() as session:
+            frames = load_frames(session)
         with _timed(timings, "features"):
             encoded, ids = encode_account_ids(frames)
             features = self._features = decode_index(account_features(encoded, as_of), ids)
@@ -162,7 +181,7 @@ class _Problems:
 class _Night:
     """What one run carries from stage to stage: where it reads and writes, what it counts, what went wrong."""
 
-    parts: Parts
+    sessions: sessionmaker[Session]
     settings: AlertSettings
     run: NightlyRun
     dry_run: bool
@@ -207,61 +226,64 @@ def _stage(night: _Night, name: str) -> Iterator[None]:
     raise _StageFailed(name)
 
 
-def _default_run_date(parts: Parts) -> date:
+def _default_run_date(sessions: sessionmaker[Session]) -> date:
     """Today, or the day after the CRM data ends when the export is older: scoring past the data's end would read
     every quiet day as lost usage and alert on everyone."""
     try:
         from handoff.risk.service import default_as_of
 
-        with parts.sessions() as session:
+        with sessions() as session:
             return default_as_of(session)
     except Exception:  # a missing table or module: today is the honest default, and scoring will say what is wrong
         return today()
 
 
 def run_nightly(
-    parts: Parts,
+    sessions: sessionmaker[Session],
+    settings: AlertSettings,
     *,
+    scorer: ChurnScorer | None = None,
+    partitioned: PartitionedScoring | None = None,
+    loop_estimator: Callable[[date], Estimator] | None = None,
     run_date: date | None = None,
     dry_run: bool = False,
     progress: Progress = no_progress,
-    scorer: ChurnScorer | None = None,
     channels: list[Channel] | None = None,
-    sync_loop: bool = True,
     max_attempts: int = 3,
     backoff_s: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
-    engine: str | None = None,
 ) -> NightlyRun:
     """One nightly run for `run_date` (default: today, UTC). Never raises for bad data or a failing channel:
-    everything goes into the returned (and stored) run record. `engine` (default: `HANDOFF_ENGINE`): "local" scores
-    in this process, "dask" scores and decides partition by partition on a Dask cluster (`scale.nightly`)."""
-    on_dask = (engine or parts.settings.engine) == "dask" and scorer is None
+    everything goes into the returned (and stored) run record.
+
+    Scores come from `scorer` in this process, or (without one) from `partitioned`, which scores and decides
+    elsewhere. `loop_estimator(run_date)` prices won deals for the CRM <-> project loop, which runs first when it
+    is given and the run is not dry. `wiring.nightly_job` builds all three from Settings.
+    """
+    if (scorer is None) == (partitioned is None):
+        raise TypeError("run_nightly needs exactly one of scorer (local) or partitioned (elsewhere)")
     problems = _Problems()
     if run_date is None:
-        run_date = _default_run_date(parts)
+        run_date = _default_run_date(sessions)
         if run_date != today():
             problems.add("stale_data", f"the CRM data ends before today; scored as of {run_date.isoformat()}")
     run = NightlyRun(id=uuid.uuid4().hex, run_date=run_date, dry_run=dry_run, status="ok", started_at=naive_utcnow())
-    settings = parts.settings.alerts
-    night = _Night(parts, settings, run, dry_run, progress, problems)
+    night = _Night(sessions, settings, run, dry_run, progress, problems)
     started = time.perf_counter()
 
     try:
-        if sync_loop and not dry_run:
+        if loop_estimator is not None and not dry_run:
             with _stage(night, "loop"), _timed(night.timings, "loop"):
-                _run_loop(night)
-        if on_dask:
-            from handoff.scale.nightly import score_and_decide
-
+                _run_loop(night, loop_estimator(run_date))
+        if scorer is None:
+            assert partitioned is not None  # checked on entry
             with _stage(night, "score"), _timed(night.timings, "score_and_alerts"):
-                items_by_owner, _ = score_and_decide(
-                    parts, run_date, run=run, counts=night.counts, problems=problems, dry_run=dry_run,
+                items_by_owner, _ = partitioned(
+                    run_date, run=run, counts=night.counts, problems=problems, dry_run=dry_run,
                     timings=night.timings,
                 )  # fmt: skip
         else:
             with _stage(night, "score"):  # the scorer times its own steps (frames, features, score)
-                scorer = scorer or ChampionScorer(parts)
                 scores = _score(night, scorer)
             with _stage(night, "alerts"), _timed(night.timings, "alerts"):
                 items_by_owner = _apply_alerts(night, scores, scorer)
@@ -282,16 +304,15 @@ def run_nightly(
     run.finished_at = naive_utcnow()
     run.duration_s = round(time.perf_counter() - started, 3)
     if not dry_run:
-        with transaction(parts.sessions) as session:
+        with transaction(sessions) as session:
             store.record_run(session, run)
     return run
 
 
-def _run_loop(night: _Night) -> None:
-    from handoff.loop.service import ChampionEstimator, sync_loop
+def _run_loop(night: _Night, estimator: Estimator) -> None:
+    from handoff.loop.service import sync_loop
 
-    estimator = ChampionEstimator(night.parts.settings, night.run_date)
-    report = sync_loop(night.parts.sessions, as_of=night.run_date, settings=night.settings, estimator=estimator)
+    report = sync_loop(night.sessions, as_of=night.run_date, settings=night.settings, estimator=estimator)
     for key, value in report.counts.items():
         night.counts[f"loop_{key}"] = value
     for problem in report.problems:
@@ -316,7 +337,7 @@ def _apply_alerts(night: _Night, scores: pd.DataFrame, scorer: ChurnScorer) -> d
     counts, problems, run_date = night.counts, night.problems, night.run_date
     thresholds = Thresholds(churn=night.settings.churn_threshold, jump=night.settings.jump_threshold)
     items_by_owner: dict[str, list[DigestItem]] = defaultdict(list)
-    with transaction(night.parts.sessions) as session:
+    with transaction(night.sessions) as session:
         previous = store.previous_scores(session, run_date)
         live = store.live_alerts(session)
         by_account, by_member = store.owners(session)
@@ -429,7 +450,7 @@ def _send_digests(
 ) -> None:
     """One digest per owner and date, sent to every channel it has not reached yet."""
     counts, problems, run_date = night.counts, night.problems, night.run_date
-    with transaction(night.parts.sessions) as session:
+    with transaction(night.sessions) as session:
         _, by_member = store.owners(session)
         owners = {owner_id: by_member.get(owner_id, (owner_id, None)) for owner_id in items_by_owner}
         fresh = group_digests(run_date, items_by_owner, owners)
@@ -471,7 +492,7 @@ def _send_digests(
     # Threads: a slow or dead channel waits out its retries without holding up the other channels.
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(night.progress(pool.map(attempt, jobs), "digests", len(jobs)))
-    with transaction(night.parts.sessions) as session:
+    with transaction(night.sessions) as session:
         for digest_id, delivery in outcomes:
             store.record_delivery(session, by_id[digest_id], delivery)
             if delivery.ok:

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import date
 
 from handoff.clock import Clock, utcnow
-from handoff.wiring import Parts
 
 log = logging.getLogger(__name__)
 
@@ -17,21 +16,22 @@ class NightlyScheduler:
     """A daemon thread that runs the nightly job once a day, at or after `alerts.nightly_hour_utc`.
 
     It catches up on start (a service that was down at 02:00 runs when it comes back), and because the job is
-    idempotent per date, a restart or a second replica never sends a digest twice.
+    idempotent per date, a restart or a second replica never sends a digest twice. `job(run_date)` is the run
+    (`wiring.nightly_job` in the service); `hour_utc` is `alerts.nightly_hour_utc`.
     """
 
     def __init__(
         self,
-        parts: Parts,
+        job: Callable[[date], object],
         *,
+        hour_utc: int,
         check_every_s: float = 60.0,
         now: Clock = utcnow,
-        job: Callable[[Parts, date], object] | None = None,
     ) -> None:
-        self.parts = parts
+        self.job = job
+        self.hour_utc = hour_utc
         self.check_every_s = check_every_s
         self.now = now
-        self.job = job or _run_job
         self.last_run_date: date | None = None
         self.runs = 0
         self._stop = threading.Event()
@@ -40,7 +40,7 @@ class NightlyScheduler:
     def due(self) -> date | None:
         """Today's date once the hour has come and today has not run in this process yet."""
         current = self.now()
-        if current.hour < self.parts.settings.alerts.nightly_hour_utc:
+        if current.hour < self.hour_utc:
             return None
         today = current.date()
         return None if self.last_run_date == today else today
@@ -50,7 +50,8 @@ class NightlyScheduler:
         if run_date is None:
             return
         try:
-            self.job(self.parts, run_date)
+            run = self.job(run_date)
+            log.info("nightly run %s for %s: %s", getattr(run, "id", "-"), run_date, getattr(run, "status", "done"))
         except Exception:  # keep the service up; the run record (or this log line) says what went wrong
             log.exception("nightly run for %s failed", run_date)
         self.last_run_date = run_date
@@ -73,11 +74,3 @@ class NightlyScheduler:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
-
-
-def _run_job(parts: Parts, run_date: date) -> object:
-    from handoff.alerts.nightly import run_nightly
-
-    run = run_nightly(parts, run_date=run_date)
-    log.info("nightly run %s for %s: %s", run.id, run_date, run.status)
-    return run

@@ -74,7 +74,7 @@ class FeatureCache:
     def features(self, session: Session, account_ids: list[str], as_of: date) -> pd.DataFrame:
         """Feature rows (index `account_id`) for those accounts that were active customers on `as_of`."""
         from handoff.risk import features as feats
-        from handoff.risk.service import load_account_frames
+        from handoff.risk.store import load_account_frames
 
         found = {}
         missing = []

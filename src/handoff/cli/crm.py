@@ -124,9 +124,15 @@ def register(app: typer.Typer) -> None:
             return
         parts = build()
         try:
+            parts.migrate()
             with _bar(not as_json) as (set_total, advance):
                 counts = load_demo_data(
-                    parts, accounts=accounts, seed=seed, replace=replace, on_generated=set_total, on_progress=advance
+                    parts.engine,
+                    accounts=accounts,
+                    seed=seed,
+                    replace=replace,
+                    on_generated=set_total,
+                    on_progress=advance,
                 )
         finally:
             parts.close()
@@ -148,14 +154,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import CRM export CSVs through a column mapping; any problem rejects the whole import."""
         from handoff.cli.output import emit_json, say
-        from handoff.crm.service import import_files
+        from handoff.crm.importer import import_mapped_files
+        from handoff.crm.mapping import load_mapping
         from handoff.errors import ImportRejected
         from handoff.wiring import build
 
         parts = build()
         try:
             with _spinner(f"importing {len(files)} file(s)", enabled=not as_json):
-                result = import_files(parts, mapping=mapping, files=files, dry_run=dry_run)
+                loaded = load_mapping(mapping)  # a broken mapping fails before the store is touched
+                parts.migrate()
+                result = import_mapped_files(parts.engine, loaded, files, dry_run=dry_run)
         except ImportRejected as rejected:
             if as_json:
                 emit_json({"ok": False, "problems": [p.as_dict() for p in rejected.problems]})

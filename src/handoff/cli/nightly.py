@@ -31,16 +31,16 @@ def register(app: typer.Typer) -> None:
         Idempotent per date: a second run sends nothing twice and only retries failed channels.
         Cron: `0 2 * * * cd /srv/handoff && .venv/bin/handoff nightly --json >> var/nightly.log 2>&1`.
         """
-        from handoff.alerts.nightly import run_nightly
         from handoff.cli.output import emit_json, parse_day, progress_callback, say
         from handoff.errors import InvalidInput
+        from handoff.wiring import nightly_job
 
         if engine is not None and engine not in ("local", "dask"):
             raise InvalidInput(f"--engine must be local or dask, not {engine!r}")
         parts = _parts()
         try:
             bar = progress_callback(enabled=not as_json)
-            run = run_nightly(
+            run = nightly_job(
                 parts, run_date=parse_day(run_date, "--date"), dry_run=dry_run, progress=bar, engine=engine
             )
         finally:

@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
         from handoff.cli.output import emit_json, say
         from handoff.errors import InvalidInput
         from handoff.store.db import transaction
+        from handoff.sync.mapping_file import mapping_path
         from handoff.sync.outbox import push
         from handoff.sync.outbox import retry_failed as requeue
         from handoff.wiring import build
@@ -41,7 +42,13 @@ def register(app: typer.Typer) -> None:
                     requeued = requeue(session, target=target)
                 if not as_json:
                     say(f"{requeued} refused task(s) back in the queue")
-            report = push(parts, target=target, limit=limit)
+            report = push(
+                parts.sessions,
+                parts.settings.sync,
+                mapping_path=mapping_path(parts.settings),
+                target=target,
+                limit=limit,
+            )
         finally:
             parts.close()
         if as_json:
@@ -79,7 +86,7 @@ def register(app: typer.Typer) -> None:
             if not parts.settings.sync.targets():
                 raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
             parts.migrate()
-            report = pull(parts, target=target)
+            report = pull(parts.sessions, parts.settings.sync, target=target)
         finally:
             parts.close()
         counts = report.as_dict()

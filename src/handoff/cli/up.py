@@ -43,14 +43,14 @@ def _ensure_demo(parts, accounts: int | None) -> None:
     from handoff.cli.output import say
     from handoff.crm.service import crm_is_empty, ensure_demo_data, load_demo_data
 
-    if not crm_is_empty(parts):
+    if not crm_is_empty(parts.engine):
         say("2/4 CRM data present")
         return
     say(f"2/4 loading the demo CRM history ({accounts or 'default'} accounts) — first start only …")
     if accounts is None:
-        ensure_demo_data(parts)
+        ensure_demo_data(parts.engine)
     else:
-        load_demo_data(parts, accounts=accounts, replace=True)
+        load_demo_data(parts.engine, accounts=accounts, replace=True)
 
 
 def _ensure_models(parts) -> None:
@@ -132,26 +132,34 @@ def serve(
         thread.start()
         started.append(lambda: thread.join(15))
     if settings.sync.targets():
+        from handoff.sync.mapping_file import mapping_path
         from handoff.sync.outbox import run_pusher
 
-        pusher = threading.Thread(target=run_pusher, args=(parts, stop), name="handoff-sync", daemon=True)
+        pushing = (parts.sessions, settings.sync, mapping_path(settings), stop)
+        pusher = threading.Thread(target=run_pusher, args=pushing, name="handoff-sync", daemon=True)
         pusher.start()
         started.append(lambda: pusher.join(15))
         from handoff.sync.pullback import run_puller
 
-        puller = threading.Thread(target=run_puller, args=(parts, stop), name="handoff-sync-pull", daemon=True)
+        pulling = (parts.sessions, settings.sync, stop)
+        puller = threading.Thread(target=run_puller, args=pulling, name="handoff-sync-pull", daemon=True)
         puller.start()
         started.append(lambda: puller.join(15))
     from handoff.events.delivery import run_deliverer
 
     # Always on: it only reads the outbox until someone subscribes (`POST /v1/hooks/subscriptions`).
-    deliverer = threading.Thread(target=run_deliverer, args=(parts, stop), name="handoff-hooks", daemon=True)
+    delivering = (parts.sessions, settings.hooks, stop)
+    deliverer = threading.Thread(target=run_deliverer, args=delivering, name="handoff-hooks", daemon=True)
     deliverer.start()
     started.append(lambda: deliverer.join(15))
     if scheduler or settings.scheduler:
         from handoff.alerts.scheduler import NightlyScheduler
+        from handoff.wiring import nightly_job
 
-        nightly = NightlyScheduler(parts).start()
+        def job(day):
+            return nightly_job(parts, run_date=day)
+
+        nightly = NightlyScheduler(job, hour_utc=settings.alerts.nightly_hour_utc).start()
         started.append(nightly.stop)
 
     say("4/4 serving")

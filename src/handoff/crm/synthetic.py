@@ -40,7 +40,7 @@ def synthetic_frames(accounts: int, seed: int = 0, *, first: int = 0, as_of: dat
     determined by (`seed`, `first`) alone.
     """
     rng = np.random.default_rng([seed, first])
-    # The `str` dtype is what `load_frames` hands the nightly in pandas 3.
+    # The `str` dtype is what `risk.store.load_frames` hands the nightly in pandas 3.
     ids = pd.Index([f"A{i:08d}" for i in range(first, first + accounts)], dtype="str")
 
     def pick(per_account: float) -> np.ndarray:

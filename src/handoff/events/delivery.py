@@ -40,7 +40,6 @@ from handoff.store.db import transaction
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.settings import HooksSettings
-    from handoff.wiring import Parts
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 500
@@ -180,13 +179,12 @@ def make_client(settings: HooksSettings) -> httpx.Client:
     return httpx.Client(timeout=settings.timeout_s, follow_redirects=False, trust_env=False)
 
 
-def run_deliverer(parts: Parts, stop_event: threading.Event) -> None:
+def run_deliverer(sessions: sessionmaker[Session], settings: HooksSettings, stop_event: threading.Event) -> None:
     """The loop `handoff up` runs beside the worker: deliver what is due, then wait."""
-    settings = parts.settings.hooks
     with make_client(settings) as client:
         while not stop_event.is_set():
             try:
-                report = deliver_pending(parts.sessions, settings, client=client)
+                report = deliver_pending(sessions, settings, client=client)
                 if any(report.counts.values()):
                     log.info("hooks: %s", report.counts)
             except Exception as error:  # the store may be busy or down; the rows wait, the loop goes on

@@ -27,7 +27,7 @@ def _task() -> Shape:
 
 
 def _estimate() -> Shape:
-    from handoff.risk.schemas import EstimatePublic
+    from handoff.api.routes.risk import EstimatePublic
 
     return Shape((), lambda: EstimatePublic)
 

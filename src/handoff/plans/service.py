@@ -12,13 +12,13 @@ from handoff.clock import today
 from handoff.errors import InvalidInput, NotFound
 from handoff.loop.templates import Template, choose_template
 from handoff.plans.mspdi import Plan, PlanResource, PlanTask, scaled
-from handoff.risk.schemas import EstimatePublic
+from handoff.risk.schemas import Estimate
 from handoff.store.crm_tables import CRM_TABLES
 
 PLANNED = ("open", "done")  # template tasks and accepted ones; suggested and rejected tasks are not the plan
 
 
-def _latest_estimate(session: Session, project_id: str) -> EstimatePublic | None:
+def _latest_estimate(session: Session, project_id: str) -> Estimate | None:
     from handoff.risk.service import get_estimate
     from handoff.risk.tables import risk_estimates
 
@@ -38,9 +38,7 @@ def _template_number(task_id: str, project_id: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def _spread(
-    hours: list[float | None], estimate: EstimatePublic | None
-) -> list[tuple[float, float | None, float | None]]:
+def _spread(hours: list[float | None], estimate: Estimate | None) -> list[tuple[float, float | None, float | None]]:
     """(P50, P10, P90) hours per task: the template's hours scaled to the estimate's effort, or as planned."""
     if estimate is None or not hours:
         return [(h or 0.0, None, None) for h in hours]
@@ -49,7 +47,7 @@ def _spread(
     return [(h, h * effort.p10 / effort.p50, h * effort.p90 / effort.p50) for h in p50]
 
 
-def project_plan(session: Session, project_id: str, *, estimate: EstimatePublic | None = None) -> Plan:
+def project_plan(session: Session, project_id: str, *, estimate: Estimate | None = None) -> Plan:
     """The project's template and accepted tasks with their dates, the roster members they are assigned to, and the
     template's predecessors; work from `estimate` (default: the project's latest stored estimate)."""
     projects, tasks, members = CRM_TABLES["projects"], CRM_TABLES["tasks"], CRM_TABLES["team_members"]
@@ -130,7 +128,7 @@ def _deal(session: Session, deal_id: str | None) -> dict[str, Any]:
     return dict(row) if row else {}
 
 
-def template_plan(template: Template, start: date, estimate: EstimatePublic, *, name: str) -> Plan:
+def template_plan(template: Template, start: date, estimate: Estimate, *, name: str) -> Plan:
     efforts = _spread([task.planned_hours for task in template.tasks], estimate)
     tasks = tuple(
         PlanTask(

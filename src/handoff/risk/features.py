@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any
 
@@ -126,22 +125,6 @@ def normalise_frames(frames: Frames, entities: Iterable[str] | None = None) -> d
             frame = frame.assign(**changes)
         out[name] = frame
     return out
-
-
-def load_frames(engine, entities: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
-    """Reads whole CRM tables (all, or the named entities) into typed frames.
-
-    `engine` is a SQLAlchemy engine or connection; the caller owns it, this module only asks pandas to read. The
-    values come untyped and `normalise_frames` types them, so one unreadable cell (SQLite keeps "lots" in an integer
-    column, "not-a-date" in a date) reads as unknown instead of failing every account's score.
-    """
-    names = list(entities) if entities is not None else list(ENTITIES_BY_NAME)
-    frames = {}
-    with engine.connect() if hasattr(engine, "connect") else nullcontext(engine) as connection:
-        for name in names:
-            # A plain SQL string reaches the driver without SQLAlchemy's column types; the names are our own tables.
-            frames[name] = pd.read_sql_query(f'SELECT * FROM "{name}"', connection)
-    return normalise_frames(frames)
 
 
 def _before(frame: pd.DataFrame, column: str, cutoff: pd.Timestamp) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Request and response shapes of kickoff estimates and churn scores, shared by the API and the CLI."""
+"""Kickoff estimates and churn scores as the risk service returns them, and the brief it reads; the CLI prints these,
+the API's schemas (`api/routes/risk.py`) extend them."""
 
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ class OverrunRisk(BaseModel):
     threshold_pct: float = 0.10
 
 
-class EstimatePublic(BaseModel):
+class Estimate(BaseModel):
     """A kickoff estimate as stored and returned."""
 
     id: str
@@ -113,7 +114,7 @@ class EstimatePublic(BaseModel):
     model_versions: dict[str, str]
 
 
-class ChurnScorePublic(BaseModel):
+class ChurnScore(BaseModel):
     """A 90-day churn probability for one account, with the strongest drivers first."""
 
     account_id: str

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select
+from sqlalchemy import bindparam, func, insert, literal_column, select
 from sqlalchemy.orm import Session
 
 from handoff.clock import naive_utcnow, today
@@ -25,7 +25,8 @@ from handoff.errors import InvalidInput, NoChampion, NotFound
 from handoff.risk import explain, kickoff, similar
 from handoff.risk import features as feats
 from handoff.risk.registry import ServedModel, registered_name
-from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.risk.schemas import ChurnScore, Estimate, EstimateBrief
+from handoff.risk.store import load_account_frames
 from handoff.risk.tables import risk_estimates
 from handoff.store.crm_tables import CRM_TABLES
 
@@ -38,25 +39,6 @@ def require_models(models: Mapping[str, ServedModel], names: Iterable[str]) -> N
     if missing:
         names_text = ", ".join(registered_name(n) for n in missing)
         raise NoChampion(f"no champion model for {names_text}; run `handoff train` first")
-
-
-def load_account_frames(session: Session, entities: Iterable[str], account_ids: list[str]) -> dict[str, pd.DataFrame]:
-    """CRM rows of some accounts only (usage also through their subscriptions); other entities come whole."""
-    connection = session.connection()
-    frames = {}
-    for name in entities:
-        table = CRM_TABLES[name]
-        query = select(table)
-        if name == "accounts":
-            query = query.where(table.c.id.in_(account_ids))
-        elif name == "usage":
-            subscriptions = CRM_TABLES["subscriptions"]
-            owned = select(subscriptions.c.id).where(subscriptions.c.account_id.in_(account_ids))
-            query = query.where(or_(table.c.account_id.in_(account_ids), table.c.subscription_id.in_(owned)))
-        elif "account_id" in table.c:
-            query = query.where(table.c.account_id.in_(account_ids))
-        frames[name] = pd.read_sql_query(query, connection)
-    return feats.normalise_frames(frames)
 
 
 _BY_ID = ("accounts", "projects")  # the entities `_one` reads
@@ -213,7 +195,7 @@ def estimate(
     brief: EstimateBrief,
     as_of: date | None = None,
     store: bool = True,
-) -> EstimatePublic:
+) -> Estimate:
     """Effort and duration P10/P50/P90, P(overrun > 10 %), top factors and 3 similar past projects; stored.
 
     One brief, so no pandas per call: the features come from `kickoff.kickoff_record` over a cached project
@@ -230,7 +212,7 @@ def estimate(
     if not all(math.isfinite(v) for v in (*effort.values(), *duration.values(), overrun["probability"])):
         raise InvalidInput("the brief is too far outside the project history for an estimate; check its numbers")
     budget = record["planned_budget"]
-    result = EstimatePublic(
+    result = Estimate(
         id=uuid.uuid4().hex,
         created_at=naive_utcnow(),
         as_of=as_of,
@@ -262,7 +244,7 @@ def estimate(
     return result
 
 
-def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> None:
+def _store(session: Session, result: Estimate, brief: EstimateBrief) -> None:
     stored = result.model_dump(exclude={"effort_hours", "duration_days", "overrun"})
     for prefix, quantiles in (("effort", result.effort_hours), ("duration", result.duration_days)):
         stored.update({f"{prefix}_{name}": value for name, value in quantiles.model_dump().items()})
@@ -273,14 +255,14 @@ def _store(session: Session, result: EstimatePublic, brief: EstimateBrief) -> No
 
 def estimate_for_deal(
     session: Session, models: Mapping[str, ServedModel], deal_id: str, as_of: date | None = None
-) -> EstimatePublic:
+) -> Estimate:
     """An estimate for a CRM deal: the deal and its project (when there is one) are the brief."""
     return estimate(session, models, EstimateBrief(deal_id=deal_id), as_of=as_of)
 
 
 def list_estimates(
     session: Session, *, account_id: str | None = None, deal_id: str | None = None, limit: int = 50, offset: int = 0
-) -> tuple[list[EstimatePublic], int]:
+) -> tuple[list[Estimate], int]:
     """Stored estimates newest first, one page of them, and how many match across all pages."""
     matching = [risk_estimates.c.account_id == account_id] if account_id is not None else []
     matching += [risk_estimates.c.deal_id == deal_id] if deal_id is not None else []
@@ -290,7 +272,7 @@ def list_estimates(
     return [_public(row) for row in rows], int(total)
 
 
-def get_estimate(session: Session, estimate_id: str) -> EstimatePublic:
+def get_estimate(session: Session, estimate_id: str) -> Estimate:
     """A stored estimate, as it was given."""
     row = session.execute(select(risk_estimates).where(risk_estimates.c.id == estimate_id)).mappings().first()
     if row is None:
@@ -298,8 +280,8 @@ def get_estimate(session: Session, estimate_id: str) -> EstimatePublic:
     return _public(row)
 
 
-def _public(row: Mapping[str, Any]) -> EstimatePublic:
-    return EstimatePublic(
+def _public(row: Mapping[str, Any]) -> Estimate:
+    return Estimate(
         id=row["id"],
         created_at=row["created_at"],
         as_of=row["as_of"],
@@ -382,7 +364,7 @@ def default_as_of(session: Session) -> date:
 
 def churn_for_account(
     session: Session, models: Mapping[str, ServedModel], account_id: str, as_of: date | None = None
-) -> ChurnScorePublic:
+) -> ChurnScore:
     """The 90-day churn probability of one account, as of a date (default: `default_as_of`)."""
     require_models(models, ("churn",))
     if _one(session, "accounts", account_id) is None:
@@ -393,7 +375,7 @@ def churn_for_account(
     if account_id not in features.index:
         raise NotFound(f"account {account_id!r} was not an active customer on {as_of.isoformat()}")
     scored = score_churn(models, features.loc[[account_id]], top=5).iloc[0]
-    return ChurnScorePublic(
+    return ChurnScore(
         account_id=account_id,
         as_of=as_of,
         probability=float(scored["probability"]),

@@ -506,7 +506,10 @@ def train_all(
         if source == "demo":
             frames = demo_frames()
         else:
-            frames = feats.load_frames(parts.engine)
+            from handoff.risk.store import load_frames
+
+            with parts.sessions() as session:
+                frames = load_frames(session)
             if frames["accounts"].empty:
                 raise NotReady(
                     "the CRM tables are empty: import data (`handoff import`), load the demo (`handoff demo-data`)"

@@ -62,7 +62,7 @@ class DatabaseRange:
                         " OR (account_id IS NULL AND subscription_id IN "
                         f"(SELECT id FROM subscriptions WHERE {self._where('account_id')}))"
                     )
-                # Plain SQL as `features.load_frames` reads: untyped values, typed by `normalise_frames`.
+                # Plain SQL as `risk.store.load_frames` reads: untyped values, typed by `normalise_frames`.
                 frames[name] = pd.read_sql_query(text(sql), connection, params=params)
         return frames
 

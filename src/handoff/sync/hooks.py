@@ -13,7 +13,9 @@ from handoff.sync import inbound
 from handoff.sync.pullback import apply_remote, first_delivery, hook_secret, settle_delivery, store_hook_secret
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from handoff.wiring import Parts
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from handoff.settings import SyncSettings
 
 
 @dataclass
@@ -38,10 +40,12 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == lowered), None)
 
 
-def _once(parts: Parts, vendor: str, delivery_id: str, states: list[inbound.RemoteState]) -> HookAnswer:
+def _once(
+    sessions: sessionmaker[Session], vendor: str, delivery_id: str, states: list[inbound.RemoteState]
+) -> HookAnswer:
     """The delivery recorded and its states applied in one transaction: a replay, or a second copy racing the first,
     finds the delivery row and changes nothing."""
-    with transaction(parts.sessions) as session:
+    with transaction(sessions) as session:
         if not first_delivery(session, vendor, delivery_id):
             return HookAnswer("duplicate")
         outcomes, task_ids = [], []
@@ -55,42 +59,46 @@ def _once(parts: Parts, vendor: str, delivery_id: str, states: list[inbound.Remo
     return HookAnswer(best, task_ids)
 
 
-def receive_jira(parts: Parts, body: bytes, headers: Mapping[str, str]) -> HookAnswer:
-    secret = parts.settings.sync.jira.webhook_secret
+def receive_jira(
+    sessions: sessionmaker[Session], settings: SyncSettings, body: bytes, headers: Mapping[str, str]
+) -> HookAnswer:
+    secret = settings.jira.webhook_secret
     if secret is None:
         raise BadSignature("Jira webhooks are refused until HANDOFF_SYNC__JIRA__WEBHOOK_SECRET is set")
     if not inbound.jira_signed(secret.get_secret_value(), body, _header(headers, "X-Hub-Signature")):
         raise BadSignature("the X-Hub-Signature of this Jira delivery does not match")
     state = inbound.jira_hook(_json(body))
     delivery = (_header(headers, "X-Atlassian-Webhook-Identifier") or "").strip() or inbound.body_id(body)
-    return _once(parts, "jira", delivery, [state] if state else [])
+    return _once(sessions, "jira", delivery, [state] if state else [])
 
 
-def receive_asana(parts: Parts, body: bytes, headers: Mapping[str, str]) -> HookAnswer:
+def receive_asana(
+    sessions: sessionmaker[Session], settings: SyncSettings, body: bytes, headers: Mapping[str, str]
+) -> HookAnswer:
     """The handshake (`X-Hook-Secret`, echoed back and kept) or signed events, whose tasks are read from Asana."""
     offered = _header(headers, "X-Hook-Secret")
     if offered is not None:
-        with transaction(parts.sessions) as session:
+        with transaction(sessions) as session:
             # A handshake is unsigned: once a secret is kept, a second one could be anybody's, so it is refused.
             kept = hook_secret(session, "asana")
             if kept is not None and kept != offered.strip():
                 raise Conflict("an Asana webhook secret is already kept; a new handshake is refused")
             store_hook_secret(session, "asana", offered.strip())
         return HookAnswer("handshake", headers={"X-Hook-Secret": offered.strip()})
-    with parts.sessions() as session:
+    with sessions() as session:
         secret = hook_secret(session, "asana")
     if secret is None or not inbound.asana_signed(secret, body, _header(headers, "X-Hook-Signature")):
         raise BadSignature("the X-Hook-Signature of this Asana delivery does not match (or no handshake was made)")
     gids = inbound.asana_hook(_json(body))
-    states = _read_asana(parts, gids) if gids else []
-    return _once(parts, "asana", inbound.body_id(body), states)
+    states = _read_asana(settings, gids) if gids else []
+    return _once(sessions, "asana", inbound.body_id(body), states)
 
 
-def _read_asana(parts: Parts, gids: list[str]) -> list[inbound.RemoteState]:
+def _read_asana(settings: SyncSettings, gids: list[str]) -> list[inbound.RemoteState]:
     """Asana's events carry ids only: each task is read as it is now (before any transaction opens)."""
     from handoff.sync.outbox import close_connectors, configured_connectors
 
-    connectors = configured_connectors(parts.settings.sync)
+    connectors = configured_connectors(settings)
     try:
         connector = connectors.get("asana")
         if connector is None:
@@ -100,8 +108,10 @@ def _read_asana(parts: Parts, gids: list[str]) -> list[inbound.RemoteState]:
         close_connectors(connectors)
 
 
-def receive_trello(parts: Parts, body: bytes, headers: Mapping[str, str]) -> HookAnswer:
-    trello = parts.settings.sync.trello
+def receive_trello(
+    sessions: sessionmaker[Session], settings: SyncSettings, body: bytes, headers: Mapping[str, str]
+) -> HookAnswer:
+    trello = settings.trello
     if trello.secret is None or not trello.callback_url:
         raise BadSignature("Trello webhooks are refused until HANDOFF_SYNC__TRELLO__SECRET and __CALLBACK_URL are set")
     signed = inbound.trello_signed(
@@ -110,7 +120,7 @@ def receive_trello(parts: Parts, body: bytes, headers: Mapping[str, str]) -> Hoo
     if not signed:
         raise BadSignature("the X-Trello-Webhook signature of this delivery does not match")
     action_id, state = inbound.trello_hook(_json(body), done_list_id=trello.done_list_id)
-    return _once(parts, "trello", action_id or inbound.body_id(body), [state] if state else [])
+    return _once(sessions, "trello", action_id or inbound.body_id(body), [state] if state else [])
 
 
 RECEIVERS = {"jira": receive_jira, "asana": receive_asana, "trello": receive_trello}

@@ -22,7 +22,11 @@ def mapping_path(settings: Settings) -> Path:
 
 def load_mapping(settings: Settings) -> dict:
     """The mapping in force; no file is an empty mapping (every task to the target's configured place)."""
-    path = mapping_path(settings)
+    return read_mapping(mapping_path(settings))
+
+
+def read_mapping(path: Path) -> dict:
+    """The mapping in the file at `path`; no file is an empty mapping."""
     if not path.exists():
         return {}
     try:

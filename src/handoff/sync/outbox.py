@@ -25,8 +25,9 @@ from handoff.sync.model import Connector, PushTask, RemoteLink
 from handoff.sync.tables import task_sync
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pathlib import Path
+
     from handoff.settings import SyncSettings
-    from handoff.wiring import Parts
 
 log = logging.getLogger(__name__)
 TARGETS = ("jira", "asana", "trello")
@@ -353,16 +354,25 @@ def close_connectors(connectors: dict[str, Connector]) -> None:
             http.close()
 
 
-def push(parts: Parts, *, target: str | None = None, limit: int | None = None) -> PushReport:
-    """What `handoff sync push` and the service loop run: every configured target's due rows, once."""
-    from handoff.sync.mapping_file import load_mapping
+def push(
+    sessions: sessionmaker[Session],
+    settings: SyncSettings,
+    *,
+    mapping_path: Path,
+    target: str | None = None,
+    limit: int | None = None,
+) -> PushReport:
+    """What `handoff sync push` and the service loop run: every configured target's due rows, once.
 
-    settings = parts.settings.sync
-    mapping = load_mapping(parts.settings)
+    The mapping is read from `mapping_path` (`mapping_file.mapping_path(settings)`) on every call, so an edit made
+    through the API applies from the next push on."""
+    from handoff.sync.mapping_file import read_mapping
+
+    mapping = read_mapping(mapping_path)
     connectors = configured_connectors(settings)
     try:
         return push_pending(
-            parts.sessions,
+            sessions,
             connectors,
             target=target,
             limit=limit or settings.batch_size,
@@ -374,12 +384,14 @@ def push(parts: Parts, *, target: str | None = None, limit: int | None = None) -
         close_connectors(connectors)
 
 
-def run_pusher(parts: Parts, stop_event: threading.Event) -> None:
+def run_pusher(
+    sessions: sessionmaker[Session], settings: SyncSettings, mapping_path: Path, stop_event: threading.Event
+) -> None:
     """The loop `handoff up` runs beside the worker while a target is configured: push, then wait."""
-    interval = parts.settings.sync.push_interval_s
+    interval = settings.push_interval_s
     while not stop_event.is_set():
         try:
-            report = push(parts)
+            report = push(sessions, settings, mapping_path=mapping_path)
             if report.outcomes:
                 log.info("sync: %s", {k: v for k, v in report.as_dict().items() if k != "tasks"})
         except Exception as error:  # the store may be busy or down; the rows wait, the loop goes on

@@ -24,7 +24,7 @@ from handoff.sync.model import Connector
 from handoff.sync.tables import sync_deliveries, sync_hook_secrets, task_sync
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from handoff.wiring import Parts
+    from handoff.settings import SyncSettings
 
 log = logging.getLogger(__name__)
 _tasks = CRM_TABLES["tasks"]
@@ -214,23 +214,23 @@ def pull_linked(
     return report
 
 
-def pull(parts: Parts, *, target: str | None = None) -> PullReport:
+def pull(sessions: sessionmaker[Session], settings: SyncSettings, *, target: str | None = None) -> PullReport:
     """What `handoff sync pull` and the service loop run."""
     from handoff.sync.outbox import close_connectors, configured_connectors
 
-    connectors = configured_connectors(parts.settings.sync)
+    connectors = configured_connectors(settings)
     try:
-        return pull_linked(parts.sessions, connectors, target=target)
+        return pull_linked(sessions, connectors, target=target)
     finally:
         close_connectors(connectors)
 
 
-def run_puller(parts: Parts, stop_event: threading.Event) -> None:
+def run_puller(sessions: sessionmaker[Session], settings: SyncSettings, stop_event: threading.Event) -> None:
     """The loop `handoff up` runs beside the pusher: read every linked item back, then wait `pull_interval_s`."""
-    interval = parts.settings.sync.pull_interval_s
+    interval = settings.pull_interval_s
     while not stop_event.wait(interval):
         try:
-            report = pull(parts)
+            report = pull(sessions, settings)
             if report.counts:
                 log.info("sync pull: %s", report.counts)
         except Exception as error:  # the store or a tool may be down; the next round tries again

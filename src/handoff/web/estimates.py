@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from handoff.api.deps import SessionDep
 from handoff.crm.dictionary import CONTRACT_TYPES, SEGMENTS
 from handoff.errors import InvalidInput
-from handoff.risk.schemas import EstimateBrief, EstimatePublic
+from handoff.risk.schemas import Estimate, EstimateBrief
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.web import charts
 from handoff.web.i18n import N_
@@ -74,7 +74,7 @@ def brief_from_form(form: dict[str, str]) -> EstimateBrief:
 
 @dataclass
 class EstimateView:
-    estimate: EstimatePublic
+    estimate: Estimate
     account: str | None
     deal: str | None
     intervals: Any
@@ -90,7 +90,7 @@ def _name(session: Session, table: str, key: str | None) -> str | None:
     return session.execute(select(rows.c.name).where(rows.c.id == key)).scalar() or key
 
 
-def estimate_view(session: Session, found: EstimatePublic, _: Callable[[str], str] = str) -> EstimateView:
+def estimate_view(session: Session, found: Estimate, _: Callable[[str], str] = str) -> EstimateView:
     """The three charts of one estimate: the two ranges, the factors as signed bars, similar projects' outcomes;
     their words in the page's language (`_`, the request's gettext)."""
     effort, duration = found.effort_hours, found.duration_days

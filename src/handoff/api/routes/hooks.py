@@ -27,7 +27,9 @@ async def _receive(vendor: str, request: Request, parts) -> JSONResponse:
     from handoff.sync.hooks import RECEIVERS
 
     body = await request.body()
-    answer = await run_in_threadpool(RECEIVERS[vendor], parts, body, dict(request.headers))
+    answer = await run_in_threadpool(
+        RECEIVERS[vendor], parts.sessions, parts.settings.sync, body, dict(request.headers)
+    )
     return JSONResponse(answer.as_dict(), headers=answer.headers)
 
 

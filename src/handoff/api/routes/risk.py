@@ -18,10 +18,22 @@ from handoff.api.errors import AUTHED, R400, R404, R413, R503
 from handoff.api.scoring import MISSING
 from handoff.api.security import Caller
 from handoff.errors import NotFound
-from handoff.risk.schemas import ChurnScorePublic, EstimateBrief, EstimatePublic
+from handoff.risk.schemas import ChurnScore, Estimate, EstimateBrief
 from handoff.schema_types import EARLIEST, LATEST, Day
 
 router = APIRouter(prefix="/v1", tags=["risk"])
+
+
+class ChurnScorePublic(ChurnScore):
+    """A 90-day churn probability for one account, with the strongest drivers first."""
+
+
+class EstimatePublic(Estimate):
+    """A kickoff estimate as stored and returned."""
+
+
+def _public(estimate: Estimate) -> EstimatePublic:
+    return EstimatePublic.model_validate(estimate.model_dump())
 
 
 class EstimateRequest(EstimateBrief):
@@ -75,6 +87,8 @@ def _estimate_json(sessions: sessionmaker[Session], models: dict, brief: Estimat
 
     with transaction(sessions) as session:
         result = estimate(session, models, brief)
+    # EstimatePublic adds no field to Estimate, so this JSON is the schema's; converting first would validate the
+    # answer a second time on the hot path.
     return result.model_dump_json()
 
 
@@ -88,7 +102,7 @@ def _estimate_json(sessions: sessionmaker[Session], models: dict, brief: Estimat
 def get_estimate(estimate_id: str, session: SessionDep, caller: Caller) -> EstimatePublic:
     from handoff.risk.service import get_estimate as find
 
-    return find(session, estimate_id)
+    return _public(find(session, estimate_id))
 
 
 @router.get(
@@ -109,7 +123,7 @@ def list_estimates(
     from handoff.risk.service import list_estimates as find
 
     estimates, total = find(session, account_id=account_id, deal_id=deal_id, limit=limit, offset=offset)
-    return EstimatePagePublic(estimates=estimates, total=total)
+    return EstimatePagePublic(estimates=[_public(found) for found in estimates], total=total)
 
 
 def _scores(request: Request, session, account_ids: list[str], as_of: date | None) -> list[ChurnScorePublic]:
