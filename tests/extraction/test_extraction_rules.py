@@ -377,6 +377,9 @@ def test_a_title_whose_object_is_a_pronoun_names_the_line_before() -> None:
         ("@石垚@丁文昊将上述代码改写为 MobX 版本", "石垚 and 丁文昊"),
         ("@陈玄先用面向对象语法写好框架无关的登录、查询逻辑", "陈玄"),
         ("The nightly export failed again.", None),
+        ("Matteo said they would take it to the Board meeting next Monday", "Matteo"),
+        ("* Tobie has comments and will swing back to see if they can be addressed", "Tobie"),
+        ("The group said they would meet again", None),
     ],
 )
 def test_the_owner_of_an_assignment_in_minutes(line: str, owner: str | None) -> None:

@@ -328,6 +328,13 @@ _ASSIGNMENT = re.compile(
     r"agreed to|offered to|(?:is|are) planning to)\s+" + _COMMITTED_VERB + r"|(?:is|are) taking|can take|will take|"
     r"takes (?:this|that|it)|owns|has the action)"
 )
+# "Matteo said they would take it to the Board", "Tobie has comments and will swing back to see…": a named person's
+# commitment told by the scribe.
+_TOLD_COMMITMENT = re.compile(
+    rf"(?:^|[-–—:;,.(]\s*|\b(?:that|also|so|then|and)\s+){_PEOPLE}\s+"
+    r"(?:(?:said|says|mentioned|noted|confirmed|promised)\s+(?:that\s+)?(?:he|she|they|we)\s+(?:will|would|'ll|can)|"
+    r"(?:has|have)\s+[\w ]{1,30}?\s+and\s+will)\s+" + _COMMITTED_VERB
+)
 # "Alex Scammon: Send details…", "Marlow: Re-ping…", "Team: Schedule…": a speaker's line that is an imperative.
 _SPEAKER_IMPERATIVE = re.compile(
     rf"^(?:\*\*)?{_PEOPLE}(?:\*\*)?\s*[:：]\s*(?:\*\*)?(?:please\s+)?"
@@ -442,7 +449,7 @@ def assignment_owner(text: str, common_words: frozenset[str] = frozenset()) -> s
         return None
     if body.rstrip(" *_)").endswith(("?", "？")):
         return None
-    for pattern in (_SPEAKER_IMPERATIVE, _ASSIGNMENT):
+    for pattern in (_SPEAKER_IMPERATIVE, _ASSIGNMENT, _TOLD_COMMITMENT):
         for match in pattern.finditer(body):
             who = match.group("who")
             first = who.split()[0].strip("@*").lower()
