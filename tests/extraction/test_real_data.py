@@ -19,6 +19,7 @@ from handoff.extraction.decision import (
     MessageContext,
     Precedents,
     Sentence,
+    is_cn_description,
     is_plain_ask,
     load_decision,
     never_a_task,
@@ -276,3 +277,17 @@ def test_a_polite_if_whose_consequence_is_thanks_is_an_ask_not_an_open_offer() -
     assert not never_a_task(ask)
     assert is_plain_ask(ask, explicit=True)
     assert never_a_task("If you would like a copy, give me a call.")
+
+
+@pytest.mark.parametrize(
+    ("line", "topic"),
+    [
+        ("3，openEuler社区开发行为规范V1.0版本发布决策 - 熊伟", True),
+        ("## 议程 3 ：Kitex 4月发版计划", True),
+        ("双内核测试进展、发布件评审 -  李晓东", True),
+        ("后续社区执行流程的变更和影响，需要一篇oEEP -- 吴峰光", False),
+        ("会后联系公众号负责人，推送筹备组成立的新闻。", False),
+    ],
+)
+def test_an_agenda_topic_and_its_presenter_is_no_task(line: str, topic: bool) -> None:
+    assert is_cn_description(line) is topic

@@ -408,10 +408,24 @@ def voices_opinion(text: str) -> bool:
     return not (_STILL_ASKS.search(body) or is_assignment(body))
 
 
+# An agenda topic and who presents it: "3，openEuler社区开发行为规范V1.0版本发布决策 - 熊伟",
+# "8、联通云AI应用Kitig项目创建申请(sig-intelligence); --- 宋彦岭", "## 议程 3 ：Kitex 4月发版计划".
+_CN_AGENDA_TOPIC = re.compile(
+    r"^\s*(?:#{1,6}\s*)?(?:议程\s*\d*\s*[:：]\s*|\d{1,2}\s*[、.，,]\s*)?[^。！？?]{2,60}?"
+    r"(?:申请|决策|评审|汇报|讨论|推举|介绍|进展|计划|议题|确认|分享)\s*(?:[(（][^)）]*[)）])?\s*[;；]?\s*"
+    r"(?:[-—–]{1,6}\s*[\u4e00-\u9fff]{2,4}(?:\s*[/、&，,和]\s*[\u4e00-\u9fff]{2,4})*\s*(?:[(（][^)）]*[)）])?\s*[;；]?)?\s*$"
+)
+
+
 def is_cn_description(text: str) -> bool:
-    """A line of Chinese minutes that presents, reviews, reports or agrees, with no owner given a to-do: the learned
-    layer reads Chinese through an English sentence model, so its score alone does not keep such a line."""
-    if len(_CJK.findall(text)) < 4 or not _CN_NOT_TO_DO.search(text):
+    """A line of Chinese minutes that presents, reviews, reports or agrees, with no owner given a to-do, or an agenda
+    topic with its presenter: the learned layer reads Chinese through an English sentence model, so its score alone
+    does not keep such a line."""
+    if len(_CJK.findall(text)) < 4:
+        return False
+    if _CN_AGENDA_TOPIC.match(text) and not _CN_TO_DO.search(text):
+        return True
+    if not _CN_NOT_TO_DO.search(text):
         return False
     return not (_CN_TO_DO.search(text) and _CN_OWNED.search(text))
 
