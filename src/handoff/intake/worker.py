@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from handoff.access import audit
 from handoff.clock import as_utc, utcnow
+from handoff.extraction.embeddings import reused
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
@@ -224,10 +225,11 @@ class Worker:
         self._link(work)
         self._authenticate(work, team)
         self._judge_content(work, team)
-        self._extract(work, roster)
-        with transaction(self.parts.sessions) as session:  # extraction may have taken a while: keep the claims
-            self._renew(session, work)
-        self._embed_titles(work)
+        with reused():  # MiniLM once per distinct text of the batch: its sentences, then its titles for dedupe
+            self._extract(work, roster)
+            with transaction(self.parts.sessions) as session:  # extraction may have taken a while: keep the claims
+                self._renew(session, work)
+            self._embed_titles(work)
         try:
             with transaction(self.parts.sessions) as session:
                 # An UPDATE first: pysqlite opens its transaction at the first write, and a SAVEPOINT issued before
