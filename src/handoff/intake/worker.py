@@ -72,7 +72,8 @@ class TaskStage:
     """The extraction and task-recording parts the worker hands a message to (injected so tests can swap them).
 
     `embed_titles`, when set, embeds the drafts' titles of a whole batch in one call; `record_tasks` then gets each
-    message's rows as `title_vectors` instead of embedding them itself."""
+    message's rows as `title_vectors` instead of embedding them itself. `record_tasks` is also told the ledger row's
+    `ledger_kind`, which the worker holds, so it need not read the row again."""
 
     extractor: Extractor
     load_roster: Callable[[Session], list[TeamMember]]
@@ -453,6 +454,7 @@ class Worker:
             project_id=link.project_id,
             thread_id=choice.thread_id,
             settings=self.settings,
+            ledger_kind=item.row.kind,
             **vectors,
         )
         if item.read_by_ai:  # the extractor read the customer's mail: that read of contact data is audited too
