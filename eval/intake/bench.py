@@ -27,6 +27,7 @@ from eval.machine import snapshot
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CORPUS = Path(__file__).resolve().parents[2] / "tests" / "intake" / "corpus"
 MESSAGES = 300
+TARGET_END_TO_END_PER_S = 150
 END_TO_END = 300
 MBOX_MESSAGES = 2_000
 TARGET_MBOX_MESSAGES = 40_000
@@ -105,6 +106,42 @@ def _null_stage():
     return TaskStage(extractor=Nothing(), load_roster=lambda session: [], record_tasks=lambda session, **_: Recorded())
 
 
+class _MiniLmMeter:
+    """Counts the texts MiniLM really runs on (after the batch's reuse) and the seconds it takes, so the printout
+    says how much of the end-to-end time is the model and how much the plumbing around it."""
+
+    def __enter__(self) -> _MiniLmMeter:
+        from handoff.extraction import embeddings
+
+        self.texts, self.calls, self.seconds = 0, 0, 0.0
+        self._module, self._run = embeddings, embeddings._run
+
+        def counted(sentences, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return self._run(sentences, *args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+                self.texts += len(sentences)
+                self.calls += 1
+
+        embeddings._run = counted
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._module._run = self._run
+
+    def summary(self, messages: int, total_s: float) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "texts_embedded": self.texts,
+            "texts_per_message": round(self.texts / max(messages, 1), 2),
+            "seconds": round(self.seconds, 2),
+            "share_of_time": round(self.seconds / total_s, 3) if total_s else None,
+            "ms_per_text": round(1000 * self.seconds / self.texts, 2) if self.texts else None,
+        }
+
+
 def _process_rate(parts, stage) -> tuple[float, int]:
     from handoff.intake.service import process_pending
 
@@ -136,6 +173,7 @@ def main() -> dict[str, Any]:
         results["smtp_accepted_per_s"] = round(MESSAGES / seconds, 1)
         results["smtp_discarding_sink_per_s"] = round(baseline_rate, 1)
 
+        _warm_content_classifier(messages[0])
         null_rate, _ = _process_rate(parts, _null_stage())
         with parts.sessions() as session:
             intake_only = counts(session)
@@ -158,7 +196,9 @@ def main() -> dict[str, Any]:
             from handoff.extraction.embeddings import encode
 
             encode(["Could you send the revised statement of work by Friday?"])
+            _warm_content_classifier(messages[0])
             worker = Worker(parts, stage)
+            minilm = _MiniLmMeter()
             batches: list[float] = []
             last = started = time.perf_counter()
 
@@ -168,13 +208,15 @@ def main() -> dict[str, Any]:
                 batches.append(now - last)
                 last = now
 
-            done = worker.process_pending(on_progress=batch_done)
+            with minilm:
+                done = worker.process_pending(on_progress=batch_done)
             total = time.perf_counter() - started
             with parts.sessions() as session:
                 results["by_status"] = counts(session)
             results["extractor"] = type(stage.extractor).__name__
             results["worker_batch"] = worker.batch
             results["ingest_end_to_end_per_s"] = round(done / total, 1)
+            results["ingest_end_to_end_minilm"] = minilm.summary(done, total)
             per_message = [seconds / worker.batch for seconds in batches[:-1]] or [total / max(done, 1)]
             results["ingest_end_to_end_ms_per_message_p95_batch"] = round(_p95(per_message) * 1000, 1)
         except Exception as error:  # the real extractor is missing or broken: say so instead of inventing a number
@@ -187,9 +229,10 @@ def main() -> dict[str, Any]:
         if isinstance(seconds, int | float) and count < TARGET_MBOX_MESSAGES:
             results["mbox_ingest"]["extrapolated_40000_wall_s"] = round(seconds * TARGET_MBOX_MESSAGES / count)
     results["machine"] = snapshot()
+    results["target_end_to_end_per_s"] = TARGET_END_TO_END_PER_S
     results["anchor"] = (
-        "targets: end to end (ledger -> read -> extract -> tasks) >= 150 msg/s on 2 cores with the offline extractor; "
-        "a 40,000-message mbox within the memory of one process"
+        f"targets: end to end (ledger -> read -> extract -> tasks) >= {TARGET_END_TO_END_PER_S} msg/s on 2 cores "
+        "with the offline extractor; a 40,000-message mbox within the memory of one process"
     )
     results["baseline"] = (
         "smtp: aiosmtpd that discards mail (no fsync, no DB); ingest: intake path with a no-op extractor"
@@ -259,6 +302,15 @@ def _mbox_ingest(count: int) -> dict[str, Any]:
     }
 
 
+def _warm_content_classifier(raw: bytes) -> None:
+    """The gate's content classifier imports scikit-learn on its first score (seconds on these cores): once per
+    process, so outside the timed passes, like the extractor's models."""
+    from handoff.intake.mime import parse_mail
+    from handoff.intake.spam_model import SpamModel
+
+    SpamModel.load_default().content_scores([parse_mail(raw)])
+
+
 def _warmup_text():
     from datetime import UTC, datetime
 
@@ -269,22 +321,30 @@ def _warmup_text():
 
 def _print(results: dict[str, Any]) -> None:
     box = results.get("mbox_ingest") or {}
+    minilm = results.get("ingest_end_to_end_minilm") or {}
+    intake_only = results.get("ingest_intake_only_per_s")
     rows = [
         (
             "SMTP accepted, durable (msg/s)",
             results.get("smtp_accepted_per_s"),
             results.get("smtp_discarding_sink_per_s"),
+            None,
         ),
-        ("ingest, intake path only (msg/s)", results.get("ingest_intake_only_per_s"), None),
-        ("ingest end to end (msg/s)", results.get("ingest_end_to_end_per_s"), results.get("ingest_intake_only_per_s")),
-        ("end to end p95 ms/message (batch)", results.get("ingest_end_to_end_ms_per_message_p95_batch"), None),
-        (f"handoff ingest {box.get('messages', '-')}-msg mbox (s)", box.get("wall_s"), None),
-        ("  its rate (msg/s)", box.get("per_s"), None),
-        ("  its peak RSS (MB)", box.get("peak_rss_mb"), None),
+        ("ingest, intake path only (msg/s)", intake_only, None, None),
+        ("ingest end to end (msg/s)", results.get("ingest_end_to_end_per_s"), intake_only, TARGET_END_TO_END_PER_S),
+        ("  MiniLM texts per message", minilm.get("texts_per_message"), None, None),
+        ("  MiniLM share of the time", minilm.get("share_of_time"), None, None),
+        ("end to end p95 ms/message (batch)", results.get("ingest_end_to_end_ms_per_message_p95_batch"), None, None),
+        (f"handoff ingest {box.get('messages', '-')}-msg mbox (s)", box.get("wall_s"), None, None),
+        ("  its rate (msg/s)", box.get("per_s"), None, None),
+        ("  its peak RSS (MB)", box.get("peak_rss_mb"), None, None),
     ]
-    print(f"{'measure':<40}{'value':>10}{'baseline':>12}")
-    for name, value, baseline in rows:
-        print(f"{name:<40}{value if value is not None else '-':>10}{baseline if baseline is not None else '-':>12}")
+    print(f"{'measure':<40}{'value':>10}{'baseline':>12}{'target':>9}")
+    for name, value, baseline, target in rows:
+        cells = [value, baseline, target]
+        value_s, baseline_s, target_s = ("-" if cell is None else cell for cell in cells)
+        print(f"{name:<40}{value_s:>10}{baseline_s:>12}{target_s:>9}")
+    print("baseline of the end-to-end row: the intake path only, measured in the same run")
     print(f"extractor: {results.get('extractor')}; machine: {results.get('machine')}")
     print(results["anchor"])
 

@@ -81,6 +81,10 @@ class ExtractionSettings(BaseModel):
     auto_accept_confidence: float | None = Field(None, ge=0.0, le=1.0)  # None: every task waits for review
     # Chosen on eval/extraction/cases/duplicates.yaml: no false link there.
     duplicate_similarity: float = Field(0.75, ge=0.0, le=1.0)
+    # Threads for MiniLM's matrix products (None: torch's default, one per core). One by default: on two cores
+    # shared with the worker's own Python and other processes, two threads spin against each other and embedding
+    # got 7-10x slower (`python -m eval.intake.bench`, docs/intake.md); the vectors are the same either way.
+    embedding_threads: int | None = Field(1, ge=1, le=64)
 
 
 class AlertSettings(BaseModel):

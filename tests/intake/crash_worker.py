@@ -20,6 +20,14 @@ from handoff.settings import Settings
 from handoff.wiring import Parts
 
 
+def _flag(path: Path, text: str) -> None:
+    """Written beside, then renamed: the parent polls for the file and must never read it half written (it once
+    read '' under load)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def main() -> None:
     home, hang_at, lease_s = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     die_on = int(sys.argv[4]) if len(sys.argv) > 4 else None
@@ -34,7 +42,7 @@ def main() -> None:
         if kwargs["ledger_id"] == die_on:
             os.kill(os.getpid(), signal.SIGKILL)
         if calls["n"] == hang_at:
-            (home / "hanging").write_text(str(kwargs["ledger_id"]))
+            _flag(home / "hanging", str(kwargs["ledger_id"]))
             time.sleep(600)  # the parent kills us here, mid-transaction
         return result
 

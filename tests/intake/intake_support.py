@@ -109,7 +109,7 @@ class KeywordExtractor:
         return drafts
 
 
-def record_into_crm_tasks(session, *, ledger_id, drafts, account_id, project_id, thread_id, settings):
+def record_into_crm_tasks(session, *, ledger_id, drafts, account_id, project_id, thread_id, settings, ledger_kind=None):
     """Writes drafts as CRM task rows (id `L<ledger>-<n>`) in the worker's transaction, like the real service."""
     from sqlalchemy import select
 

@@ -18,6 +18,14 @@ from handoff.settings import Settings
 from handoff.wiring import Parts
 
 
+def _flag(path: Path, text: str) -> None:
+    """Written beside, then renamed: the parent polls for the file and must never read it half written (it once
+    read '' under load)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def main() -> None:
     home, url, name = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     hang_at = int(sys.argv[4]) if len(sys.argv) > 4 else None
@@ -32,7 +40,7 @@ def main() -> None:
         result = record(session, **kwargs)  # written, not yet committed
         recorded.append(kwargs["ledger_id"])
         if hang_at and len(recorded) == hang_at:
-            (home / f"{name}.hanging").write_text(str(kwargs["ledger_id"]))
+            _flag(home / f"{name}.hanging", str(kwargs["ledger_id"]))
             time.sleep(600)  # the parent kills us here, mid-transaction
         return result
 

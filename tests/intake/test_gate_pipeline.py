@@ -190,3 +190,27 @@ def test_the_content_classifier_quarantines_a_strangers_spam_but_believes_a_cust
     assert customer.outcome != "spam" and customer.account_id == "acc-acme"
     # The model would have quarantined it; who sent it decided.
     assert customer.details["content_score"] >= SpamModel.load_default().threshold
+
+
+def test_the_content_classifier_scores_a_batch_in_one_pass(crm_parts: Parts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker hands the batch's mail to the classifier at once; a pass that fails is retried mail by mail, so the
+    one mail that breaks the model fails alone and its batchmates keep their scores."""
+    passes: list[int] = []
+    shipped = SpamModel.content_scores
+
+    def counted(model: SpamModel, mails: list) -> list[float | None]:
+        passes.append(len(mails))
+        if any("poison" in (mail.subject or "") for mail in mails):
+            raise ValueError("the model cannot read this mail")
+        return shipped(model, mails)
+
+    monkeypatch.setattr(SpamModel, "content_scores", counted)
+    subjects = ["Quote for the pilot", "Invoice question", "poison pill"]
+    for subject in subjects:
+        service.receive_raw(crm_parts, _mail(ALICE, subject, body="Could you send the signed quote by Friday?"), "t")
+    service.process_pending(crm_parts, stage=keyword_stage())
+    entries = _by_subject(crm_parts)
+    assert passes == [3, 1, 1, 1]  # the batch, then each mail alone after it failed
+    assert entries["poison pill"].outcome == "failed" and "cannot read" in entries["poison pill"].error
+    for subject in subjects[:2]:
+        assert entries[subject].outcome != "failed" and entries[subject].details["content_score"] is not None

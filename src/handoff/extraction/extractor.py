@@ -93,6 +93,9 @@ def build_extractor(
     http_async_client: httpx.AsyncClient | None = None,
 ) -> Extractor:
     """Nothing loads here: the models load on the first `extract` call and stay cached for the process."""
+    from handoff.extraction.embeddings import use_threads
+
+    use_threads(settings.extraction.embedding_threads)
     offline = OfflineExtractor(exclude_addresses=settings.inbox.recipients)
     if not settings.llm.base_url:
         return offline

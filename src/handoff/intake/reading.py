@@ -49,6 +49,9 @@ class Reading:
     verdict: Verdict | None = None
     # The content classifier's P(spam) (None: not asked); the worker judges it once it knows who sent the mail.
     content_score: float | None = None
+    # The parsed mail while the content classifier has yet to score it (`read_email(score_later=True)`): the worker
+    # scores a batch's mail in one vectorised pass, a third of the cost of one call per mail.
+    unscored: ParsedMail | None = None
     # The header From, the envelope sender and the receivers' SPF/DKIM/DMARC results (for the forgery check).
     authentication: Authentication | None = None
 
@@ -65,9 +68,11 @@ def read_email(
     deadline: Deadline = NO_DEADLINE,
     team: Team = NOBODY,
     gate: GatePolicy | None = OPEN_POLICY,
+    score_later: bool = False,
 ) -> Reading:
     """Read raw RFC 822 bytes; a message that must not become tasks comes back with `rejection` set, one the gate
     stops (spam, bulk) with `verdict` set. `gate=None` skips the gate (a person released the message).
+    `score_later` leaves the content classifier's score to the caller: the mail it would score is in `unscored`.
 
     A forward (inline block or attached message) credits its original sender only when `team` includes the person who
     forwarded it: anyone can paste "From: customer@..." into a body. Otherwise the sender is the author."""
@@ -92,7 +97,10 @@ def read_email(
     if not reading.rejection and gate is not None:  # auto-replies and bounces keep their own reason
         reading.verdict = check(mail)
         if not reading.verdict and gate.content_score is not None:
-            reading.content_score = gate.content_score(mail)
+            if score_later:
+                reading.unscored = mail
+            else:
+                reading.content_score = gate.content_score(mail)
     if reading.rejection or reading.verdict:
         reading.text = split_reply(mail.text).text
         return reading

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from handoff.access import audit
 from handoff.clock import as_utc, utcnow
+from handoff.extraction.embeddings import reused
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
@@ -71,7 +72,8 @@ class TaskStage:
     """The extraction and task-recording parts the worker hands a message to (injected so tests can swap them).
 
     `embed_titles`, when set, embeds the drafts' titles of a whole batch in one call; `record_tasks` then gets each
-    message's rows as `title_vectors` instead of embedding them itself."""
+    message's rows as `title_vectors` instead of embedding them itself. `record_tasks` is also told the ledger row's
+    `ledger_kind`, which the worker holds, so it need not read the row again."""
 
     extractor: Extractor
     load_roster: Callable[[Session], list[TeamMember]]
@@ -142,11 +144,16 @@ class Worker:
         self.parts = parts
         self.settings = parts.settings
         threshold = 0.9
+        self._content_scores: Callable[[list[Any]], list[float | None]] | None = None
         if content_score is None and self.settings.inbox.content_classifier:
             from handoff.intake.spam_model import SpamModel
 
             shipped = SpamModel.load_default()  # loaded once per process; scoring a mail takes about a millisecond
             content_score, threshold = shipped.content_score, shipped.threshold
+            self._content_scores = shipped.content_scores  # a batch's mail in one vectorised pass
+        elif content_score is not None:
+            one = content_score
+            self._content_scores = lambda mails: [one(mail) for mail in mails]
         self.gate = GatePolicy.from_settings(self.settings.inbox, content_score, threshold)
         self.spam_filters = list(filters_from_settings(self.settings.inbox) if spam_filters is None else spam_filters)
         self._stage = stage
@@ -224,10 +231,11 @@ class Worker:
         self._link(work)
         self._authenticate(work, team)
         self._judge_content(work, team)
-        self._extract(work, roster)
-        with transaction(self.parts.sessions) as session:  # extraction may have taken a while: keep the claims
-            self._renew(session, work)
-        self._embed_titles(work)
+        with reused():  # MiniLM once per distinct text of the batch: its sentences, then its titles for dedupe
+            self._extract(work, roster)
+            with transaction(self.parts.sessions) as session:  # extraction may have taken a while: keep the claims
+                self._renew(session, work)
+            self._embed_titles(work)
         try:
             with transaction(self.parts.sessions) as session:
                 # An UPDATE first: pysqlite opens its transaction at the first write, and a SAVEPOINT issued before
@@ -338,8 +346,12 @@ class Worker:
         From passed the forgery check) keeps its score in the details, for the review queue to show."""
         if self.gate.content_score is None:
             return
+        todo = [item for item in work if item.going_on and not item.released and item.reading is not None]
+        self._score_content([item for item in todo if item.reading and item.reading.unscored is not None])
         for item in work:
             reading = item.reading
+            if reading is not None:
+                reading.unscored = None  # the parsed mail is not kept past this step
             if not item.going_on or item.released or reading is None or reading.kind != "email":
                 continue
             score = reading.content_score  # None: an empty mail, or a script the classifier's ham does not cover
@@ -347,6 +359,28 @@ class Worker:
             verdict = None if _credited(item, team) else content_verdict(score, self.gate)
             if verdict is not None:
                 item.ended = (verdict.outcome, verdict.reason)
+
+    def _score_content(self, work: list[_Work]) -> None:
+        """The content classifier's P(spam) for these messages in one pass; one by one if the pass fails, so only the
+        mail that broke it fails."""
+        score = self._content_scores
+        if score is None or not work:
+            return
+        mails = [item.reading.unscored for item in work if item.reading is not None]
+        try:
+            scores = score(mails)
+        except Exception:
+            log.debug("batch content scoring failed; scoring one by one", exc_info=True)
+            scores = []
+            for item, mail in zip(work, mails, strict=True):
+                try:
+                    scores.extend(score([mail]))
+                except Exception as error:
+                    _failed(item, error)
+                    scores.append(None)
+        for item, value in zip(work, scores, strict=True):
+            if item.reading is not None:
+                item.reading.content_score = value
 
     def _link(self, work: list[_Work]) -> None:
         """Sender → contact → account → project, in one read-only session for the batch."""
@@ -451,6 +485,7 @@ class Worker:
             project_id=link.project_id,
             thread_id=choice.thread_id,
             settings=self.settings,
+            ledger_kind=item.row.kind,
             **vectors,
         )
         if item.read_by_ai:  # the extractor read the customer's mail: that read of contact data is audited too
@@ -512,7 +547,8 @@ class Worker:
             return read_notes(raw.decode("utf-8", "replace"), row.notes_format, sent_at, row.sender_name)  # type: ignore[arg-type]
         own = [address.lower() for address in self.settings.inbox.recipients]
         received_at = as_utc(row.received_at)
-        return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team, gate=gate)
+        return read_email(raw, received_at=received_at, own_addresses=own, deadline=deadline, team=team, gate=gate,
+                          score_later=True)  # fmt: skip
 
 
 def _credited(item: _Work, team: Team) -> bool:

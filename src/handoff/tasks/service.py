@@ -118,15 +118,13 @@ def _candidates(
     return found, (np.vstack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32))
 
 
-def _source(session: Session, ledger_id: int | None) -> str:
-    try:
+def _source(session: Session, ledger_id: int | None, ledger_kind: str | None = None) -> str:
+    """The task's source from its ledger row's kind; a caller that holds the row says the kind (no query)."""
+    if ledger_kind is None and ledger_id is not None:
         from handoff.intake.tables import ledger
-    except ImportError:  # pragma: no cover - intake is part of the package
-        return "email"
-    if ledger_id is None:
-        return "email"
-    kind = session.execute(select(ledger.c.kind).where(ledger.c.id == ledger_id)).scalar()
-    return "meeting" if kind == "notes" else "email"
+
+        ledger_kind = session.execute(select(ledger.c.kind).where(ledger.c.id == ledger_id)).scalar()
+    return "meeting" if ledger_kind == "notes" else "email"
 
 
 def bounded(text: str | None, limit: int) -> str | None:
@@ -173,13 +171,14 @@ def record_tasks(
     thread_id: str | None,
     settings: Settings,
     title_vectors: np.ndarray | None = None,
+    ledger_kind: str | None = None,
 ) -> RecordedTasks:
     """Store a message's drafts: update the thread's matching task, link a repeat of an open task, or create one.
 
     Called inside the caller's write transaction, so it does no slow work there: the title embeddings come in as
     `title_vectors` (the worker embeds a whole batch's titles with `embed_titles` before opening the transaction;
     computed here only when absent), the open tasks to compare against are read once, and the new rows are written
-    in one batch per table."""
+    in one batch per table. `ledger_kind` is the ledger row's kind when the caller has it (read here otherwise)."""
     recorded = RecordedTasks()
     if not drafts:
         return recorded
@@ -189,7 +188,7 @@ def record_tasks(
         raise ValueError(f"{len(vectors)} title vectors for {len(drafts)} drafts")
     duplicate_bar = settings.extraction.duplicate_similarity
     thread_bar = duplicate_bar - THREAD_SIMILARITY_MARGIN
-    source = _source(session, ledger_id)
+    source = _source(session, ledger_id, ledger_kind)
     now = utcnow()
     candidates, stored = _candidates(session, account_id=account_id, thread_id=thread_id)
     # The tasks this message creates are candidates for its later drafts too (the same ask twice is one task).
