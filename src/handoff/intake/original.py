@@ -3,21 +3,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.mime import Attachment, parse_mail
 
-# A contact token cut by the bound must not be shown half-masked: the bound keeps this much more text for the masking
-# to see, and `bounded` drops that much again from the (masked) end. An address is at most 64 + 1 + 253 characters
-# and a phone number about 25, so a token cut at the window's edge lies wholly in the dropped tail.
+# A contact token cut in two by the bound must not be shown half-masked (`jennifer.liu@ac` matches no mask): `bounded`
+# masks this much more than it shows and drops that much from the masked end. An address is at most 64 + 1 + 253
+# characters and a phone number about 25, so a token cut at the window's edge lies wholly in the dropped tail.
 TOKEN_MARGIN = 1024
 
 
 @dataclass(frozen=True)
 class Original:
-    """What `read` found. `body` holds at most `limit + TOKEN_MARGIN` characters of a body of `body_chars`."""
+    """What `read` found: the headers decoded, the whole text body (the page shows it through `bounded`)."""
 
     kind: str  # "email" or "notes"
     sender: str = ""
@@ -27,23 +28,16 @@ class Original:
     date_as_written: str = ""
     subject: str = ""
     body: str = ""
-    body_chars: int = 0
-    limit: int = 0
     html_only: bool = False  # the mail had only an HTML body: `body` is its text (`intake.html`), never the markup
     attachments: list[Attachment] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     problem: str | None = None  # why the stored bytes could not be shown (set by `intake.service.read_original`)
 
-    @property
-    def truncated(self) -> bool:
-        return self.body_chars > self.limit
 
-
-def read(raw: bytes, kind: str, *, limit: int, deadline: Deadline = NO_DEADLINE) -> Original:
+def read(raw: bytes, kind: str, *, deadline: Deadline = NO_DEADLINE) -> Original:
     """Raw ledger bytes (an RFC 822 mail, or meeting notes as UTF-8 text) as a person reads them."""
     if kind != "email":
-        text = raw.decode("utf-8", "replace")
-        return Original(kind=kind, body=text[: limit + TOKEN_MARGIN], body_chars=len(text), limit=limit)
+        return Original(kind=kind, body=raw.decode("utf-8", "replace"))
     mail = parse_mail(raw, deadline)
     dates = mail.headers.get("date") or [""]
     return Original(
@@ -54,18 +48,24 @@ def read(raw: bytes, kind: str, *, limit: int, deadline: Deadline = NO_DEADLINE)
         date=mail.date,
         date_as_written=dates[0],
         subject=mail.subject,
-        body=mail.text[: limit + TOKEN_MARGIN],
-        body_chars=len(mail.text),
-        limit=limit,
+        body=mail.text,
         html_only=mail.text_from_html,
         attachments=list(mail.attachments),
         defects=list(mail.defects),
     )
 
 
-def bounded(text: str, original: Original) -> str:
-    """`text` (the body, masked or whole) cut to the page's bound; when the body was longer than its window, the
-    margin is dropped from the end, so a token the window cut in two is never shown."""
-    if len(original.body) < original.body_chars:
-        text = text[: max(0, len(text) - TOKEN_MARGIN)]
-    return text[: original.limit]
+def bounded(body: str, limit: int, show: Callable[[str], str], *, rounds: int = 8) -> str:
+    """At most `limit` characters of `body` as `show` (the caller's masking, or none) gives them, masking only a
+    window of it: a 25 MB mail is not masked whole to show its first page. Masking shortens text (`j***@acme.com`),
+    so a window that came out short is widened and masked again, up to `rounds` times."""
+    size = limit + TOKEN_MARGIN
+    for _ in range(rounds):
+        shown = show(body[:size])
+        if size >= len(body):
+            return shown[:limit]
+        usable = len(shown) - TOKEN_MARGIN
+        if usable >= limit:
+            break
+        size += limit - usable + TOKEN_MARGIN
+    return shown[: max(0, min(limit, len(shown) - TOKEN_MARGIN))]

@@ -115,9 +115,7 @@ def get_entries(session: Session, ids: list[int]) -> dict[int, LedgerEntry]:
     return ledger_store.get_entries(session, ids)
 
 
-def read_original(
-    session: Session, entry_id: int, *, raw_dir: Path, limit: int, parse_timeout_s: float | None
-) -> Original | None:
+def read_original(session: Session, entry_id: int, *, raw_dir: Path, parse_timeout_s: float | None) -> Original | None:
     """The entry's message as a person reads it (`intake.original`), parsed as the worker parses it; None when its
     raw bytes were never kept (over the size limit). An unknown id raises `NotFound`; bytes gone from disk, or a
     message that does not parse within the time limit, come back as an `Original` whose `problem` says so."""
@@ -133,7 +131,7 @@ def read_original(
     except OSError as error:
         return Original(entry.kind, problem=f"the stored message cannot be read ({type(error).__name__})")
     try:
-        return original.read(raw, entry.kind, limit=limit, deadline=Deadline(parse_timeout_s))
+        return original.read(raw, entry.kind, deadline=Deadline(parse_timeout_s))
     except ParseTimeout as error:
         return Original(entry.kind, problem=f"the message could not be read: {error}")
 
