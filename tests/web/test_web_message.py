@@ -72,7 +72,7 @@ def test_an_admin_reads_the_headers_body_attachments_status_and_tasks_of_a_messa
                   "sow-draft.pdf", "application/pdf", "tasks_created", "1 task from the mail",
                   f'href="/app/review#task-{task_id}"', "Send the revised SOW"):  # fmt: skip
         assert shown in html, shown
-    assert "3/3/26" in html or "2026" in html  # the Date header, parsed and written in the locale
+    assert "3/3/26, 8:15" in html  # the Date header (09:15 +0100), parsed and written in UTC in the locale
     # Mail is attacker-written: its markup is text on the page, never a tag.
     assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
     assert "<b>now</b>" not in html and "Truncated" not in html
@@ -196,3 +196,19 @@ def test_the_message_page_speaks_chinese(app, parts, message) -> None:
         sign_in_by_link(admin, invited(parts, "ada@ourco.example", "admin"))
         page = admin.get(f"/app/inbox/{entry_id}", headers={"accept-language": "zh-CN"}).text
     assert "原始邮件" in page and "Original message" not in page
+
+
+def test_a_message_whose_stored_bytes_are_gone_says_so_and_notes_read_as_text(app, parts) -> None:
+    from handoff.intake.service import receive_notes
+
+    lost = receive_raw(parts, b"From: a@acme.example\r\nSubject: Lost\r\n\r\nGone.\r\n", "api")
+    with parts.sessions() as session:
+        relative = ledger_store.raw_path_of(session, lost.id)
+    (parts.settings.raw_mail_dir / relative).unlink()
+    notes = receive_notes(parts, "Kickoff: Anna sends the <plan> by Friday.", "text", author="Sam")
+    with browser(app) as admin:
+        sign_in_by_link(admin, invited(parts, "ada@ourco.example", "admin"))
+        gone = admin.get(f"/app/inbox/{lost.id}")
+        read = admin.get(f"/app/inbox/{notes.id}")
+    assert gone.status_code == 200 and "the stored message cannot be read (FileNotFoundError)" in gone.text
+    assert read.status_code == 200 and "Kickoff: Anna sends the &lt;plan&gt; by Friday." in read.text

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from handoff.clock import as_utc
 from handoff.intake.deadline import NO_DEADLINE, Deadline
 from handoff.intake.mime import Attachment, parse_mail
 
@@ -45,7 +46,7 @@ def read(raw: bytes, kind: str, *, deadline: Deadline = NO_DEADLINE) -> Original
         sender=str(mail.sender) if mail.sender else "",
         to=", ".join(str(address) for address in mail.to),
         cc=", ".join(str(address) for address in mail.cc),
-        date=mail.date,
+        date=as_utc(mail.date),  # the page writes times in UTC, as it says
         date_as_written=dates[0],
         subject=mail.subject,
         body=mail.text,
