@@ -221,10 +221,14 @@ def _pages(parts: Any, estimate_ids: list[str]) -> dict[str, tuple[str, dict[str
     from sqlalchemy import desc, select
 
     from handoff.alerts.tables import alert_scores
+    from handoff.intake.tables import ledger
 
     with parts.sessions() as session:
         riskiest = session.scalars(
             select(alert_scores.c.account_id).order_by(desc(alert_scores.c.run_date), desc(alert_scores.c.probability))
+        ).first()
+        newest = session.scalars(
+            select(ledger.c.id).where(ledger.c.outcome == "tasks_created").order_by(desc(ledger.c.id))
         ).first()
     zh = {"accept-language": "zh-CN,zh;q=0.9"}
     return {
@@ -236,6 +240,7 @@ def _pages(parts: Any, estimate_ids: list[str]) -> dict[str, tuple[str, dict[str
         "tasks overdue": ("/app/tasks?due=overdue", {}),
         "inbox": ("/app/inbox", {}),
         "inbox failed": ("/app/inbox?status=failed", {}),
+        "one message": (f"/app/inbox/{newest}", {}),
         "accounts at risk": ("/app/accounts", {}),
         "one account": (f"/app/accounts/{riskiest}", {}),
         "outbox": ("/app/outbox", {}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -96,15 +97,19 @@ class ContactMask:
         ]
         if self.known_local_parts:
             kinds.append((_WORD, self._known_word))
+        # Kept sorted by start: being non-overlapping, a new span can only overlap its two neighbours. Checking every
+        # span instead cost a 50,000-character mail body (`web.views.message_page`) 0.65 s for 1,400 matches.
         spans: list[tuple[int, int, str]] = []
         for pattern, replace in kinds:
             for match in pattern.finditer(normal):
-                replacement = replace(match)
                 start, end = match.span()
-                if replacement is None or any(start < e and s < end for s, e, _ in spans):
+                at = bisect.bisect_left(spans, (start,))
+                if (at > 0 and spans[at - 1][1] > start) or (at < len(spans) and spans[at][0] < end):
                     continue
-                spans.append((start, end, replacement))
-        return sorted(spans)
+                replacement = replace(match)
+                if replacement is not None:
+                    spans.insert(at, (start, end, replacement))
+        return spans
 
     def _known_word(self, match: re.Match[str]) -> str | None:
         word = match.group(0)

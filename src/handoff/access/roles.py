@@ -117,6 +117,7 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     # The web app's pages (`/app`, for people signed in with a password or link), under the same permissions.
     "web_home": "",
     "web_inbox": "ledger:read",
+    "web_ledger_entry": "ledger:read",
     "web_review": "tasks:read",
     "web_review_task": "tasks:review",
     "web_review_bulk": "tasks:review",

@@ -72,6 +72,7 @@ class ParsedMail:
     content_type: str
     text: str  # the text/plain body, or the HTML body as text when there is no plain part
     html: str | None
+    text_from_html: bool = False  # no plain part: `text` is the HTML body as text (`intake.html`)
     attachments: list[Attachment] = field(default_factory=list)
     attached_messages: list[ParsedMail] = field(default_factory=list)  # message/rfc822 parts (forward-as-attachment)
     defects: list[str] = field(default_factory=list)
@@ -208,6 +209,7 @@ def _from_message(
         parsed.text = "\n".join(plain).strip()
     elif html:
         parsed.text = html_to_text(parsed.html or "", deadline)
+        parsed.text_from_html = True
     return parsed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from handoff.errors import InvalidInput, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake.ledger import MAX_ID, LedgerEntry
 from handoff.intake.notes import FORMATS, detect_format
+from handoff.intake.original import Original
 from handoff.intake.worker import TaskStage, Worker
 from handoff.store.db import transaction
 from handoff.wiring import Parts
@@ -111,6 +113,27 @@ def get_entry(session: Session, entry_id: int) -> LedgerEntry:
 
 def get_entries(session: Session, ids: list[int]) -> dict[int, LedgerEntry]:
     return ledger_store.get_entries(session, ids)
+
+
+def read_original(session: Session, entry_id: int, *, raw_dir: Path, parse_timeout_s: float | None) -> Original | None:
+    """The entry's message as a person reads it (`intake.original`), parsed as the worker parses it; None when its
+    raw bytes were never kept (over the size limit). An unknown id raises `NotFound`; bytes gone from disk, or a
+    message that does not parse within the time limit, come back as an `Original` whose `problem` says so."""
+    from handoff.intake import original
+    from handoff.intake.deadline import Deadline, ParseTimeout
+
+    entry = ledger_store.get_entry(session, entry_id)
+    relative = ledger_store.raw_path_of(session, entry_id)
+    if relative is None:
+        return None
+    try:
+        raw = ledger_store.load_raw(raw_dir, relative)
+    except OSError as error:
+        return Original(entry.kind, problem=f"the stored message cannot be read ({type(error).__name__})")
+    try:
+        return original.read(raw, entry.kind, deadline=Deadline(parse_timeout_s))
+    except ParseTimeout as error:
+        return Original(entry.kind, problem=f"the message could not be read: {error}")
 
 
 def list_entries(session: Session, status: str | None = None, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:

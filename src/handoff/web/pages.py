@@ -277,6 +277,28 @@ def inbox(
     return render(request, "inbox.html", view=view, said={"retried": retried, "released": released})
 
 
+@router.get("/inbox/{entry_id}", name="web_ledger_entry")
+def ledger_entry(
+    request: Request, entry_id: Annotated[str, Path(max_length=32)], session: SessionDep, person: PersonDep
+) -> Response:
+    """One message as it arrived, beside its ledger status and the tasks it created; the same reads and masking as
+    `GET /v1/ledger/{id}` (`web.views.message_page`)."""
+    from handoff.errors import NotFound
+    from handoff.web.views import message_page
+
+    if not entry_id.isascii() or not entry_id.isdigit() or not 1 <= int(entry_id) <= MAX_ID:
+        raise NotFound(f"no ledger entry {entry_id}")  # a typed-in id is a page that is not there, not a 422
+    settings = request.app.state.parts.settings
+    view = message_page(
+        session,
+        person,
+        int(entry_id),
+        raw_dir=settings.raw_mail_dir,
+        timeout_s=settings.inbox.parse_timeout_s,
+    )
+    return render(request, "message.html", view=view)
+
+
 @router.get("/review", name="web_review")
 def review(
     request: Request,

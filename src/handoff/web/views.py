@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from handoff.access.keys import Principal
 from handoff.access.roles import allows
 from handoff.store.crm_tables import CRM_TABLES
+from handoff.web.i18n import N_
 
 PAGE_SIZE = 25
 REVIEW_PAGE_SIZE = 20
@@ -141,6 +142,71 @@ def inbox_page(session: Session, caller: Principal, *, status: str | None, page:
         )
     shown_statuses = [(name, totals[name]) for name in OUTCOMES + ("received", "parsed") if totals[name]]
     return InboxPage(rows, status, shown_statuses, page, pages, total)
+
+
+# The longest body a message page shows (characters); a longer one is cut there and says so.
+MESSAGE_CHARS = 50_000
+
+
+@dataclass
+class MessagePage:
+    """One ledger entry and its original message as the caller may see them (masked as `GET /v1/ledger/{id}`)."""
+
+    row: InboxRow  # the entry as the inbox shows it, with the tasks it created
+    original: Any  # intake.original.Original, or None when the raw bytes were never kept
+    headers: list[tuple[str, str]]  # (label, value) in the mail's order, masked for the caller
+    body: str  # escaped by the template like every value, never rendered as HTML
+    attachments: list[tuple[str, str, Any]]  # (file name, content type, Attachment), the first two masked
+    truncated: bool = False  # the body is longer than the page shows
+    limit: int = 0
+
+
+# The headers a person reads, in this order; marked for translation here, shown through `text()` in the template.
+HEADERS = (("sender", N_("From")), ("to", N_("To")), ("cc", N_("Cc")), ("date_as_written", N_("Date")),
+           ("subject", N_("Subject")))  # fmt: skip
+
+
+def message_page(session: Session, caller: Principal, entry_id: int, *, raw_dir: Any, timeout_s: float) -> MessagePage:
+    """The entry through `public_entries` and its message through `intake.service.read_original`, masked (or shown
+    whole and audited) by the caller's `access.disclosure` view like every field of the ledger; unknown: `NotFound`."""
+    from handoff.intake.original import bounded
+    from handoff.intake.service import get_entry, read_original
+    from handoff.tasks.service import tasks_of_messages
+
+    found = get_entry(session, entry_id)
+    entry = shown_entries(session, caller, [found])[0]
+    task_views = tasks_of_messages(session, [entry_id]) if allows(caller.role, "tasks:read") else {}
+    links = entry.links or {}
+    row = InboxRow(
+        entry=entry,
+        account=names(session, "accounts", [entry.account_id]).get(entry.account_id or "", entry.account_id),
+        project=names(session, "projects", [entry.project_id]).get(entry.project_id or "", entry.project_id),
+        account_confidence=links.get("account_confidence") if entry.account_id else None,
+        project_confidence=links.get("project_confidence") if entry.project_id else None,
+        tasks=shown_tasks(session, caller, task_views.get(entry_id, [])),
+    )
+    original = read_original(session, entry_id, raw_dir=raw_dir, parse_timeout_s=timeout_s)
+    if original is None or original.problem:
+        return MessagePage(row, original, [], "", [])
+    record: dict[str, Any] = {name: getattr(original, name) for name, _ in HEADERS}
+    record["attachments"] = [attachment.filename or "" for attachment in original.attachments]
+    record["types"] = [attachment.content_type for attachment in original.attachments]
+    view = disclosure(session, caller)
+    shown: dict[str, Any] = {}
+
+    def show(body: str) -> str:
+        # Every part quotes the sender: the entry's rule for free text, under the entry's subject in the audit log
+        # (a whole read is one `show`; only masking, which audits nothing, can shorten the body and ask again).
+        shown.update(view.show({**record, "body": body}, free_text=(*record, "body"), subject=f"ledger:{entry_id}",
+                               account_id=found.account_id))  # fmt: skip
+        return shown["body"]
+
+    body = bounded(original.body, MESSAGE_CHARS, show)
+    headers = [(label, shown[name]) for name, label in HEADERS if shown[name]]
+    if original.date is not None:  # a parsed date is written in the person's locale by the template instead
+        headers = [(label, value) for label, value in headers if label != "Date"]
+    attachments = list(zip(shown["attachments"], shown["types"], original.attachments, strict=True))
+    return MessagePage(row, original, headers, body, attachments, len(original.body) > MESSAGE_CHARS, MESSAGE_CHARS)
 
 
 @dataclass
