@@ -169,7 +169,7 @@ def _share(pattern: re.Pattern[str], texts: Sequence[str]) -> float:
 
 
 def message_language(texts: Sequence[str]) -> str:
-    """ "zh" when most of a message's sentences are Chinese, else "en" (the languages the decision layer knows)."""
+    """The language of a message's candidates: "zh" when most are Chinese, else "en" (those the layer knows)."""
     chinese = sum(1 for text in texts if len(_CJK.findall(text)) >= 4)
     return "zh" if texts and chinese * 2 > len(texts) else "en"
 

@@ -185,6 +185,7 @@ def train_extractor(settings: Settings, progress: Progress = no_progress) -> dic
 
 DECISION_C = 0.3
 LABEL_BAR = 0.5  # a candidate is a gold task's sentence when it says at least half the same (the scorer's bar)
+MIN_LANGUAGE_POSITIVES = 20  # task sentences a language needs in the training rows to get a bar of its own
 PRECEDENT_KINDS = ("notes",)  # in mail, embedding every sentence would cost 5x the extraction time for ~1.5 F1 points
 
 
@@ -317,9 +318,6 @@ def _fit_kind(prepared: Sequence[PreparedMessage], with_precedents: bool):
             own_bars[str(language)] = _best_threshold(y[rows], out_of_fold[rows])
     final = fit(np.arange(len(y)))
     return replace(final, threshold=threshold, language_thresholds=own_bars)
-
-
-MIN_LANGUAGE_POSITIVES = 20  # task sentences a language needs in the training rows to get a bar of its own
 
 
 def _best_threshold(y: np.ndarray, scores: np.ndarray) -> float:
