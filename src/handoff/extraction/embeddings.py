@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
@@ -83,13 +83,18 @@ def _run(sentences: list[str], batch_size: int, show_progress: bool) -> np.ndarr
         pieces = model.tokenizer(sentences, truncation=True, max_length=limit, add_special_tokens=True)["input_ids"]
         order = sorted(range(len(sentences)), key=lambda i: len(pieces[i]))
         vectors = np.empty((len(sentences), DIMENSIONS), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
+        starts: Iterable[int] = range(0, len(order), batch_size)
+        if show_progress:  # one bar over all the batches, as sentence-transformers' own bar was
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Batches", unit="batch")
+        for start in starts:
             chosen = order[start : start + batch_size]
             vectors[chosen] = model.encode(
                 [sentences[i] for i in chosen],
                 batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
-                show_progress_bar=show_progress and start == 0,
+                show_progress_bar=False,
             )
     return vectors
