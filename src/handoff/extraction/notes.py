@@ -133,3 +133,46 @@ def _read_table(lines: list[str], start: int, items: list[NoteItem], consumed: s
             items.append(NoteItem(cells[task_col], index, "table", owner or None, due or None))
         index += 1
     return index
+
+
+# "与会人：魏刚、胡峰", "**Attendees:** Ann, Bo", or a "## Present" / "## 👤参会人" heading over a list of names.
+_ATTENDEE_LABEL = r"(?:attendees|participants|present|与会人员?|与会者|参会人员?|出席人员?|参加人员?)"
+_ATTENDEES_INLINE = re.compile(
+    rf"^\s*(?:[-*•]\s*)?(?:\*\*|__)?\s*{_ATTENDEE_LABEL}\s*(?:\*\*|__)?\s*[:：]\s*(?:\*\*|__)?\s*(?P<names>\S.*)$", re.I
+)
+_ATTENDEES_HEADING = re.compile(
+    rf"^\s*(?:#{{1,6}}\s*|\*\*|__)\s*\W{{0,2}}\s*{_ATTENDEE_LABEL}\s*(?:\*\*|__)?\s*[:：]?\s*$", re.I
+)
+_NAME_SEPARATORS = re.compile(r"\s*(?:[、,，;；/]|@|\band\b)\s*")
+_NAME_NOISE = re.compile(r"\\?\([^)]*\\?\)|（[^）]*）|\[[^\]]*\]|\*\*|__|\\")
+MAX_ATTENDEE_LINES = 40
+
+
+def meeting_attendees(text: str) -> tuple[str, ...]:
+    """The names the notes list as present: the meeting's own roster, which tells a name from the words around it
+    ("@秦圆圆创建…" is 秦圆圆, "建民" is 王建民) where no team roster knows the people."""
+    lines = text.split("\n")
+    found: list[str] = []
+    for number, line in enumerate(lines):
+        inline = _ATTENDEES_INLINE.match(line)
+        if inline:
+            found += _names(inline.group("names"))
+            continue
+        if not _ATTENDEES_HEADING.match(line):
+            continue
+        for following in lines[number + 1 : number + 1 + MAX_ATTENDEE_LINES]:
+            stripped = following.strip()
+            if stripped.startswith("#") or (found and not stripped):
+                break
+            if stripped and (_LIST_ITEM.match(stripped) or "@" in stripped or "、" in stripped or "," in stripped):
+                found += _names(_LIST_ITEM.sub("", stripped))
+    return tuple(dict.fromkeys(name for name in found if name))
+
+
+def _names(listing: str) -> list[str]:
+    names = []
+    for part in _NAME_SEPARATORS.split(_NAME_NOISE.sub(" ", listing)):
+        name = part.strip(" .:-–—*_")
+        if name and len(name) <= 40 and len(name.split()) <= 4:
+            names.append(name)
+    return names

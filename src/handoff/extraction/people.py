@@ -126,7 +126,7 @@ _NAME = r"[A-Z][\w'-]+(?:\s[A-Z]\.|\s[A-Z][a-z]+)?"
 _VOCATIVE_OPENING = re.compile(rf"^\s*({_NAME}(?:\s*(?:/|&|\band\b|\bor\b)\s*{_NAME})*)\s*(?:,|-|–|:)\s")
 # Owners written after the item ("… - 胡欣蔚", "… -谢秀奇 (10月底…)", "… @陈玄", "责任人：朱健伟、罗钰凯").
 _TRAILING_OWNER = re.compile(
-    r"\s[-–—]\s*((?:[\u4e00-\u9fff]{2,4}|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)(?:\s*[&、和]\s*[\u4e00-\u9fff]{2,4})*)"
+    r"\s[-–—]{1,3}\s*((?:[\u4e00-\u9fff]{2,4}|[A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)(?:\s*[&、和]\s*[\u4e00-\u9fff]{2,4})*)"
     r"\s*(?:[(（][^)）]*[)）]?)?\s*(?:->.*)?$"
 )
 _CN_RESPONSIBLE = re.compile(
@@ -135,6 +135,65 @@ _CN_RESPONSIBLE = re.compile(
 # "@石垚@丁文昊将…", "@陈玄先用…": handles at the start of a Chinese line, each ended by another or by a verb.
 _CN_LEADING_HANDLES = re.compile(r"^(?:@[\u4e00-\u9fff]{2,3}?(?=@|将|先|来|负责|需要|会|把|和|与|、|\s))+")
 _CN_HANDLE = re.compile(r"@([\u4e00-\u9fff]{2,4}|[A-Za-z][\w-]+)\s*$")
+# "@秦圆圆创建…", "… @罗基印 基本完成": a Chinese handle run into the words after it. Most Chinese names are two or
+# three characters; a third character that is a common verb or particle ends a two-character one ("@石垚还有…").
+_CN_MENTION = re.compile(r"@([\u4e00-\u9fff]{2,4})")
+_CN_AFTER_NAME = frozenset("还将先来负需会把和与在已对要的是也都就再去做跟提创引完说分建认觉希讲问答")
+# A group as the doer, as GUIDELINES 5 writes a role or subgroup: "请各委员准备…", "每位候选人需准备…", "需要大家参与…".
+_CN_GROUP = re.compile(
+    r"((?:各位|每位|每个|全体|所有)[\u4e00-\u9fffA-Za-z ]{1,20}?|各(?![种类个项方面自])[\u4e00-\u9fff]{1,6}?|大家)"
+    r"(?=需|要|准备|完成|主动|参与|提交|负责|积极|尽快|务必|都|在|于|按|[,，。])"
+)
+# Words that open a line with a colon as its label, not its speaker ("问题：需要大家参与共建").
+_CN_LABELS = frozenset(
+    {
+        "问题",
+        "议题",
+        "结论",
+        "决议",
+        "决定",
+        "背景",
+        "目标",
+        "进展",
+        "计划",
+        "时间",
+        "地点",
+        "主题",
+        "会议",
+        "待办",
+        "行动",
+        "备注",
+        "说明",
+        "总结",
+        "讨论",
+        "建议",
+        "需求",
+        "风险",
+        "现状",
+        "方案",
+        "原因",
+        "结果",
+        "内容",
+        "描述",
+        "链接",
+        "状态",
+        "议程",
+        "纪要",
+        "遗留",
+        "其他",
+        "补充",
+        "回复",
+        "答复",
+        "意见",
+        "会后",
+        "后续",
+        "目前",
+        "当前",
+        "下周",
+        "本周",
+        "下次",
+    }
+)
 _AI_OWNER = re.compile(r"^\s*\*\*\s*(?:ai|action)\s*[:：]?\s+([A-Z][\w'-]+(?:\s[A-Z][\w'-]+)?)\s*\*\*", re.I)
 # "It was agreed that Robin will…", "Also Brad needs to…", "…, Marco will lead this".
 _INNER_OWNER = re.compile(
@@ -191,8 +250,31 @@ _OWNER_VERB_LINE = re.compile(
 )
 
 
-def written_owner(sentence: str) -> str | None:
-    """A name written as the owner: "Alice to send…", "@bob: …", "… (Carol)", "owner: dave", "Raj - send…"."""
+def _cn_mentioned(sentence: str, known_names: Sequence[str]) -> str | None:
+    """The person a Chinese @-mention names: the longest known name the run starts with, else two or three
+    characters by `_CN_AFTER_NAME`."""
+    mention = _CN_MENTION.search(sentence)
+    if mention is None:
+        return None
+    run = mention.group(1)
+    known = [name for name in known_names if run.startswith(name) and len(name) >= 2]
+    if known:
+        return max(known, key=len)
+    return run[:2] if len(run) == 2 or run[2] in _CN_AFTER_NAME else run[:3]
+
+
+def _cn_name_like(opening: str, known_names: Sequence[str]) -> bool:
+    """Whether the Chinese word that opens a line is a person: an attendee (by full or given name) when the notes
+    list them, otherwise any word that is not a common label."""
+    if opening in _CN_LABELS:
+        return False
+    chinese_names = [name for name in known_names if re.fullmatch(r"[\u4e00-\u9fff]{2,4}", name)]
+    return not chinese_names or any(opening in name for name in chinese_names)
+
+
+def written_owner(sentence: str, known_names: Sequence[str] = ()) -> str | None:
+    """A name written as the owner: "Alice to send…", "@bob: …", "… (Carol)", "owner: dave", "Raj - send…".
+    `known_names` (a meeting's attendees) tell a Chinese name from the words written against it."""
     ai_owner = _AI_OWNER.match(sentence)
     if ai_owner:
         return ai_owner.group(1)
@@ -201,8 +283,14 @@ def written_owner(sentence: str) -> str | None:
         found = pattern.search(sentence)
         if found and found.group(1).split()[0].lower() not in _NOT_NAMES:
             return _joined(found.group(1))
+    handles = _CN_LEADING_HANDLES.match(sentence)
+    if handles:
+        return _joined("、".join(re.findall(r"@([\u4e00-\u9fff]{2,3})", handles.group(0))))
+    mentioned = _cn_mentioned(sentence, known_names)
+    if mentioned:
+        return mentioned
     chinese = re.match(r"^([\u4e00-\u9fff]{2,4})(?:\s+|\s*负责|\s*[:：])", sentence)
-    if chinese:
+    if chinese and _cn_name_like(chinese.group(1), known_names):
         return chinese.group(1)
     dash = re.match(r"^@?([A-Z][\w'.-]+(?:\s[A-Z][\w'-]+)?)\s*(?:-|–|—|:)\s+\S", sentence)
     if dash and dash.group(1).split()[0].lower() not in _NOT_NAMES:
@@ -225,9 +313,9 @@ def written_owner(sentence: str) -> str | None:
     inner = _INNER_OWNER.search(sentence)
     if inner and inner.group(1).split()[0].lower() not in _NOT_NAMES:
         return _joined(inner.group(1))
-    handles = _CN_LEADING_HANDLES.match(sentence)
-    if handles:
-        return _joined("、".join(re.findall(r"@([\u4e00-\u9fff]{2,3})", handles.group(0))))
+    group = _CN_GROUP.search(sentence)
+    if group:
+        return group.group(1).strip()
     assigned = assignment_owner(sentence)  # the decision layer's reading of "X will do Y"
     return _joined(assigned) if assigned else None
 
@@ -241,11 +329,12 @@ def resolve_assignee(
     addressee: str | None,
     is_notes: bool,
     owner_hint: str | None = None,
+    known_names: Sequence[str] = (),
 ) -> Assignee:
     """The rules in order: an owner written down, a vocative roster name, "I'll" → writer, "you" → addressee, "we" → none."""  # noqa: E501
     if owner_hint:
         return roster.resolve(owner_hint, 0.9, "owner column")
-    written = written_owner(sentence)
+    written = written_owner(sentence, known_names)
     # Outside notes a capitalised first word is often not a person ("Production has…"): trust only roster names.
     if written and (is_notes or roster.find(written) is not None or "@" in sentence):
         return roster.resolve(written, 0.85, "named owner")
