@@ -8,7 +8,7 @@ import pytest
 
 from handoff.extraction.dates import find_due
 from handoff.extraction.model import TeamMember
-from handoff.extraction.notes import from_webvtt, parse_structure
+from handoff.extraction.notes import from_webvtt, meeting_attendees, parse_structure
 from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee, written_owner
 from handoff.extraction.priority import find_priority
 from handoff.extraction.sentences import join_wrapped_items, split_sentences
@@ -384,6 +384,37 @@ def test_a_title_whose_object_is_a_pronoun_names_the_line_before() -> None:
 )
 def test_the_owner_of_an_assignment_in_minutes(line: str, owner: str | None) -> None:
     assert written_owner(line) == owner
+
+
+@pytest.mark.parametrize(
+    ("line", "attendees", "owner"),
+    [
+        ("- @周海燕整理测试报告", ("周海燕", "林涛"), "周海燕"),  # a three-character name run into its verb
+        ("- @林涛还有两个 PR 要合并", (), "林涛"),  # no attendee list: 还 ends a two-character name
+        ("- @林涛还有两个 PR 要合并", ("周海燕", "林涛"), "林涛"),
+        ("升级构建镜像 @周海燕 进行中", (), "周海燕"),  # a mention mid-line beats the line's opening word
+        ("迁移文档到新站点 -- 林涛", (), "林涛"),  # a double-dash owner tail
+        ("请各组长在周五前提交预算", (), "各组长"),  # a group as written
+        ("每位讲师需准备十分钟演示", (), "每位讲师"),
+        ("结论：需要大家一起评审", (), "大家"),  # 结论 is the line's label, not its speaker
+        ("会后联系 SIG 负责人确认排期", ("周海燕", "林涛"), None),  # 会后 ("after the meeting") is no name
+        ("海燕：这个需求会后再对一下", ("周海燕", "林涛"), "海燕"),  # a given name of an attendee
+    ],
+)
+def test_chinese_owners_are_told_from_the_words_around_them(
+    line: str, attendees: tuple[str, ...], owner: str | None
+) -> None:
+    assert written_owner(line, attendees) == owner
+
+
+def test_the_attendee_list_of_minutes_inline_or_under_a_heading() -> None:
+    inline = "# 例会纪要\n与会人：周海燕、林涛、王小川\n\n## 议题\n- 发布计划"
+    assert meeting_attendees(inline) == ("周海燕", "林涛", "王小川")
+    heading = "## Present\n\n* Ann Lee (@annlee)\n* Bo Chan [host]\n\n## Agenda\n* Ann Lee to send the plan"
+    assert meeting_attendees(heading) == ("Ann Lee", "Bo Chan")
+    bold = "**Attendees:** Ann Lee, Bo Chan and Cy Diaz\n\nNotes follow."
+    assert meeting_attendees(bold) == ("Ann Lee", "Bo Chan", "Cy Diaz")
+    assert meeting_attendees("Ann will send the plan.\nBo: agreed.") == ()
 
 
 def test_a_list_item_wrapped_over_lines_is_read_whole() -> None:

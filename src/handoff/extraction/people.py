@@ -130,7 +130,7 @@ _TRAILING_OWNER = re.compile(
     r"\s*(?:[(（][^)）]*[)）]?)?\s*(?:->.*)?$"
 )
 _CN_RESPONSIBLE = re.compile(
-    r"(?:责任人|负责人)\s*[:：]?\s*([\u4e00-\u9fff]{2,4}(?:\s*[、,，和&]\s*[\u4e00-\u9fff]{2,4})*)"
+    r"(?:责任人|负责人)\s*(?:[:：]\s*|\s+)([\u4e00-\u9fff]{2,4}(?:\s*[、,，和&]\s*[\u4e00-\u9fff]{2,4})*)"
 )
 # "@石垚@丁文昊将…", "@陈玄先用…": handles at the start of a Chinese line, each ended by another or by a verb.
 _CN_LEADING_HANDLES = re.compile(r"^(?:@[\u4e00-\u9fff]{2,3}?(?=@|将|先|来|负责|需要|会|把|和|与|、|\s))+")
@@ -142,7 +142,7 @@ _CN_AFTER_NAME = frozenset("还将先来负需会把和与在已对要的是也�
 # A group as the doer, as GUIDELINES 5 writes a role or subgroup: "请各委员准备…", "每位候选人需准备…", "需要大家参与…".
 _CN_GROUP = re.compile(
     r"((?:各位|每位|每个|全体|所有)[\u4e00-\u9fffA-Za-z ]{1,20}?|各(?![种类个项方面自])[\u4e00-\u9fff]{1,6}?|大家)"
-    r"(?=需|要|准备|完成|主动|参与|提交|负责|积极|尽快|务必|都|在|于|按|[,，。])"
+    r"(?=需|要|准备|完成|主动|参与|提交|负责|积极|尽快|务必|一起|都|在|于|按|[,，。])"
 )
 # Words that open a line with a colon as its label, not its speaker ("问题：需要大家参与共建").
 _CN_LABELS = frozenset(
