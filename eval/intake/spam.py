@@ -43,9 +43,10 @@ def keyword_score(mail: Any) -> int:
     return len({hit.lower() for hit in _KEYWORDS.findall(text)})
 
 
-def becomes_task(corpus: Any, rows: np.ndarray) -> np.ndarray:
-    """For each row: would this mail, let through, become at least one task (screening first, then extraction)?"""
-    from handoff.extraction.offline import OfflineExtractor
+def becomes_task(corpus: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each row: would this mail, let through, become at least one task (screening first, then extraction)?
+    And would it as a suspect mail, whose explicit asks alone become tasks (`gate.suspect_reason`)?"""
+    from handoff.extraction.offline import OfflineExtractor, only_explicit_asks
     from handoff.intake.reading import message_text, read_email
     from handoff.settings import Settings
 
@@ -53,6 +54,7 @@ def becomes_task(corpus: Any, rows: np.ndarray) -> np.ndarray:
     own = [address.lower() for address in settings.inbox.recipients]
     extractor = OfflineExtractor(exclude_addresses=settings.inbox.recipients)
     found = np.zeros(len(corpus), dtype=bool)
+    found_if_suspect = np.zeros(len(corpus), dtype=bool)
     pending: list[tuple[int, Any]] = []
     for i in rows:
         reading = read_email(corpus.raws[i], own_addresses=own)
@@ -63,7 +65,8 @@ def becomes_task(corpus: Any, rows: np.ndarray) -> np.ndarray:
         drafts = extractor.extract_many([message for _, message in batch], [])
         for (i, _), tasks in zip(batch, drafts, strict=True):
             found[i] = bool(tasks)
-    return found
+            found_if_suspect[i] = bool(only_explicit_asks(tasks))
+    return found, found_if_suspect
 
 
 def keyword_cut(ham_scores: np.ndarray) -> int:
@@ -192,6 +195,26 @@ def with_tasks(corpus: Any, rates: dict[str, Any], flagged: np.ndarray, tasks: n
     return rates
 
 
+def suspect_band(
+    corpus: Any, flagged: np.ndarray, suspect: np.ndarray, any_task: np.ndarray, score: float
+) -> dict[str, Any]:
+    """The mail let through as suspect (only its explicit asks become tasks): its share of ham, and the spam that
+    would become tasks if the band did not exist."""
+    from handoff.intake.spam_training import DATASET, SPAM_CLASSES
+
+    spam = np.isin(corpus.classes, SPAM_CLASSES)
+    ham = corpus.classes == "ham"
+    public = corpus.datasets == DATASET
+    band = suspect & ~flagged
+    return {
+        "suspect_score": score,
+        "ham_suspect": round(float(band[public & ham].mean()), 4),
+        "business_ham_suspect": round(float(band[~public & ham].mean()), 4),
+        "spam_suspect": round(float(band[spam].mean()), 4),
+        "spam_to_task_without_the_band": round(float((~flagged[spam] & any_task[spam]).mean()), 4),
+    }
+
+
 def speed(corpus: Any) -> dict[str, float]:
     """Milliseconds per mail of the shipped model (timing only: its scores on its own training mail mean nothing)."""
     from handoff.intake.spam_model import SpamModel
@@ -226,13 +249,17 @@ def run(datasets_dir: Path) -> dict[str, Any]:
         load_training_corpus,
         rates_by_source,
     )
+    from handoff.settings import Settings
 
     corpus, dropped = load_training_corpus(datasets_dir)
     features = corpus_features(corpus)
     probabilities, thresholds, judged = cross_validated_scores(corpus, features)
     flagged = judged & (probabilities >= thresholds)
     spam_rows = np.flatnonzero(np.isin(corpus.classes, SPAM_CLASSES))
-    tasks = becomes_task(corpus, spam_rows)
+    any_task, explicit_task = becomes_task(corpus, spam_rows)
+    suspect_score = Settings().inbox.content_suspect_score
+    suspect = judged & (probabilities >= suspect_score)  # below a row's own threshold: let through as suspect
+    tasks = np.where(suspect, explicit_task, any_task)
     folds = _folds(corpus.labels, corpus_strata(corpus), corpus.groups, FOLDS)
     keyword = keyword_flags(corpus, folds)
     nothing = np.zeros(len(corpus), dtype=bool)
@@ -250,6 +277,7 @@ def run(datasets_dir: Path) -> dict[str, Any]:
         "fold_thresholds": sorted({round(float(t), 4) for t in thresholds}),
         "abstained": int((~judged).sum()),
         "ours": with_tasks(corpus, rates_by_source(corpus, flagged), flagged, tasks),
+        "suspect_band": suspect_band(corpus, flagged, suspect, any_task, suspect_score),
         "everything_ham": with_tasks(corpus, rates_by_source(corpus, nothing), nothing, tasks),
         "keyword_baseline": with_tasks(corpus, rates_by_source(corpus, keyword), keyword, tasks),
         "cv_curve": cv_curve(corpus, probabilities, judged, tasks),
@@ -289,6 +317,12 @@ def print_report(result: dict[str, Any]) -> None:
         "(informational); →task: spam let through that the offline extractor turns into ≥ 1 task (share of all spam)"
     )
     print(f"abstained (script not covered by training ham): {result['abstained']}")
+    band = result["suspect_band"]
+    print(
+        f"suspect band (score >= {band['suspect_score']} below the threshold; only explicit asks become tasks): "
+        f"ham {_cell(band['ham_suspect'])}, Enron ham {_cell(band['business_ham_suspect'])}, spam "
+        f"{_cell(band['spam_suspect'])}; spam → task without the band {_cell(band['spam_to_task_without_the_band'])}"
+    )
     print("out-of-fold rates at one common threshold (spam caught / spam → task / ham q. / Enron ham q.):")
     for t, row in result["cv_curve"].items():
         print(

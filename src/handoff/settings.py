@@ -73,6 +73,9 @@ class InboxSettings(BaseModel):
     # spam probability at or above the threshold quarantines the mail (None: the shipped model's own threshold).
     content_classifier: bool = True
     content_spam_threshold: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
+    # A stranger's mail scoring at or above this but below the threshold is let through, but only its explicit asks
+    # ("please send…", "could you…") become tasks: the band where spam's calls to action and real mail overlap.
+    content_suspect_score: float = Field(0.5, gt=0.0, le=1.0, allow_inf_nan=False)
 
 
 class ExtractionSettings(BaseModel):

@@ -17,6 +17,7 @@ from handoff.intake.gate import (
     forgery_reason,
     organisation,
     parse_auth_results,
+    suspect_reason,
 )
 from handoff.intake.mime import parse_mail
 from handoff.intake.reading import read_email
@@ -75,6 +76,15 @@ def test_a_clean_verdict_written_by_the_sender_is_no_proof(datasets_dir: Path) -
     assert content_verdict(None, policy) is None  # no opinion is not spam
     assert read_email(raw, gate=GatePolicy(content_score=lambda _mail: None)).content_score is None
     assert read_email(raw, gate=None).content_score is None  # released: nobody asks the classifier
+
+
+def test_the_band_below_the_threshold_is_suspect_not_spam() -> None:
+    policy = GatePolicy(content_threshold=0.8, suspect_score=0.5)
+    assert suspect_reason(0.62, policy) == "suspect: content score 0.62 >= 0.50: only explicit asks become tasks"
+    assert suspect_reason(0.5, policy) is not None and content_verdict(0.62, policy) is None
+    assert suspect_reason(0.49, policy) is None  # below the band: ordinary mail
+    assert suspect_reason(0.8, policy) is None and content_verdict(0.8, policy) is not None  # at the threshold: spam
+    assert suspect_reason(None, policy) is None  # no opinion is no suspicion
 
 
 def test_rspamd_headers_are_read_and_its_clean_actions_are_not_spam() -> None:

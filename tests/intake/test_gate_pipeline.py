@@ -214,3 +214,21 @@ def test_the_content_classifier_scores_a_batch_in_one_pass(crm_parts: Parts, mon
     assert entries["poison pill"].outcome == "failed" and "cannot read" in entries["poison pill"].error
     for subject in subjects[:2]:
         assert entries[subject].outcome != "failed" and entries[subject].details["content_score"] is not None
+
+
+def test_a_strangers_suspect_mail_keeps_only_its_explicit_asks(crm_parts: Parts) -> None:
+    """A score in the band below the threshold (0.5 up to 0.9 here) quarantines nothing: the mail is read, but from
+    a stranger only its explicit asks become tasks, and the ledger says why; a customer's mail keeps every task."""
+    body = "Could you send the signed order form by Friday?\nPlease see our new offers for you.\n"
+    service.receive_raw(crm_parts, _mail("Pat Doe <pat@unknown-shop.example>", "From a stranger", body=body), "smtp")
+    service.receive_raw(crm_parts, _mail(ALICE, "From a customer", body=body), "smtp")
+    service.receive_raw(crm_parts, _mail("Lee Roe <lee@unknown-shop.example>", "Calm", body=body), "smtp")
+    scores = {"From a stranger": 0.7, "From a customer": 0.7, "Calm": 0.2}
+    service.process_pending(crm_parts, stage=keyword_stage(), content_score=lambda mail: scores[mail.subject])
+    entries = _by_subject(crm_parts)
+    stranger, customer, calm = entries["From a stranger"], entries["From a customer"], entries["Calm"]
+    assert stranger.outcome == "tasks_created" and len(stranger.task_ids) == 1
+    assert stranger.details["suspect"] == {"reason": stranger.details["suspect"]["reason"], "tasks_dropped": 1}
+    assert "suspect: content score 0.70" in stranger.reason
+    assert customer.outcome == "tasks_created" and len(customer.task_ids) == 2 and "suspect" not in customer.details
+    assert len(calm.task_ids) == 2 and "suspect" not in calm.details

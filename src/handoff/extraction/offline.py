@@ -98,6 +98,12 @@ def is_explicit_ask(sentence: str) -> bool:
     return bool(_EXPLICIT_ASK.search(sentence)) and not _NOT_AN_ASK.search(sentence)
 
 
+def only_explicit_asks(drafts: Sequence[TaskDraft]) -> list[TaskDraft]:
+    """The drafts whose evidence is an explicit ask: all a suspect mail may turn into tasks, whichever extractor read it
+    (spam's sentences read as asks to a classifier; its explicit calls to action are fewer and a person sees them)."""
+    return [draft for draft in drafts if is_explicit_ask(draft.evidence)]
+
+
 def rule_probability(sentence: str, model_probability: float) -> float:
     """Where the English-trained classifier cannot see (Chinese) or is known to under-read, explicit rules decide."""
     if len(_CJK.findall(sentence)) >= 4:

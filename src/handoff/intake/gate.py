@@ -65,12 +65,13 @@ class GatePolicy:
     """What the gate reads besides the message: whose Authentication-Results to believe, and the content hook.
 
     `content_score(mail)` is the embedded content classifier's spam probability (None: it has no opinion); at or
-    above `content_threshold` the message is spam."""
+    above `content_threshold` the message is spam, at or above `suspect_score` below it, suspect."""
 
     trusted_authserv_ids: frozenset[str] = frozenset()
     require_aligned_pass: bool = False
     content_score: ContentScore | None = None
     content_threshold: float = 0.9
+    suspect_score: float = 0.5
 
     @classmethod
     def from_settings(
@@ -82,6 +83,7 @@ class GatePolicy:
             require_aligned_pass=bool(getattr(inbox, "require_aligned_auth", False)),
             content_score=content_score,
             content_threshold=float(default_threshold if threshold is None else threshold),
+            suspect_score=float(getattr(inbox, "content_suspect_score", 0.5)),
         )
 
 
@@ -146,6 +148,14 @@ def content_verdict(score: float | None, policy: GatePolicy) -> Verdict | None:
     if score is None or score < policy.content_threshold:
         return None
     return Verdict(SPAM, f"spam: content score {score:.2f} >= {policy.content_threshold:.2f}")
+
+
+def suspect_reason(score: float | None, policy: GatePolicy) -> str | None:
+    """Why a stranger's mail that is not spam is still suspect: its score sits in the band below the threshold where
+    spam and real mail overlap. Such mail is kept and read, but only its explicit asks become tasks."""
+    if score is None or not policy.suspect_score <= score < policy.content_threshold:
+        return None
+    return f"suspect: content score {score:.2f} >= {policy.suspect_score:.2f}: only explicit asks become tasks"
 
 
 def check(mail: ParsedMail) -> Verdict | None:

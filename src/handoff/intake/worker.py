@@ -35,9 +35,18 @@ from handoff.access import audit
 from handoff.clock import as_utc, utcnow
 from handoff.extraction.embeddings import reused
 from handoff.extraction.model import TaskDraft, TeamMember
+from handoff.extraction.offline import only_explicit_asks
 from handoff.intake import ledger as ledger_store
 from handoff.intake.deadline import Deadline, ParseTimeout
-from handoff.intake.gate import SPAM, ContentScore, GatePolicy, content_verdict, domain_listed, forgery_reason
+from handoff.intake.gate import (
+    SPAM,
+    ContentScore,
+    GatePolicy,
+    content_verdict,
+    domain_listed,
+    forgery_reason,
+    suspect_reason,
+)
 from handoff.intake.linking import Link, link_sender
 from handoff.intake.mime import Address
 from handoff.intake.reading import Reading, message_text, read_email, read_notes
@@ -114,6 +123,7 @@ class _Work:
     title_vectors: Any = None
     error: str | None = None
     deferred: str | None = None  # why it waits in the ledger unprocessed (the spam filter is down)
+    suspect: str | None = None  # why only its explicit asks become tasks (`gate.suspect_reason`)
 
     @property
     def going_on(self) -> bool:
@@ -356,9 +366,13 @@ class Worker:
                 continue
             score = reading.content_score  # None: an empty mail, or a script the classifier's ham does not cover
             item.parsed.setdefault("details", {})["content_score"] = None if score is None else round(score, 3)
-            verdict = None if _credited(item, team) else content_verdict(score, self.gate)
+            if _credited(item, team):
+                continue
+            verdict = content_verdict(score, self.gate)
             if verdict is not None:
                 item.ended = (verdict.outcome, verdict.reason)
+            else:
+                item.suspect = suspect_reason(score, self.gate)
 
     def _score_content(self, work: list[_Work]) -> None:
         """The content classifier's P(spam) for these messages in one pass; one by one if the pass fails, so only the
@@ -410,14 +424,21 @@ class Worker:
         try:
             for item, drafts in zip(todo, self.stage.extractor.extract_many(messages, roster), strict=True):
                 item.drafts = drafts
-            return
         except Exception:
             log.debug("batch extraction failed; extracting one by one", exc_info=True)
-        for item, message in zip(todo, messages, strict=True):
-            try:
-                item.drafts = self.stage.extractor.extract(message, roster)
-            except Exception as error:
-                _failed(item, error)
+            for item, message in zip(todo, messages, strict=True):
+                try:
+                    item.drafts = self.stage.extractor.extract(message, roster)
+                except Exception as error:
+                    _failed(item, error)
+        for item in todo:
+            if item.suspect is not None and item.drafts:
+                kept = only_explicit_asks(item.drafts)
+                item.parsed.setdefault("details", {})["suspect"] = {
+                    "reason": item.suspect,
+                    "tasks_dropped": len(item.drafts) - len(kept),
+                }
+                item.drafts = kept
 
     def _embed_titles(self, work: list[_Work]) -> None:
         """The dedupe embeddings of every draft title in the batch, in one model call."""
@@ -499,7 +520,8 @@ class Worker:
         task_ids = [*recorded.created, *recorded.updated, *recorded.linked]
         outcome, reason = _outcome(choice.joined, recorded, len(item.drafts))
         released = f"released by {item.row.released_by}" if item.released else None
-        reason = "; ".join(part for part in (released, reading.forward_refused, reason) if part) or None
+        thinned = item.suspect if values.get("details", {}).get("suspect", {}).get("tasks_dropped") else None
+        reason = "; ".join(part for part in (released, reading.forward_refused, thinned, reason) if part) or None
         details = {**values["details"], "thread": choice.how, "drafts": len(item.drafts)}
         ledger_store.finish(
             session,
