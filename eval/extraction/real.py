@@ -57,8 +57,8 @@ def cross_validated(datasets_dir: Path, folds: int = 5, seed: int = 0) -> dict[s
     splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(np.zeros(len(prepared))):
         extractor = OfflineExtractor(decision=fit_decision([prepared[i] for i in train]))
-        for i in test:
-            drafts = extractor.extract(prepared[i].message, [])
+        for i in test:  # a message intake screens out (a bounce) gets no tasks, as from `handoff extract`
+            drafts = [] if prepared[i].screened else extractor.extract(prepared[i].message, [])
             predictions[prepared[i].gold.id] = [task_line(draft) for draft in drafts]
     return predictions
 

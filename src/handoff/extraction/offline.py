@@ -55,6 +55,19 @@ _REPORTED = re.compile(
     r"went through|looked at|had)\b",
     re.I,
 )
+# "…follow up to ensure review is completed", "…until it is fixed": the state an ask aims at, not one reported.
+_AIMED_AT = re.compile(
+    r"\b(?:ensure|make sure|so that|until|once|when|after|before|whether|to see if|to check if|to confirm)\s+"
+    r"(?:\w+\s+){0,4}$",
+    re.I,
+)
+
+
+def _reports(text: str) -> bool:
+    """Prose that reports what was done or said (`_REPORTED`), unless the only report is the aim of an ask."""
+    return any(not _AIMED_AT.search(text[: found.start()]) for found in _REPORTED.finditer(text))
+
+
 # Phrases that look like asks but are courtesy or conditional offers, not tasks.
 _NOT_AN_ASK = re.compile(
     r"\b(let (me|us) know if|if you have any (questions|concerns)|feel free to|please (find|see)\b.{0,40}\battached|"
@@ -284,7 +297,7 @@ class OfflineExtractor:
                 or (is_notes and (is_assignment(c.text, common_words) or is_cn_assignment(c.text)))
                 or (c.structured is not None and c.structured.how == "table" and c.structured.owner is not None)
             )
-            and not (c.structured is None and (_REPORTED.search(c.text) or never_a_task(c.text)))
+            and not (c.structured is None and (_reports(c.text) or never_a_task(c.text)))
             and not (is_notes and voices_opinion(c.text))
             and not (is_notes and is_cn_description(c.text))
             for c, score in zip(found.items, scores, strict=True)

@@ -200,16 +200,19 @@ class PreparedMessage:
     weights: np.ndarray
     vectors: np.ndarray  # the candidates' MiniLM vectors, for the precedent features
     language: str = "en"  # `decision.message_language` of its candidates
+    screened: str | None = None  # why intake's screening keeps it from extraction (a bounce, an auto-reply)
 
 
-def gold_message_text(gold: GoldMessage) -> MessageText:
-    """What `handoff extract` reads of a gold message: the mail through intake's reader, notes as they are."""
+def read_gold_message(gold: GoldMessage) -> tuple[MessageText, str | None]:
+    """What `handoff extract` reads of a gold message (the mail through intake's reader, notes as they are) and, for
+    mail, why intake's screening keeps it from extraction (a bounce: `handoff extract` says so instead)."""
     from handoff.intake.reading import message_text, read_email
 
     if gold.kind == "email":
-        return message_text(read_email(gold.text.encode("utf-8")))
+        reading = read_email(gold.text.encode("utf-8"))
+        return message_text(reading), reading.rejection
     when = datetime.fromisoformat(str(gold.sent_at))
-    return MessageText(text=gold.text, sent_at=when if when.tzinfo else when.replace(tzinfo=UTC), kind="notes")
+    return MessageText(text=gold.text, sent_at=when if when.tzinfo else when.replace(tzinfo=UTC), kind="notes"), None
 
 
 def sentence_labels(texts: Sequence[str], tasks: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +252,7 @@ def prepare_messages(golds: Sequence[GoldMessage], progress: Progress = no_progr
     extractor = OfflineExtractor()
     prepared = []
     for gold in progress(golds, "reading gold messages", len(golds)):
-        message = gold_message_text(gold)
+        message, screened = read_gold_message(gold)
         found = extractor.candidates(message)
         texts = [s.text for s in found.sentences]
         labels, weights = sentence_labels(texts, gold.tasks)
@@ -260,7 +263,7 @@ def prepare_messages(golds: Sequence[GoldMessage], progress: Progress = no_progr
             vectors = encode(texts)
             vectors[committed_classifier().surely_rejects(texts)] = 0.0
         language = message_language(texts)
-        prepared.append(PreparedMessage(gold, message, features, labels, weights, vectors, language))
+        prepared.append(PreparedMessage(gold, message, features, labels, weights, vectors, language, screened))
     return prepared
 
 
