@@ -131,3 +131,22 @@ def test_the_model_is_loaded_once_per_process(extractor) -> None:
     extractor.extract(mail("Please send the plan."), ROSTER)
     assert _model.cache_info().currsize == 1 and _model.cache_info().misses == 1
     assert committed_classifier.cache_info().misses == 1
+
+
+def test_minutes_owners_from_the_attendee_list_and_an_asks_aim_is_no_report(extractor) -> None:
+    """A Chinese @-mention run into its verb is read against the notes' own attendee list; "to ensure it is
+    completed" is what an ask aims at, not a report that it was done; bounces and bulk read nothing."""
+    notes = MessageText(
+        text=(
+            "# 周会纪要\n与会人：周海燕、林涛\n\n## 行动项\n- @周海燕整理测试报告并发给大家\n\n"
+            "## Discussion\n- Marlow: Re-ping the vendor who promised the quote and follow up to ensure it is completed.\n"
+            "- The migration was completed on Monday.\n"
+        ),
+        sent_at=datetime(2026, 3, 4, 14, 0, tzinfo=UTC),
+        kind="notes",
+    )
+    tasks = {t.evidence: t for t in extractor.extract(notes, [])}
+    assert tasks["@周海燕整理测试报告并发给大家"].assignee.value == "周海燕"
+    reping = "Marlow: Re-ping the vendor who promised the quote and follow up to ensure it is completed."
+    assert tasks[reping].assignee.value == "Marlow"
+    assert not any("migration" in evidence for evidence in tasks)
