@@ -57,7 +57,7 @@ _REPORTED = re.compile(
 )
 # "…follow up to ensure review is completed", "…until it is fixed": the state an ask aims at, not one reported.
 _AIMED_AT = re.compile(
-    r"\b(?:ensure|make sure|so that|until|once|when|after|before|whether|to see if|to check if|to confirm)\s+"
+    r"\b(?:ensure|make sure|so that|until|whether|to see if|to check if|to confirm)\s+"
     r"(?:\w+\s+){0,4}$",
     re.I,
 )
