@@ -157,6 +157,12 @@ SCOPE_AWARE_ROUTES = frozenset(
         "resolve_alert",
         "list_account_contacts",
         "export_contacts",
+        # Ledger reads and estimates: entries and estimates on the caller's accounts only (`access.scope`).
+        "list_ledger",
+        "get_ledger_entry",
+        "create_estimate",
+        "get_estimate",
+        "list_estimates",
         "whoami",
         "web_home",  # a redirect: no account data
         "web_review",

@@ -172,8 +172,9 @@ def list_ledger(
 
     if status is not None and status not in STATES + OUTCOMES:
         raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
-    entries = list_entries(session, status, limit, offset)
-    return LedgerPagePublic(entries=public_entries(view, entries), counts=counts(session))
+    # Account owners: entries linked to their own accounts only, and counts of those alone.
+    entries = list_entries(session, status, limit, offset, view.scope)
+    return LedgerPagePublic(entries=public_entries(view, entries), counts=counts(session, view.scope))
 
 
 @router.get(
@@ -188,7 +189,7 @@ def get_ledger_entry(
 ) -> LedgerEntryPublic:
     from handoff.intake.service import get_entry
 
-    return public_entries(view, [get_entry(session, entry_id)])[0]
+    return public_entries(view, [get_entry(session, entry_id, scope=view.scope)])[0]
 
 
 @router.post(
