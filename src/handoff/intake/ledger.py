@@ -78,6 +78,11 @@ class LedgerEntry:
         return data
 
 
+# Every field of a ledger entry that quotes the message or its sender, masked for readers without the right to
+# contact data (`access.disclosure`): the reason can echo an attacker's header, a message id hold an address.
+FREE_TEXT = ("sender", "forwarded_by", "subject", "links", "reason", "error", "message_id")
+
+
 def entry_from_row(row: Any) -> LedgerEntry:
     sender = row.sender_email or None
     if row.sender_name and row.sender_email:

@@ -21,7 +21,7 @@ from handoff.api.schemas import (
 )
 from handoff.api.security import Caller, View
 from handoff.errors import InvalidInput
-from handoff.intake.ledger import MAX_ID
+from handoff.intake.ledger import FREE_TEXT, MAX_ID
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 
@@ -135,11 +135,6 @@ def receive_notes(body: NotesRequest, parts: PartsDep, caller: Caller) -> Receip
 
     entry = receive(parts, body.text, body.format, body.sent_at, body.author or caller.name, source="api")
     return _receipt(entry)
-
-
-# Every field of a ledger entry that quotes the message or its sender: the reason can echo an attacker's header, and
-# a message id can hold the sender's address.
-FREE_TEXT = ("sender", "forwarded_by", "subject", "links", "reason", "error", "message_id")
 
 
 def public_entries(view: Disclosure, entries: list[Any]) -> list[LedgerEntryPublic]:
