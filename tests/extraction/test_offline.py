@@ -131,3 +131,19 @@ def test_the_model_is_loaded_once_per_process(extractor) -> None:
     extractor.extract(mail("Please send the plan."), ROSTER)
     assert _model.cache_info().currsize == 1 and _model.cache_info().misses == 1
     assert committed_classifier.cache_info().misses == 1
+
+
+def test_one_message_is_read_for_at_most_300_sentences_and_25_tasks_and_says_so(extractor) -> None:
+    """Bounded work per message: a mail of 400 asks becomes at most 25 tasks, each noting both caps."""
+    from handoff.extraction.offline import MAX_CANDIDATES, MAX_TASKS
+
+    things = ["invoice", "contract", "SOW", "budget", "roadmap", "timeline", "quote", "report"]
+    cities = ["Berlin", "Lyon", "Porto", "Oslo", "Riga"]  # 8 x 5 distinct asks, so more than 25 survive dedupe
+    asks = "\n".join(f"- Please send the {things[n % 8]} for {n} to {cities[n % 5]} by Friday." for n in range(400))
+    tasks = extractor.extract(mail(f"Hi Anna,\n\n{asks}\n\nThanks,\nDana"), ROSTER)
+    assert len(tasks) == MAX_TASKS == 25 and MAX_CANDIDATES == 300
+    for task in tasks:
+        assert any(note.startswith("read the first 300 of ") for note in task.notes), task.notes
+        assert any(note.startswith("kept the first 25 of ") for note in task.notes), task.notes
+    few = extractor.extract(mail("Hi Anna,\n\nPlease send the signed invoice by Friday.\n\nDana"), ROSTER)
+    assert few and all(not note.startswith(("read the first", "kept the first")) for t in few for note in t.notes)
