@@ -165,6 +165,8 @@ SCOPE_AWARE_ROUTES = frozenset(
         "list_estimates",
         "whoami",
         "web_home",  # a redirect: no account data
+        "web_inbox",
+        "web_ledger_entry",
         "web_review",
         "web_review_task",
         "web_review_bulk",
