@@ -62,8 +62,15 @@ class InboxSettings(BaseModel):
     # The spam and bulk gate (docs/intake.md). Authentication-Results are believed to *pass* a sender only from
     # these authserv-ids (our own receiving MTA, e.g. "mx.example.com"); a failure is believed from anyone.
     trusted_authserv_ids: list[str] = Field(default_factory=list)
-    # Quarantine customer mail that no trusted receiver passed SPF/DKIM/DMARC for (needs trusted_authserv_ids).
+    # Quarantine customer mail that no trusted receiver passed SPF/DKIM/DMARC for (needs trusted_authserv_ids or
+    # sender_auth).
     require_aligned_auth: bool = False
+    # Our own SPF, DKIM and DMARC checks on mail the SMTP inbox receives (`intake.sender_auth`; asks DNS), for a
+    # handoff that takes mail straight from the internet with no MTA in front to write Authentication-Results.
+    # Its results are written under `authserv_id` (default: the first recipient's domain) and believed by the gate.
+    sender_auth: bool = False
+    authserv_id: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.\-]+$")
+    dns_timeout_s: float = Field(5.0, gt=0.0, le=30.0)
     rspamd_url: str | None = None  # e.g. http://127.0.0.1:11333: each message goes to its POST /checkv2
     spamd: str | None = None  # SpamAssassin's spamd as host:port, e.g. 127.0.0.1:783
     spam_filter_timeout_s: float = Field(10.0, gt=0.0, le=120.0)
@@ -76,6 +83,13 @@ class InboxSettings(BaseModel):
     # A stranger's mail scoring at or above this but below the threshold is let through, but only its explicit asks
     # ("please send…", "could you…") become tasks: the band where spam's calls to action and real mail overlap.
     content_suspect_score: float = Field(0.5, gt=0.0, le=1.0, allow_inf_nan=False)
+
+    def own_authserv_id(self) -> str | None:
+        """The authserv-id of our own sender checks, or None when `sender_auth` is off."""
+        if not self.sender_auth:
+            return None
+        domain = self.recipients[0].rsplit("@", 1)[-1] if self.recipients else "handoff.local"
+        return (self.authserv_id or domain).strip().lower()
 
 
 class ExtractionSettings(BaseModel):
@@ -288,10 +302,10 @@ class Settings(BaseSettings):
                 "HANDOFF_INBOX__ALLOWED_SENDER_DOMAINS is empty: the SMTP inbox takes mail from any sender domain "
                 "(set it to your and your customers' domains, or put handoff behind an MTA that filters)"
             )
-        if self.inbox.require_aligned_auth and not self.inbox.trusted_authserv_ids:
+        if self.inbox.require_aligned_auth and not self.inbox.trusted_authserv_ids and not self.inbox.sender_auth:
             found.append(
-                "HANDOFF_INBOX__REQUIRE_ALIGNED_AUTH is on but no HANDOFF_INBOX__TRUSTED_AUTHSERV_IDS are set: "
-                "every customer mail will be quarantined"
+                "HANDOFF_INBOX__REQUIRE_ALIGNED_AUTH is on but no HANDOFF_INBOX__TRUSTED_AUTHSERV_IDS are set and "
+                "HANDOFF_INBOX__SENDER_AUTH is off: every customer mail will be quarantined"
             )
         for name in ("jira", "asana", "trello"):
             section = getattr(self.sync, name)

@@ -7,9 +7,11 @@ import json
 from datetime import date, timedelta
 
 from sqlalchemy import update
+from typer.testing import CliRunner
 
 from handoff.access import audit
 from handoff.access.masking import ContactMask, distinctive_local_parts, mask_contact_data_in
+from handoff.cli.main import build_app
 from handoff.intake.tables import ledger
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
@@ -132,3 +134,71 @@ def test_masking_matches_after_nfkc_and_keeps_the_rest_as_written() -> None:
     assert known.text("Send to JENNIFER.LIU. Ask the info desk.") == "Send to J***. Ask the info desk."
     assert known.text("jennifer.liu@example.com") == "j***@example.com"
     assert not known.finds("Ask the info desk on 2026-12-04") and known.finds(["x", {"y": "jennifer.liu"}])
+
+
+def _cli(parts, *args: str):
+    env = {"HANDOFF_HOME": str(parts.settings.home), "HANDOFF_DATABASE_URL": parts.settings.resolved_database_url}
+    result = CliRunner().invoke(build_app(), list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_the_cli_ledger_listing_masks_as_the_api_does_and_audits_a_whole_read(client, make_key, auth, parts):
+    _seed(parts)  # a known contact, so the bare "jennifer.liu" is masked too
+    mail = (
+        b"From: Jennifer Liu <jennifer.liu@example.com>\r\nTo: tasks@handoff.local\r\nSubject: call +49 170 5551212\r\n"
+        b"Message-ID: <jennifer.liu.1@example.com>\r\n\r\nPlease send the plan.\r\n"
+    )
+    raw = {**auth(make_key("integration")), "Content-Type": "message/rfc822"}
+    entry_id = client.post("/v1/emails", content=mail, headers=raw).json()["id"]
+    with transaction(parts.sessions) as session:
+        session.execute(
+            update(ledger)
+            .where(ledger.c.id == entry_id)
+            .values(
+                outcome="spam",
+                status="processed",
+                reason=f"forgery: the block names jennifer.liu, {FULL_WIDTH}",
+                details={"forward_not_trusted": {"claimed_sender": "ann.lee@acme.com"}},
+            )
+        )
+    api = client.get(f"/v1/ledger/{entry_id}", headers=raw).json()
+
+    listed = json.loads(_cli(parts, "ledger", "list", "--json").stdout)
+    entry = listed["entries"][0]
+    assert _leaks(listed) == [], listed
+    assert {name: entry[name] for name in ("sender", "subject", "reason", "message_id")} == {
+        name: api[name] for name in ("sender", "subject", "reason", "message_id")
+    }
+    assert entry["details"] == {"forward_not_trusted": {"claimed_sender": "a***@acme.com"}}
+    table = _cli(parts, "ledger", "list").output
+    assert "j***@example.com" in table and _leaks({"table": table}) == []
+    assert _audited(parts) == []  # masked reads are no reads of contact data
+
+    whole = json.loads(_cli(parts, "ledger", "list", "--json", "--show-contact-data", "--actor", "ops").stdout)
+    assert whole["entries"][0]["message_id"] == "<jennifer.liu.1@example.com>"
+    assert whole["entries"][0]["details"]["forward_not_trusted"]["claimed_sender"] == "ann.lee@acme.com"
+    assert _audited(parts) == [(f"ledger:{entry_id}", "cli:ops")]
+
+    released = _cli(parts, "ledger", "release", str(entry_id), "--no-process", "--json").stdout
+    assert _leaks(json.loads(released)) == [], released
+
+
+def test_the_cli_alert_listing_masks_as_the_api_does_and_audits_a_whole_read(client, make_key, auth, parts):
+    _seed(parts)
+    _alert(parts, "al-1", "acc_1", "u_anna")
+    until = (date.today() + timedelta(days=7)).isoformat()
+    reason = f"Jennifer is on leave, call jennifer.liu's deputy on +49 170 5551212 or {FULL_WIDTH}"
+    snoozed = _cli(parts, "alerts", "snooze", "al-1", "--until", until, "--reason", reason, "--json").stdout
+    assert _leaks(json.loads(snoozed)) == [], snoozed
+    api = client.get("/v1/alerts/al-1", headers=auth(make_key("pm"))).json()
+
+    listed = json.loads(_cli(parts, "alerts", "list", "--json").stdout.splitlines()[0])
+    assert listed["snooze_reason"] == api["snooze_reason"] != reason and _leaks(listed) == []
+    assert _audited(parts) == []
+    whole = json.loads(_cli(parts, "alerts", "list", "--json", "--show-contact-data").stdout.splitlines()[0])
+    assert whole["snooze_reason"] == reason
+    assert _audited(parts) == [("alert:al-1", "cli:cli")]
+
+    resolved = _cli(parts, "alerts", "resolve", "al-1", "--note", "sorted with ann.lee@acme.com", "--json").stdout
+    assert json.loads(resolved)["resolution_note"] == "sorted with a***@acme.com"

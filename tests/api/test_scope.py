@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from handoff.access import roles
 from handoff.access.roles import ROUTE_PERMISSIONS, SCOPE_AWARE_ROUTES, SCOPED_ROLES, allows, may_call
 from handoff.api.app import create_app
+from handoff.intake.tables import ledger
 from handoff.store.crm_tables import CRM_TABLES
+from handoff.store.db import transaction
 from tests.tasks.test_service import draft, record, seed_roster
 
 
@@ -102,15 +104,128 @@ def _owned(parts, owner: str) -> set[str]:
 
 
 def test_a_scoped_role_is_refused_routes_that_do_not_apply_its_scope(scoped_client, make_key, auth, monkeypatch):
-    """Fail closed: giving account owners `ledger:read` must not open every account's ledger to them."""
-    assert allows("admin", "ledger:read") and may_call("admin", "list_ledger")
-    granted = roles.ROLE_PERMISSIONS["account_owner"] | {"ledger:read", "estimates:read"}
+    """Fail closed: giving account owners `audit:read` or `ledger:retry` must not open every account's records."""
+    assert allows("admin", "audit:read") and may_call("admin", "list_audit")
+    granted = roles.ROLE_PERMISSIONS["account_owner"] | {"audit:read", "ledger:retry"}
     monkeypatch.setitem(roles.ROLE_PERMISSIONS, "account_owner", granted)
     me = auth(make_key("account_owner", owner_id="u_anna"))
-    for path in ("/v1/ledger", "/v1/estimates"):
-        answer = scoped_client.get(path, headers=me)
-        assert answer.status_code == 403, (path, answer.text)
+    answer = scoped_client.get("/v1/audit", headers=me)
+    assert answer.status_code == 403, answer.text
+    answer = scoped_client.post("/v1/ledger/retry", json={"ids": [1]}, headers=me)
+    assert answer.status_code == 403, answer.text
     assert scoped_client.get("/v1/tasks", headers=me).status_code == 200
+
+
+def test_account_owners_are_not_given_the_ledger_or_estimates_by_default(scoped_client, make_key, auth) -> None:
+    me = auth(make_key("account_owner", owner_id="u_anna"))
+    for path in ("/v1/ledger", "/v1/ledger/1", "/v1/estimates", "/v1/estimates/e-1"):
+        assert scoped_client.get(path, headers=me).status_code == 403, path
+
+
+def _mail(number: int) -> bytes:
+    return (
+        f"From: Customer {number} <c{number}@customer.example>\r\nTo: tasks@handoff.local\r\n"
+        f"Subject: ask {number}\r\nMessage-ID: <ask-{number}@customer.example>\r\n\r\nPlease send the plan.\r\n"
+    ).encode()
+
+
+def test_an_account_owner_granted_the_ledger_reads_only_entries_of_their_own_accounts(
+    scoped_client, make_key, auth, demo_parts, monkeypatch
+):
+    owner, mine, theirs = _two_owners(demo_parts)
+    integration = auth(make_key("integration"))
+    raw = {**integration, "Content-Type": "message/rfc822"}
+    ids = [scoped_client.post("/v1/emails", content=_mail(n), headers=raw).json()["id"] for n in range(3)]
+    # As the worker links them: one to my account, one to theirs, one to no account.
+    with transaction(demo_parts.sessions) as session:
+        for entry_id, account in zip(ids, (mine, theirs, None), strict=True):
+            session.execute(update(ledger).where(ledger.c.id == entry_id).values(account_id=account))
+    granted = roles.ROLE_PERMISSIONS["account_owner"] | {"ledger:read"}
+    monkeypatch.setitem(roles.ROLE_PERMISSIONS, "account_owner", granted)
+    me = auth(make_key("account_owner", owner_id=owner))
+
+    page = scoped_client.get("/v1/ledger", headers=me).json()
+    assert [e["id"] for e in page["entries"]] == [ids[0]] and sum(page["counts"].values()) == 1
+    assert scoped_client.get(f"/v1/ledger/{ids[0]}", headers=me).json()["account_id"] == mine
+    missing = scoped_client.get("/v1/ledger/999999", headers=me)
+    for hidden in ids[1:]:  # another owner's entry and an unlinked one answer as a missing one
+        answer = scoped_client.get(f"/v1/ledger/{hidden}", headers=me)
+        assert answer.status_code == 404
+        assert answer.json()["detail"] == missing.json()["detail"].replace("999999", str(hidden))
+    # Unscoped roles still read every entry.
+    everyone = scoped_client.get("/v1/ledger", headers=integration).json()
+    assert {e["id"] for e in everyone["entries"]} == set(ids) and sum(everyone["counts"].values()) == 3
+    nobody = auth(make_key("account_owner", owner_id="TM-NOBODY"))
+    assert scoped_client.get("/v1/ledger", headers=nobody).json() == {"entries": [], "counts": {}}
+
+
+def _deal_of(parts, account_id: str) -> str:
+    deals = CRM_TABLES["deals"]
+    with parts.sessions() as session:
+        return session.scalars(select(deals.c.id).where(deals.c.account_id == account_id).order_by(deals.c.id)).first()
+
+
+def _owner_with_deals(parts) -> tuple[str, str, str]:
+    """An owner with a deal on one of their accounts, and a deal on another owner's account."""
+    accounts, deals = CRM_TABLES["accounts"], CRM_TABLES["deals"]
+    with parts.sessions() as session:
+        rows = session.execute(
+            select(deals.c.id, accounts.c.owner_id)
+            .join(accounts, accounts.c.id == deals.c.account_id)
+            .order_by(deals.c.id)
+        ).all()
+    mine = rows[0]
+    theirs = next(row for row in rows if row.owner_id != mine.owner_id)
+    return mine.owner_id, mine.id, theirs.id
+
+
+def test_an_account_owner_granted_estimates_sees_and_makes_estimates_of_their_own_accounts_only(
+    scoped_client, make_key, auth, demo_parts, monkeypatch
+):
+    owner, my_deal, their_deal = _owner_with_deals(demo_parts)
+    pm = auth(make_key("pm"))
+    made = {
+        name: scoped_client.post("/v1/estimates", json=brief, headers=pm).json()
+        for name, brief in (("mine", {"deal_id": my_deal}), ("theirs", {"deal_id": their_deal}),
+                            ("loose", {"scope_items": 6, "team_size": 2}))
+    }  # fmt: skip
+    granted = roles.ROLE_PERMISSIONS["account_owner"] | {"estimates:read", "estimates:write"}
+    monkeypatch.setitem(roles.ROLE_PERMISSIONS, "account_owner", granted)
+    me = auth(make_key("account_owner", owner_id=owner))
+    owned = _owned(demo_parts, owner)
+
+    listed = scoped_client.get("/v1/estimates?limit=200", headers=me).json()
+    assert [e["id"] for e in listed["estimates"]] == [made["mine"]["id"]] and listed["total"] == 1
+    assert scoped_client.get(f"/v1/estimates?deal_id={their_deal}", headers=me).json() == {"estimates": [], "total": 0}
+    assert scoped_client.get(f"/v1/estimates/{made['mine']['id']}", headers=me).status_code == 200
+    missing = scoped_client.get("/v1/estimates/no-such", headers=me).json()["detail"]
+    for hidden in (made["theirs"]["id"], made["loose"]["id"]):
+        answer = scoped_client.get(f"/v1/estimates/{hidden}", headers=me)
+        assert answer.status_code == 404 and answer.json()["detail"] == missing.replace("no-such", hidden)
+    assert scoped_client.get("/v1/estimates?limit=200", headers=pm).json()["total"] == 3
+
+    # Another owner's deal, account or project cannot be estimated (or probed): the words of a missing one.
+    unknown = scoped_client.post("/v1/estimates", json={"deal_id": "NOPE"}, headers=me).json()["detail"]
+    refused = scoped_client.post("/v1/estimates", json={"deal_id": their_deal}, headers=me)
+    assert refused.status_code == 404 and refused.json()["detail"] == unknown.replace("'NOPE'", repr(their_deal))
+    their_account = made["theirs"]["account_id"]
+    answer = scoped_client.post("/v1/estimates", json={"account_id": their_account, "scope_items": 4}, headers=me)
+    assert answer.status_code == 404, answer.text
+    if made["theirs"]["project_id"]:
+        brief = {"project_id": made["theirs"]["project_id"], "scope_items": 4}
+        assert scoped_client.post("/v1/estimates", json=brief, headers=me).status_code == 404
+
+    # Their own deal is estimated; similar past projects of other accounts keep their figures, not their names.
+    own = scoped_client.post("/v1/estimates", json={"deal_id": my_deal}, headers=me)
+    assert own.status_code == 201, own.text
+    similar = own.json()["similar_projects"]
+    assert len(similar) == 3 and all(p["actual_hours"] is not None for p in similar)
+    for project in similar:
+        assert project["account_id"] is None or project["account_id"] in owned
+        assert project["account_id"] is not None or project["name"] is None
+    whole = scoped_client.get(f"/v1/estimates/{own.json()['id']}", headers=pm).json()["similar_projects"]
+    assert [p["project_id"] for p in whole] == [p["project_id"] for p in similar]
+    assert all(p["account_id"] is not None for p in whole)
 
 
 def test_every_route_a_scoped_role_is_granted_applies_the_scope() -> None:

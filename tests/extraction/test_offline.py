@@ -139,7 +139,8 @@ def test_minutes_owners_from_the_attendee_list_and_an_asks_aim_is_no_report(extr
     notes = MessageText(
         text=(
             "# 周会纪要\n与会人：周海燕、林涛\n\n## 行动项\n- @周海燕整理测试报告并发给大家\n\n"
-            "## Discussion\n- Marlow: Re-ping the vendor who promised the quote and follow up to ensure it is completed.\n"
+            "## Discussion\n"
+            "- Marlow: Re-ping the vendor who promised the quote and follow up to ensure it is completed.\n"
             "- The migration was completed on Monday.\n"
         ),
         sent_at=datetime(2026, 3, 4, 14, 0, tzinfo=UTC),
@@ -150,3 +151,19 @@ def test_minutes_owners_from_the_attendee_list_and_an_asks_aim_is_no_report(extr
     reping = "Marlow: Re-ping the vendor who promised the quote and follow up to ensure it is completed."
     assert tasks[reping].assignee.value == "Marlow"
     assert not any("migration" in evidence for evidence in tasks)
+
+
+def test_one_message_is_read_for_at_most_300_sentences_and_25_tasks_and_says_so(extractor) -> None:
+    """Bounded work per message: a mail of 400 asks becomes at most 25 tasks, each noting both caps."""
+    from handoff.extraction.offline import MAX_CANDIDATES, MAX_TASKS
+
+    things = ["invoice", "contract", "SOW", "budget", "roadmap", "timeline", "quote", "report"]
+    cities = ["Berlin", "Lyon", "Porto", "Oslo", "Riga"]  # 8 x 5 distinct asks, so more than 25 survive dedupe
+    asks = "\n".join(f"- Please send the {things[n % 8]} for {n} to {cities[n % 5]} by Friday." for n in range(400))
+    tasks = extractor.extract(mail(f"Hi Anna,\n\n{asks}\n\nThanks,\nDana"), ROSTER)
+    assert len(tasks) == MAX_TASKS == 25 and MAX_CANDIDATES == 300
+    for task in tasks:
+        assert any(note.startswith("read the first 300 of ") for note in task.notes), task.notes
+        assert any(note.startswith("kept the first 25 of ") for note in task.notes), task.notes
+    few = extractor.extract(mail("Hi Anna,\n\nPlease send the signed invoice by Friday.\n\nDana"), ROSTER)
+    assert few and all(not note.startswith(("read the first", "kept the first")) for t in few for note in t.notes)

@@ -4,12 +4,15 @@ body as escaped text (bounded), attachments, status and tasks; masking, roles an
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
 from handoff.access import audit
 from handoff.access.roles import ROLE_PERMISSIONS
 from handoff.intake import ledger as ledger_store
 from handoff.intake.original import TOKEN_MARGIN
 from handoff.intake.service import receive_raw
+from handoff.intake.tables import ledger
+from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.web import views
 from tests.tasks.test_service import draft, record, seed_roster
@@ -115,13 +118,34 @@ def test_roles_without_ledger_read_get_the_403_page(app, parts, message, role) -
     assert "revised SOW" not in refused.text
 
 
-def test_an_account_owner_is_refused_even_when_granted_ledger_read(app, parts, message, monkeypatch) -> None:
-    """The ledger is not read through an account scope, so a scoped role is refused it as by `GET /v1/ledger/{id}`."""
+def test_an_account_owner_granted_ledger_read_sees_only_their_own_accounts_mail(app, parts, message, monkeypatch):
+    """The inbox applies the account scope of `GET /v1/ledger`: another owner's message and an unlinked one are not
+    listed, and their pages answer as a missing entry's."""
     entry_id, _ = message
+    other = receive_raw(parts, MAIL.replace(b"sow-1@", b"sow-2@").replace(b"Revised SOW", b"Theirs SOW"), "api")
+    loose = receive_raw(parts, MAIL.replace(b"sow-1@", b"sow-3@").replace(b"Revised SOW", b"Loose SOW"), "api")
+    with transaction(parts.sessions) as session:
+        session.execute(
+            CRM_TABLES["accounts"].insert(),
+            [{"id": "acc_mine", "name": "Mine GmbH", "owner_id": "u_anna"},
+             {"id": "acc_theirs", "name": "Theirs Ltd", "owner_id": "u_ben"}],
+        )  # fmt: skip
+        for linked, account in ((entry_id, "acc_mine"), (other.id, "acc_theirs")):
+            session.execute(update(ledger).where(ledger.c.id == linked).values(account_id=account))
     monkeypatch.setitem(ROLE_PERMISSIONS, "account_owner", ROLE_PERMISSIONS["account_owner"] | {"ledger:read"})
     with browser(app) as owner:
         sign_in_by_link(owner, invited(parts, "anna@ourco.example", "account_owner", owner_id="u_anna"))
-        assert owner.get(f"/app/inbox/{entry_id}").status_code == 403
+        inbox = owner.get("/app/inbox")
+        assert inbox.status_code == 200, inbox.text
+        assert "Revised SOW" in inbox.text and "Theirs SOW" not in inbox.text and "Loose SOW" not in inbox.text
+        assert owner.get(f"/app/inbox/{entry_id}").status_code == 200
+        for hidden in (other.id, loose.id):
+            page = owner.get(f"/app/inbox/{hidden}")
+            assert page.status_code == 404 and "SOW" not in page.text
+    with browser(app) as admin:
+        sign_in_by_link(admin, invited(parts, "ada@ourco.example", "admin"))
+        everything = admin.get("/app/inbox").text
+        assert all(subject in everything for subject in ("Revised SOW", "Theirs SOW", "Loose SOW"))
 
 
 def test_unknown_or_malformed_ids_are_a_404_page(app, parts, message) -> None:

@@ -15,7 +15,7 @@ from handoff.access import audit
 from handoff.access.keys import Principal
 from handoff.access.masking import ContactMask, distinctive_local_parts
 from handoff.access.roles import allows
-from handoff.access.scope import AccountScope, account_scope
+from handoff.access.scope import EVERYTHING, AccountScope, account_scope
 
 
 def load_local_parts(session: Session) -> frozenset[str]:
@@ -79,4 +79,18 @@ def disclosure_for(session: Session, caller: Principal, known: KnownContacts | N
         contact_data=allows(caller.role, "contact_data"),
         scope=account_scope(session, caller),
         mask=ContactMask(local_parts),
+    )
+
+
+def operator_disclosure(session: Session, *, actor: str, contact_data: bool = False) -> Disclosure:
+    """The view of the operator at the machine (the CLI's listings): every account, and contact data masked as for
+    a role without `contact_data` unless they ask for it whole, each such read then audited under `actor`. Whoever
+    runs the CLI can read the database anyway; masking keeps addresses out of terminals, scrollback and pasted
+    output, and the audit log says who chose to see them."""
+    return Disclosure(
+        session=session,
+        actor=actor,
+        contact_data=contact_data,
+        scope=EVERYTHING,
+        mask=ContactMask(load_local_parts(session)),
     )

@@ -157,8 +157,16 @@ SCOPE_AWARE_ROUTES = frozenset(
         "resolve_alert",
         "list_account_contacts",
         "export_contacts",
+        # Ledger reads and estimates: entries and estimates on the caller's accounts only (`access.scope`).
+        "list_ledger",
+        "get_ledger_entry",
+        "create_estimate",
+        "get_estimate",
+        "list_estimates",
         "whoami",
         "web_home",  # a redirect: no account data
+        "web_inbox",
+        "web_ledger_entry",
         "web_review",
         "web_review_task",
         "web_review_bulk",

@@ -6,6 +6,10 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
+# The texts an alert carries that a person or the CRM wrote, masked for readers without the right to contact data
+# (`access.disclosure`): a snooze reason or resolution note can quote a contact.
+FREE_TEXT = ("account_name", "drivers", "changes", "snooze_reason", "resolution_note")
+
 
 class Alert(BaseModel):
     id: str

@@ -3,7 +3,14 @@ to work; quarantined (spam) or bulk ones released by a person."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.access.disclosure import Disclosure
+    from handoff.intake.ledger import LedgerEntry
+    from handoff.wiring import Parts
 
 
 def register(app: typer.Typer) -> None:
@@ -16,33 +23,40 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(50, help="At most this many, newest first."),
         offset: int = typer.Option(0, help="Skip this many."),
         json_output: bool = typer.Option(False, "--json", help="Print one JSON document for scripts."),
+        show_contact_data: bool = typer.Option(
+            False, "--show-contact-data", help="Addresses and phone numbers whole (each such read is audited)."
+        ),
+        actor: str = typer.Option("cli", "--actor", help="Who reads (kept in the audit log)."),
     ) -> None:
-        """List ledger entries, e.g. `handoff ledger list --status failed`."""
+        """List ledger entries, e.g. `handoff ledger list --status failed`; contact data masked as the API does."""
+        from handoff.access.disclosure import operator_disclosure
         from handoff.cli.output import emit_json, say
         from handoff.intake.service import counts, list_entries
+        from handoff.store.db import transaction
         from handoff.wiring import build
 
         parts = build()
         parts.migrate()
-        with parts.sessions() as session:
-            entries = list_entries(session, status, limit, offset)
+        with transaction(parts.sessions) as session:  # a whole read's audit line commits with it
+            view = operator_disclosure(session, actor=f"cli:{actor}", contact_data=show_contact_data)
+            shown = [_shown(view, entry) for entry in list_entries(session, status, limit, offset)]
             totals = counts(session)
         parts.close()
         if json_output:
-            emit_json({"counts": totals, "entries": [entry.to_dict() for entry in entries]})
+            emit_json({"counts": totals, "entries": shown})
             return
         from rich.console import Console
         from rich.table import Table
 
         table = Table("id", "status", "source", "from", "subject", "reason / error", box=None)
-        for entry in entries:
+        for entry in shown:
             table.add_row(
-                str(entry.id),
-                entry.display_status,
-                entry.source,
-                entry.sender or "",
-                (entry.subject or "")[:50],
-                (entry.reason or entry.error or "")[:70],
+                str(entry["id"]),
+                entry["display_status"],
+                entry["source"],
+                entry["sender"] or "",
+                (entry["subject"] or "")[:50],
+                (entry["reason"] or entry["error"] or "")[:70],
             )
         Console().print(table)
         say(", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "the ledger is empty")
@@ -57,7 +71,7 @@ def register(app: typer.Typer) -> None:
         """Send failed entries back to the worker: `handoff ledger retry 12 13` or `--all-failed`."""
         from handoff.cli.output import emit_json, say
         from handoff.errors import InvalidInput
-        from handoff.intake.service import get_entry, process_entries, retry
+        from handoff.intake.service import process_entries, retry
         from handoff.wiring import build
 
         if bool(ids) == all_failed:
@@ -67,15 +81,13 @@ def register(app: typer.Typer) -> None:
         retried = retry(parts.sessions, None if all_failed else list(ids))
         if process and retried:
             process_entries(parts, retried)
-        with parts.sessions() as session:
-            results = [get_entry(session, i) for i in retried]
+        results = _outcomes(parts, retried)
         parts.close()
         if json_output:
-            emit_json({"retried": retried, "entries": [{"id": e.id, "status": e.display_status,
-                                                        "reason": e.reason or e.error} for e in results]})  # fmt: skip
+            emit_json({"retried": retried, "entries": results})
             return
         for entry in results:
-            say(f"{entry.id}: {entry.display_status} {entry.reason or entry.error or ''}".rstrip())
+            say(f"{entry['id']}: {entry['status']} {entry['reason'] or ''}".rstrip())
         say(f"retried {len(retried)} entr{'y' if len(retried) == 1 else 'ies'}")
 
     @ledger.command("release")
@@ -87,7 +99,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Let quarantined or bulk mail through: `handoff ledger release 12` (processed without the spam check)."""
         from handoff.cli.output import emit_json, say
-        from handoff.intake.service import get_entry, process_entries, release
+        from handoff.intake.service import process_entries, release
         from handoff.store.db import transaction
         from handoff.wiring import build
 
@@ -97,12 +109,31 @@ def register(app: typer.Typer) -> None:
             released = release(session, list(ids), actor=f"cli:{actor}")
         if process:
             process_entries(parts, released)
-        with parts.sessions() as session:
-            results = [get_entry(session, i) for i in released]
+        results = _outcomes(parts, released)
         parts.close()
         if json_output:
-            shown = [{"id": e.id, "status": e.display_status, "reason": e.reason or e.error} for e in results]
-            emit_json({"released": released, "entries": shown})
+            emit_json({"released": released, "entries": results})
             return
         for entry in results:
-            say(f"{entry.id}: {entry.display_status} {entry.reason or entry.error or ''}".rstrip())
+            say(f"{entry['id']}: {entry['status']} {entry['reason'] or ''}".rstrip())
+
+
+def _shown(view: Disclosure, entry: LedgerEntry) -> dict[str, Any]:
+    """An entry as `GET /v1/ledger` masks it (its `details`, which quote the mail's claims, too)."""
+    from handoff.intake.ledger import FREE_TEXT
+
+    return view.show(
+        entry.to_dict(), free_text=(*FREE_TEXT, "details"), subject=f"ledger:{entry.id}", account_id=entry.account_id
+    )
+
+
+def _outcomes(parts: Parts, ids: list[int]) -> list[dict[str, Any]]:
+    """What became of retried or released entries: id, status and reason, the reason masked (it can echo a header)."""
+    from handoff.access.disclosure import operator_disclosure
+    from handoff.intake.service import get_entries
+
+    with parts.sessions() as session:
+        view = operator_disclosure(session, actor="cli")
+        found = get_entries(session, ids)
+        shown = [_shown(view, found[i]) for i in ids if i in found]
+    return [{"id": e["id"], "status": e["display_status"], "reason": e["reason"] or e["error"]} for e in shown]

@@ -8,6 +8,21 @@ import typer
 EXIT_FOR_STATUS = {"ok": 0, "warnings": 0, "degraded": 1, "failed": 3}
 
 
+def _operator(session, actor: str, contact_data: bool = False):
+    """The CLI's view of contact data (`access.disclosure.operator_disclosure`): masked unless asked, then audited."""
+    from handoff.access.disclosure import operator_disclosure
+
+    return operator_disclosure(session, actor=f"cli:{actor}", contact_data=contact_data)
+
+
+def _shown(view, alert):
+    """An alert with its free texts as `GET /v1/alerts` masks them."""
+    from handoff.alerts.models import FREE_TEXT
+
+    data = view.show(alert.model_dump(), free_text=FREE_TEXT, subject=f"alert:{alert.id}", account_id=alert.account_id)
+    return type(alert)(**data)
+
+
 def _parts():
     from handoff.wiring import build
 
@@ -72,15 +87,24 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(50, "--limit", min=1, max=1000),
         offset: int = typer.Option(0, "--offset"),
         as_json: bool = typer.Option(False, "--json", help="One JSON document per alert (JSON lines)."),
+        show_contact_data: bool = typer.Option(
+            False, "--show-contact-data", help="Addresses and phone numbers whole (each such read is audited)."
+        ),
+        actor: str = typer.Option("cli", "--actor", help="Who reads (kept in the audit log)."),
     ) -> None:
-        """Alerts, riskiest first."""
+        """Alerts, riskiest first; contact data in their texts masked as the API does."""
         from handoff.alerts.service import list_alerts
         from handoff.cli.output import emit_jsonl, say
+        from handoff.store.db import transaction
 
         parts = _parts()
         try:
-            with parts.sessions() as session:
-                found = list_alerts(session, owner_id=owner, status=status, limit=limit, offset=offset)
+            with transaction(parts.sessions) as session:  # a whole read's audit line commits with it
+                view = _operator(session, actor, show_contact_data)
+                found = [
+                    _shown(view, alert)
+                    for alert in list_alerts(session, owner_id=owner, status=status, limit=limit, offset=offset)
+                ]
         finally:
             parts.close()
         for alert in found:
@@ -115,7 +139,8 @@ def register(app: typer.Typer) -> None:
         parts = _parts()
         try:
             with transaction(parts.sessions) as session:
-                alert = snooze_alert(session, alert_id, until=end, reason=reason, actor=actor)
+                snoozed = snooze_alert(session, alert_id, until=end, reason=reason, actor=actor)
+                alert = _shown(_operator(session, actor), snoozed)
         finally:
             parts.close()
         if as_json:
@@ -138,7 +163,7 @@ def register(app: typer.Typer) -> None:
         parts = _parts()
         try:
             with transaction(parts.sessions) as session:
-                alert = resolve_alert(session, alert_id, actor=actor, note=note)
+                alert = _shown(_operator(session, actor), resolve_alert(session, alert_id, actor=actor, note=note))
         finally:
             parts.close()
         if as_json:

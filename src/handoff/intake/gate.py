@@ -78,8 +78,12 @@ class GatePolicy:
         cls, inbox: object, content_score: ContentScore | None = None, default_threshold: float = 0.9
     ) -> GatePolicy:
         threshold = getattr(inbox, "content_spam_threshold", None)
+        trusted = [*getattr(inbox, "trusted_authserv_ids", ())]
+        own_id = getattr(inbox, "own_authserv_id", None)
+        own = own_id() if callable(own_id) else None
+        trusted += [own] if own else []  # our own checks (`intake.sender_auth`), when the SMTP inbox makes them
         return cls(
-            trusted_authserv_ids=frozenset(i.strip().lower() for i in getattr(inbox, "trusted_authserv_ids", ())),
+            trusted_authserv_ids=frozenset(i.strip().lower() for i in trusted),
             require_aligned_pass=bool(getattr(inbox, "require_aligned_auth", False)),
             content_score=content_score,
             content_threshold=float(default_threshold if threshold is None else threshold),

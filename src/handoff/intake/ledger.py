@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from handoff.access.scope import EVERYTHING, AccountScope
 from handoff.clock import as_utc, utcnow
 from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.intake.tables import ledger
@@ -75,6 +76,11 @@ class LedgerEntry:
         data = asdict(self)
         data["display_status"] = self.display_status
         return data
+
+
+# Every field of a ledger entry that quotes the message or its sender, masked for readers without the right to
+# contact data (`access.disclosure`): the reason can echo an attacker's header, a message id hold an address.
+FREE_TEXT = ("sender", "forwarded_by", "subject", "links", "reason", "error", "message_id")
 
 
 def entry_from_row(row: Any) -> LedgerEntry:
@@ -274,9 +280,10 @@ def _insert(session: Session, values: dict[str, Any]) -> LedgerEntry:
     return get_entry(session, new_id)
 
 
-def get_entry(session: Session, entry_id: int) -> LedgerEntry:
+def get_entry(session: Session, entry_id: int, *, scope: AccountScope = EVERYTHING) -> LedgerEntry:
+    """One entry; one outside `scope` answers in the words of a missing one, so a key cannot probe what exists."""
     row = session.execute(select(ledger).where(ledger.c.id == entry_id)).first()
-    if row is None:
+    if row is None or not scope.sees(row.account_id):
         raise NotFound(f"no ledger entry {entry_id}")
     return entry_from_row(row)
 
@@ -414,9 +421,14 @@ def _emit_outcome(session: Session, entry_id: int, outcome: str) -> None:
 # --- reading and retrying -------------------------------------------------------------------------------------------
 
 
-def list_entries(session: Session, status: str | None = None, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:
-    """Newest first; `status` is a state (received, parsed, processed) or an outcome (failed, rejected, ...)."""
+def list_entries(
+    session: Session, status: str | None = None, limit: int = 50, offset: int = 0, scope: AccountScope = EVERYTHING
+) -> list[LedgerEntry]:
+    """Newest first; `status` is a state (received, parsed, processed) or an outcome (failed, rejected, ...); only
+    entries linked to an account `scope` sees (a scoped caller sees no unlinked entry)."""
     query = select(ledger).order_by(ledger.c.id.desc()).limit(limit).offset(offset)
+    if not scope.everything:
+        query = query.where(scope.where(ledger.c.account_id))
     if status:
         if status in STATES:
             query = query.where(ledger.c.status == status)
@@ -427,9 +439,13 @@ def list_entries(session: Session, status: str | None = None, limit: int = 50, o
     return [entry_from_row(row) for row in session.execute(query)]
 
 
-def count_by_status(session: Session) -> dict[str, int]:
+def count_by_status(session: Session, scope: AccountScope = EVERYTHING) -> dict[str, int]:
+    """Entries per status or outcome, of those `scope` sees (counts of other owners' mail would say how much came)."""
     label = func.coalesce(ledger.c.outcome, ledger.c.status)
-    return {row[0]: row[1] for row in session.execute(select(label, func.count()).group_by(label))}
+    query = select(label, func.count()).group_by(label)
+    if not scope.everything:
+        query = query.where(scope.where(ledger.c.account_id))
+    return {row[0]: row[1] for row in session.execute(query)}
 
 
 def reset_for_retry(session: Session, ids: list[int] | None) -> list[int]:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.access import audit
+from handoff.access.scope import EVERYTHING, AccountScope
 from handoff.clock import utcnow
 from handoff.errors import InvalidInput, TooLarge
 from handoff.intake import ledger as ledger_store
@@ -107,8 +108,8 @@ def run_worker(parts: Parts, stop_event: threading.Event, *, stage: TaskStage | 
     Worker(parts, stage, **options).run(stop_event)
 
 
-def get_entry(session: Session, entry_id: int) -> LedgerEntry:
-    return ledger_store.get_entry(session, entry_id)
+def get_entry(session: Session, entry_id: int, *, scope: AccountScope = EVERYTHING) -> LedgerEntry:
+    return ledger_store.get_entry(session, entry_id, scope=scope)
 
 
 def get_entries(session: Session, ids: list[int]) -> dict[int, LedgerEntry]:
@@ -136,15 +137,18 @@ def read_original(session: Session, entry_id: int, *, raw_dir: Path, parse_timeo
         return Original(entry.kind, problem=f"the message could not be read: {error}")
 
 
-def list_entries(session: Session, status: str | None = None, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:
-    """Newest first; `status` is a state (received, parsed, processed) or an outcome (failed, rejected, ...)."""
+def list_entries(
+    session: Session, status: str | None = None, limit: int = 50, offset: int = 0, scope: AccountScope = EVERYTHING
+) -> list[LedgerEntry]:
+    """Newest first; `status` is a state (received, parsed, processed) or an outcome (failed, rejected, ...); only
+    entries on accounts `scope` sees."""
     if limit < 1 or limit > 1000 or offset < 0:
         raise InvalidInput("limit must be 1-1000 and offset at least 0")
-    return ledger_store.list_entries(session, status, limit, offset)
+    return ledger_store.list_entries(session, status, limit, offset, scope)
 
 
-def counts(session: Session) -> dict[str, int]:
-    return ledger_store.count_by_status(session)
+def counts(session: Session, scope: AccountScope = EVERYTHING) -> dict[str, int]:
+    return ledger_store.count_by_status(session, scope)
 
 
 def retry(sessions: sessionmaker[Session], ids: list[int] | None = None) -> list[int]:

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import bindparam, func, insert, literal_column, select
 from sqlalchemy.orm import Session
 
+from handoff.access.scope import EVERYTHING, AccountScope
 from handoff.clock import naive_utcnow, today
 from handoff.crm.dictionary import ENTITIES_BY_NAME
 from handoff.errors import InvalidInput, NoChampion, NotFound
@@ -109,16 +110,23 @@ def _one(session: Session, entity: str, key: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The brief as one row of `BRIEF_COLUMNS` (the deal and its project fill what the PM left out), and its account."""
+def _brief_row(
+    session: Session, brief: EstimateBrief, scope: AccountScope = EVERYTHING
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The brief as one row of `BRIEF_COLUMNS` (the deal and its project fill what the PM left out), and its account.
+
+    A project, deal or account on an account outside `scope` is not found, in the words of a missing one: an account
+    owner cannot estimate (or probe) another owner's deal."""
     row = brief.model_dump()
-    if brief.project_id and _one(session, "projects", brief.project_id) is None:
-        raise NotFound(f"project {brief.project_id!r} not found")
+    if brief.project_id:
+        project_row = _one(session, "projects", brief.project_id)
+        if project_row is None or not _sees_or_none(scope, project_row.get("account_id")):
+            raise NotFound(f"project {brief.project_id!r} not found")
     account: dict[str, Any] | None = None
     if brief.deal_id:
         read = session.execute(_statements()["deal_brief"], {"key": brief.deal_id, "account": brief.account_id})
         found = read.mappings().first()
-        if found is None:
+        if found is None or not scope.sees(found["deals__account_id"]):
             raise NotFound(f"deal {brief.deal_id!r} not found")
         deal, project, account = (_split(found, entity) for entity in ("deals", "projects", "accounts"))
         fallbacks = {
@@ -137,9 +145,14 @@ def _brief_row(session: Session, brief: EstimateBrief) -> tuple[dict[str, Any], 
                 row[column] = value
     elif row.get("account_id"):
         account = _one(session, "accounts", row["account_id"])
-    if row.get("account_id") and account is None:
+    if row.get("account_id") and (account is None or not scope.sees(row["account_id"])):
         raise NotFound(f"account {row['account_id']!r} not found")
     return row, account
+
+
+def _sees_or_none(scope: AccountScope, account_id: str | None) -> bool:
+    """A project on no account is nobody's: a scoped caller may still name it in a brief (it shows no account)."""
+    return account_id is None or scope.sees(account_id)
 
 
 def _tickets(session: Session, account_id: str | None) -> list[tuple[Any, Any]]:
@@ -180,10 +193,10 @@ def project_history(session: Session) -> kickoff.ProjectHistory:
 
 
 def brief_features(
-    session: Session, brief: EstimateBrief, as_of: date
+    session: Session, brief: EstimateBrief, as_of: date, scope: AccountScope = EVERYTHING
 ) -> tuple[dict[str, Any], dict[str, Any], kickoff.ProjectHistory]:
     """The brief filled in from its deal and project, its kickoff feature record, and the history it was read from."""
-    row, account = _brief_row(session, brief)
+    row, account = _brief_row(session, brief, scope)
     history = project_history(session)
     record = kickoff.kickoff_record(row, as_of, history, account, _tickets(session, row.get("account_id")))
     return row, record, history
@@ -195,17 +208,19 @@ def estimate(
     brief: EstimateBrief,
     as_of: date | None = None,
     store: bool = True,
+    scope: AccountScope = EVERYTHING,
 ) -> Estimate:
     """Effort and duration P10/P50/P90, P(overrun > 10 %), top factors and 3 similar past projects; stored.
 
     One brief, so no pandas per call: the features come from `kickoff.kickoff_record` over a cached project
-    history, and the champions score the record on their row path.
+    history, and the champions score the record on their row path. A brief naming an account outside `scope`
+    is refused as not found (`_brief_row`).
     """
     require_models(models, ESTIMATE_MODELS)
     if not brief.model_dump(exclude_none=True).keys() - {"planned_start"}:
         raise InvalidInput(f"the brief is empty: give a deal_id, an account_id or the project's size ({_SIZE_HINT})")
     as_of = as_of or today()
-    row, record, history = brief_features(session, brief, as_of)
+    row, record, history = brief_features(session, brief, as_of, scope)
     scored = {name: models[name].bundle.predict_explain_row(record, top=5) for name in ESTIMATE_MODELS}
     effort, duration, overrun = (scored[name][0] for name in ESTIMATE_MODELS)
     expected_pct = overrun.get("expected_overrun_pct")
@@ -261,21 +276,29 @@ def estimate_for_deal(
 
 
 def list_estimates(
-    session: Session, *, account_id: str | None = None, deal_id: str | None = None, limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    account_id: str | None = None,
+    deal_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    scope: AccountScope = EVERYTHING,
 ) -> tuple[list[Estimate], int]:
-    """Stored estimates newest first, one page of them, and how many match across all pages."""
+    """Stored estimates newest first, one page of them, and how many match across all pages; only those on
+    accounts `scope` sees (for a scoped caller, an estimate on no account is nobody's and not listed)."""
     matching = [risk_estimates.c.account_id == account_id] if account_id is not None else []
     matching += [risk_estimates.c.deal_id == deal_id] if deal_id is not None else []
+    matching += [] if scope.everything else [scope.where(risk_estimates.c.account_id)]
     page = select(risk_estimates).where(*matching).order_by(risk_estimates.c.created_at.desc(), risk_estimates.c.id)
     rows = session.execute(page.limit(limit).offset(offset)).mappings()
     total = session.execute(select(func.count()).select_from(risk_estimates).where(*matching)).scalar_one()
     return [_public(row) for row in rows], int(total)
 
 
-def get_estimate(session: Session, estimate_id: str) -> Estimate:
-    """A stored estimate, as it was given."""
+def get_estimate(session: Session, estimate_id: str, *, scope: AccountScope = EVERYTHING) -> Estimate:
+    """A stored estimate, as it was given; one outside `scope` answers as a missing one (no probing)."""
     row = session.execute(select(risk_estimates).where(risk_estimates.c.id == estimate_id)).mappings().first()
-    if row is None:
+    if row is None or not scope.sees(row["account_id"]):
         raise NotFound(f"estimate {estimate_id!r} not found")
     return _public(row)
 

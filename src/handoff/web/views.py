@@ -115,16 +115,18 @@ def inbox_page(session: Session, caller: Principal, *, status: str | None, page:
     from handoff.intake.service import counts, list_entries
     from handoff.tasks.service import tasks_of_messages
 
-    by_status = counts(session)
+    scope = disclosure(session, caller).scope  # an account owner: their own accounts' mail, as `GET /v1/ledger`
+    by_status = counts(session, scope)
     processed = sum(by_status.get(name, 0) for name in OUTCOMES)
     totals = {**{name: by_status.get(name, 0) for name in OUTCOMES + STATES}, "processed": processed}
     total = totals[status] if status else sum(by_status.values())
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    entries = shown_entries(session, caller, list_entries(session, status, PAGE_SIZE, (page - 1) * PAGE_SIZE))
+    found = list_entries(session, status, PAGE_SIZE, (page - 1) * PAGE_SIZE, scope)
+    entries = shown_entries(session, caller, found)
     task_views: dict[int, list[dict[str, Any]]] = {}
     if allows(caller.role, "tasks:read"):
-        task_views = tasks_of_messages(session, [entry.id for entry in entries])
+        task_views = _in_scope(scope, tasks_of_messages(session, [entry.id for entry in entries]))
     accounts = names(session, "accounts", (e.account_id for e in entries))
     projects = names(session, "projects", (e.project_id for e in entries))
     rows = []
@@ -142,6 +144,13 @@ def inbox_page(session: Session, caller: Principal, *, status: str | None, page:
         )
     shown_statuses = [(name, totals[name]) for name in OUTCOMES + ("received", "parsed") if totals[name]]
     return InboxPage(rows, status, shown_statuses, page, pages, total)
+
+
+def _in_scope(scope: Any, by_message: dict[int, list[dict[str, Any]]]) -> dict[int, list[dict[str, Any]]]:
+    """Each message's tasks that `scope` sees (a message's tasks can sit on another account than the message)."""
+    if scope.everything:
+        return by_message
+    return {key: [t for t in tasks if scope.sees(t.get("account_id"))] for key, tasks in by_message.items()}
 
 
 # The longest body a message page shows (characters); a longer one is cut there and says so.
@@ -173,9 +182,10 @@ def message_page(session: Session, caller: Principal, entry_id: int, *, raw_dir:
     from handoff.intake.service import get_entry, read_original
     from handoff.tasks.service import tasks_of_messages
 
-    found = get_entry(session, entry_id)
+    scope = disclosure(session, caller).scope
+    found = get_entry(session, entry_id, scope=scope)  # another owner's entry: not found, as `GET /v1/ledger/{id}`
     entry = shown_entries(session, caller, [found])[0]
-    task_views = tasks_of_messages(session, [entry_id]) if allows(caller.role, "tasks:read") else {}
+    task_views = _in_scope(scope, tasks_of_messages(session, [entry_id])) if allows(caller.role, "tasks:read") else {}
     links = entry.links or {}
     row = InboxRow(
         entry=entry,

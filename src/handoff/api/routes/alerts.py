@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from handoff.access.disclosure import Disclosure
-from handoff.alerts.models import Alert
+from handoff.alerts.models import FREE_TEXT, Alert
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
 from handoff.api.schemas import ResolveRequest, SnoozeRequest
@@ -29,10 +29,6 @@ class AlertPublic(Alert):
 class AlertPagePublic(BaseModel):
     alerts: list[AlertPublic]
     total: int
-
-
-# The texts an alert carries that a person or the CRM wrote: a snooze reason or resolution note can quote a contact.
-FREE_TEXT = ("account_name", "drivers", "changes", "snooze_reason", "resolution_note")
 
 
 def _shown(view: Disclosure, alert: Alert) -> AlertPublic:

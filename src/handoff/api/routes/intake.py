@@ -21,7 +21,7 @@ from handoff.api.schemas import (
 )
 from handoff.api.security import Caller, View
 from handoff.errors import InvalidInput
-from handoff.intake.ledger import MAX_ID
+from handoff.intake.ledger import FREE_TEXT, MAX_ID
 
 router = APIRouter(prefix="/v1", tags=["intake"])
 
@@ -137,11 +137,6 @@ def receive_notes(body: NotesRequest, parts: PartsDep, caller: Caller) -> Receip
     return _receipt(entry)
 
 
-# Every field of a ledger entry that quotes the message or its sender: the reason can echo an attacker's header, and
-# a message id can hold the sender's address.
-FREE_TEXT = ("sender", "forwarded_by", "subject", "links", "reason", "error", "message_id")
-
-
 def public_entries(view: Disclosure, entries: list[Any]) -> list[LedgerEntryPublic]:
     """Contact data in full for roles with `contact_data` (and the read is audited), masked for the rest."""
     shown = []
@@ -172,8 +167,9 @@ def list_ledger(
 
     if status is not None and status not in STATES + OUTCOMES:
         raise InvalidInput(f"status must be one of {', '.join(STATES + OUTCOMES)}, not {status!r}")
-    entries = list_entries(session, status, limit, offset)
-    return LedgerPagePublic(entries=public_entries(view, entries), counts=counts(session))
+    # Account owners: entries linked to their own accounts only, and counts of those alone.
+    entries = list_entries(session, status, limit, offset, view.scope)
+    return LedgerPagePublic(entries=public_entries(view, entries), counts=counts(session, view.scope))
 
 
 @router.get(
@@ -188,7 +184,7 @@ def get_ledger_entry(
 ) -> LedgerEntryPublic:
     from handoff.intake.service import get_entry
 
-    return public_entries(view, [get_entry(session, entry_id)])[0]
+    return public_entries(view, [get_entry(session, entry_id, scope=view.scope)])[0]
 
 
 @router.post(

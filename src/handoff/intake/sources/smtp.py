@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -16,14 +16,27 @@ from handoff.intake.ledger import LedgerEntry
 from handoff.settings import InboxSettings
 from handoff.store.db import is_busy
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.intake.sender_auth import Resolver
+
 log = logging.getLogger(__name__)
 
 
 class InboxHandler:
     """aiosmtpd handler: envelope checks at MAIL/RCPT time, the ledger write at DATA time."""
 
-    def __init__(self, inbox: InboxSettings, receive: Callable[[bytes], LedgerEntry]) -> None:
+    def __init__(
+        self, inbox: InboxSettings, receive: Callable[[bytes], LedgerEntry], resolver: Resolver | None = None
+    ) -> None:
         self.recipients = {address.strip().lower() for address in inbox.recipients}
+        # Our own SPF/DKIM/DMARC (`intake.sender_auth`) when asked for; `resolver` answers its DNS questions.
+        self.authserv_id = inbox.own_authserv_id()
+        self.dns_timeout_s = inbox.dns_timeout_s
+        self.resolver = resolver
+        if self.authserv_id is not None and resolver is None:
+            from handoff.intake.sender_auth import dns_resolver
+
+            self.resolver = dns_resolver(inbox.dns_timeout_s)
         self.allowed_domains = {domain.strip().lower().lstrip("@") for domain in inbox.allowed_sender_domains}
         self.receive = receive
         self.store_wait_s = inbox.store_wait_s
@@ -53,8 +66,13 @@ class InboxHandler:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        raw = return_path_line(envelope.mail_from) + raw
         loop = asyncio.get_running_loop()
+        if self.authserv_id is not None:  # DNS questions block: off the event loop
+            peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer or "")
+            raw = await loop.run_in_executor(
+                None, self._authenticated, raw, peer, session.host_name or "", envelope.mail_from or ""
+            )
+        raw = return_path_line(envelope.mail_from) + raw
         give_up_at = loop.time() + self.store_wait_s
         pause = 0.25
         while True:
@@ -75,6 +93,22 @@ class InboxHandler:
                 return "451 4.3.0 could not store the message; try again later"
         self.accepted += 1
         return f"250 2.0.0 queued as ledger entry {entry.id}"
+
+    def _authenticated(self, raw: bytes, client_ip: str, helo: str, mail_from: str) -> bytes:
+        """The message with our own Authentication-Results on top (`intake.sender_auth`); a check that breaks
+        stamps `temperror`, which passes nothing and fails nothing: the gate decides as without our check."""
+        from handoff.intake import sender_auth
+
+        assert self.authserv_id is not None and self.resolver is not None
+        try:
+            checked = sender_auth.check(
+                raw, client_ip=client_ip, helo=helo, mail_from=mail_from, resolver=self.resolver,
+                timeout_s=self.dns_timeout_s,
+            )  # fmt: skip
+        except Exception as error:
+            log.warning("smtp inbox: sender check failed (%s); stamped temperror", type(error).__name__)
+            checked = sender_auth.Checked("temperror", "", (), "temperror", "")
+        return sender_auth.stamp(raw, checked, self.authserv_id)
 
 
 def return_path_line(mail_from: str | None) -> bytes:
@@ -99,8 +133,15 @@ class _Controller(Controller):
 class SmtpInbox:
     """The inbox server; `start()`/`stop()` around a background thread (aiosmtpd's Controller)."""
 
-    def __init__(self, inbox: InboxSettings, receive: Callable[[bytes], LedgerEntry], host: str, port: int) -> None:
-        self.handler = InboxHandler(inbox, receive)
+    def __init__(
+        self,
+        inbox: InboxSettings,
+        receive: Callable[[bytes], LedgerEntry],
+        host: str,
+        port: int,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self.handler = InboxHandler(inbox, receive, resolver)
         self.controller = _Controller(
             self.handler,
             hostname=host,
@@ -124,8 +165,11 @@ class SmtpInbox:
         self.stop()
 
 
-def smtp_inbox(parts: Any, host: str | None = None, port: int | None = None) -> SmtpInbox:
-    """An inbox that writes into `parts`' ledger with source 'smtp'."""
+def smtp_inbox(
+    parts: Any, host: str | None = None, port: int | None = None, resolver: Resolver | None = None
+) -> SmtpInbox:
+    """An inbox that writes into `parts`' ledger with source 'smtp'; `resolver` answers the DNS questions of our
+    own sender checks (default: the system's name servers), when `inbox.sender_auth` is on."""
     from handoff.intake.service import receive_raw
 
     inbox = parts.settings.inbox
@@ -134,4 +178,5 @@ def smtp_inbox(parts: Any, host: str | None = None, port: int | None = None) -> 
         lambda raw: receive_raw(parts, raw, "smtp"),
         host or inbox.smtp_host,
         port if port is not None else inbox.smtp_port,
+        resolver,
     )
