@@ -76,6 +76,8 @@ def test_a_deadline_beyond_ten_years_is_no_tasks_deadline() -> None:
         ("- [ ] Sara: book the training room for next Tuesday", "Book training room"),
         ("ACTION: Tom to prepare the cutover plan by 2026-03-20", "Prepare cutover plan"),
         ("请在周五前提交最新的数据字典。", "提交最新的数据字典"),
+        ("Couldn't find a stable mirror for the docs (Ravi will take this as a TODO)", "Find stable mirror for docs"),
+        ("We were unable to reach the vendor", "Reach vendor"),  # what could not be done is what is left to do
     ],
 )
 def test_titles_are_short_imperatives(sentence: str, title: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handoff.extraction.cues import IMPERATIVE_VERBS, OBLIGED_PASSIVE, opens_with_imperative
+from handoff.extraction.cues import IMPERATIVE_VERB, IMPERATIVE_VERBS, OBLIGED_PASSIVE, opens_with_imperative
 
 _MARKERS = re.compile(
     r"^\s*(?:[-*•·]\s*)?(?:\[[ xX]?\]\s*)?(?:\d{1,2}[.)]\s*)?(?:(?:action(?: item)?|ai|todo|to-do|task|follow[- ]?up|"
@@ -130,6 +130,14 @@ _LINK = re.compile(r"\[([^\]]+)\]\((?:https?://|www\.)[^)\s]*\)")
 _ADDRESS = re.compile(r"\(\s*(?:https?://|www\.)[^)]*\)|<(?:https?://|www\.)[^>]*>|(?:https?://|www\.)\S+")
 
 
+# "Couldn't find a good link (Jeff will take this as a TODO)": what could not be done is what is left to do.
+_COULD_NOT = re.compile(
+    r"^(?:(?:i|we)\s+)?(?:couldn'?t|could not|can'?t|cannot|(?:was|were) unable to|failed to)\s+"
+    r"(?=(?:" + IMPERATIVE_VERB + r"))",
+    re.I,
+)
+
+
 def make_title(sentence: str, *, strip_owner: bool = True) -> str:
     """Short imperative title; falls back to the trimmed sentence when no rule applies."""
     text = _MARKERS.sub("", sentence.strip(), count=1)
@@ -143,6 +151,7 @@ def make_title(sentence: str, *, strip_owner: bool = True) -> str:
         text = _LEADING_OWNER.sub("", text, count=1)
     text = re.sub(r"^(?:would|do) you mind\s+", "", text, flags=re.I)
     text = _POLITE.sub("", text, count=1)
+    text = _COULD_NOT.sub("", text, count=1)
     if re.match(r"^(?:would|do) you mind\b", sentence, re.I) or re.match(r"^\w+ing\b", text):
         first, _, rest = text.partition(" ")
         text = f"{_gerund_to_base(first)} {rest}".strip()
