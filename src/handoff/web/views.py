@@ -224,6 +224,15 @@ class Card:
     similarity: float | None = None
 
 
+@dataclass(frozen=True)
+class MessageHeading:
+    """What a review group says of its message to a role that may not read the ledger: subject and sender, masked."""
+
+    subject: str | None
+    sender: str | None
+    received_at: Any
+
+
 @dataclass
 class MessageGroup:
     ledger_id: int | None
@@ -287,10 +296,17 @@ def review_page(session: Session, caller: Principal, *, page: int, duplicate_bar
         targets = {t.id: t for t in shown_tasks(session, caller, tasks_by_id(session, wanted, scope=scope))}
     ledger_ids = sorted({t.ledger_id for t in tasks if t.ledger_id is not None})
     raw_entries = get_entries(session, ledger_ids) if ledger_ids else {}
-    # The message's sender and subject are ledger data: shown to roles that may read the ledger, masked as there.
+    # The message's sender and subject are ledger data: shown as the ledger shows them to roles that may read it
+    # (masked or whole and audited, as there); to the others, who review its tasks all the same, always masked
+    # (`access.masking` through the caller's view, so a known contact's bare local part is masked too; no audit).
     entries: dict[int, Any] = {}
     if allows(caller.role, "ledger:read") and raw_entries:
         entries = {e.id: e for e in shown_entries(session, caller, list(raw_entries.values()))}
+    elif raw_entries:
+        mask = disclosure(session, caller).mask
+        entries = {
+            e.id: MessageHeading(mask.text(e.subject), mask.text(e.sender), e.received_at) for e in raw_entries.values()
+        }
     groups: dict[int | None, MessageGroup] = {}
     for task in tasks:
         entry = entries.get(task.ledger_id) if task.ledger_id is not None else None
