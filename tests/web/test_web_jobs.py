@@ -150,6 +150,30 @@ def test_the_outbox_lists_each_digest_and_its_delivery_and_previews_any_owner(ap
         assert "Bo Chen" not in own and "Initech" not in own and own.count("kept in the outbox") == 2
 
 
+def test_with_smtp_configured_the_digests_are_mailed_and_the_outbox_shows_each_delivery(parts) -> None:
+    from handoff.testing.smtp_capture import SmtpCapture
+
+    with transaction(parts.sessions) as session:
+        session.execute(insert(CRM_TABLES["team_members"]), OWNERS)
+        session.execute(
+            insert(CRM_TABLES["accounts"]),
+            [{**a, "status": "active", "created_at": date(2024, 1, 1)} for a in ACCOUNTS],
+        )
+    with SmtpCapture() as smtp:
+        parts.settings.alerts.smtp_host, parts.settings.alerts.smtp_port = smtp.host, smtp.port
+        scorer = ScriptedScorer({D1: {"a1": 0.7, "a2": 0.2, "a3": 0.9}})
+        run = run_nightly(parts.sessions, parts.settings.alerts, run_date=D1, scorer=scorer, sleep=lambda _: None)
+        assert run.status == "ok", run.problems
+        mailed = sorted(mail.message["To"] for mail in smtp.messages)
+    assert mailed == ["ann@example.com", "bo@example.com"]  # one digest per owner, only their own accounts
+    with browser(create_app(parts=parts, models={}, key_cache_ttl_s=0)) as ada:
+        sign_in_by_link(ada, invited(parts, "ada@ourco.example", "admin"))
+        page = ada.get("/app/outbox").text
+    assert f"Digests are mailed through {smtp.host};" in page and "No SMTP server" not in page
+    rows = re.findall(r'<tr class="delivery-(\w+)"><td>(\w+)</td>\s*<td>(\w+)</td><td class="number">(\d+)</td>', page)
+    assert rows == [("sent", "email", "sent", "1")] * 2 and "kept in the outbox" not in page
+
+
 @pytest.fixture
 def risk_app(demo_parts, served_models):  # noqa: F811
     return create_app(parts=demo_parts, models=served_models, key_cache_ttl_s=0)

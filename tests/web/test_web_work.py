@@ -337,6 +337,28 @@ def test_handoff_users_invite_sets_a_persons_language_and_refuses_one_the_app_la
         parts.close()
 
 
+def test_the_review_page_marks_each_fields_evidence_and_shows_per_field_accuracy_from_the_labels(app, parts) -> None:
+    seed_roster(parts)
+    quote = "Thanks for the call. Could you send the revised SOW by Friday? Ben will check it."
+    ids = record(parts, [draft("Send revised SOW", evidence="Could you send the revised SOW by Friday?"),
+                         draft("Fix the export"), draft("Book the workshop")]).created  # fmt: skip
+    with transaction(parts.sessions) as session:
+        session.execute(update(CRM_TABLES["tasks"]).where(CRM_TABLES["tasks"].c.id == ids[0]).values(description=quote))
+    with browser(app) as client:
+        sign_in_by_link(client, invited(parts, "pam@ourco.example", "pm"))
+        page = client.get("/app/review").text
+        assert "Kept as extracted" not in page  # nothing reviewed yet: no accuracy to show
+        card = page.split(f'id="task-{ids[0]}"', 1)[1].split("</blockquote>")[0]
+        assert "Thanks for the call. <mark>Could you send the revised SOW by Friday?</mark> Ben will check it." in card
+        token = csrf(page)
+        client.post(f"/app/review/{ids[1]}", data={"csrf_token": token, "action": "accept", "title": "Fix the export"})
+        edited = {"csrf_token": token, "action": "accept", "title": "Book the kickoff workshop", "priority": "normal"}
+        client.post(f"/app/review/{ids[2]}", data=edited)
+        shown = client.get("/app/review").text.split('<p class="accuracy">', 1)[1].split("</p>")[0]
+    # Two reviewed cards: one title kept, one changed (50 %); both priorities kept (100 %).
+    assert "title 50% <small>(2)</small>" in shown and "priority 100% <small>(2)</small>" in shown
+
+
 def test_every_text_of_the_pages_has_a_chinese_translation() -> None:
     """The catalog is extracted from the templates and the web modules as `pybabel extract -F babel.cfg` does: a text
     added to a page without its translation fails here (and would show in English on a Chinese page)."""
