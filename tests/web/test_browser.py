@@ -9,9 +9,9 @@ visited is saved as a screenshot under var/screenshots/web/ (git-ignored), and a
 console fails the test.
 
 The second flow runs on the demo CRM history with fitted champions and two nightly runs: an admin reads accounts at
-risk, one account, the outbox and a message page, makes an estimate from a deal, then switches to 简体中文 (stored
-with them) and finds no English left in the estimate page's and the review queue's chrome; an account owner sees
-only their accounts and snoozes an alert.
+risk, one account, the outbox and a message page; a PM makes an estimate from a deal, then switches to 简体中文
+(stored with them) and finds no English left in the estimate page's and the review queue's chrome; an account owner
+sees only their accounts and snoozes an alert.
 """
 
 from __future__ import annotations
@@ -401,6 +401,7 @@ def test_accounts_estimates_outbox_and_a_message_show_real_data_in_chromium_in_b
 
     base = parts.settings.web_base_url
     admin = Browser(base, "admin-jobs", tmp_path / "chromium-admin")
+    pm = Browser(base, "pm-jobs", tmp_path / "chromium-pm")
     ann = Browser(base, "owner", tmp_path / "chromium-owner")
     try:
         admin.sign_in_by_link(invite_link("ada@ourco.example", "admin"), PASSWORD)
@@ -421,32 +422,34 @@ def test_accounts_estimates_outbox_and_a_message_show_real_data_in_chromium_in_b
         assert admin.css(f"a[href='/app/inbox/{entry.id}/attachments/0']").text == "sow-draft.pdf"
         assert admin.css(f"a[href='/app/inbox/{entry.id}/original']")
 
-        admin.open("/app/estimates")  # an estimate from an open deal, through the form
-        Select(admin.css("select[name=deal_id]")).select_by_value(deal.id)
-        admin.submit("form.brief button[type=submit]")
-        estimate_id = admin.path.rsplit("/", 1)[1]
+        pm.sign_in_by_link(invite_link("pam@ourco.example", "pm"), PASSWORD)
+        pm.open("/app/estimates")  # a PM's estimate from an open deal, through the form
+        Select(pm.css("select[name=deal_id]")).select_by_value(deal.id)
+        pm.submit("form.brief button[type=submit]")
+        estimate_id = pm.path.rsplit("/", 1)[1]
         with parts.sessions() as session:
             stored = session.execute(select(estimates).where(estimates.c.id == estimate_id)).first()
         assert stored is not None and stored.deal_id == deal.id
         for chart in ("estimate-intervals", "estimate-factors-effort", "estimate-factors-overrun", "estimate-similar"):
-            assert admin.css(f"#{chart}"), chart
-        assert all(f"P{q}" in admin.css("#estimate-intervals").get_attribute("innerHTML") for q in (10, 50, 90))
+            assert pm.css(f"#{chart}"), chart
+        assert all(f"P{q}" in pm.css("#estimate-intervals").get_attribute("innerHTML") for q in (10, 50, 90))
 
         # 简体中文, chosen in the header: kept with the person, and no English left in any page's chrome.
         english = _english_chrome()
         chrome = "nav a, h1, h2, h3, th, button, label, caption, p.hint, small"
-        shown_before = {e.text.strip() for e in admin.driver.find_elements(By.CSS_SELECTOR, chrome)}
+        shown_before = {e.text.strip() for e in pm.driver.find_elements(By.CSS_SELECTOR, chrome)}
         assert {"Effort and duration", "Budget overrun", "Sign out"} <= shown_before & english  # the check can fail
-        Select(admin.css("form.language select[name=language]")).select_by_value("zh_CN")
-        admin.submit("form.language button[type=submit]")
+        Select(pm.css("form.language select[name=language]")).select_by_value("zh_CN")
+        pm.submit("form.language button[type=submit]")
         with parts.sessions() as session:
-            assert find_user(session, "ada@ourco.example").language == "zh_CN"
+            assert find_user(session, "pam@ourco.example").language == "zh_CN"
         for path in (f"/app/estimates/{estimate_id}", "/app/review"):
-            admin.open(path)
-            assert admin.css("html").get_attribute("lang") == "zh-CN"
-            left = {e.text.strip() for e in admin.driver.find_elements(By.CSS_SELECTOR, chrome)} & english
+            pm.open(path)
+            assert pm.css("html").get_attribute("lang") == "zh-CN"
+            left = {e.text.strip() for e in pm.driver.find_elements(By.CSS_SELECTOR, chrome)} & english
             assert left == set(), f"English left on {path}: {left}"
-        assert "审核队列" in admin.html
+        assert "审核队列" in pm.html and "Send the revised SOW" in pm.html  # the chrome in Chinese, the data as written
+        assert "jane@acme.example" not in pm.html and "j***@acme.example" in pm.html  # the card's mail, masked
 
         ann.sign_in_by_link(invite_link("ann@ourco.example", "account_owner", "--owner", owner), PASSWORD)
         ann.open("/app")
@@ -462,6 +465,7 @@ def test_accounts_estimates_outbox_and_a_message_show_real_data_in_chromium_in_b
         assert "renewal call booked" in ann.html
     finally:
         admin.close()
+        pm.close()
         ann.close()
     with parts.sessions() as session:
         snoozed = session.execute(select(alerts).where(alerts.c.id == alert.id)).first()
