@@ -237,6 +237,27 @@ def test_the_backtest_puts_a_finished_projects_estimate_beside_its_actual(risk_a
     assert 'id="backtest-scatter"' in page and "2 projects" in page
     assert all(f"<td>{project_id}</td>" in page for project_id, _ in done)
     assert page.count("<circle") == 2
+    inside = sum(p10 <= actual <= p90 for p10, actual, p90 in _effort_ranges(demo_parts))
+    with browser(risk_app) as ada:  # the models page: the same estimates' coverage by the month they were made
+        sign_in_by_link(ada, invited(demo_parts, "ada@ourco.example", "admin"))
+        models_page = ada.get("/app/models").text
+    month = date.today().strftime("%Y-%m")
+    assert 'id="coverage-over-time"' in models_page
+    share = f"{inside / 2:.0%}"
+    assert f'<tr><td>{month}</td><td class="number">{share}</td><td class="number">2</td></tr>' in models_page
+
+
+def _effort_ranges(parts) -> list[tuple[float, float, float]]:
+    from handoff.risk.tables import risk_estimates
+
+    projects = CRM_TABLES["projects"]
+    with parts.sessions() as session:
+        rows = session.execute(
+            select(risk_estimates.c.effort_p10, projects.c.actual_hours, risk_estimates.c.effort_p90).join(
+                projects, projects.c.id == risk_estimates.c.project_id
+            )
+        ).all()
+    return [tuple(row) for row in rows]
 
 
 def test_the_models_page_shows_each_champion_with_its_metrics_beside_the_baseline(demo_parts, demo_frames) -> None:  # noqa: F811
