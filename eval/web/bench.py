@@ -4,8 +4,9 @@ The store: the demo CRM history (`HANDOFF_BENCH_ACCOUNTS`, default 3000 accounts
 models fitted on it (served in process, as the lifespan serves champions), three nightly runs of the real churn
 scorer, `HANDOFF_BENCH_WEB_MESSAGES` (2000) ledger messages with every outcome, their tasks (MiniLM titles, so the
 duplicate offer compares real embeddings; some accepted, edited and rejected through `tasks.service`) and 20 stored
-estimates. An admin signs in by link; each page is then asked `HANDOFF_BENCH_WEB_REQUESTS` (40) times in process
-(after 3 warm-ups) and timed around the ASGI app itself: routing, session, queries, masking, template, no network.
+estimates. An admin (and, for the PM's review page, a PM) signs in by link; each page is then asked
+`HANDOFF_BENCH_WEB_REQUESTS` (40) times in process (after 3 warm-ups) and timed around the ASGI app itself: routing,
+session, queries, masking, template, no network.
 Results: `eval/results/web-bench.json`.
 """
 
@@ -204,12 +205,12 @@ def _estimates(parts: Any, models: dict[str, Any], as_of: Any) -> list[str]:
     return made
 
 
-def _signed_in(client: Any, parts: Any) -> None:
+def _signed_in(client: Any, parts: Any, role: str = "admin") -> None:
     from handoff.access.users import invite
     from handoff.store.db import transaction
 
     with transaction(parts.sessions) as session:
-        token, _ = invite(session, email="bench@ourco.example", role="admin", link_ttl=timedelta(hours=1))
+        token, _ = invite(session, email=f"bench-{role}@ourco.example", role=role, link_ttl=timedelta(hours=1))
     page = client.get(f"/app/welcome?token={token}")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     answer = client.post("/app/welcome", data={"csrf_token": csrf, "token": token})
@@ -235,6 +236,8 @@ def _pages(parts: Any, estimate_ids: list[str]) -> dict[str, tuple[str, dict[str
         "sign-in": ("/app/sign-in", {}),
         "review": ("/app/review", {}),
         "review (zh_CN)": ("/app/review", zh),
+        # A PM may not read the ledger: each message's subject and sender are masked for them instead.
+        "review (as a PM)": ("/app/review", {"as": "pm"}),
         "tasks": ("/app/tasks", {}),
         "tasks by project, all statuses": ("/app/tasks?status=all&group=project", {}),
         "tasks overdue": ("/app/tasks?due=overdue", {}),
@@ -303,12 +306,17 @@ def main() -> None:
                     prepared.write_bytes(pickle.dumps((models, data, estimate_ids)))
             timed = Timed(create_app(parts=parts, models=models, key_cache_ttl_s=0))
             pages: dict[str, Any] = {}
-            with TestClient(timed, raise_server_exceptions=True, follow_redirects=False) as client:
+            with (
+                TestClient(timed, raise_server_exceptions=True, follow_redirects=False) as client,
+                TestClient(timed, raise_server_exceptions=True, follow_redirects=False) as pm,
+            ):
                 _signed_in(client, parts)
+                _signed_in(pm, parts, "pm")
                 for name, (path, headers) in _pages(parts, estimate_ids).items():
                     timings = []
+                    asking = pm if headers.pop("as", None) == "pm" else client
                     for n in range(WARMUP + REQUESTS):
-                        answer = client.get(path, headers=headers)
+                        answer = asking.get(path, headers=headers)
                         if answer.status_code != 200:
                             raise RuntimeError(f"{name} ({path}) answered {answer.status_code}: {answer.text[:300]}")
                         if n >= WARMUP:

@@ -132,3 +132,29 @@ def test_values_the_database_cannot_hold_are_bad_input_on_both_stores(client, ma
     assert listed.status_code == (400 if on_postgres else 200), listed.text
     kept = client.get(f"/v1/tasks/{task_id}", headers=pm).json()["description"]
     assert kept == ("Send revised SOW" if on_postgres else "a\x00b")  # refused whole, nothing half-written
+
+
+def test_task_views_name_the_assignee_from_the_roster_or_as_written_and_the_queue_is_newest_first(
+    client, make_key, auth, parts
+) -> None:
+    from dataclasses import replace
+
+    from handoff.extraction.model import Found
+
+    seed_roster(parts)
+    on_roster = record(parts, [draft("Send revised SOW", assignee_id="u_anna")]).created[0]
+    left = record(parts, [draft("Archive the old plan", assignee_id="u_old")]).created[0]  # no longer active
+    written = replace(draft("Book the workshop"), assignee=Found("Dana from Acme", 0.7, "Dana from Acme books it"))
+    as_written = record(parts, [written]).created[0]
+    nobody = record(parts, [draft("Share the minutes")]).created[0]
+    queue = client.get("/v1/tasks?status=suggested", headers=auth(make_key("pm"))).json()["tasks"]
+    assert [task["id"] for task in queue] == [nobody, as_written, left, on_roster]  # newest first
+    named = {task["id"]: (task["assignee_id"], task["assignee_name"], task["assignee"]) for task in queue}
+    assert named == {
+        on_roster: ("u_anna", None, "Anna Schmidt"),
+        left: ("u_old", None, "Old Timer"),
+        as_written: (None, "Dana from Acme", "Dana from Acme"),
+        nobody: (None, None, None),
+    }
+    one = client.get(f"/v1/tasks/{on_roster}", headers=auth(make_key("sales"))).json()
+    assert one["assignee"] == "Anna Schmidt"

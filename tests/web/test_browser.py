@@ -7,6 +7,11 @@ states and labels; the review queue's shortcut script runs and the tasks page li
 filter. The PM's role has no `contact_data`, so every page they see masks the customer's email and phone. Every page
 visited is saved as a screenshot under var/screenshots/web/ (git-ignored), and any SEVERE entry in the browser's
 console fails the test.
+
+The second flow runs on the demo CRM history with fitted champions and two nightly runs: an admin reads accounts at
+risk, one account, the outbox and a message page; a PM makes an estimate from a deal, then switches to 简体中文
+(stored with them) and finds no English left in the estimate page's and the review queue's chrome; an account owner
+sees only their accounts and snoozes an alert.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from handoff.settings import Settings
 from handoff.store.crm_tables import CRM_TABLES
 from handoff.tasks.tables import task_labels
 from handoff.wiring import Parts
+from tests.api.conftest import demo_frames, served_models  # noqa: F401
 from tests.debian import debian_binary
 from tests.intake.intake_support import free_port, seed_crm
 
@@ -133,7 +139,7 @@ def _stale(element) -> bool:
 class Server:
     """`handoff up`'s parts on loopback: uvicorn with the API and pages, and the SMTP inbox."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, models: dict | None = None) -> None:
         import uvicorn
 
         from handoff.api.app import create_app
@@ -145,7 +151,7 @@ class Server:
         self.smtp = smtp_inbox(self.parts, "127.0.0.1", self.smtp_port)
         self.smtp.start()
         config = uvicorn.Config(
-            create_app(parts=self.parts, models={}, key_cache_ttl_s=0),
+            create_app(parts=self.parts, models=models or {}, key_cache_ttl_s=0),
             host="127.0.0.1",
             port=settings.api.port,
             log_level="warning",
@@ -167,14 +173,18 @@ class Server:
         self.parts.close()
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch) -> Iterator[Server]:
+def _browser_env(tmp_path, monkeypatch, **extra: str) -> None:
     port = free_port()
     env = {"HANDOFF_HOME": str(tmp_path / "home"), "HANDOFF_API__PORT": str(port),
-           "HANDOFF_WEB__BASE_URL": f"http://127.0.0.1:{port}", "SE_OFFLINE": "true"}  # fmt: skip
+           "HANDOFF_WEB__BASE_URL": f"http://127.0.0.1:{port}", "SE_OFFLINE": "true", **extra}  # fmt: skip
     for name, value in env.items():  # the `handoff users invite` below reads the same home and base URL
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("HANDOFF_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch) -> Iterator[Server]:
+    _browser_env(tmp_path, monkeypatch)
     running = Server(Settings(_env_file=None))
     seed_crm(running.parts)
     try:
@@ -183,13 +193,13 @@ def server(tmp_path, monkeypatch) -> Iterator[Server]:
         running.stop()
 
 
-def invite_link(email: str, role: str) -> str:
+def invite_link(email: str, role: str, *options: str) -> str:
     """What an admin runs: `handoff users invite EMAIL --role ROLE`, which prints the one-time link."""
     from typer.testing import CliRunner
 
     from handoff.cli.main import build_app
 
-    result = CliRunner().invoke(build_app(), ["users", "invite", email, "--role", role])
+    result = CliRunner().invoke(build_app(), ["users", "invite", email, "--role", role, *options])
     assert result.exit_code == 0, result.output
     return result.stdout.strip().splitlines()[0]
 
@@ -304,3 +314,160 @@ def test_a_pm_reviews_a_forwarded_mail_in_chromium_and_the_database_holds_the_de
     }
     assert next(label.reason for label in labels if label.action == "reject") == "already done last week"
     assert {label.reviewer for label in labels} == {labels[0].reviewer} and labels[0].reviewer.startswith("user:")
+
+
+@pytest.fixture
+def risk_server(tmp_path, monkeypatch, demo_frames, served_models) -> Iterator[Server]:  # noqa: F811
+    """The tiny demo CRM history with its four fitted champions served, two nightly runs of the real churn scorer
+    (no SMTP configured: the digests wait in the outbox) and a low alert bar, so every owner has alerts to see."""
+    from datetime import timedelta
+
+    from handoff.alerts.nightly import ChampionScorer, run_nightly
+    from handoff.crm.loader import write_frames
+    from handoff.risk.service import default_as_of
+
+    _browser_env(tmp_path, monkeypatch, HANDOFF_ALERTS__CHURN_THRESHOLD="0.05")
+    running = Server(Settings(_env_file=None), models=served_models)
+    parts = running.parts
+    try:
+        write_frames(parts.engine, demo_frames)
+        with parts.sessions() as session:
+            as_of = default_as_of(session)
+        scorer = ChampionScorer(parts.sessions, lambda: served_models["churn"])
+        for back in (1, 0):
+            run = run_nightly(
+                parts.sessions, parts.settings.alerts, scorer=scorer, run_date=as_of - timedelta(days=back)
+            )
+            assert run.status == "ok", run.problems  # no SMTP server: not "degraded", the digests are in the outbox
+        yield running
+    finally:
+        running.stop()
+
+
+def _english_chrome() -> set[str]:
+    """Every page text the templates and web modules write in English that Chinese writes otherwise (the catalog's
+    ids; those with placeholders left out, and those Chinese keeps as they are, such as "P10")."""
+    from babel.messages.pofile import read_po
+
+    from handoff.web.i18n import LOCALE_DIR
+
+    with (LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalog = read_po(handle, locale="zh_CN")
+    found = set()
+    for message in catalog:
+        text = message.id if isinstance(message.id, str) else message.id[0]
+        chinese = message.string if isinstance(message.string, str) else message.string[0]
+        if text and "%(" not in text and "{" not in text and any(c.isalpha() for c in text) and chinese != text:
+            found.add(text)
+    return found
+
+
+@pytest.mark.slow
+def test_accounts_estimates_outbox_and_a_message_show_real_data_in_chromium_in_both_languages(
+    risk_server: Server, tmp_path
+) -> None:
+    from datetime import date, timedelta
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from handoff.access.users import find_user
+    from handoff.alerts.tables import alert_scores, alerts
+    from handoff.intake.service import receive_raw
+    from handoff.risk.tables import risk_estimates as estimates
+    from tests.tasks.test_service import draft, record
+    from tests.web.test_web_message import MAIL
+
+    parts = risk_server.parts
+    accounts, deals, members = CRM_TABLES["accounts"], CRM_TABLES["deals"], CRM_TABLES["team_members"]
+    with parts.sessions() as session:
+        last_run = session.scalars(select(alert_scores.c.run_date).order_by(alert_scores.c.run_date.desc())).first()
+        scored = session.execute(
+            select(alert_scores.c.account_id, alert_scores.c.probability, accounts.c.name, accounts.c.owner_id)
+            .join(accounts, accounts.c.id == alert_scores.c.account_id)
+            .where(alert_scores.c.run_date == last_run)
+            .order_by(alert_scores.c.probability.desc())
+        ).all()
+        open_alerts = session.execute(select(alerts).where(alerts.c.status == "open")).all()
+        owner_names = dict(session.execute(select(members.c.id, members.c.name)).all())
+        deal = session.execute(select(deals.c.id, deals.c.account_id).where(deals.c.stage == "open")).first()
+    riskiest = scored[0]
+    owner = next(a.owner_id for a in open_alerts if a.owner_id)  # an owner with an alert to snooze
+    theirs = {row.account_id for row in scored if row.owner_id == owner}
+    others = [row for row in scored if row.owner_id != owner]
+    assert theirs and others and deal is not None
+    entry = receive_raw(parts, MAIL, "api")  # a customer mail with a PDF attached, and one task from it
+    record(parts, [draft("Send the revised SOW")], ledger_id=entry.id)
+
+    base = parts.settings.web_base_url
+    admin = Browser(base, "admin-jobs", tmp_path / "chromium-admin")
+    pm = Browser(base, "pm-jobs", tmp_path / "chromium-pm")
+    ann = Browser(base, "owner", tmp_path / "chromium-owner")
+    try:
+        admin.sign_in_by_link(invite_link("ada@ourco.example", "admin"), PASSWORD)
+        admin.open("/app/accounts")  # admins see every owner's accounts, riskiest first, each with its trend
+        assert riskiest.name in admin.html and others[0].name in admin.html
+        assert admin.css(f"#account-{riskiest.account_id} svg")
+        admin.open(f"/app/accounts/{riskiest.account_id}")
+        assert admin.css("h1").text.startswith(riskiest.name) and "Churn risk" in admin.html
+        assert f"{riskiest.probability:.0%}" in admin.html  # the latest score, in the history table
+        admin.open("/app/outbox")
+        assert "kept in the outbox" in admin.html and owner_names[owner] in admin.html
+
+        admin.open(f"/app/inbox/{entry.id}")  # the message as it arrived: headers, escaped body, attachments
+        assert (
+            "Revised SOW &lt;b&gt;now&lt;/b&gt;" in admin.html
+            and "Please send the revised SOW by Friday." in admin.html
+        )
+        assert admin.css(f"a[href='/app/inbox/{entry.id}/attachments/0']").text == "sow-draft.pdf"
+        assert admin.css(f"a[href='/app/inbox/{entry.id}/original']")
+
+        pm.sign_in_by_link(invite_link("pam@ourco.example", "pm"), PASSWORD)
+        pm.open("/app/estimates")  # a PM's estimate from an open deal, through the form
+        Select(pm.css("select[name=deal_id]")).select_by_value(deal.id)
+        pm.submit("form.brief button[type=submit]")
+        estimate_id = pm.path.rsplit("/", 1)[1]
+        with parts.sessions() as session:
+            stored = session.execute(select(estimates).where(estimates.c.id == estimate_id)).first()
+        assert stored is not None and stored.deal_id == deal.id
+        for chart in ("estimate-intervals", "estimate-factors-effort", "estimate-factors-overrun", "estimate-similar"):
+            assert pm.css(f"#{chart}"), chart
+        assert all(f"P{q}" in pm.css("#estimate-intervals").get_attribute("innerHTML") for q in (10, 50, 90))
+
+        # 简体中文, chosen in the header: kept with the person, and no English left in any page's chrome.
+        english = _english_chrome()
+        chrome = "nav a, h1, h2, h3, th, button, label, caption, p.hint, small"
+        shown_before = {e.text.strip() for e in pm.driver.find_elements(By.CSS_SELECTOR, chrome)}
+        assert {"Effort and duration", "Budget overrun", "Sign out"} <= shown_before & english  # the check can fail
+        Select(pm.css("form.language select[name=language]")).select_by_value("zh_CN")
+        pm.submit("form.language button[type=submit]")
+        with parts.sessions() as session:
+            assert find_user(session, "pam@ourco.example").language == "zh_CN"
+        for path in (f"/app/estimates/{estimate_id}", "/app/review"):
+            pm.open(path)
+            assert pm.css("html").get_attribute("lang") == "zh-CN"
+            left = {e.text.strip() for e in pm.driver.find_elements(By.CSS_SELECTOR, chrome)} & english
+            assert left == set(), f"English left on {path}: {left}"
+        assert "审核队列" in pm.html and "Send the revised SOW" in pm.html  # the chrome in Chinese, the data as written
+        assert "jane@acme.example" not in pm.html and "j***@acme.example" in pm.html  # the card's mail, masked
+
+        ann.sign_in_by_link(invite_link("ann@ourco.example", "account_owner", "--owner", owner), PASSWORD)
+        ann.open("/app")
+        assert ann.path == "/app/accounts"  # an account owner's home
+        listed = {row.get_attribute("id").removeprefix("account-")
+                  for row in ann.driver.find_elements(By.CSS_SELECTOR, "tr[id^=account-]")}  # fmt: skip
+        assert listed and listed <= theirs and not any(row.name in ann.html for row in others[:5])
+        alert = next(a for a in open_alerts if a.owner_id == owner and a.account_id in listed)
+        until = date.today() + timedelta(days=7)
+        ann.css(f"#alert-{alert.id} input[name=until]").send_keys(until.strftime("%m%d%Y"))
+        ann.css(f"#alert-{alert.id} input[name=reason]").send_keys("renewal call booked")
+        ann.submit(f"#alert-{alert.id} form[action$=snooze] button[type=submit]")
+        assert "renewal call booked" in ann.html
+    finally:
+        admin.close()
+        pm.close()
+        ann.close()
+    with parts.sessions() as session:
+        snoozed = session.execute(select(alerts).where(alerts.c.id == alert.id)).first()
+    assert snoozed.status == "snoozed" and snoozed.snooze_reason == "renewal call booked"
+    assert snoozed.snoozed_until == until

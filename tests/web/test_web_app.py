@@ -276,3 +276,16 @@ def test_an_account_owner_reviews_only_tasks_on_their_own_accounts(app, parts) -
     with parts.sessions() as session:
         statuses = dict(session.execute(select(CRM_TABLES["tasks"].c.id, CRM_TABLES["tasks"].c.status)).all())
     assert statuses[theirs] == "suggested"
+
+
+def test_the_first_start_makes_one_admin_whose_printed_link_signs_in(app, parts) -> None:
+    """`handoff up` (`make run`) prints this link once beside the first admin key; a second start makes none."""
+    from handoff.cli.up import _ensure_admin_user
+
+    link = _ensure_admin_user(parts)
+    assert link is not None and link.startswith(f"{parts.settings.web_base_url}/app/welcome?token=")
+    assert _ensure_admin_user(parts) is None
+    with browser(app) as client:
+        sign_in_by_link(client, link.split("token=", 1)[1], PASSWORD)
+        assert client.get("/app/inbox").status_code == 200  # an admin's page
+        assert "First admin" in client.get("/app/review").text

@@ -150,6 +150,30 @@ def test_the_outbox_lists_each_digest_and_its_delivery_and_previews_any_owner(ap
         assert "Bo Chen" not in own and "Initech" not in own and own.count("kept in the outbox") == 2
 
 
+def test_with_smtp_configured_the_digests_are_mailed_and_the_outbox_shows_each_delivery(parts) -> None:
+    from handoff.testing.smtp_capture import SmtpCapture
+
+    with transaction(parts.sessions) as session:
+        session.execute(insert(CRM_TABLES["team_members"]), OWNERS)
+        session.execute(
+            insert(CRM_TABLES["accounts"]),
+            [{**a, "status": "active", "created_at": date(2024, 1, 1)} for a in ACCOUNTS],
+        )
+    with SmtpCapture() as smtp:
+        parts.settings.alerts.smtp_host, parts.settings.alerts.smtp_port = smtp.host, smtp.port
+        scorer = ScriptedScorer({D1: {"a1": 0.7, "a2": 0.2, "a3": 0.9}})
+        run = run_nightly(parts.sessions, parts.settings.alerts, run_date=D1, scorer=scorer, sleep=lambda _: None)
+        assert run.status == "ok", run.problems
+        mailed = sorted(mail.message["To"] for mail in smtp.messages)
+    assert mailed == ["ann@example.com", "bo@example.com"]  # one digest per owner, only their own accounts
+    with browser(create_app(parts=parts, models={}, key_cache_ttl_s=0)) as ada:
+        sign_in_by_link(ada, invited(parts, "ada@ourco.example", "admin"))
+        page = ada.get("/app/outbox").text
+    assert f"Digests are mailed through {smtp.host};" in page and "No SMTP server" not in page
+    rows = re.findall(r'<tr class="delivery-(\w+)"><td>(\w+)</td>\s*<td>(\w+)</td><td class="number">(\d+)</td>', page)
+    assert rows == [("sent", "email", "sent", "1")] * 2 and "kept in the outbox" not in page
+
+
 @pytest.fixture
 def risk_app(demo_parts, served_models):  # noqa: F811
     return create_app(parts=demo_parts, models=served_models, key_cache_ttl_s=0)
@@ -213,6 +237,27 @@ def test_the_backtest_puts_a_finished_projects_estimate_beside_its_actual(risk_a
     assert 'id="backtest-scatter"' in page and "2 projects" in page
     assert all(f"<td>{project_id}</td>" in page for project_id, _ in done)
     assert page.count("<circle") == 2
+    inside = sum(p10 <= actual <= p90 for p10, actual, p90 in _effort_ranges(demo_parts))
+    with browser(risk_app) as ada:  # the models page: the same estimates' coverage by the month they were made
+        sign_in_by_link(ada, invited(demo_parts, "ada@ourco.example", "admin"))
+        models_page = ada.get("/app/models").text
+    month = date.today().strftime("%Y-%m")
+    assert 'id="coverage-over-time"' in models_page
+    share = f"{inside / 2:.0%}"
+    assert f'<tr><td>{month}</td><td class="number">{share}</td><td class="number">2</td></tr>' in models_page
+
+
+def _effort_ranges(parts) -> list[tuple[float, float, float]]:
+    from handoff.risk.tables import risk_estimates
+
+    projects = CRM_TABLES["projects"]
+    with parts.sessions() as session:
+        rows = session.execute(
+            select(risk_estimates.c.effort_p10, projects.c.actual_hours, risk_estimates.c.effort_p90).join(
+                projects, projects.c.id == risk_estimates.c.project_id
+            )
+        ).all()
+    return [tuple(row) for row in rows]
 
 
 def test_the_models_page_shows_each_champion_with_its_metrics_beside_the_baseline(demo_parts, demo_frames) -> None:  # noqa: F811

@@ -118,6 +118,33 @@ def test_roles_without_ledger_read_get_the_403_page(app, parts, message, role) -
     assert "revised SOW" not in refused.text
 
 
+@pytest.mark.parametrize("role", ["pm", "sales"])
+def test_a_reviewer_without_ledger_read_sees_the_messages_subject_and_sender_masked(app, parts, role) -> None:
+    """PMs review tasks but may not read the ledger; their card still says which mail it came from, masked even
+    for sales (who hold `contact_data` but not `ledger:read`), and that masked read is not audited."""
+    seed_roster(parts)
+    raw = MAIL.replace(b"Subject: Revised SOW <b>now</b>", b"Subject: SOW - call jane@acme.example or +49 170 5551212")
+    entry = receive_raw(parts, raw, "api")
+    record(parts, [draft("Send the revised SOW")], ledger_id=entry.id)
+    with browser(app) as client:
+        sign_in_by_link(client, invited(parts, f"{role}@ourco.example", role))
+        page = client.get("/app/review").text
+    heading = page.split("<h2>", 1)[1].split("</h2>")[0]
+    assert (
+        "SOW - call j***@acme.example or +49 *** ** 12" in heading and "Jane Doe &lt;j***@acme.example&gt;" in heading
+    )
+    assert "jane@acme.example" not in page and "5551212" not in page and f"Message {entry.id}" not in heading
+    with parts.sessions() as session:
+        assert [e for e in audit.list_entries(session) if e.action == audit.READ_CONTACT_DATA] == []
+
+
+def test_an_admin_reviewer_sees_the_messages_subject_and_sender_as_the_ledger_shows_them(app, parts, message) -> None:
+    with browser(app) as admin:
+        sign_in_by_link(admin, invited(parts, "ada@ourco.example", "admin"))
+        heading = admin.get("/app/review").text.split("<h2>", 1)[1].split("</h2>")[0]
+    assert "Revised SOW &lt;b&gt;now&lt;/b&gt;" in heading and "jane@acme.example" in heading
+
+
 def test_an_account_owner_granted_ledger_read_sees_only_their_own_accounts_mail(app, parts, message, monkeypatch):
     """The inbox applies the account scope of `GET /v1/ledger`: another owner's message and an unlinked one are not
     listed, and their pages answer as a missing entry's."""
@@ -236,3 +263,100 @@ def test_a_message_whose_stored_bytes_are_gone_says_so_and_notes_read_as_text(ap
         read = admin.get(f"/app/inbox/{notes.id}")
     assert gone.status_code == 200 and "the stored message cannot be read (FileNotFoundError)" in gone.text
     assert read.status_code == 200 and "Kickoff: Anna sends the &lt;plan&gt; by Friday." in read.text
+
+
+def _audited_downloads(parts) -> list[tuple[str, str, dict]]:
+    with parts.sessions() as session:
+        entries = audit.list_entries(session)
+    return [(e.actor[:5], e.subject, e.detail) for e in entries if (e.detail or {}).get("download")]
+
+
+def test_an_admin_downloads_the_raw_message_and_an_attachment_as_files_and_each_is_audited(app, parts, message) -> None:
+    import base64
+
+    entry_id, _ = message
+    with browser(app) as admin:
+        sign_in_by_link(admin, invited(parts, "ada@ourco.example", "admin"))
+        page = admin.get(f"/app/inbox/{entry_id}").text
+        assert f'href="/app/inbox/{entry_id}/original"' in page
+        assert f'href="/app/inbox/{entry_id}/attachments/0"' in page
+        raw = admin.get(f"/app/inbox/{entry_id}/original")
+        pdf = admin.get(f"/app/inbox/{entry_id}/attachments/0")
+        missing = admin.get(f"/app/inbox/{entry_id}/attachments/1")
+    assert raw.status_code == 200 and raw.content == MAIL
+    assert raw.headers["content-type"] == "message/rfc822"
+    assert raw.headers["content-disposition"].startswith(f'attachment; filename="ledger-{entry_id}.eml"')
+    assert pdf.status_code == 200 and pdf.content == base64.b64decode("JVBERi0xLjQKJcfsj6IK")
+    # Served as bytes whatever the mail declared, never sniffed, always saved rather than shown.
+    assert pdf.headers["content-type"] == "application/octet-stream"
+    assert pdf.headers["content-disposition"].startswith('attachment; filename="sow-draft.pdf"')
+    for answer in (raw, pdf):
+        assert answer.headers["x-content-type-options"] == "nosniff" and answer.headers["cache-control"] == "no-store"
+    assert missing.status_code == 404 and "has no attachment 1" in missing.text
+    assert sorted(_audited_downloads(parts), key=str) == sorted(
+        [
+            ("user:", f"ledger:{entry_id}", {"download": "original"}),
+            ("user:", f"ledger:{entry_id}", {"download": "attachment", "index": 0, "filename": "sow-draft.pdf"}),
+        ],
+        key=str,
+    )
+
+
+def test_downloads_are_refused_to_roles_that_may_not_see_contact_data(app, parts, message, monkeypatch) -> None:
+    """A role granted `ledger:read` without `contact_data` reads the page masked, and gets no unmaskable bytes; sales
+    (`contact_data` without `ledger:read`) get neither."""
+    entry_id, _ = message
+    monkeypatch.setitem(ROLE_PERMISSIONS, "pm", ROLE_PERMISSIONS["pm"] | {"ledger:read"})
+    with browser(app) as pm:
+        sign_in_by_link(pm, invited(parts, "pam@ourco.example", "pm"))
+        page = pm.get(f"/app/inbox/{entry_id}").text
+        assert "/original" not in page and "/attachments/0" not in page and "sow-draft.pdf" in page
+        for path in (f"/app/inbox/{entry_id}/original", f"/app/inbox/{entry_id}/attachments/0"):
+            refused = pm.get(path)
+            assert refused.status_code == 403 and "<h1>Not allowed</h1>" in refused.text, path
+    with browser(app) as sales:
+        sign_in_by_link(sales, invited(parts, "sam@ourco.example", "sales"))
+        assert sales.get(f"/app/inbox/{entry_id}/original").status_code == 403
+    assert _audited_downloads(parts) == []
+
+
+def test_the_api_serves_the_original_and_attachments_to_admins_only(app, parts, message, make_key, auth) -> None:
+    entry_id, _ = message
+    from handoff.intake.service import receive_notes
+
+    notes = receive_notes(parts, "Kickoff: Anna sends the plan.", "text", author="Sam")
+    parts.settings.inbox.max_message_bytes = 100
+    too_big = receive_raw(parts, b"From: a@acme.example\r\nSubject: Big\r\n\r\n" + b"x" * 500, "api")
+    admin, integration = auth(make_key("admin")), auth(make_key("integration"))
+    with browser(app) as client:
+        raw = client.get(f"/v1/ledger/{entry_id}/original", headers=admin)
+        text = client.get(f"/v1/ledger/{notes.id}/original", headers=admin)
+        attachment = client.get(f"/v1/ledger/{entry_id}/attachments/0", headers=admin)
+        machine = client.get(f"/v1/ledger/{entry_id}/original", headers=integration)
+        pm = client.get(f"/v1/ledger/{entry_id}/attachments/0", headers=auth(make_key("pm")))
+        gone = client.get(f"/v1/ledger/{too_big.id}/original", headers=admin)
+        unknown = client.get("/v1/ledger/999999/original", headers=admin)
+        bad = client.get(f"/v1/ledger/{entry_id}/attachments/-1", headers=admin)
+    assert raw.status_code == 200 and raw.content == MAIL and raw.headers["x-content-type-options"] == "nosniff"
+    assert text.content == b"Kickoff: Anna sends the plan." and text.headers["content-type"].startswith("text/plain")
+    assert text.headers["content-disposition"].startswith(f'attachment; filename="ledger-{notes.id}.txt"')
+    assert attachment.status_code == 200 and attachment.content.startswith(b"%PDF-1.4")
+    # The integration role reads the ledger masked: the bytes as they arrived cannot be masked.
+    assert machine.status_code == 403 and pm.status_code == 403
+    assert gone.status_code == 404 and "over the size limit" in gone.json()["detail"]
+    assert unknown.status_code == 404 and bad.status_code == 422
+    downloads = _audited_downloads(parts)
+    assert len(downloads) == 3 and all(actor.startswith("key:") for actor, *_ in downloads)
+
+
+def test_an_attachments_name_cannot_change_the_download_header_or_its_folder() -> None:
+    from handoff.api.downloads import disposition
+
+    header = disposition('..\\../evil".html;\r\nSet-Cookie: x=1')
+    assert header.startswith("attachment; filename=\"evil_.html___Set-Cookie_ x_1\"; filename*=UTF-8''evil%22.html")
+    assert "\r" not in header and "\n" not in header and header.count('"') == 2
+    assert (
+        disposition("报价单.pdf")
+        == "attachment; filename=\"___.pdf\"; filename*=UTF-8''%E6%8A%A5%E4%BB%B7%E5%8D%95.pdf"
+    )
+    assert disposition("") == "attachment; filename=\"download\"; filename*=UTF-8''download"

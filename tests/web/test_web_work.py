@@ -18,7 +18,7 @@ from handoff.store.crm_tables import CRM_TABLES
 from handoff.store.db import transaction
 from handoff.tasks.tables import task_labels, task_links
 from tests.tasks.test_service import draft, record, seed_roster
-from tests.web.test_web_app import browser, csrf, invited, sign_in_by_link
+from tests.web.test_web_app import PASSWORD, browser, csrf, invited, sign_in_by_link
 
 tasks = CRM_TABLES["tasks"]
 
@@ -283,6 +283,80 @@ def test_pages_speak_chinese_by_accept_language_or_the_chosen_language(app, part
         assert refused.status_code == 400 and "zh_CN" in refused.text
         not_allowed = client.post("/app/inbox/1/retry", data={"csrf_token": csrf(review)}, headers=zh)
         assert not_allowed.status_code == 403 and "Not allowed" in not_allowed.text  # the English choice holds
+
+
+def test_a_signed_in_persons_language_is_kept_with_them_and_follows_them_to_another_browser(app, parts) -> None:
+    from handoff.access.users import find_user
+
+    seed_roster(parts)
+    record(parts, [draft("Send revised SOW")])
+    en = {"accept-language": "en-GB,en;q=0.9"}
+    with browser(app) as laptop:
+        sign_in_by_link(laptop, invited(parts, "pam@ourco.example", "pm"), PASSWORD)
+        review = laptop.get("/app/review", headers=en).text
+        assert "Review queue" in review
+        chose = laptop.post("/app/language", data={"csrf_token": csrf(review), "language": "zh_CN"}, headers=en)
+        assert chose.status_code == 303
+    with parts.sessions() as session:
+        assert find_user(session, "pam@ourco.example").language == "zh_CN"
+    with browser(app) as phone:  # no language cookie here, and an English browser
+        signed_out = phone.get("/app/sign-in", headers=en).text
+        assert "<h1>Sign in</h1>" in signed_out  # before sign-in nobody is known: the browser's language
+        token = csrf(signed_out)
+        answer = phone.post("/app/sign-in", data={"csrf_token": token, "email": "pam@ourco.example",
+                                                  "password": PASSWORD}, headers=en)  # fmt: skip
+        assert answer.status_code == 303, answer.text
+        page = phone.get("/app/review", headers=en).text
+        assert '<html lang="zh-CN">' in page and "审核队列" in page and "Review queue" not in page
+        refused = phone.get("/app/inbox", headers=en)  # error pages too
+        assert refused.status_code == 403 and "Not allowed" not in refused.text
+
+
+def test_handoff_users_invite_sets_a_persons_language_and_refuses_one_the_app_lacks(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from handoff.access.users import find_user
+    from handoff.cli.main import build_app
+    from handoff.settings import Settings
+    from handoff.wiring import Parts
+
+    monkeypatch.setenv("HANDOFF_HOME", str(tmp_path / "home"))
+    invite = ["users", "invite", "--role", "pm", "--language"]
+    made = CliRunner().invoke(build_app(), [*invite, "zh_CN", "li@ourco.example"])
+    assert made.exit_code == 0, made.output
+    refused = CliRunner().invoke(build_app(), [*invite, "de", "lu@ourco.example"])
+    # The error the `handoff` entry point writes as one line with exit code 2 (tests/test_cli_errors.py).
+    assert refused.exit_code != 0 and "language must be one of en, zh_CN, not 'de'" in str(refused.exception)
+    parts = Parts(Settings(_env_file=None))
+    try:
+        with parts.sessions() as session:
+            assert find_user(session, "li@ourco.example").language == "zh_CN"
+            with pytest.raises(Exception, match="no user"):
+                find_user(session, "lu@ourco.example")  # nothing half-made: the invitation rolled back
+    finally:
+        parts.close()
+
+
+def test_the_review_page_marks_each_fields_evidence_and_shows_per_field_accuracy_from_the_labels(app, parts) -> None:
+    seed_roster(parts)
+    quote = "Thanks for the call. Could you send the revised SOW by Friday? Ben will check it."
+    ids = record(parts, [draft("Send revised SOW", evidence="Could you send the revised SOW by Friday?"),
+                         draft("Fix the export"), draft("Book the workshop")]).created  # fmt: skip
+    with transaction(parts.sessions) as session:
+        session.execute(update(CRM_TABLES["tasks"]).where(CRM_TABLES["tasks"].c.id == ids[0]).values(description=quote))
+    with browser(app) as client:
+        sign_in_by_link(client, invited(parts, "pam@ourco.example", "pm"))
+        page = client.get("/app/review").text
+        assert "Kept as extracted" not in page  # nothing reviewed yet: no accuracy to show
+        card = page.split(f'id="task-{ids[0]}"', 1)[1].split("</blockquote>")[0]
+        assert "Thanks for the call. <mark>Could you send the revised SOW by Friday?</mark> Ben will check it." in card
+        token = csrf(page)
+        client.post(f"/app/review/{ids[1]}", data={"csrf_token": token, "action": "accept", "title": "Fix the export"})
+        edited = {"csrf_token": token, "action": "accept", "title": "Book the kickoff workshop", "priority": "normal"}
+        client.post(f"/app/review/{ids[2]}", data=edited)
+        shown = client.get("/app/review").text.split('<p class="accuracy">', 1)[1].split("</p>")[0]
+    # Two reviewed cards: one title kept, one changed (50 %); both priorities kept (100 %).
+    assert "title 50% <small>(2)</small>" in shown and "priority 100% <small>(2)</small>" in shown
 
 
 def test_every_text_of_the_pages_has_a_chinese_translation() -> None:

@@ -86,6 +86,8 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "retry_ledger": "ledger:retry",
     # A person's decision (quarantined mail may be a forgery): admins only, never the integration role.
     "release_ledger_entry": "ledger:release",
+    "get_ledger_original": "ledger:read",
+    "get_ledger_attachment": "ledger:read",
     "list_tasks": "tasks:read",
     "get_task": "tasks:read",
     "accept_task": "tasks:review",
@@ -118,6 +120,8 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "web_home": "",
     "web_inbox": "ledger:read",
     "web_ledger_entry": "ledger:read",
+    "web_ledger_original": "ledger:read",
+    "web_ledger_attachment": "ledger:read",
     "web_review": "tasks:read",
     "web_review_task": "tasks:review",
     "web_review_bulk": "tasks:review",
@@ -135,6 +139,15 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "web_estimate": "estimates:read",
     "web_backtest": "estimates:read",
     "web_models": "models:manage",
+}
+
+# Routes that need a second permission beside the one above. A message's bytes as they arrived (the raw .eml, an
+# attachment) cannot be masked, so only a role that may see contact data downloads them (and each download is audited).
+ROUTE_ALSO_NEEDS: dict[str, str] = {
+    "get_ledger_original": "contact_data",
+    "get_ledger_attachment": "contact_data",
+    "web_ledger_original": "contact_data",
+    "web_ledger_attachment": "contact_data",
 }
 
 
@@ -201,8 +214,9 @@ def allows(role: str, permission: str) -> bool:
 
 
 def may_call(role: str, route_name: str) -> bool:
-    """The route's permission, and for scoped roles a route that applies their scope; unlisted routes: nobody."""
+    """The route's permission (and its `ROUTE_ALSO_NEEDS`), and for scoped roles a route that applies their scope;
+    unlisted routes: nobody."""
     permission = ROUTE_PERMISSIONS.get(route_name)
-    if permission is None or not allows(role, permission):
+    if permission is None or not allows(role, permission) or not allows(role, ROUTE_ALSO_NEEDS.get(route_name, "")):
         return False
     return role not in SCOPED_ROLES or route_name in SCOPE_AWARE_ROUTES

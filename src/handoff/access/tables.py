@@ -48,6 +48,7 @@ users = Table(
     Column("created_at", DateTime, nullable=False),
     Column("last_sign_in_at", DateTime),
     Column("disabled_at", DateTime, comment="Set: the person can no longer sign in and their sessions end."),
+    Column("language", String(16), comment="The web app's language they chose (en, zh_CN); null: the browser's."),
     comment="People who sign in to the web app; `handoff users invite` makes one and prints a sign-in link.",
 )
 

@@ -37,6 +37,7 @@ class User:
     created_at: datetime
     last_sign_in_at: datetime | None
     disabled_at: datetime | None
+    language: str | None = None  # the web app's language they chose; None: their browser's (`web.i18n`)
 
     def principal(self) -> Person:
         """The caller the API's permission table, masking and audit see for this person."""
@@ -75,6 +76,7 @@ def _user(row: Any) -> User:
         created_at=row.created_at,
         last_sign_in_at=row.last_sign_in_at,
         disabled_at=row.disabled_at,
+        language=row.language,
     )
 
 
@@ -239,6 +241,14 @@ def start_session(session: Session, user_id: str, *, ttl: timedelta) -> str:
         )
     )
     return token
+
+
+def set_language(session: Session, user_id: str, language: str | None, *, known: tuple[str, ...]) -> None:
+    """The person's language for every browser they sign in from; `known` are the locales the app has (None: the
+    browser's choice again)."""
+    if language is not None and language not in known:
+        raise InvalidInput(f"language must be one of {', '.join(known)}, not {language!r}")
+    session.execute(update(users).where(users.c.id == user_id).values(language=language))
 
 
 def session_user(session: Session, token: str, now: datetime | None = None) -> User | None:

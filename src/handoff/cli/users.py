@@ -22,13 +22,17 @@ def register(app: typer.Typer) -> None:
         ),
         owner: str | None = typer.Option(None, "--owner", help="Their team member id (required for account_owner)."),
         send: bool = typer.Option(False, "--send", help="Also mail the link through HANDOFF_ALERTS__SMTP_HOST."),
+        language: str | None = typer.Option(
+            None, "--language", help="Their pages' language, en or zh_CN (default: their browser's)."
+        ),
     ) -> None:
         """Print a one-time sign-in link (inviting again replaces the previous link)."""
         from datetime import timedelta
 
-        from handoff.access.users import invite
+        from handoff.access.users import invite, set_language
         from handoff.cli.output import say
         from handoff.store.db import transaction
+        from handoff.web.i18n import LOCALES
         from handoff.wiring import build
 
         parts = build()
@@ -38,6 +42,8 @@ def register(app: typer.Typer) -> None:
             token, user = invite(
                 session, email=email, role=role, name=name, owner_id=owner, link_ttl=timedelta(hours=hours)
             )
+            if language is not None:
+                set_language(session, user.id, language, known=LOCALES)
         link = sign_in_link(parts.settings, token)
         typer.echo(link)
         say(f"[dim]{user.role} {user.email}: the link works once, for {hours:g} hours[/dim]")

@@ -254,7 +254,7 @@ def _walk(
     if content_type in ("text/plain", "text/html") and not _is_attachment(part):
         (plain if content_type == "text/plain" else html).append(_text_of(part, parsed))
         return
-    payload = _payload_bytes(part, parsed)
+    payload = _payload_bytes(part, parsed.defects)
     filename = _filename(part)
     note = None
     if content_type == "application/ms-tnef" or (filename or "").lower() == "winmail.dat":
@@ -277,7 +277,7 @@ def _attached_message(part: email.message.Message, parsed: ParsedMail, deadline:
     if isinstance(inner, email.message.Message):
         raw = inner.as_bytes(policy=policy.compat32) if depth < MAX_NESTING else b""
     else:
-        raw = _payload_bytes(part, parsed)
+        raw = _payload_bytes(part, parsed.defects)
     parsed.attachments.append(
         Attachment(
             filename=_filename(part) or "forwarded.eml",
@@ -295,16 +295,42 @@ def _attached_message(part: email.message.Message, parsed: ParsedMail, deadline:
             parsed.defects.append("NestingTooDeep")
 
 
+def attachment_payload(raw: bytes, sha256: str, deadline: Deadline = NO_DEADLINE) -> bytes | None:
+    """The bytes of the attachment that `parse_mail` listed with this `Attachment.sha256` (decoded as it decoded
+    them, an attached message as its bytes), or None when no part of `raw` has them."""
+    try:
+        message = email.message_from_bytes(raw, policy=policy.compat32)
+        parts = list(message.walk())
+    except RecursionError:  # parse_mail read no body of such a message, so it listed no attachment either
+        return None
+    for part in parts:
+        deadline.check()
+        if part.get_content_type() == "message/rfc822":
+            inner = part.get_payload()
+            inner = inner[0] if isinstance(inner, list) and inner else None
+            if isinstance(inner, email.message.Message):
+                candidate = inner.as_bytes(policy=policy.compat32)
+            else:
+                candidate = _payload_bytes(part, [])
+        elif part.is_multipart():
+            continue
+        else:
+            candidate = _payload_bytes(part, [])
+        if hashlib.sha256(candidate).hexdigest() == sha256:
+            return candidate
+    return None
+
+
 def _is_attachment(part: email.message.Message) -> bool:
     disposition = (part.get("Content-Disposition") or "").strip().lower()
     return disposition.startswith("attachment")
 
 
-def _payload_bytes(part: email.message.Message, parsed: ParsedMail) -> bytes:
+def _payload_bytes(part: email.message.Message, defects: list[str]) -> bytes:
     try:
         payload = part.get_payload(decode=True)
     except Exception as error:  # broken base64/quoted-printable: keep the undecoded text
-        parsed.defects.append(f"PayloadDecodeError: {type(error).__name__}")
+        defects.append(f"PayloadDecodeError: {type(error).__name__}")
         payload = None
     if payload is None:
         raw = part.get_payload()
@@ -315,7 +341,7 @@ def _payload_bytes(part: email.message.Message, parsed: ParsedMail) -> bytes:
 
 
 def _text_of(part: email.message.Message, parsed: ParsedMail) -> str:
-    payload = _payload_bytes(part, parsed)
+    payload = _payload_bytes(part, parsed.defects)
     text, codec = decode_bytes(payload, part.get_content_charset())
     if codec.endswith("?"):
         parsed.defects.append(f"LossyDecode: {codec[:-1]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from handoff.access import audit
 from handoff.access.scope import EVERYTHING, AccountScope
 from handoff.clock import utcnow
-from handoff.errors import InvalidInput, TooLarge
+from handoff.errors import InvalidInput, NotFound, TooLarge
 from handoff.intake import ledger as ledger_store
 from handoff.intake.ledger import MAX_ID, LedgerEntry
 from handoff.intake.notes import FORMATS, detect_format
@@ -135,6 +136,63 @@ def read_original(session: Session, entry_id: int, *, raw_dir: Path, parse_timeo
         return original.read(raw, entry.kind, deadline=Deadline(parse_timeout_s))
     except ParseTimeout as error:
         return Original(entry.kind, problem=f"the message could not be read: {error}")
+
+
+@dataclass(frozen=True)
+class Download:
+    """Bytes of a message as they arrived, for a person to save: never shown in a page, never masked."""
+
+    payload: bytes
+    filename: str  # as the mail named it (attacker-written: the route writes it into a header safely)
+    media_type: str
+
+
+def _stored_bytes(session: Session, entry_id: int, raw_dir: Path) -> tuple[LedgerEntry, bytes]:
+    entry = ledger_store.get_entry(session, entry_id)
+    relative = ledger_store.raw_path_of(session, entry_id)
+    if relative is None:
+        raise NotFound(f"ledger entry {entry_id} kept no bytes: the message was over the size limit")
+    try:
+        return entry, ledger_store.load_raw(raw_dir, relative)
+    except OSError as error:
+        raise NotFound(
+            f"the stored message of ledger entry {entry_id} cannot be read ({type(error).__name__})"
+        ) from error
+
+
+def download_original(session: Session, entry_id: int, *, raw_dir: Path, actor: str) -> Download:
+    """The entry's bytes as they arrived (an RFC 822 mail as `.eml`, meeting notes as UTF-8 text), recorded in the
+    audit log as a read of contact data (in the caller's transaction). Unknown, never kept or gone: `NotFound`."""
+    entry, raw = _stored_bytes(session, entry_id, raw_dir)
+    email_kind = entry.kind == "email"
+    name = f"ledger-{entry_id}.eml" if email_kind else f"ledger-{entry_id}.txt"
+    audit.record(session, actor, audit.READ_CONTACT_DATA, f"ledger:{entry_id}", {"download": "original"})
+    return Download(raw, name, "message/rfc822" if email_kind else "text/plain; charset=utf-8")
+
+
+def download_attachment(
+    session: Session, entry_id: int, index: int, *, raw_dir: Path, parse_timeout_s: float | None, actor: str
+) -> Download:
+    """Attachment `index` (0-based, in the order the message page lists them) of the entry's mail, as
+    `intake.mime.parse_mail` decoded it; audited like `download_original`. No such attachment: `NotFound`."""
+    from handoff.intake import original
+    from handoff.intake.deadline import Deadline, ParseTimeout
+    from handoff.intake.mime import attachment_payload
+
+    entry, raw = _stored_bytes(session, entry_id, raw_dir)
+    deadline = Deadline(parse_timeout_s)
+    try:
+        listed = original.read(raw, entry.kind, deadline=deadline).attachments
+        found = listed[index] if 0 <= index < len(listed) else None
+        payload = attachment_payload(raw, found.sha256, deadline) if found is not None else None
+    except ParseTimeout as error:
+        raise NotFound(f"the message of ledger entry {entry_id} could not be read: {error}") from error
+    if found is None or payload is None:
+        raise NotFound(f"ledger entry {entry_id} has no attachment {index}")
+    detail = {"download": "attachment", "index": index, "filename": found.filename}
+    audit.record(session, actor, audit.READ_CONTACT_DATA, f"ledger:{entry_id}", detail)
+    # Served as bytes whatever the mail declared: an attacker's text/html "invoice" must never render anywhere.
+    return Download(payload, found.filename or f"attachment-{index}", "application/octet-stream")
 
 
 def list_entries(

@@ -325,6 +325,7 @@ def estimate_backtest(session: Session) -> pd.DataFrame:
     projects = CRM_TABLES["projects"]
     query = select(
         risk_estimates.c.id,
+        risk_estimates.c.created_at,
         risk_estimates.c.project_id,
         risk_estimates.c.effort_p10,
         risk_estimates.c.effort_p50,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -58,6 +58,15 @@ def load_roster(session: Session) -> list[TeamMember]:
         )
         for row in rows
     ]
+
+
+def assignee_names(session: Session, ids: Iterable[str | None]) -> dict[str, str]:
+    """Team members' names by id, active or not (a task keeps the assignee who has since left), in one query."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = session.execute(select(team_members.c.id, team_members.c.name).where(team_members.c.id.in_(wanted)))
+    return {row.id: row.name for row in rows}
 
 
 def embed_titles(texts: Sequence[str]) -> np.ndarray:

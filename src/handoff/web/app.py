@@ -90,9 +90,11 @@ class SecurityHeadersMiddleware:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                extra = dict(SECURITY_HEADERS)
                 if not scope["path"].startswith(f"{PREFIX}/static/"):
-                    headers.append((b"cache-control", b"no-store"))  # pages show masked or unmasked contact data
+                    extra["cache-control"] = "no-store"  # pages show masked or unmasked contact data
+                present = {name.lower() for name, _ in headers}  # a download sets some itself: never twice
+                headers += [(k.encode(), v.encode()) for k, v in extra.items() if k.encode() not in present]
                 message["headers"] = headers
             await send(message)
 

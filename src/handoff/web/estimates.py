@@ -185,6 +185,35 @@ def backtest_view(session: Session, _: Callable[[str], str] = str) -> Backtest:
     )
 
 
+@dataclass
+class CoverageOverTime:
+    rows: list[tuple[str, float, int]]  # (month the estimates were made, share inside their 80 % interval, how many)
+    chart: Any
+
+
+def coverage_over_time(session: Session, _: Callable[[str], str] = str) -> CoverageOverTime:
+    """The effort interval's 80 % coverage by the month its estimates were made, over the stored estimates whose
+    projects have finished (`risk.service.estimate_backtest`): whether the intervals keep their word as time passes."""
+    import pandas as pd
+
+    from handoff.risk.service import estimate_backtest
+
+    frame = estimate_backtest(session)
+    if frame.empty:
+        return CoverageOverTime([], None)
+    months = pd.to_datetime(frame["created_at"]).dt.strftime("%Y-%m")
+    grouped = frame.groupby(months)["effort_inside_80"].agg(["mean", "size"]).sort_index()
+    rows = [(str(month), float(row["mean"]), int(row["size"])) for month, row in grouped.iterrows()]
+    chart = charts.trend(
+        "coverage-over-time",
+        [(month, share) for month, share, _n in rows],
+        title=_("80 % interval coverage by the month the estimates were made"),
+        threshold=0.8,
+        alert_words=_("target {level}"),
+    )
+    return CoverageOverTime(rows, chart)
+
+
 @router.get("/estimates", name="web_estimates")
 def estimates(
     request: Request,

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from handoff.api.deps import SessionDep
 from handoff.risk.registry import MODEL_NAMES, ServedModel
 from handoff.web import charts
 from handoff.web.i18n import N_
@@ -110,8 +111,11 @@ def model_card(request: Request, model: ServedModel) -> ModelCard:
 
 
 @router.get("/models", name="web_models")
-def models(request: Request, person: PersonDep) -> Response:
+def models(request: Request, person: PersonDep, session: SessionDep) -> Response:
+    from handoff.web.estimates import coverage_over_time
+
     loaded = request.app.state.models
     cards = [model_card(request, loaded[name]) for name in MODEL_NAMES if loaded.get(name) is not None]
     missing = [name for name in MODEL_NAMES if loaded.get(name) is None]
-    return render(request, "models.html", cards=cards, missing=missing)
+    coverage = coverage_over_time(session, translator(request))
+    return render(request, "models.html", cards=cards, missing=missing, coverage=coverage)

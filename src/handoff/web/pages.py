@@ -87,6 +87,7 @@ def current_person(request: Request, session: SessionDep) -> Person:
         raise SignInRequired(target if request.method == "GET" else "/app")
     person = user.principal()
     request.state.person = person
+    request.state.language = user.language  # the person's own choice, kept with them (`request_locale`)
     route_name = getattr(request.scope.get("route"), "name", None)
     # The API's rule (`access.roles.may_call`): the route's permission, fail closed for unlisted routes, and a scoped
     # role (an account owner) only on routes that apply its account scope.
@@ -100,8 +101,10 @@ router = APIRouter(prefix="/app", include_in_schema=False, dependencies=[Depends
 
 
 def request_locale(request: Request) -> str:
-    """The person's language choice (a cookie the language form sets), else the browser's Accept-Language."""
-    return i18n.choose_locale(request.cookies.get(i18n.LANGUAGE_COOKIE), request.headers.get("accept-language"))
+    """The signed-in person's language (stored with them), else this browser's choice (a cookie the language form
+    sets, before sign-in too), else the browser's Accept-Language."""
+    choice = getattr(request.state, "language", None) or request.cookies.get(i18n.LANGUAGE_COOKIE)
+    return i18n.choose_locale(choice, request.headers.get("accept-language"))
 
 
 def translator(request: Request):
@@ -283,20 +286,55 @@ def ledger_entry(
 ) -> Response:
     """One message as it arrived, beside its ledger status and the tasks it created; the same reads and masking as
     `GET /v1/ledger/{id}` (`web.views.message_page`)."""
-    from handoff.errors import NotFound
     from handoff.web.views import message_page
 
-    if not entry_id.isascii() or not entry_id.isdigit() or not 1 <= int(entry_id) <= MAX_ID:
-        raise NotFound(f"no ledger entry {entry_id}")  # a typed-in id is a page that is not there, not a 422
     settings = request.app.state.parts.settings
     view = message_page(
         session,
         person,
-        int(entry_id),
+        _ledger_id(entry_id),
         raw_dir=settings.raw_mail_dir,
         timeout_s=settings.inbox.parse_timeout_s,
     )
     return render(request, "message.html", view=view)
+
+
+def _ledger_id(typed: str) -> int:
+    from handoff.errors import NotFound
+
+    if not typed.isascii() or not typed.isdigit() or not 1 <= int(typed) <= MAX_ID:
+        raise NotFound(f"no ledger entry {typed}")  # a typed-in id is a page that is not there, not a 422
+    return int(typed)
+
+
+@router.get("/inbox/{entry_id}/original", name="web_ledger_original")
+def ledger_original(
+    request: Request, entry_id: Annotated[str, Path(max_length=32)], session: SessionDep, person: PersonDep
+) -> Response:
+    """The message as it arrived, to save (`GET /v1/ledger/{id}/original`: the same roles, audit and headers)."""
+    from handoff.api.downloads import download_response
+    from handoff.intake.service import download_original
+
+    raw_dir = request.app.state.parts.settings.raw_mail_dir
+    return download_response(download_original(session, _ledger_id(entry_id), raw_dir=raw_dir, actor=person.actor))
+
+
+@router.get("/inbox/{entry_id}/attachments/{index}", name="web_ledger_attachment")
+def ledger_attachment(
+    request: Request,
+    entry_id: Annotated[str, Path(max_length=32)],
+    index: Annotated[int, Path(ge=0, le=10_000)],
+    session: SessionDep,
+    person: PersonDep,
+) -> Response:
+    """One attachment, to save (`GET /v1/ledger/{id}/attachments/{index}`)."""
+    from handoff.api.downloads import download_response
+    from handoff.intake.service import download_attachment
+
+    settings = request.app.state.parts.settings
+    found = download_attachment(session, _ledger_id(entry_id), index, raw_dir=settings.raw_mail_dir,
+                                parse_timeout_s=settings.inbox.parse_timeout_s, actor=person.actor)  # fmt: skip
+    return download_response(found)
 
 
 @router.get("/review", name="web_review")
@@ -371,9 +409,18 @@ def choose_language(
     language: Annotated[str, Form(max_length=16)],
     next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
-    """The person's language for this browser (a year-long cookie); works before sign-in too."""
+    """The language for this browser (a year-long cookie, so it works before sign-in too) and, when someone is
+    signed in, kept with the person (`users.language`), so every browser they sign in from shows it."""
+    from handoff.access.users import set_language
+
     if language not in i18n.LOCALES:
         raise InvalidInput(f"language must be one of {', '.join(i18n.LOCALES)}, not {language!r}")
+    token = _session_token(request)
+    if token is not None:
+        with transaction(request.app.state.parts.sessions) as session:
+            user = session_user(session, token)
+            if user is not None:
+                set_language(session, user.id, language, known=i18n.LOCALES)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _web(request).set_cookie(response, i18n.LANGUAGE_COOKIE, language, max_age=365 * 24 * 3600)
     return response

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from handoff.access.disclosure import Disclosure
 from handoff.api.deps import PartsDep, SessionDep
+from handoff.api.downloads import DOWNLOAD_RESPONSES, download_response
 from handoff.api.errors import AUTHED, R400, R403, R404, R409, R413, R422, R503
 from handoff.api.schemas import (
     LedgerEntryPublic,
@@ -185,6 +187,46 @@ def get_ledger_entry(
     from handoff.intake.service import get_entry
 
     return public_entries(view, [get_entry(session, entry_id, scope=view.scope)])[0]
+
+
+@router.get(
+    "/ledger/{entry_id}/original",
+    name="get_ledger_original",
+    summary="The entry's message as it arrived (.eml; notes as text), as a download; audited.",
+    response_class=Response,
+    responses={**AUTHED, **R404, **DOWNLOAD_RESPONSES["message/rfc822"]},
+)
+def get_ledger_original(
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)], parts: PartsDep, session: SessionDep, caller: Caller
+) -> Response:
+    """Unmasked bytes: only roles with `contact_data` beside `ledger:read` (`access.roles.ROUTE_ALSO_NEEDS`)."""
+    from handoff.intake.service import download_original
+
+    return download_response(download_original(session, entry_id, raw_dir=parts.settings.raw_mail_dir,
+                                               actor=caller.actor))  # fmt: skip
+
+
+@router.get(
+    "/ledger/{entry_id}/attachments/{index}",
+    name="get_ledger_attachment",
+    summary="One attachment of the entry's mail (0-based, in the order the entry lists them), as a download; audited.",
+    response_class=Response,
+    responses={**AUTHED, **R404, **DOWNLOAD_RESPONSES["application/octet-stream"]},
+)
+def get_ledger_attachment(
+    entry_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    index: Annotated[int, Path(ge=0, le=10_000)],
+    parts: PartsDep,
+    session: SessionDep,
+    caller: Caller,
+) -> Response:
+    """Served as `application/octet-stream` whatever the mail declared; the same roles as the original."""
+    from handoff.intake.service import download_attachment
+
+    settings = parts.settings
+    found = download_attachment(session, entry_id, index, raw_dir=settings.raw_mail_dir,
+                                parse_timeout_s=settings.inbox.parse_timeout_s, actor=caller.actor)  # fmt: skip
+    return download_response(found)
 
 
 @router.post(

@@ -51,7 +51,10 @@ class TaskPublic(BaseModel):
     title: str
     description: str | None = None
     assignee_id: str | None = None
-    assignee_name: str | None = None
+    assignee_name: str | None = Field(None, description="The assignee as written, when not on the roster.")
+    assignee: str | None = Field(
+        None, description="Who does it, by name: the roster member's display name, else the name as written."
+    )
     due_date: date | None = None
     priority: str | None = None
     status: str = Field(description="suggested (waiting for review), open, done or rejected.")
@@ -99,11 +102,16 @@ FREE_TEXT = ("title", "description", "evidence", "fields", "notes")
 
 def public_tasks(view: Disclosure, tasks: list[dict[str, Any]]) -> list[TaskPublic]:
     """Addresses, phone numbers and contacts' bare local parts stay whole only for roles with `contact_data` (each
-    such read audited); others see them masked (`access.disclosure`)."""
-    return [
-        TaskPublic(**view.show(task, free_text=FREE_TEXT, subject=f"task:{task['id']}", account_id=task["account_id"]))
-        for task in tasks
-    ]
+    such read audited); others see them masked (`access.disclosure`). Each carries its assignee's display name."""
+    from handoff.tasks.service import assignee_names
+
+    names = assignee_names(view.session, (task.get("assignee_id") for task in tasks))
+    shown = []
+    for task in tasks:
+        named = {**task, "assignee": names.get(task.get("assignee_id") or "") or task.get("assignee_name")}
+        shown.append(TaskPublic(**view.show(named, free_text=FREE_TEXT, subject=f"task:{task['id']}",
+                                            account_id=task["account_id"])))  # fmt: skip
+    return shown
 
 
 def _one(view: Disclosure, task: dict[str, Any]) -> TaskPublic:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-03 08:18:59.268846
+Create Date: 2026-12-07 03:02:18.484638
 """
 
 import sqlalchemy as sa
@@ -1016,6 +1016,12 @@ def upgrade() -> None:
             sa.DateTime(),
             nullable=True,
             comment="Set: the person can no longer sign in and their sessions end.",
+        ),
+        sa.Column(
+            "language",
+            sa.String(length=16),
+            nullable=True,
+            comment="The web app's language they chose (en, zh_CN); null: the browser's.",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
