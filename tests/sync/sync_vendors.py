@@ -25,7 +25,16 @@ TRELLO_LIST = "5f0000000000000000000001"
 JIRA_OTHER_PROJECT = "OPS"  # a second project, for the mapping
 # The people each tool knows, by email (Jira accountIds, Trello member ids).
 JIRA_USERS = {"ana@ourco.example": "5b10ac8d82e05b22cc7d4ef5"}
+# A Jira user whose email their privacy setting hides: user search by email finds nobody, issues show no email.
+JIRA_HIDDEN = {"bo@ourco.example": "5b10ac8d82e05b22cc7d4eb0"}
 TRELLO_MEMBERS = {"ana@ourco.example": "5f00000000000000000000aa"}
+TRELLO_BOARD = "5f00000000000000000000b0"
+# The board's members as Trello shows them to another member: ids, usernames and full names, never an email.
+TRELLO_BOARD_MEMBERS = [
+    {"id": "5f00000000000000000000aa", "username": "analima", "fullName": "Ana Lima"},
+    {"id": "5f00000000000000000000bb", "username": "bo_t", "fullName": "Bo Tanaka"},
+    {"id": "5f00000000000000000000cc", "username": "sam", "fullName": "Sam Lee"},
+]
 
 CREATE = {"jira": ("POST", "/rest/api/3/issue"), "asana": ("POST", "/api/1.0/tasks"), "trello": ("POST", "/1/cards")}
 
@@ -100,6 +109,9 @@ class Vendors:
             def do_POST(self) -> None:
                 vendors._handle(self, "POST")
 
+            def do_PUT(self) -> None:
+                vendors._handle(self, "PUT")
+
             def log_message(self, format: str, *args: object) -> None:
                 return
 
@@ -145,10 +157,11 @@ class Vendors:
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        data = b"" if status == 204 else json.dumps(body).encode()  # a 204 has no body
         try:
             handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
+            if data:
+                handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 handler.send_header(name, value)
@@ -188,6 +201,16 @@ class Vendors:
         if method == "GET" and (found := re.fullmatch(r"/rest/api/3/issue/([^/]+)", path)):
             return self._jira_issue(found.group(1))
         body = json.loads(raw or b"null")
+        if method == "PUT" and (found := re.fullmatch(r"/rest/api/3/issue/([^/]+)", path)):
+            if problem := self._check("jira_edit_issue", body):
+                return 400, {"errorMessages": [problem], "errors": {}}
+            with self._lock:
+                issue = next((i for i in self.items["jira"] if found.group(1) in (i["id"], i["key"])), None)
+                if issue is None:
+                    return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}
+                issue["fields"].update(body["fields"])
+                issue["fields"]["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+            return 204, None
         if (method, path) == ("POST", "/rest/api/3/search/jql"):
             if problem := self._check("jira_search_jql", body):
                 return 400, {"errorMessages": [problem]}
@@ -213,7 +236,7 @@ class Vendors:
 
     def _jira_issue(self, issue_id: str) -> tuple[int, Any]:
         """`GET /rest/api/3/issue/{id}`: what pull reads (status with its category, assignee, duedate, updated)."""
-        emails = {account: email for email, account in JIRA_USERS.items()}
+        emails = {account: email for email, account in JIRA_USERS.items()}  # JIRA_HIDDEN's stay hidden
         with self._lock:
             issue = next((issue for issue in self.items["jira"] if issue["id"] == issue_id), None)
             if issue is None:
@@ -248,6 +271,17 @@ class Vendors:
             task.setdefault("completed", False)
             task.setdefault("modified_at", "2026-01-01T00:00:00.000Z")
             return 200, {"data": task}
+        if method == "PUT" and (found := re.fullmatch(r"/api/1.0/tasks/(\d+)", path)):
+            body = json.loads(raw or b"null")
+            if problem := self._check("asana_update_task", body):
+                return 400, {"errors": [{"message": problem}]}
+            with self._lock:
+                task = next((task for task in self.items["asana"] if task["gid"] == found.group(1)), None)
+                if task is None:
+                    return 404, {"errors": [{"message": "task: Unknown object"}]}
+                task.update(body["data"])
+                task["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+                return 200, {"data": {"gid": task["gid"]}}
         if (method, path) == ("POST", "/api/1.0/tasks"):
             body = json.loads(raw or b"null")
             if problem := self._check("asana_create_task", body):
@@ -271,14 +305,33 @@ class Vendors:
         if method == "GET" and path == f"/1/lists/{TRELLO_LIST}/cards":
             with self._lock:
                 return 200, [dict(card) for card in self.items["trello"] if card["idList"] == TRELLO_LIST]
+        if (method, path) == ("GET", f"/1/lists/{TRELLO_LIST}"):
+            return 200, {"id": TRELLO_LIST, "idBoard": TRELLO_BOARD}
         if method == "GET" and path.startswith("/1/lists/"):
             return 404, {"message": "model not found"}
+        if (method, path) == ("GET", f"/1/boards/{TRELLO_BOARD}/members"):
+            return 200, [dict(member) for member in TRELLO_BOARD_MEMBERS]
+        if method == "PUT" and (found := re.fullmatch(r"/1/cards/([0-9a-f]{24})", path)):
+            if problem := self._check("trello_update_card", query):
+                return 400, {"message": problem}
+            with self._lock:
+                card = next((card for card in self.items["trello"] if card["id"] == found.group(1)), None)
+                if card is None:
+                    return 404, {"message": "The requested resource was not found."}
+                changes = {key: value for key, value in query.items() if key not in ("key", "token")}
+                if changes.get("due") == "null":
+                    changes["due"] = None
+                card.update(changes)
+                card["dateLastActivity"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+                return 200, dict(card)
         if method == "GET" and (found := re.fullmatch(r"/1/cards/([0-9a-f]{24})", path)):
             with self._lock:
                 card = next((dict(card) for card in self.items["trello"] if card["id"] == found.group(1)), None)
             if card is None:
                 return 404, {"message": "The requested resource was not found."}
             card["dueComplete"] = card.get("dueComplete") in (True, "true")
+            members = card.get("idMembers") or []
+            card["idMembers"] = members.split(",") if isinstance(members, str) else members
             card.setdefault("dateLastActivity", "2026-01-01T00:00:00.000Z")
             return 200, card
         if (method, path) == ("GET", "/1/search/members"):

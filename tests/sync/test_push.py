@@ -10,7 +10,14 @@ from sync_vendors import CREATE, JIRA_TOKEN, TRELLO_KEY, TRELLO_TOKEN, Fault, Ve
 
 from handoff.store.db import transaction
 from handoff.sync.model import marker
-from handoff.sync.outbox import claim, close_connectors, configured_connectors, push_pending, retry_failed
+from handoff.sync.outbox import (
+    claim,
+    close_connectors,
+    configured_connectors,
+    push_pending,
+    retry_failed,
+    roster_of,
+)
 from handoff.sync.tables import task_sync
 from handoff.wiring import Parts
 
@@ -20,7 +27,7 @@ ALL = ("jira", "asana", "trello")
 def run_push(parts: Parts, *, target: str | None = None, at: datetime | None = None, sleeps: list | None = None):
     """One `handoff sync push` at `at` (default now), with every wait recorded instead of slept."""
     waits = [] if sleeps is None else sleeps
-    connectors = configured_connectors(parts.settings.sync, sleep=waits.append)
+    connectors = configured_connectors(parts.settings.sync, roster=roster_of(parts.sessions), sleep=waits.append)
     try:
         return push_pending(
             parts.sessions,

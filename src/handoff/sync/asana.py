@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -35,6 +36,22 @@ def task_payload(task: PushTask, *, project_gid: str) -> dict[str, Any]:
     return {"data": data}
 
 
+def update_payload(task: PushTask, fields: Sequence[str]) -> dict[str, Any]:
+    """The body of `PUT /api/1.0/tasks/{gid}`: the edited fields as values (null clears a due day or assignee).
+
+    Asana has no priority field of its own: a priority edit rewrites the notes, whose fact lines carry it."""
+    data: dict[str, Any] = {}
+    if "title" in fields:
+        data["name"] = " ".join(task.title.split())
+    if "due_date" in fields:
+        data["due_on"] = task.due_date.isoformat() if task.due_date else None
+    if "assignee" in fields:
+        data["assignee"] = task.assignee_email or None
+    if "priority" in fields:
+        data["notes"] = plain_description(task)
+    return {"data": data}
+
+
 def external_path(task: PushTask) -> str:
     return f"{TASKS_PATH}/{quote('external:' + task.marker, safe=':')}"
 
@@ -52,6 +69,12 @@ class AsanaConnector:
     def create(self, task: PushTask) -> RemoteLink:
         payload = task_payload(task, project_gid=task.destination or self.project_gid)
         return self._link(self.http.post(TASKS_PATH, json=payload, params={"opt_fields": OPT_FIELDS})["data"])
+
+    def update(self, remote_id: str, task: PushTask, fields: Sequence[str]) -> str | None:
+        payload = update_payload(task, fields)
+        if payload["data"]:
+            self.http.put(f"{TASKS_PATH}/{quote(remote_id)}", json=payload, params={"opt_fields": "gid"})
+        return None
 
     def read(self, remote_id: str) -> RemoteState | None:
         answer = self.http.get(f"{TASKS_PATH}/{quote(remote_id)}", params={"opt_fields": READ_FIELDS}, missing_ok=True)

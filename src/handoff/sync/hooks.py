@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from handoff.errors import BadSignature, Conflict, InvalidInput
 from handoff.store.db import transaction
 from handoff.sync import inbound
+from handoff.sync.people import explicit
 from handoff.sync.pullback import apply_remote, first_delivery, hook_secret, settle_delivery, store_hook_secret
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -67,7 +68,7 @@ def receive_jira(
         raise BadSignature("Jira webhooks are refused until HANDOFF_SYNC__JIRA__WEBHOOK_SECRET is set")
     if not inbound.jira_signed(secret.get_secret_value(), body, _header(headers, "X-Hub-Signature")):
         raise BadSignature("the X-Hub-Signature of this Jira delivery does not match")
-    state = inbound.jira_hook(_json(body))
+    state = inbound.jira_hook(_json(body), people=explicit(settings.jira.account_ids).by_remote)
     delivery = (_header(headers, "X-Atlassian-Webhook-Identifier") or "").strip() or inbound.body_id(body)
     return _once(sessions, "jira", delivery, [state] if state else [])
 
@@ -111,11 +112,14 @@ def _read_asana(settings: SyncSettings, gids: list[str]) -> list[inbound.RemoteS
 def receive_trello(
     sessions: sessionmaker[Session], settings: SyncSettings, body: bytes, headers: Mapping[str, str]
 ) -> HookAnswer:
-    trello = settings.trello
-    if trello.secret is None or not trello.callback_url:
-        raise BadSignature("Trello webhooks are refused until HANDOFF_SYNC__TRELLO__SECRET and __CALLBACK_URL are set")
+    trello, callback_url = settings.trello, settings.hook_url("trello")
+    if trello.secret is None or not callback_url:
+        raise BadSignature(
+            "Trello webhooks are refused until HANDOFF_SYNC__TRELLO__SECRET and __CALLBACK_URL "
+            "(or HANDOFF_SYNC__PUBLIC_URL) are set"
+        )
     signed = inbound.trello_signed(
-        trello.secret.get_secret_value(), body, trello.callback_url, _header(headers, "X-Trello-Webhook")
+        trello.secret.get_secret_value(), body, callback_url, _header(headers, "X-Trello-Webhook")
     )
     if not signed:
         raise BadSignature("the X-Trello-Webhook signature of this delivery does not match")

@@ -85,6 +85,10 @@ class VendorHttp:
     ) -> Any:
         return self.request("POST", path, json=json, params=params, idempotent=idempotent)
 
+    def put(self, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """A PUT sets values, so sending it twice is harmless: it is retried like a read."""
+        return self.request("PUT", path, json=json, params=params, idempotent=True)
+
     def request(
         self,
         method: str,

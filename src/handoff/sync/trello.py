@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
 from handoff.sync.inbound import RemoteState, trello_state
-from handoff.sync.model import PushTask, RemoteLink, plain_description
+from handoff.sync.model import PushTask, RemoteLink, plain_description, unknown_person
+from handoff.sync.people import People, match_board_members
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.extraction.model import TeamMember
     from handoff.sync.http import VendorHttp
 
 NAME = "trello"
 CARDS_PATH = "/1/cards"
 MEMBER_SEARCH_PATH = "/1/search/members"
-READ_FIELDS = "dueComplete,due,idList,dateLastActivity"
+READ_FIELDS = "dueComplete,due,idList,idMembers,dateLastActivity"
+MEMBER_FIELDS = "username,fullName"
+MEMBER_IDS_SETTING = "HANDOFF_SYNC__TRELLO__MEMBER_IDS"
 NAME_LIMIT = 16_384  # Trello's documented limits on a card's name and desc
 DESC_LIMIT = 16_384
 # Trello's due is a moment; a handoff due date is a day: the card is due at the end of it (UTC).
@@ -31,9 +36,29 @@ def card_params(task: PushTask, *, list_id: str, member_ids: list[str]) -> dict[
         "pos": "bottom",
     }
     if task.due_date:
-        params["due"] = datetime.combine(task.due_date, DUE_TIME).isoformat() + "Z"
+        params["due"] = _due(task)
     if member_ids:
         params["idMembers"] = ",".join(member_ids)
+    return params
+
+
+def _due(task: PushTask) -> str:
+    return datetime.combine(task.due_date, DUE_TIME).isoformat() + "Z" if task.due_date else "null"
+
+
+def update_params(task: PushTask, fields: Sequence[str], *, member_ids: list[str] | None) -> dict[str, str]:
+    """The query parameters of `PUT /1/cards/{id}`: the edited fields as values. `idMembers` replaces the card's
+    members (empty: none); `member_ids` None leaves them as they are (an assignee Trello does not know). Trello has
+    no priority: a priority edit rewrites the desc, whose fact lines carry it (and which keeps the marker)."""
+    params: dict[str, str] = {}
+    if "title" in fields:
+        params["name"] = " ".join(task.title.split())[:NAME_LIMIT]
+    if "due_date" in fields:
+        params["due"] = _due(task)
+    if "assignee" in fields and member_ids is not None:
+        params["idMembers"] = ",".join(member_ids)
+    if "priority" in fields:
+        params["desc"] = plain_description(task)[-DESC_LIMIT:]
     return params
 
 
@@ -49,6 +74,10 @@ class TrelloConnector:
     list_id: str
     done_list_id: str | None = None
     name: str = NAME
+    member_ids: dict[str, str] = field(default_factory=dict)  # HANDOFF_SYNC__TRELLO__MEMBER_IDS
+    # The roster the board's members are matched to (`people.match_board_members`); None: the mapping only.
+    roster: list[TeamMember] | None = None
+    _people: People | None = field(default=None, init=False, repr=False)
 
     def find(self, task: PushTask) -> RemoteLink | None:
         list_id = task.destination or self.list_id
@@ -59,18 +88,47 @@ class TrelloConnector:
         return None
 
     def create(self, task: PushTask) -> RemoteLink:
-        members = [member] if task.assignee_email and (member := self.member_id(task.assignee_email)) else []
-        return self._link(
-            self.http.post(
-                CARDS_PATH, params=card_params(task, list_id=task.destination or self.list_id, member_ids=members)
-            )
-        )
+        member = self.member_id(task.assignee_email) if task.assignee_email else None
+        params = card_params(task, list_id=task.destination or self.list_id, member_ids=[member] if member else [])
+        link = self._link(self.http.post(CARDS_PATH, params=params))
+        if task.assignee_email and not member:
+            link = replace(link, note=unknown_person(task, "Trello", MEMBER_IDS_SETTING, kept=False))
+        return link
+
+    def update(self, remote_id: str, task: PushTask, fields: Sequence[str]) -> str | None:
+        member_ids: list[str] | None = []
+        note = None
+        if "assignee" in fields and task.assignee_email:
+            member = self.member_id(task.assignee_email)
+            member_ids = [member] if member else None
+            if member is None:
+                note = unknown_person(task, "Trello", MEMBER_IDS_SETTING, kept=True)
+        params = update_params(task, fields, member_ids=member_ids)
+        if params:
+            self.http.put(f"{CARDS_PATH}/{remote_id}", params=params)
+        return note
 
     def read(self, remote_id: str) -> RemoteState | None:
         card = self.http.get(f"{CARDS_PATH}/{remote_id}", params={"fields": READ_FIELDS}, missing_ok=True)
-        return trello_state(card, done_list_id=self.done_list_id) if card else None
+        if not card:
+            return None
+        return trello_state(card, done_list_id=self.done_list_id, people=self.people().by_remote)
+
+    def people(self) -> People:
+        """The board's members matched to the roster, read once per connector (one push, pull or delivery)."""
+        if self._people is None:
+            members: list[dict[str, Any]] = []
+            if self.roster:
+                board = (self.http.get(f"/1/lists/{self.list_id}", params={"fields": "idBoard"}) or {}).get("idBoard")
+                if isinstance(board, str):
+                    members = self.http.get(f"/1/boards/{board}/members", params={"fields": MEMBER_FIELDS}) or []
+            self._people = match_board_members(members, self.roster or [], self.member_ids)
+        return self._people
 
     def member_id(self, email: str) -> str | None:
+        """The member id of a roster member: matched on the board, else Trello's member search by email."""
+        if known := self.people().remote_of(email):
+            return known
         found = self.http.get(MEMBER_SEARCH_PATH, params={"query": email, "limit": "1"}) or []
         return str(found[0]["id"]) if found and found[0].get("id") else None
 
