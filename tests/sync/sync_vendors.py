@@ -14,12 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 
 SHAPES = json.loads((Path(__file__).parent / "shapes.json").read_text(encoding="utf-8"))
 
 JIRA_EMAIL, JIRA_TOKEN, JIRA_PROJECT = "bot@example.com", "jira-token-0123456789", "HO"
 ASANA_TOKEN, ASANA_PROJECT = "asana-token-0123456789", "1200000000000001"
+ASANA_WORKSPACE = "1100000000000001"
 TRELLO_KEY, TRELLO_TOKEN = "trellokey0123456789", "trellotoken0123456789"
 TRELLO_LIST = "5f0000000000000000000001"
 JIRA_OTHER_PROJECT = "OPS"  # a second project, for the mapping
@@ -39,6 +41,11 @@ TRELLO_BOARD_MEMBERS = [
 CREATE = {"jira": ("POST", "/rest/api/3/issue"), "asana": ("POST", "/api/1.0/tasks"), "trello": ("POST", "/1/cards")}
 
 
+def _public(hook: dict[str, Any]) -> dict[str, Any]:
+    """A stored hook as the vendor shows it: without the secret kept beside it."""
+    return {key: value for key, value in hook.items() if not key.startswith("_")}
+
+
 @dataclass
 class Fault:
     """One scripted answer: a status (with Retry-After), or a lost answer (`drop`, `delay_s`), before or after the
@@ -56,6 +63,7 @@ class Vendors:
     """`with Vendors() as tools:` serves all three on one loopback port; `tools.items[vendor]` is what exists."""
 
     items: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"jira": [], "asana": [], "trello": []})
+    hooks: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"jira": [], "asana": [], "trello": []})
     requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     faults: dict[tuple[str, str], list[Fault]] = field(default_factory=dict)
@@ -111,6 +119,9 @@ class Vendors:
 
             def do_PUT(self) -> None:
                 vendors._handle(self, "PUT")
+
+            def do_DELETE(self) -> None:
+                vendors._handle(self, "DELETE")
 
             def log_message(self, format: str, *args: object) -> None:
                 return
@@ -181,7 +192,7 @@ class Vendors:
         return None
 
     def _route(self, handler, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
-        if path.startswith("/rest/api/3/"):
+        if path.startswith(("/rest/api/3/", "/rest/webhooks/")):
             return self._jira(handler, method, path, query, raw)
         if path.startswith("/api/1.0/"):
             return self._asana(handler, method, path, query, raw)
@@ -195,6 +206,8 @@ class Vendors:
         expected = "Basic " + base64.b64encode(f"{JIRA_EMAIL}:{JIRA_TOKEN}".encode()).decode()
         if handler.headers.get("Authorization") != expected:
             return 401, {"errorMessages": ["You are not authenticated."]}
+        if path.startswith("/rest/webhooks/1.0/webhook"):
+            return self._jira_webhooks(method, path, raw)
         if (method, path) == ("GET", "/rest/api/3/user/search"):
             account = JIRA_USERS.get(query.get("query", "").lower())
             return 200, [{"accountId": account, "accountType": "atlassian", "active": True}] if account else []
@@ -232,6 +245,28 @@ class Vendors:
                 issue = {"id": str(10000 + number), "key": f"{project}-{number}", "fields": body["fields"]}
                 self.items["jira"].append(issue)
             return 201, {"id": issue["id"], "key": issue["key"], "self": f"{self.url}/rest/api/3/issue/{issue['id']}"}
+        return 404, {"errorMessages": ["no such endpoint"]}
+
+    def _jira_webhooks(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
+        """Admin webhooks: list, register (checked against the documented body), delete."""
+        base = f"{self.url}/rest/webhooks/1.0/webhook"
+        if (method, path) == ("GET", "/rest/webhooks/1.0/webhook"):
+            with self._lock:
+                return 200, [_public(hook) for hook in self.hooks["jira"]]
+        if (method, path) == ("POST", "/rest/webhooks/1.0/webhook"):
+            body = json.loads(raw or b"null")
+            if problem := self._check("jira_register_webhook", body):
+                return 400, {"messages": [{"key": problem}]}
+            with self._lock:
+                number = next(self._ids)
+                hook = {"self": f"{base}/{number}", "lastUpdated": 1, **body}
+                hook.pop("secret", None)  # Jira never shows the secret again
+                self.hooks["jira"].append({**hook, "_secret": body.get("secret")})
+            return 201, hook
+        if method == "DELETE" and (found := re.fullmatch(r"/rest/webhooks/1.0/webhook/(\d+)", path)):
+            with self._lock:
+                self.hooks["jira"] = [h for h in self.hooks["jira"] if h["self"] != f"{base}/{found.group(1)}"]
+            return 204, None
         return 404, {"errorMessages": ["no such endpoint"]}
 
     def _jira_issue(self, issue_id: str) -> tuple[int, Any]:
@@ -282,6 +317,8 @@ class Vendors:
                 task.update(body["data"])
                 task["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
                 return 200, {"data": {"gid": task["gid"]}}
+        if path.startswith("/api/1.0/webhooks") or path.startswith("/api/1.0/projects/"):
+            return self._asana_webhooks(method, path, query, raw)
         if (method, path) == ("POST", "/api/1.0/tasks"):
             body = json.loads(raw or b"null")
             if problem := self._check("asana_create_task", body):
@@ -295,6 +332,53 @@ class Vendors:
                 task["permalink_url"] = f"https://app.asana.com/0/{ASANA_PROJECT}/{gid}"
                 self.items["asana"].append(task)
             return 201, {"data": task}
+        return 404, {"errors": [{"message": "no such endpoint"}]}
+
+    def _asana_webhooks(self, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        """Projects (for the workspace) and webhooks: list by workspace and resource, establish with the handshake
+        made to the target while the POST waits, delete. A second hook on the same resource and target is a 409."""
+        if (method, path) == ("GET", f"/api/1.0/projects/{ASANA_PROJECT}"):
+            return 200, {"data": {"gid": ASANA_PROJECT, "workspace": {"gid": ASANA_WORKSPACE}}}
+        if (method, path) == ("GET", "/api/1.0/webhooks"):
+            if query.get("workspace") != ASANA_WORKSPACE:
+                return 400, {"errors": [{"message": "workspace: Missing input"}]}
+            with self._lock:
+                found = [
+                    h
+                    for h in self.hooks["asana"]
+                    if h["resource"]["gid"] == query.get("resource", h["resource"]["gid"])
+                ]
+            return 200, {"data": [_public(hook) for hook in found]}
+        if (method, path) == ("POST", "/api/1.0/webhooks"):
+            body = json.loads(raw or b"null")
+            if problem := self._check("asana_create_webhook", body):
+                return 400, {"errors": [{"message": problem}]}
+            data = body["data"]
+            with self._lock:
+                twin = any(h["resource"]["gid"] == data["resource"] and h["target"] == data["target"]
+                           for h in self.hooks["asana"])  # fmt: skip
+            if twin:
+                return 409, {
+                    "errors": [{"message": "Duplicate webhook: one already exists for this resource and target"}]
+                }
+            secret = f"{next(self._ids):064x}"
+            try:
+                answer = httpx.post(data["target"], headers={"X-Hook-Secret": secret}, timeout=5.0)
+            except httpx.HTTPError as error:
+                return 400, {"errors": [{"message": f"The remote server could not be reached: {error}"}]}
+            if answer.status_code not in (200, 204) or answer.headers.get("X-Hook-Secret") != secret:
+                return 400, {
+                    "errors": [{"message": f"The remote server did not complete the handshake ({answer.status_code})"}]
+                }
+            with self._lock:
+                gid = str(1400000000000000 + next(self._ids))
+                hook = {"gid": gid, "resource": {"gid": data["resource"]}, "target": data["target"], "active": True}
+                self.hooks["asana"].append({**hook, "_secret": secret})
+            return 201, {"data": hook}
+        if method == "DELETE" and (found := re.fullmatch(r"/api/1.0/webhooks/(\d+)", path)):
+            with self._lock:
+                self.hooks["asana"] = [hook for hook in self.hooks["asana"] if hook["gid"] != found.group(1)]
+            return 200, {"data": {}}
         return 404, {"errors": [{"message": "no such endpoint"}]}
 
     # ---- Trello --------------------------------------------------------------------------------------------
@@ -337,6 +421,33 @@ class Vendors:
         if (method, path) == ("GET", "/1/search/members"):
             member = TRELLO_MEMBERS.get(query.get("query", "").lower())
             return 200, [{"id": member, "username": "ana"}] if member else []
+        if (method, path) == ("GET", f"/1/tokens/{TRELLO_TOKEN}/webhooks"):
+            with self._lock:
+                return 200, [{k: v for k, v in hook.items()} for hook in self.hooks["trello"]]
+        if (method, path) == ("POST", "/1/webhooks"):
+            if problem := self._check("trello_create_webhook", query):
+                return 400, {"message": problem}
+            with self._lock:
+                twin = any(h["callbackURL"] == query["callbackURL"] and h["idModel"] == query["idModel"]
+                           for h in self.hooks["trello"])  # fmt: skip
+            if twin:
+                return 400, {"message": "A webhook with that callback, model, and token already exists"}
+            try:
+                checked = httpx.head(query["callbackURL"], timeout=5.0)
+            except httpx.HTTPError:
+                checked = None
+            if checked is None or checked.status_code != 200:
+                return 400, {"message": "URL (callbackURL) did not return 200 status code"}
+            with self._lock:
+                hook_id = f"{0x6B0000000000000000000000 + next(self._ids):024x}"
+                hook = {"id": hook_id, "idModel": query["idModel"], "callbackURL": query["callbackURL"], "active": True}
+                hook["description"] = query.get("description", "")
+                self.hooks["trello"].append(hook)
+            return 200, dict(hook)
+        if method == "DELETE" and (found := re.fullmatch(r"/1/webhooks/([0-9a-f]{24})", path)):
+            with self._lock:
+                self.hooks["trello"] = [hook for hook in self.hooks["trello"] if hook["id"] != found.group(1)]
+            return 200, {}
         if (method, path) == ("POST", "/1/cards"):
             if problem := self._check("trello_create_card", query):
                 return 400, {"message": problem}

@@ -1,4 +1,4 @@
-"""`handoff sync push` and `pull`: the outbox of accepted tasks out to Jira, Asana and Trello, their changes back."""
+"""`handoff sync push`, `pull`, `hooks register`: accepted tasks out to Jira, Asana and Trello, their changes back."""
 
 from __future__ import annotations
 
@@ -98,3 +98,38 @@ def register(app: typer.Typer) -> None:
                 say(f"{item['task_id']} ← {item['target']}: {item['outcome']}{note}")
             say(", ".join(f"{counts[name]} {name}" for name in ("applied", "unchanged", "stale", "gone", "failed")))
         raise typer.Exit(EXIT_PENDING if report.counts.get("failed") else EXIT_OK)
+
+    hooks_app = typer.Typer(help="The tools' webhooks to this service (docs/sync.md, Webhooks).", no_args_is_help=True)
+    sync_app.add_typer(hooks_app, name="hooks")
+
+    @hooks_app.command("register")
+    def register_command(
+        target: str | None = typer.Option(None, "--target", help="Only this target: jira, asana or trello."),
+        as_json: bool = typer.Option(False, "--json", help="Print each target's registration as one JSON document."),
+    ) -> None:
+        """Register each configured tool's webhook to <HANDOFF_SYNC__PUBLIC_URL>/v1/hooks/<tool>; a hook already there
+        is reused, so running it again makes nothing twice. The service must be up and reachable: Asana makes its
+        handshake and Trello its HEAD check while the hook is made. Exit 0: all registered; 4: some failed."""
+        from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
+        from handoff.sync.registration import register_hooks
+        from handoff.wiring import build
+
+        parts = build()
+        try:
+            if not parts.settings.sync.targets():
+                raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
+            parts.migrate()
+            results = register_hooks(parts.sessions, parts.settings.sync, target=target)
+        finally:
+            parts.close()
+        if as_json:
+            emit_json({"hooks": [result.as_dict() for result in results]})
+        else:
+            for result in results:
+                if result.outcome == "failed":
+                    say(f"{result.target}: failed  {result.detail}")
+                else:
+                    said = "registered" if result.outcome == "created" else "already registered, reused"
+                    say(f"{result.target}: {said} (hook {result.hook_id}) → {result.url}")
+        raise typer.Exit(EXIT_FAILED if any(result.outcome == "failed" for result in results) else EXIT_OK)

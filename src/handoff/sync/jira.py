@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from handoff.errors import InvalidInput
 from handoff.sync.inbound import RemoteState, jira_state
 from handoff.sync.model import PushTask, RemoteLink, facts, unknown_person
 from handoff.sync.people import People
@@ -22,6 +23,8 @@ SUMMARY_LIMIT = 255  # Jira refuses a longer summary
 LABEL = "handoff"
 READ_FIELDS = "status,assignee,duedate,updated"
 ACCOUNT_IDS_SETTING = "HANDOFF_SYNC__JIRA__ACCOUNT_IDS"
+WEBHOOKS_PATH = "/rest/webhooks/1.0/webhook"  # admin webhooks: an administrator's API token registers them
+HOOK_EVENTS = ["jira:issue_updated"]
 
 
 def _text(value: str) -> dict[str, Any]:
@@ -109,6 +112,23 @@ def edit_payload(
     return {"fields": values}
 
 
+def hook_payload(url: str, *, project_key: str, secret: str) -> dict[str, Any]:
+    """The body of `POST /rest/webhooks/1.0/webhook`: issue updates of the project, to `url`, signed."""
+    return {
+        "name": f"handoff ({project_key})",
+        "url": url,
+        "events": HOOK_EVENTS,
+        "filters": {"issue-related-events-section": f'project = "{project_key}"'},
+        "excludeBody": False,
+        "secret": secret,
+    }
+
+
+def _hook_id(hook: dict[str, Any]) -> str:
+    """An admin webhook's id: the last part of its `self` URL (`.../rest/webhooks/1.0/webhook/3`)."""
+    return str(hook.get("id") or str(hook.get("self") or "").rstrip("/").rsplit("/", 1)[-1])
+
+
 def search_payload(task: PushTask, *, project_key: str) -> dict[str, Any]:
     """The body of `POST /rest/api/3/search/jql` that finds the task's issue by its label."""
     jql = f'project = "{project_key}" AND labels = "{task.marker}" ORDER BY created ASC'
@@ -173,6 +193,25 @@ class JiraConnector:
             if user.get("accountId") and user.get("active", True):
                 return str(user["accountId"])
         return None
+
+    def find_hook(self, url: str) -> str | None:
+        """The id of the admin webhook that already delivers to `url`, or None."""
+        for hook in self.http.get(WEBHOOKS_PATH) or []:
+            if isinstance(hook, dict) and hook.get("url") == url:
+                return _hook_id(hook)
+        return None
+
+    def create_hook(self, url: str, secret: str | None) -> str:
+        """An admin webhook for the project's issue updates, signed with `secret` (`X-Hub-Signature`)."""
+        if not secret:
+            raise InvalidInput(
+                "set HANDOFF_SYNC__JIRA__WEBHOOK_SECRET first: /v1/hooks/jira refuses unsigned deliveries"
+            )
+        body = hook_payload(url, project_key=self.project_key, secret=secret)
+        return _hook_id(self.http.post(WEBHOOKS_PATH, json=body) or {})
+
+    def delete_hook(self, hook_id: str) -> None:
+        self.http.delete(f"{WEBHOOKS_PATH}/{quote(hook_id)}")
 
     def _link(self, issue: dict[str, Any]) -> RemoteLink:
         key = issue.get("key")

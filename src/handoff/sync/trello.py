@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any
 
+from handoff.errors import InvalidInput
 from handoff.sync.inbound import RemoteState, trello_state
 from handoff.sync.model import PushTask, RemoteLink, plain_description, unknown_person
 from handoff.sync.people import People, match_board_members
@@ -20,6 +21,7 @@ CARDS_PATH = "/1/cards"
 MEMBER_SEARCH_PATH = "/1/search/members"
 READ_FIELDS = "dueComplete,due,idList,idMembers,dateLastActivity"
 MEMBER_FIELDS = "username,fullName"
+WEBHOOKS_PATH = "/1/webhooks"
 MEMBER_IDS_SETTING = "HANDOFF_SYNC__TRELLO__MEMBER_IDS"
 NAME_LIMIT = 16_384  # Trello's documented limits on a card's name and desc
 DESC_LIMIT = 16_384
@@ -114,13 +116,38 @@ class TrelloConnector:
             return None
         return trello_state(card, done_list_id=self.done_list_id, people=self.people().by_remote)
 
+    def board_id(self) -> str | None:
+        board = (self.http.get(f"/1/lists/{self.list_id}", params={"fields": "idBoard"}) or {}).get("idBoard")
+        return board if isinstance(board, str) else None
+
+    def find_hook(self, url: str) -> str | None:
+        """The id of this token's webhook that delivers to `url`, or None (Trello lists webhooks by token)."""
+        token = self.http.params.get("token", "")
+        for hook in self.http.get(f"/1/tokens/{token}/webhooks") or []:
+            if isinstance(hook, dict) and hook.get("callbackURL") == url:
+                return str(hook["id"])
+        return None
+
+    def create_hook(self, url: str, secret: str | None) -> str:
+        """A webhook on the list's board (cards moved to the done list included); Trello checks `url` with a HEAD."""
+        if not secret:
+            raise InvalidInput("set HANDOFF_SYNC__TRELLO__SECRET first: /v1/hooks/trello refuses unsigned deliveries")
+        board = self.board_id()
+        if board is None:
+            raise InvalidInput(f"the Trello list {self.list_id} names no board; check HANDOFF_SYNC__TRELLO__LIST_ID")
+        params = {"callbackURL": url, "idModel": board, "description": "handoff: card changes back to handoff"}
+        return str(self.http.post(WEBHOOKS_PATH, params=params)["id"])
+
+    def delete_hook(self, hook_id: str) -> None:
+        self.http.delete(f"{WEBHOOKS_PATH}/{hook_id}")
+
     def people(self) -> People:
         """The board's members matched to the roster, read once per connector (one push, pull or delivery)."""
         if self._people is None:
             members: list[dict[str, Any]] = []
             if self.roster:
-                board = (self.http.get(f"/1/lists/{self.list_id}", params={"fields": "idBoard"}) or {}).get("idBoard")
-                if isinstance(board, str):
+                board = self.board_id()
+                if board is not None:
                     members = self.http.get(f"/1/boards/{board}/members", params={"fields": MEMBER_FIELDS}) or []
             self._people = match_board_members(members, self.roster or [], self.member_ids)
         return self._people
