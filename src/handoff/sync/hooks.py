@@ -91,20 +91,23 @@ def receive_asana(
     if secret is None or not inbound.asana_signed(secret, body, _header(headers, "X-Hook-Signature")):
         raise BadSignature("the X-Hook-Signature of this Asana delivery does not match (or no handshake was made)")
     gids = inbound.asana_hook(_json(body))
-    states = _read_asana(settings, gids) if gids else []
+    states = _read(sessions, settings, "asana", gids) if gids else []
     return _once(sessions, "asana", inbound.body_id(body), states)
 
 
-def _read_asana(settings: SyncSettings, gids: list[str]) -> list[inbound.RemoteState]:
-    """Asana's events carry ids only: each task is read as it is now (before any transaction opens)."""
-    from handoff.sync.outbox import close_connectors, configured_connectors
+def _read(
+    sessions: sessionmaker[Session], settings: SyncSettings, target: str, remote_ids: list[str]
+) -> list[inbound.RemoteState]:
+    """Items a delivery names without their state (Asana's events, Trello's member actions), each read as it is
+    now, before any transaction opens; the roster names the tool's people."""
+    from handoff.sync.outbox import close_connectors, configured_connectors, roster_of
 
-    connectors = configured_connectors(settings)
+    connectors = configured_connectors(settings, roster=roster_of(sessions) if target == "trello" else None)
     try:
-        connector = connectors.get("asana")
+        connector = connectors.get(target)
         if connector is None:
             return []
-        return [state for gid in gids[:100] if (state := connector.read(gid)) is not None]
+        return [state for remote_id in remote_ids[:100] if (state := connector.read(remote_id)) is not None]
     finally:
         close_connectors(connectors)
 
@@ -123,8 +126,12 @@ def receive_trello(
     )
     if not signed:
         raise BadSignature("the X-Trello-Webhook signature of this delivery does not match")
-    action_id, state = inbound.trello_hook(_json(body), done_list_id=trello.done_list_id)
-    return _once(sessions, "trello", action_id or inbound.body_id(body), [state] if state else [])
+    payload = _json(body)
+    action_id, state = inbound.trello_hook(payload, done_list_id=trello.done_list_id)
+    states = [state] if state else []
+    if (card_id := inbound.trello_member_card(payload)) is not None:
+        states = _read(sessions, settings, "trello", [card_id])
+    return _once(sessions, "trello", action_id or inbound.body_id(body), states)
 
 
 RECEIVERS = {"jira": receive_jira, "asana": receive_asana, "trello": receive_trello}

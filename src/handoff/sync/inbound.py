@@ -231,6 +231,19 @@ def trello_hook(payload: Any, *, done_list_id: str | None = None) -> tuple[str |
     return action_id, trello_state(card, done_list_id=done_list_id, at=action.get("date"))
 
 
+MEMBER_ACTIONS = ("addMemberToCard", "removeMemberFromCard")
+
+
+def trello_member_card(payload: Any) -> str | None:
+    """The card id of a Trello member action (someone added to or taken off a card): such an action names the
+    member, not the card's members after it, so the card is read after (like Asana's events)."""
+    action = _dict(_dict(payload).get("action"))
+    if action.get("type") not in MEMBER_ACTIONS:
+        return None
+    card_id = _dict(_dict(action.get("data")).get("card")).get("id")
+    return card_id if isinstance(card_id, str) else None
+
+
 # ---- deciding what changes -------------------------------------------------------------------------------------
 
 
