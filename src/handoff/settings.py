@@ -311,7 +311,11 @@ class Settings(BaseSettings):
         for name in ("jira", "asana", "trello"):
             section = getattr(self.sync, name)
             defaults = type(section).model_fields
-            given = [key for key, value in section.__dict__.items() if value != defaults[key].default]
+            given = [
+                key
+                for key, value in section.__dict__.items()
+                if value != defaults[key].get_default(call_default_factory=True)
+            ]
             if given and not section.configured:
                 found.append(f"HANDOFF_SYNC__{name.upper()}__* is partly set: {name} stays off until all are set")
         return found
