@@ -47,7 +47,7 @@ def test_an_edit_after_the_push_reaches_every_item_once(sync_parts, vendors, acc
     _edit(sync_parts, task_id, title="Send the signed SOW to Globex", due_date="2026-04-15", priority="urgent")
     assert {row["status"] for row in rows(sync_parts, task_id).values()} == {"pending"}
     report = run_push(sync_parts)
-    assert [(o.target, o.status, o.created) for o in report.outcomes] == [(t, "sent", False) for t in ALL]
+    assert sorted((o.target, o.status, o.created) for o in report.outcomes) == [(t, "sent", False) for t in sorted(ALL)]
     assert vendors.violations == []
     issue, asana, card = (vendors.items[vendor] for vendor in ALL)
     assert len(issue) == len(asana) == len(card) == 1  # updated, never made again
