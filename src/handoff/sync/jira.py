@@ -67,7 +67,7 @@ def adf_document(task: PushTask) -> dict[str, Any]:
     return {"type": "doc", "version": 1, "content": content}
 
 
-def _summary(task: PushTask) -> str:
+def summary_text(task: PushTask) -> str:
     return " ".join(task.title.split())[:SUMMARY_LIMIT]
 
 
@@ -78,7 +78,7 @@ def issue_payload(
     fields: dict[str, Any] = {
         "project": {"key": project_key},
         "issuetype": {"name": issue_type},
-        "summary": _summary(task),
+        "summary": summary_text(task),
         "description": adf_document(task),
         "labels": [LABEL, task.marker],
     }
@@ -102,7 +102,7 @@ def edit_payload(
     left out."""
     values: dict[str, Any] = {}
     if "title" in fields:
-        values["summary"] = _summary(task)
+        values["summary"] = summary_text(task)
     if "due_date" in fields:
         values["duedate"] = task.due_date.isoformat() if task.due_date else None
     if "assignee" in fields and account_id is not KEEP:
