@@ -246,3 +246,13 @@ def test_an_unconfigured_target_is_refused_by_name(sync_parts) -> None:
 
     with pytest.raises(InvalidInput, match="not configured"):
         push_pending(sync_parts.sessions, {}, target="jira")
+
+
+@pytest.mark.parametrize("vendor", ALL)
+def test_403_is_refused_with_the_settings_to_check_and_nothing_made(sync_parts, vendors, accepted_task, vendor) -> None:
+    task_id = accepted_task(targets=(vendor,))
+    vendors.fail(vendor, Fault(status=403))
+    outcome = run_push(sync_parts).outcomes[0]
+    assert outcome.status == "failed" and "HTTP 403, the account may not do this" in outcome.error
+    assert f"HANDOFF_SYNC__{vendor.upper()}__" in outcome.error
+    assert rows(sync_parts, task_id)[vendor]["status"] == "failed" and vendors.items[vendor] == []
