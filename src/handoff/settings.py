@@ -169,6 +169,13 @@ class JiraSettings(BaseModel):
     issue_type: str = "Task"
     # The secret set on the Jira admin webhook: deliveries to /v1/hooks/jira are refused unless signed with it.
     webhook_secret: SecretStr | None = None
+    # Team member email -> Atlassian accountId, for people whose email Jira hides (user search cannot find them,
+    # and their changes come back with an accountId only): '{"ana@ourco.example": "5b10ac8d82e05b22cc7d4ef5"}'.
+    account_ids: dict[str, str] = Field(default_factory=dict)
+    # handoff priority -> the Jira priority's name (Jira's default scheme); '{}' leaves Jira's priority alone.
+    priorities: dict[str, str] = Field(
+        default_factory=lambda: {"urgent": "Highest", "high": "High", "normal": "Medium", "low": "Low"}
+    )
 
     @property
     def configured(self) -> bool:
@@ -198,6 +205,8 @@ class TrelloSettings(BaseModel):
     secret: SecretStr | None = None
     callback_url: str | None = None  # as given to POST /1/webhooks: https://handoff.example/v1/hooks/trello
     done_list_id: str | None = None  # a card moved to this list is done (besides Trello's own "due complete")
+    # Team member email -> Trello member id, for members the board's usernames and full names do not match.
+    member_ids: dict[str, str] = Field(default_factory=dict)
 
     @property
     def configured(self) -> bool:
@@ -227,6 +236,15 @@ class SyncSettings(BaseModel):
     pull_interval_s: float = Field(900.0, gt=0.0, le=86_400.0)
     # Which Jira project, Asana project or Trello list a project's or account's tasks go to; None: home/sync.yaml.
     mapping_path: Path | None = None
+    # Where the tools reach this service (https://handoff.example): `handoff sync hooks register` gives them
+    # <public_url>/v1/hooks/<tool>. Trello's HANDOFF_SYNC__TRELLO__CALLBACK_URL, when set, wins for Trello.
+    public_url: str | None = None
+
+    def hook_url(self, target: str) -> str | None:
+        """The webhook URL a tool is given (and Trello's signatures are computed over); None when not known."""
+        if target == "trello" and self.trello.callback_url:
+            return self.trello.callback_url
+        return f"{self.public_url.rstrip('/')}/v1/hooks/{target}" if self.public_url else None
 
     def targets(self) -> list[str]:
         """The configured targets, in a fixed order."""
@@ -310,7 +328,11 @@ class Settings(BaseSettings):
         for name in ("jira", "asana", "trello"):
             section = getattr(self.sync, name)
             defaults = type(section).model_fields
-            given = [key for key, value in section.__dict__.items() if value != defaults[key].default]
+            given = [
+                key
+                for key, value in section.__dict__.items()
+                if value != defaults[key].get_default(call_default_factory=True)
+            ]
             if given and not section.configured:
                 found.append(f"HANDOFF_SYNC__{name.upper()}__* is partly set: {name} stays off until all are set")
         return found

@@ -28,7 +28,7 @@ PURE_MODULES = (
     *(f"alerts/{name}.py" for name in ("rules", "digest", "scoring")),
     "loop/templates.py",
     "access/masking.py",
-    *(f"sync/{name}.py" for name in ("model", "inbound", "jira", "asana", "trello")),
+    *(f"sync/{name}.py" for name in ("model", "inbound", "people", "files", "jira", "asana", "trello")),
     *(f"risk/{name}.py" for name in ("learners", "single_row", "columns", "evaluation", "features", "explain")),
     *(f"risk/{name}.py" for name in ("similar", "kickoff")),
 )

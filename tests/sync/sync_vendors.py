@@ -14,20 +14,36 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 
 SHAPES = json.loads((Path(__file__).parent / "shapes.json").read_text(encoding="utf-8"))
 
 JIRA_EMAIL, JIRA_TOKEN, JIRA_PROJECT = "bot@example.com", "jira-token-0123456789", "HO"
 ASANA_TOKEN, ASANA_PROJECT = "asana-token-0123456789", "1200000000000001"
+ASANA_WORKSPACE = "1100000000000001"
 TRELLO_KEY, TRELLO_TOKEN = "trellokey0123456789", "trellotoken0123456789"
 TRELLO_LIST = "5f0000000000000000000001"
 JIRA_OTHER_PROJECT = "OPS"  # a second project, for the mapping
 # The people each tool knows, by email (Jira accountIds, Trello member ids).
 JIRA_USERS = {"ana@ourco.example": "5b10ac8d82e05b22cc7d4ef5"}
+# A Jira user whose email their privacy setting hides: user search by email finds nobody, issues show no email.
+JIRA_HIDDEN = {"bo@ourco.example": "5b10ac8d82e05b22cc7d4eb0"}
 TRELLO_MEMBERS = {"ana@ourco.example": "5f00000000000000000000aa"}
+TRELLO_BOARD = "5f00000000000000000000b0"
+# The board's members as Trello shows them to another member: ids, usernames and full names, never an email.
+TRELLO_BOARD_MEMBERS = [
+    {"id": "5f00000000000000000000aa", "username": "analima", "fullName": "Ana Lima"},
+    {"id": "5f00000000000000000000bb", "username": "bo_t", "fullName": "Bo Tanaka"},
+    {"id": "5f00000000000000000000cc", "username": "sam", "fullName": "Sam Lee"},
+]
 
 CREATE = {"jira": ("POST", "/rest/api/3/issue"), "asana": ("POST", "/api/1.0/tasks"), "trello": ("POST", "/1/cards")}
+
+
+def _public(hook: dict[str, Any]) -> dict[str, Any]:
+    """A stored hook as the vendor shows it: without the secret kept beside it."""
+    return {key: value for key, value in hook.items() if not key.startswith("_")}
 
 
 @dataclass
@@ -47,6 +63,7 @@ class Vendors:
     """`with Vendors() as tools:` serves all three on one loopback port; `tools.items[vendor]` is what exists."""
 
     items: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"jira": [], "asana": [], "trello": []})
+    hooks: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"jira": [], "asana": [], "trello": []})
     requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     faults: dict[tuple[str, str], list[Fault]] = field(default_factory=dict)
@@ -100,6 +117,12 @@ class Vendors:
             def do_POST(self) -> None:
                 vendors._handle(self, "POST")
 
+            def do_PUT(self) -> None:
+                vendors._handle(self, "PUT")
+
+            def do_DELETE(self) -> None:
+                vendors._handle(self, "DELETE")
+
             def log_message(self, format: str, *args: object) -> None:
                 return
 
@@ -145,10 +168,11 @@ class Vendors:
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        data = b"" if status == 204 else json.dumps(body).encode()  # a 204 has no body
         try:
             handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
+            if data:
+                handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 handler.send_header(name, value)
@@ -168,7 +192,7 @@ class Vendors:
         return None
 
     def _route(self, handler, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
-        if path.startswith("/rest/api/3/"):
+        if path.startswith(("/rest/api/3/", "/rest/webhooks/")):
             return self._jira(handler, method, path, query, raw)
         if path.startswith("/api/1.0/"):
             return self._asana(handler, method, path, query, raw)
@@ -182,12 +206,24 @@ class Vendors:
         expected = "Basic " + base64.b64encode(f"{JIRA_EMAIL}:{JIRA_TOKEN}".encode()).decode()
         if handler.headers.get("Authorization") != expected:
             return 401, {"errorMessages": ["You are not authenticated."]}
+        if path.startswith("/rest/webhooks/1.0/webhook"):
+            return self._jira_webhooks(method, path, raw)
         if (method, path) == ("GET", "/rest/api/3/user/search"):
             account = JIRA_USERS.get(query.get("query", "").lower())
             return 200, [{"accountId": account, "accountType": "atlassian", "active": True}] if account else []
         if method == "GET" and (found := re.fullmatch(r"/rest/api/3/issue/([^/]+)", path)):
             return self._jira_issue(found.group(1))
         body = json.loads(raw or b"null")
+        if method == "PUT" and (found := re.fullmatch(r"/rest/api/3/issue/([^/]+)", path)):
+            if problem := self._check("jira_edit_issue", body):
+                return 400, {"errorMessages": [problem], "errors": {}}
+            with self._lock:
+                issue = next((i for i in self.items["jira"] if found.group(1) in (i["id"], i["key"])), None)
+                if issue is None:
+                    return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}
+                issue["fields"].update(body["fields"])
+                issue["fields"]["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+            return 204, None
         if (method, path) == ("POST", "/rest/api/3/search/jql"):
             if problem := self._check("jira_search_jql", body):
                 return 400, {"errorMessages": [problem]}
@@ -211,9 +247,31 @@ class Vendors:
             return 201, {"id": issue["id"], "key": issue["key"], "self": f"{self.url}/rest/api/3/issue/{issue['id']}"}
         return 404, {"errorMessages": ["no such endpoint"]}
 
+    def _jira_webhooks(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
+        """Admin webhooks: list, register (checked against the documented body), delete."""
+        base = f"{self.url}/rest/webhooks/1.0/webhook"
+        if (method, path) == ("GET", "/rest/webhooks/1.0/webhook"):
+            with self._lock:
+                return 200, [_public(hook) for hook in self.hooks["jira"]]
+        if (method, path) == ("POST", "/rest/webhooks/1.0/webhook"):
+            body = json.loads(raw or b"null")
+            if problem := self._check("jira_register_webhook", body):
+                return 400, {"messages": [{"key": problem}]}
+            with self._lock:
+                number = next(self._ids)
+                hook = {"self": f"{base}/{number}", "lastUpdated": 1, **body}
+                hook.pop("secret", None)  # Jira never shows the secret again
+                self.hooks["jira"].append({**hook, "_secret": body.get("secret")})
+            return 201, hook
+        if method == "DELETE" and (found := re.fullmatch(r"/rest/webhooks/1.0/webhook/(\d+)", path)):
+            with self._lock:
+                self.hooks["jira"] = [h for h in self.hooks["jira"] if h["self"] != f"{base}/{found.group(1)}"]
+            return 204, None
+        return 404, {"errorMessages": ["no such endpoint"]}
+
     def _jira_issue(self, issue_id: str) -> tuple[int, Any]:
         """`GET /rest/api/3/issue/{id}`: what pull reads (status with its category, assignee, duedate, updated)."""
-        emails = {account: email for email, account in JIRA_USERS.items()}
+        emails = {account: email for email, account in JIRA_USERS.items()}  # JIRA_HIDDEN's stay hidden
         with self._lock:
             issue = next((issue for issue in self.items["jira"] if issue["id"] == issue_id), None)
             if issue is None:
@@ -248,6 +306,19 @@ class Vendors:
             task.setdefault("completed", False)
             task.setdefault("modified_at", "2026-01-01T00:00:00.000Z")
             return 200, {"data": task}
+        if method == "PUT" and (found := re.fullmatch(r"/api/1.0/tasks/(\d+)", path)):
+            body = json.loads(raw or b"null")
+            if problem := self._check("asana_update_task", body):
+                return 400, {"errors": [{"message": problem}]}
+            with self._lock:
+                task = next((task for task in self.items["asana"] if task["gid"] == found.group(1)), None)
+                if task is None:
+                    return 404, {"errors": [{"message": "task: Unknown object"}]}
+                task.update(body["data"])
+                task["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+                return 200, {"data": {"gid": task["gid"]}}
+        if path.startswith("/api/1.0/webhooks") or path.startswith("/api/1.0/projects/"):
+            return self._asana_webhooks(method, path, query, raw)
         if (method, path) == ("POST", "/api/1.0/tasks"):
             body = json.loads(raw or b"null")
             if problem := self._check("asana_create_task", body):
@@ -263,6 +334,53 @@ class Vendors:
             return 201, {"data": task}
         return 404, {"errors": [{"message": "no such endpoint"}]}
 
+    def _asana_webhooks(self, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
+        """Projects (for the workspace) and webhooks: list by workspace and resource, establish with the handshake
+        made to the target while the POST waits, delete. A second hook on the same resource and target is a 409."""
+        if (method, path) == ("GET", f"/api/1.0/projects/{ASANA_PROJECT}"):
+            return 200, {"data": {"gid": ASANA_PROJECT, "workspace": {"gid": ASANA_WORKSPACE}}}
+        if (method, path) == ("GET", "/api/1.0/webhooks"):
+            if query.get("workspace") != ASANA_WORKSPACE:
+                return 400, {"errors": [{"message": "workspace: Missing input"}]}
+            with self._lock:
+                found = [
+                    h
+                    for h in self.hooks["asana"]
+                    if h["resource"]["gid"] == query.get("resource", h["resource"]["gid"])
+                ]
+            return 200, {"data": [_public(hook) for hook in found]}
+        if (method, path) == ("POST", "/api/1.0/webhooks"):
+            body = json.loads(raw or b"null")
+            if problem := self._check("asana_create_webhook", body):
+                return 400, {"errors": [{"message": problem}]}
+            data = body["data"]
+            with self._lock:
+                twin = any(h["resource"]["gid"] == data["resource"] and h["target"] == data["target"]
+                           for h in self.hooks["asana"])  # fmt: skip
+            if twin:
+                return 409, {
+                    "errors": [{"message": "Duplicate webhook: one already exists for this resource and target"}]
+                }
+            secret = f"{next(self._ids):064x}"
+            try:
+                answer = httpx.post(data["target"], headers={"X-Hook-Secret": secret}, timeout=5.0)
+            except httpx.HTTPError as error:
+                return 400, {"errors": [{"message": f"The remote server could not be reached: {error}"}]}
+            if answer.status_code not in (200, 204) or answer.headers.get("X-Hook-Secret") != secret:
+                return 400, {
+                    "errors": [{"message": f"The remote server did not complete the handshake ({answer.status_code})"}]
+                }
+            with self._lock:
+                gid = str(1400000000000000 + next(self._ids))
+                hook = {"gid": gid, "resource": {"gid": data["resource"]}, "target": data["target"], "active": True}
+                self.hooks["asana"].append({**hook, "_secret": secret})
+            return 201, {"data": hook}
+        if method == "DELETE" and (found := re.fullmatch(r"/api/1.0/webhooks/(\d+)", path)):
+            with self._lock:
+                self.hooks["asana"] = [hook for hook in self.hooks["asana"] if hook["gid"] != found.group(1)]
+            return 200, {"data": {}}
+        return 404, {"errors": [{"message": "no such endpoint"}]}
+
     # ---- Trello --------------------------------------------------------------------------------------------
 
     def _trello(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any]:
@@ -271,19 +389,65 @@ class Vendors:
         if method == "GET" and path == f"/1/lists/{TRELLO_LIST}/cards":
             with self._lock:
                 return 200, [dict(card) for card in self.items["trello"] if card["idList"] == TRELLO_LIST]
+        if (method, path) == ("GET", f"/1/lists/{TRELLO_LIST}"):
+            return 200, {"id": TRELLO_LIST, "idBoard": TRELLO_BOARD}
         if method == "GET" and path.startswith("/1/lists/"):
             return 404, {"message": "model not found"}
+        if (method, path) == ("GET", f"/1/boards/{TRELLO_BOARD}/members"):
+            return 200, [dict(member) for member in TRELLO_BOARD_MEMBERS]
+        if method == "PUT" and (found := re.fullmatch(r"/1/cards/([0-9a-f]{24})", path)):
+            if problem := self._check("trello_update_card", query):
+                return 400, {"message": problem}
+            with self._lock:
+                card = next((card for card in self.items["trello"] if card["id"] == found.group(1)), None)
+                if card is None:
+                    return 404, {"message": "The requested resource was not found."}
+                changes = {key: value for key, value in query.items() if key not in ("key", "token")}
+                if changes.get("due") == "null":
+                    changes["due"] = None
+                card.update(changes)
+                card["dateLastActivity"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+                return 200, dict(card)
         if method == "GET" and (found := re.fullmatch(r"/1/cards/([0-9a-f]{24})", path)):
             with self._lock:
                 card = next((dict(card) for card in self.items["trello"] if card["id"] == found.group(1)), None)
             if card is None:
                 return 404, {"message": "The requested resource was not found."}
             card["dueComplete"] = card.get("dueComplete") in (True, "true")
+            members = card.get("idMembers") or []
+            card["idMembers"] = members.split(",") if isinstance(members, str) else members
             card.setdefault("dateLastActivity", "2026-01-01T00:00:00.000Z")
             return 200, card
         if (method, path) == ("GET", "/1/search/members"):
             member = TRELLO_MEMBERS.get(query.get("query", "").lower())
             return 200, [{"id": member, "username": "ana"}] if member else []
+        if (method, path) == ("GET", f"/1/tokens/{TRELLO_TOKEN}/webhooks"):
+            with self._lock:
+                return 200, [{k: v for k, v in hook.items()} for hook in self.hooks["trello"]]
+        if (method, path) == ("POST", "/1/webhooks"):
+            if problem := self._check("trello_create_webhook", query):
+                return 400, {"message": problem}
+            with self._lock:
+                twin = any(h["callbackURL"] == query["callbackURL"] and h["idModel"] == query["idModel"]
+                           for h in self.hooks["trello"])  # fmt: skip
+            if twin:
+                return 400, {"message": "A webhook with that callback, model, and token already exists"}
+            try:
+                checked = httpx.head(query["callbackURL"], timeout=5.0)
+            except httpx.HTTPError:
+                checked = None
+            if checked is None or checked.status_code != 200:
+                return 400, {"message": "URL (callbackURL) did not return 200 status code"}
+            with self._lock:
+                hook_id = f"{0x6B0000000000000000000000 + next(self._ids):024x}"
+                hook = {"id": hook_id, "idModel": query["idModel"], "callbackURL": query["callbackURL"], "active": True}
+                hook["description"] = query.get("description", "")
+                self.hooks["trello"].append(hook)
+            return 200, dict(hook)
+        if method == "DELETE" and (found := re.fullmatch(r"/1/webhooks/([0-9a-f]{24})", path)):
+            with self._lock:
+                self.hooks["trello"] = [hook for hook in self.hooks["trello"] if hook["id"] != found.group(1)]
+            return 200, {}
         if (method, path) == ("POST", "/1/cards"):
             if problem := self._check("trello_create_card", query):
                 return 400, {"message": problem}

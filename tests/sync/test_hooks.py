@@ -145,3 +145,74 @@ def test_the_mapping_api_is_for_admins_and_the_push_follows_it(client, sync_part
 
     push(sync_parts.sessions, sync_parts.settings.sync, mapping_path=mapping_path(sync_parts.settings))
     assert [issue["key"].split("-")[0] for issue in vendors.items["jira"]] == [JIRA_OTHER_PROJECT]
+
+
+def test_a_jira_assignee_whose_email_is_hidden_comes_back_through_the_mapping(
+    client, sync_parts, vendors, accepted_task
+) -> None:
+    from sync_vendors import JIRA_HIDDEN
+
+    task_id = accepted_task(targets=("jira",))
+    with transaction(sync_parts.sessions) as session:
+        session.execute(
+            CRM_TABLES["team_members"].insert(),
+            [{"id": "tm_bo", "name": "Bo Tanaka", "email": "bo@ourco.example", "active": True}],
+        )
+    run_push(sync_parts)
+    issue = vendors.items["jira"][0]
+    payload = json.loads(_body("jira_issue_updated", ISSUE_ID=issue["id"], ISSUE_KEY=issue["key"]))
+    payload["issue"]["fields"]["assignee"] = {"accountId": JIRA_HIDDEN["bo@ourco.example"]}  # no emailAddress
+    payload["issue"]["fields"]["status"] = {"name": "To Do", "statusCategory": {"key": "new"}}
+    body = json.dumps(payload).encode()
+
+    def deliver(delivery: str) -> str:
+        headers = {"X-Hub-Signature": jira_signature(JIRA_SECRET, body), "X-Atlassian-Webhook-Identifier": delivery}
+        return client.post("/v1/hooks/jira", content=body, headers=headers).json()["outcome"]
+
+    assignee = select(CRM_TABLES["tasks"].c.assignee_id).where(CRM_TABLES["tasks"].c.id == task_id)
+    assert deliver("hidden-1") == "unchanged"  # unmapped: the assignee stays unknown, nothing changes
+    sync_parts.settings.sync.jira.account_ids = {"bo@ourco.example": JIRA_HIDDEN["bo@ourco.example"]}
+    assert deliver("hidden-2") == "applied"
+    with sync_parts.sessions() as session:
+        assert session.execute(assignee).scalar_one() == "tm_bo"
+
+
+def test_an_edit_through_the_api_puts_the_pushed_links_back_in_the_outbox(
+    client, sync_parts, vendors, accepted_task
+) -> None:
+    task_id = accepted_task()
+    run_push(sync_parts)
+    with transaction(sync_parts.sessions) as session:
+        key, _ = create_key(session, role="pm", name="pm")
+    headers = {"Authorization": f"Bearer {key}"}
+    answer = client.patch(f"/v1/tasks/{task_id}", json={"due_date": "2026-06-30"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert {entry["status"] for entry in answer.json()["sync"]} == {"pending"}
+    run_push(sync_parts)
+    shown = client.get(f"/v1/tasks/{task_id}", headers=headers).json()["sync"]
+    assert {entry["status"] for entry in shown} == {"sent"} and all(entry["url"] for entry in shown)
+    assert vendors.items["jira"][0]["fields"]["duedate"] == "2026-06-30"
+    assert vendors.items["asana"][0]["due_on"] == "2026-06-30"
+    assert vendors.items["trello"][0]["due"].startswith("2026-06-30T")
+
+
+def test_a_trello_member_added_to_a_card_becomes_the_tasks_assignee(client, sync_parts, vendors, accepted_task) -> None:
+    """A member action names the member, not the card's members after it: the card is read back, and its member
+    matched to the roster by the board's names."""
+    task_id = accepted_task(targets=("trello",))
+    with transaction(sync_parts.sessions) as session:
+        session.execute(
+            CRM_TABLES["team_members"].insert(),
+            [{"id": "tm_bo", "name": "Bo Tanaka", "email": "bo@ourco.example", "active": True}],
+        )
+    run_push(sync_parts)
+    card = vendors.items["trello"][0]
+    bo = "5f00000000000000000000bb"
+    vendors.change("trello", card["id"], idMembers=bo)
+    body = _body("trello_add_member", CARD_ID=card["id"], MEMBER_ID=bo)
+    headers = {"X-Trello-Webhook": trello_signature(TRELLO_SECRET, body, CALLBACK)}
+    assert client.post("/v1/hooks/trello", content=body, headers=headers).json()["outcome"] == "applied"
+    assert client.post("/v1/hooks/trello", content=body, headers=headers).json()["outcome"] == "duplicate"
+    tasks = CRM_TABLES["tasks"]
+    with sync_parts.sessions() as session:
+        assert session.execute(select(tasks.c.assignee_id).where(tasks.c.id == task_id)).scalar_one() == "tm_bo"

@@ -10,7 +10,14 @@ from sync_vendors import CREATE, JIRA_TOKEN, TRELLO_KEY, TRELLO_TOKEN, Fault, Ve
 
 from handoff.store.db import transaction
 from handoff.sync.model import marker
-from handoff.sync.outbox import claim, close_connectors, configured_connectors, push_pending, retry_failed
+from handoff.sync.outbox import (
+    claim,
+    close_connectors,
+    configured_connectors,
+    push_pending,
+    retry_failed,
+    roster_of,
+)
 from handoff.sync.tables import task_sync
 from handoff.wiring import Parts
 
@@ -20,7 +27,7 @@ ALL = ("jira", "asana", "trello")
 def run_push(parts: Parts, *, target: str | None = None, at: datetime | None = None, sleeps: list | None = None):
     """One `handoff sync push` at `at` (default now), with every wait recorded instead of slept."""
     waits = [] if sleeps is None else sleeps
-    connectors = configured_connectors(parts.settings.sync, sleep=waits.append)
+    connectors = configured_connectors(parts.settings.sync, roster=roster_of(parts.sessions), sleep=waits.append)
     try:
         return push_pending(
             parts.sessions,
@@ -239,3 +246,13 @@ def test_an_unconfigured_target_is_refused_by_name(sync_parts) -> None:
 
     with pytest.raises(InvalidInput, match="not configured"):
         push_pending(sync_parts.sessions, {}, target="jira")
+
+
+@pytest.mark.parametrize("vendor", ALL)
+def test_403_is_refused_with_the_settings_to_check_and_nothing_made(sync_parts, vendors, accepted_task, vendor) -> None:
+    task_id = accepted_task(targets=(vendor,))
+    vendors.fail(vendor, Fault(status=403))
+    outcome = run_push(sync_parts).outcomes[0]
+    assert outcome.status == "failed" and "HTTP 403, the account may not do this" in outcome.error
+    assert f"HANDOFF_SYNC__{vendor.upper()}__" in outcome.error
+    assert rows(sync_parts, task_id)[vendor]["status"] == "failed" and vendors.items[vendor] == []

@@ -1,6 +1,8 @@
-"""`handoff sync push` and `pull`: the outbox of accepted tasks out to Jira, Asana and Trello, their changes back."""
+"""`handoff sync push`, `pull`, `export`, `import`, `hooks register`: tasks out to Jira, Asana, Trello, changes back."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -98,3 +100,92 @@ def register(app: typer.Typer) -> None:
                 say(f"{item['task_id']} ← {item['target']}: {item['outcome']}{note}")
             say(", ".join(f"{counts[name]} {name}" for name in ("applied", "unchanged", "stale", "gone", "failed")))
         raise typer.Exit(EXIT_PENDING if report.counts.get("failed") else EXIT_OK)
+
+    @sync_app.command("export")
+    def export_command(
+        target: str = typer.Option(..., "--target", help="jira or asana: the tool whose CSV importer reads the file."),
+        out: Path | None = typer.Option(None, "--out", help="Write the file here (default: standard output)."),
+    ) -> None:
+        """Every open task as a CSV file for the tool's own importer (no API access needed); each row carries the
+        handoff marker, so `handoff sync import` knows the tool's export of it again."""
+        from handoff.cli.output import say
+        from handoff.sync.file_store import export_tasks
+        from handoff.wiring import build
+
+        parts = build()
+        try:
+            parts.migrate()
+            text, count = export_tasks(parts.sessions, parts.settings.sync, target)
+        finally:
+            parts.close()
+        if out is None:
+            typer.echo(text, nl=False)
+        else:
+            out.write_text(text, encoding="utf-8", newline="")
+            say(f"{count} task(s) written to {out} for {target}'s CSV importer")
+
+    @sync_app.command("import")
+    def import_command(
+        file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The tool's export of its items."),
+        target: str = typer.Option(..., "--target", help="jira (CSV), asana (CSV) or trello (board JSON)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the outcome of each item as one JSON document."),
+    ) -> None:
+        """Apply a tool's export (Jira's or Asana's CSV export, Trello's JSON board export) like `sync pull`: each
+        handoff item's status, assignee and due date reach its task, and the task is linked to the item."""
+        from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
+        from handoff.sync.file_store import import_export
+        from handoff.wiring import build
+
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{file} is not UTF-8 text") from None
+        parts = build()
+        try:
+            parts.migrate()
+            report = import_export(parts.sessions, parts.settings.sync, target, text)
+        finally:
+            parts.close()
+        counts = report.as_dict()
+        if as_json:
+            emit_json(counts)
+        else:
+            for item in report.items:
+                say(f"{item['task_id']} ← {item['target']}: {item['outcome']}")
+            say(", ".join(f"{counts.get(name, 0)} {name}" for name in ("applied", "unchanged", "stale", "unlinked")))
+
+    hooks_app = typer.Typer(help="The tools' webhooks to this service (docs/sync.md, Webhooks).", no_args_is_help=True)
+    sync_app.add_typer(hooks_app, name="hooks")
+
+    @hooks_app.command("register")
+    def register_command(
+        target: str | None = typer.Option(None, "--target", help="Only this target: jira, asana or trello."),
+        as_json: bool = typer.Option(False, "--json", help="Print each target's registration as one JSON document."),
+    ) -> None:
+        """Register each configured tool's webhook to <HANDOFF_SYNC__PUBLIC_URL>/v1/hooks/<tool>; a hook already there
+        is reused, so running it again makes nothing twice. The service must be up and reachable: Asana makes its
+        handshake and Trello its HEAD check while the hook is made. Exit 0: all registered; 4: some failed."""
+        from handoff.cli.output import emit_json, say
+        from handoff.errors import InvalidInput
+        from handoff.sync.registration import register_hooks
+        from handoff.wiring import build
+
+        parts = build()
+        try:
+            if not parts.settings.sync.targets():
+                raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
+            parts.migrate()
+            results = register_hooks(parts.sessions, parts.settings.sync, target=target)
+        finally:
+            parts.close()
+        if as_json:
+            emit_json({"hooks": [result.as_dict() for result in results]})
+        else:
+            for result in results:
+                if result.outcome == "failed":
+                    say(f"{result.target}: failed  {result.detail}")
+                else:
+                    said = "registered" if result.outcome == "created" else "already registered, reused"
+                    say(f"{result.target}: {said} (hook {result.hook_id}) → {result.url}")
+        raise typer.Exit(EXIT_FAILED if any(result.outcome == "failed" for result in results) else EXIT_OK)

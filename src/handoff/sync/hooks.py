@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from handoff.errors import BadSignature, Conflict, InvalidInput
 from handoff.store.db import transaction
 from handoff.sync import inbound
+from handoff.sync.people import explicit
 from handoff.sync.pullback import apply_remote, first_delivery, hook_secret, settle_delivery, store_hook_secret
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -67,7 +68,7 @@ def receive_jira(
         raise BadSignature("Jira webhooks are refused until HANDOFF_SYNC__JIRA__WEBHOOK_SECRET is set")
     if not inbound.jira_signed(secret.get_secret_value(), body, _header(headers, "X-Hub-Signature")):
         raise BadSignature("the X-Hub-Signature of this Jira delivery does not match")
-    state = inbound.jira_hook(_json(body))
+    state = inbound.jira_hook(_json(body), people=explicit(settings.jira.account_ids).by_remote)
     delivery = (_header(headers, "X-Atlassian-Webhook-Identifier") or "").strip() or inbound.body_id(body)
     return _once(sessions, "jira", delivery, [state] if state else [])
 
@@ -90,20 +91,23 @@ def receive_asana(
     if secret is None or not inbound.asana_signed(secret, body, _header(headers, "X-Hook-Signature")):
         raise BadSignature("the X-Hook-Signature of this Asana delivery does not match (or no handshake was made)")
     gids = inbound.asana_hook(_json(body))
-    states = _read_asana(settings, gids) if gids else []
+    states = _read(sessions, settings, "asana", gids) if gids else []
     return _once(sessions, "asana", inbound.body_id(body), states)
 
 
-def _read_asana(settings: SyncSettings, gids: list[str]) -> list[inbound.RemoteState]:
-    """Asana's events carry ids only: each task is read as it is now (before any transaction opens)."""
-    from handoff.sync.outbox import close_connectors, configured_connectors
+def _read(
+    sessions: sessionmaker[Session], settings: SyncSettings, target: str, remote_ids: list[str]
+) -> list[inbound.RemoteState]:
+    """Items a delivery names without their state (Asana's events, Trello's member actions), each read as it is
+    now, before any transaction opens; the roster names the tool's people."""
+    from handoff.sync.outbox import close_connectors, configured_connectors, roster_of
 
-    connectors = configured_connectors(settings)
+    connectors = configured_connectors(settings, roster=roster_of(sessions) if target == "trello" else None)
     try:
-        connector = connectors.get("asana")
+        connector = connectors.get(target)
         if connector is None:
             return []
-        return [state for gid in gids[:100] if (state := connector.read(gid)) is not None]
+        return [state for remote_id in remote_ids[:100] if (state := connector.read(remote_id)) is not None]
     finally:
         close_connectors(connectors)
 
@@ -111,16 +115,23 @@ def _read_asana(settings: SyncSettings, gids: list[str]) -> list[inbound.RemoteS
 def receive_trello(
     sessions: sessionmaker[Session], settings: SyncSettings, body: bytes, headers: Mapping[str, str]
 ) -> HookAnswer:
-    trello = settings.trello
-    if trello.secret is None or not trello.callback_url:
-        raise BadSignature("Trello webhooks are refused until HANDOFF_SYNC__TRELLO__SECRET and __CALLBACK_URL are set")
+    trello, callback_url = settings.trello, settings.hook_url("trello")
+    if trello.secret is None or not callback_url:
+        raise BadSignature(
+            "Trello webhooks are refused until HANDOFF_SYNC__TRELLO__SECRET and __CALLBACK_URL "
+            "(or HANDOFF_SYNC__PUBLIC_URL) are set"
+        )
     signed = inbound.trello_signed(
-        trello.secret.get_secret_value(), body, trello.callback_url, _header(headers, "X-Trello-Webhook")
+        trello.secret.get_secret_value(), body, callback_url, _header(headers, "X-Trello-Webhook")
     )
     if not signed:
         raise BadSignature("the X-Trello-Webhook signature of this delivery does not match")
-    action_id, state = inbound.trello_hook(_json(body), done_list_id=trello.done_list_id)
-    return _once(sessions, "trello", action_id or inbound.body_id(body), [state] if state else [])
+    payload = _json(body)
+    action_id, state = inbound.trello_hook(payload, done_list_id=trello.done_list_id)
+    states = [state] if state else []
+    if (card_id := inbound.trello_member_card(payload)) is not None:
+        states = _read(sessions, settings, "trello", [card_id])
+    return _once(sessions, "trello", action_id or inbound.body_id(body), states)
 
 
 RECEIVERS = {"jira": receive_jira, "asana": receive_asana, "trello": receive_trello}

@@ -85,6 +85,14 @@ class VendorHttp:
     ) -> Any:
         return self.request("POST", path, json=json, params=params, idempotent=idempotent)
 
+    def put(self, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        """A PUT sets values, so sending it twice is harmless: it is retried like a read."""
+        return self.request("PUT", path, json=json, params=params, idempotent=True)
+
+    def delete(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        """Deleting twice leaves the same: retried like a read; a 404 (already gone) is an answer, not an error."""
+        return self.request("DELETE", path, params=params, missing_ok=True, idempotent=True)
+
     def request(
         self,
         method: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -108,24 +109,33 @@ def _email(value: Any) -> str | None:
     return value.strip().lower() if isinstance(value, str) and "@" in value else None
 
 
-def _assignee_and_due(fields: dict[str, Any], *, email_key: str, due_key: str) -> dict[str, Any]:
-    """What the fields say of the assignee (None: unassigned; one without an email stays unknown) and the due day."""
+def _assignee_and_due(
+    fields: dict[str, Any], *, email_key: str, due_key: str, people: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What the fields say of the assignee (None: unassigned; one without an email stays unknown unless `people`,
+    the tool's user id -> roster email, knows their `accountId`) and the due day."""
     said: dict[str, Any] = {}
     if "assignee" in fields:
         assignee = fields["assignee"]
         if assignee is None:
             said["assignee_email"] = None
-        elif email := _email(_dict(assignee).get(email_key)):
+        elif email := _email(_dict(assignee).get(email_key)) or _email((people or {}).get(_id(assignee))):
             said["assignee_email"] = email
     if due_key in fields:
         said["due_date"] = parse_day(fields[due_key])
     return said
 
 
-def jira_state(issue: Any, *, at: Any = None) -> RemoteState | None:
+def _id(assignee: Any) -> str:
+    account = _dict(assignee).get("accountId")
+    return account if isinstance(account, str) else ""
+
+
+def jira_state(issue: Any, *, at: Any = None, people: Mapping[str, str] | None = None) -> RemoteState | None:
     """An issue (`GET /rest/api/3/issue/{id}` or a webhook's `issue`): done when its status category is `done`.
 
-    Jira hides emails by each user's privacy setting: an assignee with an accountId and no email is left unknown."""
+    Jira hides emails by each user's privacy setting: an assignee with an accountId and no email is read through
+    `people` (`HANDOFF_SYNC__JIRA__ACCOUNT_IDS`, accountId -> email) and is otherwise left unknown."""
     issue = _dict(issue)
     if not isinstance(issue.get("id"), str | int) or isinstance(issue.get("id"), bool):
         return None
@@ -135,7 +145,7 @@ def jira_state(issue: Any, *, at: Any = None) -> RemoteState | None:
     category = _dict(status.get("statusCategory")).get("key")
     if isinstance(category, str):
         said["status"] = "done" if category == "done" else "open"
-    said.update(_assignee_and_due(fields, email_key="emailAddress", due_key="duedate"))
+    said.update(_assignee_and_due(fields, email_key="emailAddress", due_key="duedate", people=people))
     changed = parse_time(fields.get("updated")) or parse_time(at)
     key = issue.get("key") if isinstance(issue.get("key"), str) else None
     return RemoteState("jira", str(issue["id"]), changed, said, key)
@@ -153,11 +163,14 @@ def asana_state(task: Any) -> RemoteState | None:
     return RemoteState("asana", task["gid"], parse_time(task.get("modified_at")), said)
 
 
-def trello_state(card: Any, *, done_list_id: str | None = None, at: Any = None) -> RemoteState | None:
+def trello_state(
+    card: Any, *, done_list_id: str | None = None, at: Any = None, people: Mapping[str, str] | None = None
+) -> RemoteState | None:
     """A card (`GET /1/cards/{id}` or a webhook action's `data.card`): done when due complete or in the done list.
 
     A webhook's card holds only what the action changed, so only those fields are said. Trello shows members by id
-    only (no email), so the assignee is not read back from Trello."""
+    only: `people` (member id -> roster email, `people.match_board_members`) names the assignee, the first member
+    it knows; no members is unassigned; members it knows none of leave the assignee unknown."""
     card = _dict(card)
     if not isinstance(card.get("id"), str):
         return None
@@ -171,6 +184,11 @@ def trello_state(card: Any, *, done_list_id: str | None = None, at: Any = None) 
         said["status"] = "done" if done else "open"
     if "due" in card:
         said["due_date"] = parse_day(card["due"])
+    members = card.get("idMembers")
+    if isinstance(members, list):
+        known = [email for member in members if (email := _email((people or {}).get(str(member))))]
+        if not members or known:
+            said["assignee_email"] = known[0] if known else None
     changed = parse_time(at) or parse_time(card.get("dateLastActivity"))
     return RemoteState("trello", card["id"], changed, said)
 
@@ -178,12 +196,12 @@ def trello_state(card: Any, *, done_list_id: str | None = None, at: Any = None) 
 # ---- webhook bodies --------------------------------------------------------------------------------------------
 
 
-def jira_hook(payload: Any) -> RemoteState | None:
+def jira_hook(payload: Any, *, people: Mapping[str, str] | None = None) -> RemoteState | None:
     """A Jira webhook body: `jira:issue_updated` (or created) with the whole issue; anything else is ignored."""
     payload = _dict(payload)
     if payload.get("webhookEvent") not in ("jira:issue_updated", "jira:issue_created"):
         return None
-    return jira_state(payload.get("issue"), at=payload.get("timestamp"))
+    return jira_state(payload.get("issue"), at=payload.get("timestamp"), people=people)
 
 
 def asana_hook(payload: Any) -> list[str]:
@@ -211,6 +229,19 @@ def trello_hook(payload: Any, *, done_list_id: str | None = None) -> tuple[str |
     if isinstance(list_after, str):
         card["idList"] = list_after
     return action_id, trello_state(card, done_list_id=done_list_id, at=action.get("date"))
+
+
+MEMBER_ACTIONS = ("addMemberToCard", "removeMemberFromCard")
+
+
+def trello_member_card(payload: Any) -> str | None:
+    """The card id of a Trello member action (someone added to or taken off a card): such an action names the
+    member, not the card's members after it, so the card is read after (like Asana's events)."""
+    action = _dict(_dict(payload).get("action"))
+    if action.get("type") not in MEMBER_ACTIONS:
+        return None
+    card_id = _dict(_dict(action.get("data")).get("card")).get("id")
+    return card_id if isinstance(card_id, str) else None
 
 
 # ---- deciding what changes -------------------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from handoff.errors import InvalidInput
 from handoff.sync.inbound import RemoteState, jira_state
-from handoff.sync.model import PushTask, RemoteLink, facts
+from handoff.sync.model import PushTask, RemoteLink, facts, unknown_person
+from handoff.sync.people import People
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.sync.http import VendorHttp
@@ -18,6 +22,9 @@ USER_SEARCH_PATH = "/rest/api/3/user/search"
 SUMMARY_LIMIT = 255  # Jira refuses a longer summary
 LABEL = "handoff"
 READ_FIELDS = "status,assignee,duedate,updated"
+ACCOUNT_IDS_SETTING = "HANDOFF_SYNC__JIRA__ACCOUNT_IDS"
+WEBHOOKS_PATH = "/rest/webhooks/1.0/webhook"  # admin webhooks: an administrator's API token registers them
+HOOK_EVENTS = ["jira:issue_updated"]
 
 
 def _text(value: str) -> dict[str, Any]:
@@ -60,12 +67,18 @@ def adf_document(task: PushTask) -> dict[str, Any]:
     return {"type": "doc", "version": 1, "content": content}
 
 
-def issue_payload(task: PushTask, *, project_key: str, issue_type: str, account_id: str | None) -> dict[str, Any]:
+def summary_text(task: PushTask) -> str:
+    return " ".join(task.title.split())[:SUMMARY_LIMIT]
+
+
+def issue_payload(
+    task: PushTask, *, project_key: str, issue_type: str, account_id: str | None, priority: str | None = None
+) -> dict[str, Any]:
     """The body of `POST /rest/api/3/issue`; the marker is a label, which JQL finds again."""
     fields: dict[str, Any] = {
         "project": {"key": project_key},
         "issuetype": {"name": issue_type},
-        "summary": " ".join(task.title.split())[:SUMMARY_LIMIT],
+        "summary": summary_text(task),
         "description": adf_document(task),
         "labels": [LABEL, task.marker],
     }
@@ -73,7 +86,47 @@ def issue_payload(task: PushTask, *, project_key: str, issue_type: str, account_
         fields["duedate"] = task.due_date.isoformat()
     if account_id:
         fields["assignee"] = {"accountId": account_id}
+    if priority:
+        fields["priority"] = {"name": priority}
     return {"fields": fields}
+
+
+KEEP = object()  # an assignee handoff cannot name in Jira: the issue's assignee is left as it is
+
+
+def edit_payload(
+    task: PushTask, fields: Sequence[str], *, account_id: str | None | object, priority: str | None
+) -> dict[str, Any]:
+    """The body of `PUT /rest/api/3/issue/{id}`: only the edited fields, as values (an empty due date or assignee
+    clears Jira's). `account_id` is `KEEP` for an assignee Jira does not know; a priority Jira has no name for is
+    left out."""
+    values: dict[str, Any] = {}
+    if "title" in fields:
+        values["summary"] = summary_text(task)
+    if "due_date" in fields:
+        values["duedate"] = task.due_date.isoformat() if task.due_date else None
+    if "assignee" in fields and account_id is not KEEP:
+        values["assignee"] = {"accountId": account_id} if account_id else None
+    if "priority" in fields and priority:
+        values["priority"] = {"name": priority}
+    return {"fields": values}
+
+
+def hook_payload(url: str, *, project_key: str, secret: str) -> dict[str, Any]:
+    """The body of `POST /rest/webhooks/1.0/webhook`: issue updates of the project, to `url`, signed."""
+    return {
+        "name": f"handoff ({project_key})",
+        "url": url,
+        "events": HOOK_EVENTS,
+        "filters": {"issue-related-events-section": f'project = "{project_key}"'},
+        "excludeBody": False,
+        "secret": secret,
+    }
+
+
+def _hook_id(hook: dict[str, Any]) -> str:
+    """An admin webhook's id: the last part of its `self` URL (`.../rest/webhooks/1.0/webhook/3`)."""
+    return str(hook.get("id") or str(hook.get("self") or "").rstrip("/").rsplit("/", 1)[-1])
 
 
 def search_payload(task: PushTask, *, project_key: str) -> dict[str, Any]:
@@ -89,6 +142,8 @@ class JiraConnector:
     project_key: str
     issue_type: str = "Task"
     name: str = NAME
+    people: People = field(default_factory=People)  # HANDOFF_SYNC__JIRA__ACCOUNT_IDS
+    priorities: dict[str, str] = field(default_factory=dict)
 
     def find(self, task: PushTask) -> RemoteLink | None:
         project_key = task.destination or self.project_key
@@ -100,21 +155,63 @@ class JiraConnector:
     def create(self, task: PushTask) -> RemoteLink:
         account_id = self.account_id(task.assignee_email) if task.assignee_email else None
         project_key = task.destination or self.project_key
-        payload = issue_payload(task, project_key=project_key, issue_type=self.issue_type, account_id=account_id)
-        return self._link(self.http.post(CREATE_PATH, json=payload))
+        payload = issue_payload(
+            task,
+            project_key=project_key,
+            issue_type=self.issue_type,
+            account_id=account_id,
+            priority=self.priorities.get(task.priority or ""),
+        )
+        link = self._link(self.http.post(CREATE_PATH, json=payload))
+        if task.assignee_email and not account_id:
+            link = replace(link, note=unknown_person(task, "Jira", ACCOUNT_IDS_SETTING, kept=False))
+        return link
+
+    def update(self, remote_id: str, task: PushTask, fields: Sequence[str]) -> str | None:
+        note, account_id = None, None
+        if "assignee" in fields and task.assignee_email:
+            account_id = self.account_id(task.assignee_email) or KEEP
+            if account_id is KEEP:
+                note = unknown_person(task, "Jira", ACCOUNT_IDS_SETTING, kept=True)
+        payload = edit_payload(task, fields, account_id=account_id, priority=self.priorities.get(task.priority or ""))
+        if payload["fields"]:
+            self.http.put(f"{CREATE_PATH}/{quote(remote_id)}", json=payload)
+        return note
 
     def read(self, remote_id: str) -> RemoteState | None:
         issue = self.http.get(f"{CREATE_PATH}/{remote_id}", params={"fields": READ_FIELDS}, missing_ok=True)
-        return jira_state(issue) if issue else None
+        return jira_state(issue, people=self.people.by_remote) if issue else None
 
     def account_id(self, email: str) -> str | None:
-        """The Atlassian accountId of the user with this email, or None (the issue is then left unassigned)."""
+        """The Atlassian accountId of the user with this email: the explicit mapping first (people whose email Jira
+        hides are found by no search), then Jira's user search; None when neither knows them."""
+        if mapped := self.people.remote_of(email):
+            return mapped
         users = self.http.get(USER_SEARCH_PATH, params={"query": email}) or []
         exact = [user for user in users if (user.get("emailAddress") or "").lower() == email.lower()]
         for user in exact or users:
             if user.get("accountId") and user.get("active", True):
                 return str(user["accountId"])
         return None
+
+    def find_hook(self, url: str) -> str | None:
+        """The id of the admin webhook that already delivers to `url`, or None."""
+        for hook in self.http.get(WEBHOOKS_PATH) or []:
+            if isinstance(hook, dict) and hook.get("url") == url:
+                return _hook_id(hook)
+        return None
+
+    def create_hook(self, url: str, secret: str | None) -> str:
+        """An admin webhook for the project's issue updates, signed with `secret` (`X-Hub-Signature`)."""
+        if not secret:
+            raise InvalidInput(
+                "set HANDOFF_SYNC__JIRA__WEBHOOK_SECRET first: /v1/hooks/jira refuses unsigned deliveries"
+            )
+        body = hook_payload(url, project_key=self.project_key, secret=secret)
+        return _hook_id(self.http.post(WEBHOOKS_PATH, json=body) or {})
+
+    def delete_hook(self, hook_id: str) -> None:
+        self.http.delete(f"{WEBHOOKS_PATH}/{quote(hook_id)}")
 
     def _link(self, issue: dict[str, Any]) -> RemoteLink:
         key = issue.get("key")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Protocol
@@ -12,6 +13,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.sync.inbound import RemoteState
 
 MARKER_PREFIX = "handoff-"
+# The fields a handoff edit sends to an item already pushed (`outbox.mark_edited`), in the order they are sent.
+UPDATE_FIELDS = ("title", "due_date", "assignee", "priority")
 # Jira labels take no spaces, Asana external gids and Trello text take anything: one shape that all three accept.
 _MARKER_SAFE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
@@ -57,6 +60,7 @@ class RemoteLink:
     remote_id: str
     url: str | None = None
     key: str | None = None
+    note: str | None = None  # what the push could not carry (an assignee the tool does not know), shown on the link
 
 
 class Connector(Protocol):
@@ -73,6 +77,12 @@ class Connector(Protocol):
 
     def read(self, remote_id: str) -> RemoteState | None:
         """The item as the tool has it now (status, assignee, due date), None when it is gone."""
+        ...
+
+    def update(self, remote_id: str, task: PushTask, fields: Sequence[str]) -> str | None:
+        """Sets `fields` (of `UPDATE_FIELDS`) of the item to the task's values now; the same call twice leaves the
+        same item (a PUT of values, never a relative change), so a retry after a lost answer is safe. Returns a
+        note like `create`'s."""
         ...
 
 
@@ -99,3 +109,10 @@ def plain_description(task: PushTask) -> str:
         parts.append(f"Evidence: “{task.evidence.strip()}”")
     parts.append(f"handoff task {task.id} ({task.marker})")
     return "\n\n".join(parts)
+
+
+def unknown_person(task: PushTask, tool: str, setting: str, *, kept: bool) -> str:
+    """The note of a push whose assignee the tool does not know: who, why, and the setting that fixes it."""
+    who = f"{task.assignee_name} <{task.assignee_email}>" if task.assignee_name else task.assignee_email
+    where = "the assignee was left as it is" if kept else "it was left unassigned"
+    return f"{tool} knows no user for {who}; {where}. Map them in {setting}"

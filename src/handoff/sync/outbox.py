@@ -21,12 +21,13 @@ from handoff.store.db import transaction
 from handoff.store.leases import claim_due
 from handoff.sync.inbound import storable
 from handoff.sync.mapping import destination
-from handoff.sync.model import Connector, PushTask, RemoteLink
+from handoff.sync.model import UPDATE_FIELDS, Connector, PushTask, RemoteLink
 from handoff.sync.tables import task_sync
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from pathlib import Path
 
+    from handoff.extraction.model import TeamMember
     from handoff.settings import SyncSettings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,37 @@ def enqueue(session: Session, task_ids: Iterable[str], targets: Sequence[str], *
     if rows:
         session.execute(task_sync.insert(), rows)
     return len(rows)
+
+
+# A handoff edit's column -> the field it changes in the tool (`model.UPDATE_FIELDS`).
+_EDITED = {"title": "title", "due_date": "due_date", "assignee_id": "assignee", "priority": "priority"}
+
+
+def mark_edited(session: Session, task_id: str, columns: Iterable[str]) -> int:
+    """A handoff edit to a task already in the outbox, in the edit's transaction: each of its links (not skipped)
+    gets the edited fields to send, and a sent one goes back to `pending`, due now; returns how many links.
+
+    `pending_update.edit` counts the edits, so a push that read the task before this edit knows its update is out
+    of date and leaves the row pending (`_finish`). A link not created yet is marked too: its create may be in flight
+    with the values from before the edit."""
+    fields = [_EDITED[column] for column in columns if column in _EDITED]
+    if not fields:
+        return 0
+    links = session.execute(
+        select(task_sync.c.target, task_sync.c.pending_update, task_sync.c.status).where(
+            task_sync.c.task_id == task_id, task_sync.c.status != "skipped"
+        )
+    ).all()
+    for target, pending, status in links:
+        pending = pending if isinstance(pending, dict) else {}
+        merged = [name for name in UPDATE_FIELDS if name in {*pending.get("fields", []), *fields}]
+        values: dict[str, Any] = {"pending_update": {"fields": merged, "edit": int(pending.get("edit", 0)) + 1}}
+        if status == "sent":  # due again, now; a refused row still waits for a person (`--retry-failed`)
+            values |= {"status": "pending", "next_attempt_at": None, "attempts": 0}
+        session.execute(
+            update(task_sync).where(task_sync.c.task_id == task_id, task_sync.c.target == target).values(**values)
+        )
+    return len(links)
 
 
 def links_of(session: Session, task_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -183,6 +215,25 @@ def push_one(
     raise unknown
 
 
+def _deliver(
+    connector: Connector, task: PushTask, claimed: _Claimed, *, settle_s: float, sleep: Callable[[float], None]
+) -> tuple[RemoteLink, bool]:
+    """(link, created) of one claimed row: the item made (or found) once, then the edits it does not hold yet.
+
+    A create made now carries the task as it is, edits included; an item found by its marker, or linked before,
+    gets the edited fields with one `update` (values, so sending them again after a lost answer changes nothing)."""
+    if claimed.remote_id is None:
+        link, created = push_one(connector, task, settle_s=settle_s, sleep=sleep)
+        if created or not claimed.fields:
+            return link, created
+    else:
+        link, created = RemoteLink(connector.name, claimed.remote_id), False
+        if not claimed.fields:
+            return link, created
+    note = connector.update(link.remote_id, task, claimed.fields)
+    return replace(link, note=note or link.note), created
+
+
 @dataclass
 class PushOutcome:
     task_id: str
@@ -211,9 +262,37 @@ class PushReport:
         }
 
 
-def pushed_state(task: PushTask) -> dict[str, Any]:
+def pushed_state(task: PushTask, fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """What the tool holds after a push (`fields` None: a create, with the status) or an update of `fields`."""
     email = task.assignee_email.lower() if task.assignee_email else None
-    return storable({"status": "open", "assignee_email": email, "due_date": task.due_date})
+    state: dict[str, Any] = {"status": "open"} if fields is None else {}
+    if fields is None or "assignee" in fields:
+        state["assignee_email"] = email
+    if fields is None or "due_date" in fields:
+        state["due_date"] = task.due_date
+    return storable(state)
+
+
+@dataclass
+class _Claimed:
+    """A claimed row as the pusher read it: the link it has, and the edits still to send."""
+
+    remote_id: str | None = None
+    fields: list[str] = field(default_factory=list)
+    edit: int = 0
+
+
+def _claimed(session: Session, task_id: str, target: str) -> _Claimed:
+    row = session.execute(
+        select(task_sync.c.remote_id, task_sync.c.pending_update).where(
+            task_sync.c.task_id == task_id, task_sync.c.target == target
+        )
+    ).first()
+    if row is None:
+        return _Claimed()
+    pending = row.pending_update if isinstance(row.pending_update, dict) else {}
+    fields = [name for name in pending.get("fields", []) if name in UPDATE_FIELDS]
+    return _Claimed(row.remote_id, fields, int(pending.get("edit", 0)))
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -226,17 +305,32 @@ def _finish(
     link: RemoteLink | None,
     now: datetime,
     task: PushTask | None = None,
+    claimed: _Claimed | None = None,
 ) -> None:
     key = (task_sync.c.task_id == outcome.task_id, task_sync.c.target == outcome.target)
+    claimed = claimed or _Claimed()
     with transaction(sessions) as session:
+        row = session.execute(
+            select(task_sync.c.attempts, task_sync.c.pending_update, task_sync.c.remote_state).where(*key)
+        ).first()
         values: dict[str, Any] = {"status": outcome.status, "claimed_until": None, "last_error": outcome.error}
         if link is not None:
-            values |= {"remote_id": link.remote_id, "remote_key": link.key, "remote_url": link.url, "sent_at": now}
+            values |= {"remote_id": link.remote_id, "sent_at": now}
+            values |= {name: value for name, value in (("remote_key", link.key), ("remote_url", link.url)) if value}
             if task is not None:  # what the tool holds now: the baseline its later changes are read against
-                values["remote_state"] = pushed_state(task)
+                if outcome.created or claimed.remote_id is None:
+                    values["remote_state"] = pushed_state(task)
+                else:
+                    before = row.remote_state if row is not None and isinstance(row.remote_state, dict) else {}
+                    values["remote_state"] = {**before, **pushed_state(task, claimed.fields)}
+        if outcome.status == "sent" and row is not None:
+            pending = row.pending_update if isinstance(row.pending_update, dict) else {}
+            if int(pending.get("edit", 0)) == claimed.edit:
+                values["pending_update"] = None
+            else:  # edited again while this push ran: what was sent is out of date, so the row stays due
+                values |= {"status": "pending", "next_attempt_at": None}
         if outcome.status == "pending":
-            attempts = session.execute(select(task_sync.c.attempts).where(*key)).scalar() or 1
-            values["next_attempt_at"] = now + _backoff(attempts)
+            values["next_attempt_at"] = now + _backoff((row.attempts if row is not None else 0) or 1)
         session.execute(update(task_sync).where(*key).values(**values))
         if outcome.status == "sent":
             from handoff.tasks.service import emit_tasks
@@ -268,6 +362,7 @@ def push_pending(
     for task_id, name in claim(sessions, targets=targets, limit=limit, lease_s=lease_s, now=clock()):
         with sessions() as session:
             status, task = load_task(session, task_id)
+            claimed = _claimed(session, task_id, name)
         outcome = PushOutcome(task_id, name, "skipped")
         link: RemoteLink | None = None
         if task is None or status not in PUSHABLE:
@@ -276,8 +371,9 @@ def push_pending(
             place = destination(mapping or {}, name, project_id=task.project_id, account_id=task.account_id)
             task = replace(task, destination=place)
             try:
-                link, outcome.created = push_one(connectors[name], task, settle_s=settle_s, sleep=sleep)
+                link, outcome.created = _deliver(connectors[name], task, claimed, settle_s=settle_s, sleep=sleep)
                 outcome.status, outcome.remote_id, outcome.url = "sent", link.remote_id, link.url
+                outcome.error = link.note
             except PermanentFailure as error:
                 outcome.status, outcome.error = "failed", redact(str(error))[:MAX_ERROR_CHARS]
             except ExternalFailure as error:
@@ -285,16 +381,20 @@ def push_pending(
             except Exception as error:  # a bug in one connector must not lose the others' results
                 log.exception("sync push of %s to %s failed", task_id, name)
                 outcome.status, outcome.error = "pending", summarise_error(error)
-        _finish(sessions, outcome, link, clock(), task)
+        _finish(sessions, outcome, link, clock(), task, claimed)
         report.outcomes.append(outcome)
     return report
 
 
-def configured_connectors(settings: SyncSettings, **http_options: Any) -> dict[str, Connector]:
-    """A connector per configured target, each with its own client; `http_options` reach `VendorHttp` (tests)."""
+def configured_connectors(
+    settings: SyncSettings, *, roster: list[TeamMember] | None = None, **http_options: Any
+) -> dict[str, Connector]:
+    """A connector per configured target, each with its own client; `roster` is what Trello's board members are
+    matched to (`load_roster`); `http_options` reach `VendorHttp` (tests)."""
     from handoff.sync.asana import AsanaConnector
     from handoff.sync.http import RetryPolicy, VendorHttp
     from handoff.sync.jira import JiraConnector
+    from handoff.sync.people import explicit
     from handoff.sync.trello import TrelloConnector
 
     retry = RetryPolicy(
@@ -315,7 +415,14 @@ def configured_connectors(settings: SyncSettings, **http_options: Any) -> dict[s
             where_hint="HANDOFF_SYNC__JIRA__BASE_URL and __PROJECT_KEY",
             **common,
         )
-        connectors["jira"] = JiraConnector(http, jira.base_url, jira.project_key, jira.issue_type)
+        connectors["jira"] = JiraConnector(
+            http,
+            jira.base_url,
+            jira.project_key,
+            jira.issue_type,
+            people=explicit(jira.account_ids),
+            priorities=dict(jira.priorities),
+        )
     asana = settings.asana
     if asana.configured:
         assert asana.token and asana.project_gid
@@ -343,8 +450,18 @@ def configured_connectors(settings: SyncSettings, **http_options: Any) -> dict[s
             where_hint="HANDOFF_SYNC__TRELLO__LIST_ID",
             **common,
         )
-        connectors["trello"] = TrelloConnector(http, trello.list_id, trello.done_list_id)
+        connectors["trello"] = TrelloConnector(
+            http, trello.list_id, trello.done_list_id, member_ids=dict(trello.member_ids), roster=roster
+        )
     return connectors
+
+
+def roster_of(sessions: sessionmaker[Session]) -> list[TeamMember]:
+    """The team roster the tools' people are matched to."""
+    from handoff.tasks.service import load_roster
+
+    with sessions() as session:
+        return load_roster(session)
 
 
 def close_connectors(connectors: dict[str, Connector]) -> None:
@@ -369,7 +486,7 @@ def push(
     from handoff.sync.mapping_file import read_mapping
 
     mapping = read_mapping(mapping_path)
-    connectors = configured_connectors(settings)
+    connectors = configured_connectors(settings, roster=roster_of(sessions))
     try:
         return push_pending(
             sessions,

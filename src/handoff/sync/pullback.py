@@ -216,9 +216,9 @@ def pull_linked(
 
 def pull(sessions: sessionmaker[Session], settings: SyncSettings, *, target: str | None = None) -> PullReport:
     """What `handoff sync pull` and the service loop run."""
-    from handoff.sync.outbox import close_connectors, configured_connectors
+    from handoff.sync.outbox import close_connectors, configured_connectors, roster_of
 
-    connectors = configured_connectors(settings)
+    connectors = configured_connectors(settings, roster=roster_of(sessions))
     try:
         return pull_linked(sessions, connectors, target=target)
     finally:

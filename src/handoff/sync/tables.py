@@ -37,6 +37,11 @@ task_sync = Table(
         DateTime(timezone=True),
         comment="when the target last changed the item, as it says; an older change arriving later is stale",
     ),
+    Column(
+        "pending_update",
+        JSON,
+        comment="handoff edits not yet sent to the item: {fields: [title, due_date, assignee, priority], edit: n}",
+    ),
     Index("ix_task_sync_remote", "target", "remote_id"),  # a webhook names the remote item, not the task
     comment="The outbox of accepted tasks to Jira, Asana and Trello, written in the acceptance's transaction.",
 )

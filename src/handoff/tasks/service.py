@@ -662,6 +662,9 @@ def edit_task(session: Session, task_id: str, changes: dict[str, Any], reviewer:
         session.execute(
             task_extractions.update().where(task_extractions.c.task_id == task_id).values(updated_at=utcnow())
         )
+        from handoff.sync.outbox import mark_edited
+
+        mark_edited(session, task_id, values)  # already pushed: the tools get the edit, in this transaction
     return get_task(session, task_id)
 
 

@@ -851,6 +851,12 @@ def upgrade() -> None:
             nullable=True,
             comment="when the target last changed the item, as it says; an older change arriving later is stale",
         ),
+        sa.Column(
+            "pending_update",
+            sa.JSON(),
+            nullable=True,
+            comment="handoff edits not yet sent to the item: {fields: [title, due_date, assignee, priority], edit: n}",
+        ),
         sa.PrimaryKeyConstraint("task_id", "target", name=op.f("pk_task_sync")),
         comment="The outbox of accepted tasks to Jira, Asana and Trello, written in the acceptance's transaction.",
     )
