@@ -26,7 +26,6 @@ def register(app: typer.Typer) -> None:
         """Push every accepted task still pending; a task already in the target (found by its marker) is linked,
         never created twice. Exit 0: all sent; 1: some wait for a retry; 4: some were refused."""
         from handoff.cli.output import emit_json, say
-        from handoff.errors import InvalidInput
         from handoff.store.db import transaction
         from handoff.sync.mapping_file import mapping_path
         from handoff.sync.outbox import push
@@ -35,10 +34,7 @@ def register(app: typer.Typer) -> None:
 
         parts = build()
         try:
-            configured = parts.settings.sync.targets()
-            if not configured:
-                raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
-            parts.migrate()
+            _configured_store(parts)
             if retry_failed:
                 with transaction(parts.sessions) as session:
                     requeued = requeue(session, target=target)
@@ -79,15 +75,12 @@ def register(app: typer.Typer) -> None:
         """Read every linked issue, task or card back and apply its status, assignee and due date (the fallback for
         webhooks a tool did not deliver). Exit 0: all read; 1: some could not be read."""
         from handoff.cli.output import emit_json, say
-        from handoff.errors import InvalidInput
         from handoff.sync.pullback import pull
         from handoff.wiring import build
 
         parts = build()
         try:
-            if not parts.settings.sync.targets():
-                raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
-            parts.migrate()
+            _configured_store(parts)
             report = pull(parts.sessions, parts.settings.sync, target=target)
         finally:
             parts.close()
@@ -167,15 +160,12 @@ def register(app: typer.Typer) -> None:
         is reused, so running it again makes nothing twice. The service must be up and reachable: Asana makes its
         handshake and Trello its HEAD check while the hook is made. Exit 0: all registered; 4: some failed."""
         from handoff.cli.output import emit_json, say
-        from handoff.errors import InvalidInput
         from handoff.sync.registration import register_hooks
         from handoff.wiring import build
 
         parts = build()
         try:
-            if not parts.settings.sync.targets():
-                raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
-            parts.migrate()
+            _configured_store(parts)
             results = register_hooks(parts.sessions, parts.settings.sync, target=target)
         finally:
             parts.close()
@@ -189,3 +179,12 @@ def register(app: typer.Typer) -> None:
                     said = "registered" if result.outcome == "created" else "already registered, reused"
                     say(f"{result.target}: {said} (hook {result.hook_id}) → {result.url}")
         raise typer.Exit(EXIT_FAILED if any(result.outcome == "failed" for result in results) else EXIT_OK)
+
+
+def _configured_store(parts) -> None:
+    """Migrates the store for a sync command; a clear error when no sync target is configured."""
+    from handoff.errors import InvalidInput
+
+    if not parts.settings.sync.targets():
+        raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
+    parts.migrate()
