@@ -273,7 +273,7 @@ class OfflineExtractor:
         """`extract` for a batch of messages, with one MiniLM call for all their unsure sentences."""
         read = [self._read_candidates(message) for message in messages]
         # Marketing or an automated notice: its calls to action are nobody's task. Told apart by its text alone, so
-        # such mail (a third of a real inbox's sentences) never reaches the classifier or MiniLM.
+        # such mail, long and full of calls to action, never reaches the classifier or MiniLM.
         bulk = [message.kind == "email" and reads_as_bulk(_context(message, items)) for message, items, _ in read]
         found = iter(self._score_candidates([one for one, is_bulk in zip(read, bulk, strict=True) if not is_bulk]))
         return [
