@@ -9,6 +9,7 @@ import pytest
 from handoff.extraction.dates import find_due
 from handoff.extraction.model import TeamMember
 from handoff.extraction.notes import from_webvtt, meeting_attendees, parse_structure
+from handoff.extraction.offline import states_knowledge
 from handoff.extraction.people import Roster, addressee_from_greeting, resolve_assignee, written_owner
 from handoff.extraction.priority import find_priority
 from handoff.extraction.sentences import join_wrapped_items, split_sentences
@@ -548,3 +549,18 @@ def test_titles_keep_a_links_text_and_drop_addresses() -> None:
     assert make_title("Please review [the RFC](https://bit.ly/3a4tSUz) by Friday") == "Review RFC"
     title = make_title("Adrian is taking this forward to establish meetings (https://github.com/o/p/pull/1282 )")
     assert "http" not in title and not title.endswith(")")
+
+
+@pytest.mark.parametrize(
+    ("sentence", "states"),
+    [
+        ("I can't remember if I sent you the signed copy.", True),
+        ("Maria Lopez recalls you were at the closing.", True),
+        ("We know you have questions about the new plan.", True),
+        ("I think we should file these with the renewal.", False),  # proposes an action
+        ("Do you know where the originals are?", False),  # a question needs an answer
+        ("Please let me know what you think.", False),
+    ],
+)
+def test_what_someone_knows_or_believes_is_no_ask(sentence: str, states: bool) -> None:
+    assert states_knowledge(sentence) is states

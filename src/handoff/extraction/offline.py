@@ -68,6 +68,24 @@ def _reports(text: str) -> bool:
     return any(not _AIMED_AT.search(text[: found.start()]) for found in _REPORTED.finditer(text))
 
 
+# What the writer (or someone named) knows, remembers or believes: "I can't remember if I marked…", "Patrick Johnson
+# recalls you were involved…", "We know you have many questions…": the context of an ask, not one. "I think we
+# should file these" proposes an action and stays.
+_STATES_KNOWLEDGE = re.compile(
+    r"^\W*(?:(?i:at a minimum|also|and|but|so|however|meanwhile),?\s+)?"
+    r"(?:(?i:i|we|he|she|they)|[A-Z][a-z]+(?: [A-Z][a-z]+){0,2})\s+"
+    r"(?i:(?:may|might|would|do not|don'?t|can'?t|cannot|could not)\s+)?"
+    r"(?i:think|believe|know|recalls?|remember|disagree|guess|suppose|understand|have (?:some|a few)|am not sure|"
+    r"'m not sure|are not sure|feel|assume)\b"
+    r"(?!(?i:\s+(?:that\s+)?(?:we|you)\s+(?:should|need|must|have to|will)\b))"
+)
+
+
+def states_knowledge(text: str) -> bool:
+    """A statement of what someone knows, remembers or believes that asks nothing (no question, no explicit ask)."""
+    return bool(_STATES_KNOWLEDGE.search(text)) and "?" not in text and not is_explicit_ask(text)
+
+
 # Phrases that look like asks but are courtesy or conditional offers, not tasks.
 _NOT_AN_ASK = re.compile(
     r"\b(let (me|us) know if|if you have any (questions|concerns)|feel free to|please (find|see)\b.{0,40}\battached|"
@@ -297,7 +315,7 @@ class OfflineExtractor:
                 or (is_notes and (is_assignment(c.text, common_words) or is_cn_assignment(c.text)))
                 or (c.structured is not None and c.structured.how == "table" and c.structured.owner is not None)
             )
-            and not (c.structured is None and (_reports(c.text) or never_a_task(c.text)))
+            and not (c.structured is None and (_reports(c.text) or never_a_task(c.text) or states_knowledge(c.text)))
             and not (is_notes and voices_opinion(c.text))
             and not (is_notes and is_cn_description(c.text))
             for c, score in zip(found.items, scores, strict=True)
