@@ -267,6 +267,9 @@ def test_misspelt_tomorrow_and_the_event_day_of_an_invitation() -> None:
     invitation = "Please make a note of the following:\nDiscussion: contracts\nDate:  Thursday, March 12, 2026\n"
     assert event_date(invitation, WEDNESDAY).value == date(2026, 3, 12)
     assert event_date("Please send the deck.\nThanks", WEDNESDAY) is None
+    # A subject that names a meeting gives its day when the body does not; a subject that names none gives nothing.
+    assert event_date("Please bring the attached.", WEDNESDAY, "Meeting Friday 6 at 10").value == date(2026, 3, 6)
+    assert event_date("Please bring the attached.", WEDNESDAY, "Budget for Friday") is None
 
 
 def test_an_ask_to_attend_is_due_on_the_events_day() -> None:

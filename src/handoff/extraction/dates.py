@@ -288,14 +288,26 @@ def find_due(sentence: str, sent_at: datetime) -> DueDate | None:
 _EVENT_LINE = re.compile(r"^\s*(?:date|when|time and date)\s*:|" + _WD + r",?\s+" + _MONTH + r"\s+\d{1,2}", re.I | re.M)
 
 
-def event_date(text: str, sent_at: datetime) -> DueDate | None:
+_EVENT_SUBJECT = re.compile(
+    r"\b(?:meeting|call|lunch|dinner|breakfast|interview|session|conference|workshop|training|party|offsite|"
+    r"event|presentation|walkthrough|demo)s?\b|会议|会谈",
+    re.I,
+)
+
+
+def event_date(text: str, sent_at: datetime, subject: str | None = None) -> DueDate | None:
     """The day a message's meeting or event takes place: a "Date:" line or a spelled-out "Thursday, June 7" — the due
-    date of asks to attend it, which seldom repeat the day (GUIDELINES: attending an event is due on its date)."""
+    date of asks to attend it, which seldom repeat the day (GUIDELINES: attending an event is due on its date) — or
+    else the day a subject that names a meeting gives ("Meeting Wednesday 28 at 10")."""
     for line in text.splitlines():
         if _EVENT_LINE.search(line):
             found = find_due(line, sent_at)
             if found is not None:
                 return DueDate(found.value, round(min(found.confidence, 0.7), 3), found.matched)
+    if subject and _EVENT_SUBJECT.search(subject):
+        found = find_due(subject, sent_at)
+        if found is not None:
+            return DueDate(found.value, round(min(found.confidence, 0.6), 3), found.matched)
     return None
 
 

@@ -336,7 +336,7 @@ class OfflineExtractor:
             r for r in message.recipients if r.split("<")[-1].strip(">").lower() not in self.exclude_addresses
         )
         addressee = message.delegate or addressee_from_greeting(message.text, people)
-        event = event_date(message.text, message.sent_at) if message.kind == "email" else None
+        event = event_date(message.text, message.sent_at, message.subject) if message.kind == "email" else None
         attendees = meeting_attendees(message.text) if is_notes else ()
         drafts: list[TaskDraft] = []
         for index, candidate in enumerate(found.items):
