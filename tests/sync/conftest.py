@@ -25,8 +25,9 @@ def vendors() -> Iterator[Vendors]:
 @pytest.fixture
 def sync_parts(tmp_path, vendors: Vendors, database_url: str) -> Iterator[Parts]:
     """Migrated parts (SQLite and PostgreSQL) whose three sync targets are the loopback vendors; quick timeouts and
-    no real waits (tests pass their own sleep)."""
-    sync = {**vendors.targets(), "timeout_s": 0.5, "backoff_s": 0.01, "settle_s": 0.0}
+    no real waits (tests pass their own sleep). The timeout leaves room for a loaded CI machine: a create that times
+    out before the loopback server has made the item, with no settle time, would be made again, as the docs say."""
+    sync = {**vendors.targets(), "timeout_s": 3.0, "backoff_s": 0.01, "settle_s": 0.0}
     settings = Settings(home=tmp_path / "home", database_url=database_url, sync=sync, _env_file=None)
     built = Parts(settings)
     built.migrate()

@@ -101,7 +101,7 @@ def test_only_the_targets_named_at_acceptance_get_the_task(sync_parts, vendors, 
     [
         pytest.param(Fault(status=500, after=True), id="500-after-create"),
         pytest.param(Fault(drop=True, after=True), id="lost-response-after-create"),
-        pytest.param(Fault(delay_s=1.5, after=True), id="timeout-after-create"),
+        pytest.param(Fault(delay_s=3.5, after=True), id="timeout-after-create"),  # past the fixture's 3 s timeout
         pytest.param(Fault(status=500), id="500-before-create"),
         pytest.param(Fault(status=503), id="503-before-create"),
     ],
