@@ -74,7 +74,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read every linked issue, task or card back and apply its status, assignee and due date (the fallback for
         webhooks a tool did not deliver). Exit 0: all read; 1: some could not be read."""
-        from handoff.cli.output import emit_json, say
         from handoff.sync.pullback import pull
         from handoff.wiring import build
 
@@ -84,14 +83,7 @@ def register(app: typer.Typer) -> None:
             report = pull(parts.sessions, parts.settings.sync, target=target)
         finally:
             parts.close()
-        counts = report.as_dict()
-        if as_json:
-            emit_json(counts)
-        else:
-            for item in report.items:
-                note = f"  {item['error']}" if item["error"] else ""
-                say(f"{item['task_id']} ← {item['target']}: {item['outcome']}{note}")
-            say(", ".join(f"{counts[name]} {name}" for name in ("applied", "unchanged", "stale", "gone", "failed")))
+        _print_read_back(report, as_json, ("applied", "unchanged", "stale", "gone", "failed"))
         raise typer.Exit(EXIT_PENDING if report.counts.get("failed") else EXIT_OK)
 
     @sync_app.command("export")
@@ -125,7 +117,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Apply a tool's export (Jira's or Asana's CSV export, Trello's JSON board export) like `sync pull`: each
         handoff item's status, assignee and due date reach its task, and the task is linked to the item."""
-        from handoff.cli.output import emit_json, say
         from handoff.errors import InvalidInput
         from handoff.sync.file_store import import_export
         from handoff.wiring import build
@@ -140,13 +131,7 @@ def register(app: typer.Typer) -> None:
             report = import_export(parts.sessions, parts.settings.sync, target, text)
         finally:
             parts.close()
-        counts = report.as_dict()
-        if as_json:
-            emit_json(counts)
-        else:
-            for item in report.items:
-                say(f"{item['task_id']} ← {item['target']}: {item['outcome']}")
-            say(", ".join(f"{counts.get(name, 0)} {name}" for name in ("applied", "unchanged", "stale", "unlinked")))
+        _print_read_back(report, as_json, ("applied", "unchanged", "stale", "unlinked"))
 
     hooks_app = typer.Typer(help="The tools' webhooks to this service (docs/sync.md, Webhooks).", no_args_is_help=True)
     sync_app.add_typer(hooks_app, name="hooks")
@@ -188,3 +173,17 @@ def _configured_store(parts) -> None:
     if not parts.settings.sync.targets():
         raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
     parts.migrate()
+
+
+def _print_read_back(report, as_json: bool, outcomes: tuple[str, ...]) -> None:
+    """What `sync pull` or `sync import` applied: a line per task and the counts, or the JSON report."""
+    from handoff.cli.output import emit_json, say
+
+    counts = report.as_dict()
+    if as_json:
+        emit_json(counts)
+        return
+    for item in report.items:
+        note = f"  {item['error']}" if item.get("error") else ""
+        say(f"{item['task_id']} ← {item['target']}: {item['outcome']}{note}")
+    say(", ".join(f"{counts.get(name, 0)} {name}" for name in outcomes))
