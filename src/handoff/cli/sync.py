@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from handoff.wiring import Parts
 
 # Exit codes, so cron can tell "all delivered" from "some wait" and "some were refused".
 EXIT_OK, EXIT_PENDING, EXIT_FAILED = 0, 1, 4
@@ -30,11 +36,8 @@ def register(app: typer.Typer) -> None:
         from handoff.sync.mapping_file import mapping_path
         from handoff.sync.outbox import push
         from handoff.sync.outbox import retry_failed as requeue
-        from handoff.wiring import build
 
-        parts = build()
-        try:
-            _configured_store(parts)
+        with _store(needs_target=True) as parts:
             if retry_failed:
                 with transaction(parts.sessions) as session:
                     requeued = requeue(session, target=target)
@@ -47,8 +50,6 @@ def register(app: typer.Typer) -> None:
                 target=target,
                 limit=limit,
             )
-        finally:
-            parts.close()
         if as_json:
             emit_json(report.as_dict())
         else:
@@ -75,14 +76,9 @@ def register(app: typer.Typer) -> None:
         """Read every linked issue, task or card back and apply its status, assignee and due date (the fallback for
         webhooks a tool did not deliver). Exit 0: all read; 1: some could not be read."""
         from handoff.sync.pullback import pull
-        from handoff.wiring import build
 
-        parts = build()
-        try:
-            _configured_store(parts)
+        with _store(needs_target=True) as parts:
             report = pull(parts.sessions, parts.settings.sync, target=target)
-        finally:
-            parts.close()
         _print_read_back(report, as_json, ("applied", "unchanged", "stale", "gone", "failed"))
         raise typer.Exit(EXIT_PENDING if report.counts.get("failed") else EXIT_OK)
 
@@ -95,14 +91,9 @@ def register(app: typer.Typer) -> None:
         handoff marker, so `handoff sync import` knows the tool's export of it again."""
         from handoff.cli.output import say
         from handoff.sync.file_store import export_tasks
-        from handoff.wiring import build
 
-        parts = build()
-        try:
-            parts.migrate()
+        with _store(needs_target=False) as parts:
             text, count = export_tasks(parts.sessions, parts.settings.sync, target)
-        finally:
-            parts.close()
         if out is None:
             typer.echo(text, nl=False)
         else:
@@ -119,18 +110,13 @@ def register(app: typer.Typer) -> None:
         handoff item's status, assignee and due date reach its task, and the task is linked to the item."""
         from handoff.errors import InvalidInput
         from handoff.sync.file_store import import_export
-        from handoff.wiring import build
 
         try:
             text = file.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:
             raise InvalidInput(f"{file} is not UTF-8 text") from None
-        parts = build()
-        try:
-            parts.migrate()
+        with _store(needs_target=False) as parts:
             report = import_export(parts.sessions, parts.settings.sync, target, text)
-        finally:
-            parts.close()
         _print_read_back(report, as_json, ("applied", "unchanged", "stale", "unlinked"))
 
     hooks_app = typer.Typer(help="The tools' webhooks to this service (docs/sync.md, Webhooks).", no_args_is_help=True)
@@ -146,14 +132,9 @@ def register(app: typer.Typer) -> None:
         handshake and Trello its HEAD check while the hook is made. Exit 0: all registered; 4: some failed."""
         from handoff.cli.output import emit_json, say
         from handoff.sync.registration import register_hooks
-        from handoff.wiring import build
 
-        parts = build()
-        try:
-            _configured_store(parts)
+        with _store(needs_target=True) as parts:
             results = register_hooks(parts.sessions, parts.settings.sync, target=target)
-        finally:
-            parts.close()
         if as_json:
             emit_json({"hooks": [result.as_dict() for result in results]})
         else:
@@ -166,13 +147,20 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(EXIT_FAILED if any(result.outcome == "failed" for result in results) else EXIT_OK)
 
 
-def _configured_store(parts) -> None:
-    """Migrates the store for a sync command; a clear error when no sync target is configured."""
+@contextmanager
+def _store(*, needs_target: bool) -> Iterator[Parts]:
+    """The store, migrated, for one sync command; a clear error first when it needs a target and none is configured."""
     from handoff.errors import InvalidInput
+    from handoff.wiring import build
 
-    if not parts.settings.sync.targets():
-        raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
-    parts.migrate()
+    parts = build()
+    try:
+        if needs_target and not parts.settings.sync.targets():
+            raise InvalidInput("no sync target is configured (HANDOFF_SYNC__JIRA__*, __ASANA__*, __TRELLO__*)")
+        parts.migrate()
+        yield parts
+    finally:
+        parts.close()
 
 
 def _print_read_back(report, as_json: bool, outcomes: tuple[str, ...]) -> None:

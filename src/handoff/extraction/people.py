@@ -141,7 +141,7 @@ _CN_MENTION = re.compile(r"@([\u4e00-\u9fff]{2,4})")
 _CN_AFTER_NAME = frozenset("还将先来负需会把和与在已对要的是也都就再去做跟提创引完说分建认觉希讲问答")
 # A group as the doer, as GUIDELINES 5 writes a role or subgroup: "请各委员准备…", "每位候选人需准备…", "需要大家参与…".
 _CN_GROUP = re.compile(
-    r"((?:各位|每位|每个|全体|所有)[\u4e00-\u9fffA-Za-z ]{1,20}?|各(?![种类个项方面自])[\u4e00-\u9fff]{1,6}?|大家)"
+    r"((?:各位|每位|每个|全体)[\u4e00-\u9fffA-Za-z ]{1,20}?|各(?![种类个项方面自])[\u4e00-\u9fff]{1,6}?|大家)"
     r"(?=需|要|准备|完成|主动|参与|提交|负责|积极|尽快|务必|一起|都|在|于|按|[,，。])"
 )
 # Words that open a line with a colon as its label, not its speaker ("问题：需要大家参与共建").
