@@ -252,6 +252,11 @@ def test_named_assignments_in_minutes(line: str, expected: bool) -> None:
         ("openEuler 22.03 LTS SP4发布介绍 -- 范佳臣", False),  # an agenda item presented
         ("TC同意引入该工具，认为该工具对改进CVE的全流程看护具有重要意义。", False),  # a decision reported
         ("请假：@陈玄", False),
+        ("熊伟负责协调相关后续开发规范的宣发工作", True),  # someone in charge
+        ("未找到提交人，交由Compiler SIG分析：责任人 赵川锋", True),  # handed over
+        ("对建议禁止引入的组件，在SP4发布前做完整梳理，处理完成前暂不发布SP4正式版本。", True),  # a deadline first
+        ("->在summit之前（11月初）评出初步结果", True),
+        ("这里记录之前会议未完成的待办任务。", False),  # 未完成: what is still open, said of the section
     ],
 )
 def test_actions_given_in_chinese_minutes(line: str, expected: bool) -> None:
@@ -537,6 +542,30 @@ def test_chinese_lines_join_unless_a_numbered_or_dashed_line_starts_an_item() ->
     ]
     joined = ["会后联系公众号负责人， 推送筹备组成立的新闻。"]
     assert split_sentences("会后联系公众号负责人，\n推送筹备组成立的新闻。") == joined
+
+
+def test_an_agenda_sections_topic_lines_are_marked_and_a_presenter_ends_the_line() -> None:
+    notes = (
+        "上期遗留问题：\n1. 与理事会提前申请软件版本选型策略的议题 - 胡欣蔚\n\n本期会议议题：\n"
+        "5.openEuler 22.03sp4版本License风险具体处理   ——陈一雄\n"
+        "对建议禁止引入的组件，在SP4发布前做完整梳理。\n会后联系公众号负责人，推送新闻。\n2，cve-ease工具引入 -- 天翼云"
+    )
+    structure = parse_structure(notes)
+    lines = notes.split("\n")
+    assert [lines[number] for number in sorted(structure.agenda_topics)] == [
+        "5.openEuler 22.03sp4版本License风险具体处理   ——陈一雄",
+        "2，cve-ease工具引入 -- 天翼云",
+    ]  # the carried-over item with the same shape is an item of its section, not a topic
+    assert [(item.text, item.how) for item in structure.items] == [
+        ("1. 与理事会提前申请软件版本选型策略的议题 - 胡欣蔚", "section")
+    ]
+    # The decision under a topic is a sentence of its own, and so is the next numbered topic after a full stop.
+    assert split_sentences("\n".join(lines[4:])) == [
+        "5.openEuler 22.03sp4版本License风险具体处理   ——陈一雄",
+        "对建议禁止引入的组件，在SP4发布前做完整梳理。",
+        "会后联系公众号负责人，推送新闻。",
+        "2，cve-ease工具引入 -- 天翼云",
+    ]
 
 
 def test_carried_over_items_are_an_action_section() -> None:

@@ -113,6 +113,21 @@ def test_meeting_notes_formats_and_the_meeting_date_is_no_deadline(extractor) ->
     assert tasks["准备续约报价"].assignee_id == "u_zhang" and tasks["准备续约报价"].due.value == date(2026, 3, 31)
 
 
+def test_an_agenda_gives_the_decisions_under_its_topics_not_the_topics(extractor) -> None:
+    notes = MessageText(
+        text=(
+            "# 技术委员会例会\n与会人：熊伟、陈一雄、赵川锋\n\n议题：\n#### 合规/负责@陈一雄\n"
+            "1、openEuler 22.03sp4版本License风险具体处理 —— 陈一雄\n"
+            "对建议禁止引入的组件，在SP4发布前做完整梳理。\n"
+            "2、社区开发行为规范V1.0版本发布决策 - 熊伟\n熊伟负责协调后续开发规范的宣发工作\n"
+        ),
+        sent_at=datetime(2026, 3, 4, 14, 0, tzinfo=UTC),
+        kind="notes",
+    )
+    evidence = {task.evidence for task in extractor.extract(notes, ROSTER)}
+    assert evidence == {"对建议禁止引入的组件，在SP4发布前做完整梳理。", "熊伟负责协调后续开发规范的宣发工作"}
+
+
 def test_models_load_lazily_not_at_import_or_build() -> None:
     code = (
         "import sys\nfrom handoff.extraction.extractor import build_extractor\nfrom handoff.settings import Settings\n"

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from handoff.extraction.sentences import PRESENTER_TAIL
 from handoff.webvtt import is_webvtt, read_cues
 
 _SECTION = re.compile(
     r"^\s*(?:#{1,6}\s*|\*\*|__)?\s*(action items?|actions|next steps|to-?dos?|follow[- ]?ups?|tasks|"
-    r"行动项|待办(?:事项)?|后续(?:事项|行动)?|下一步|遗留(?:事项|问题)|未完成事项)\s*(?:\*\*|__)?\s*[:：]?\s*(?:\*\*)?\s*$",
+    r"行动项|待办(?:事项)?|后续(?:事项|行动)?|下一步|(?:上期|上次)?遗留(?:事项|问题)|未完成事项)\s*(?:\*\*|__)?\s*[:：]?\s*(?:\*\*)?\s*$",
     re.I,
 )
 _OTHER_SECTION = re.compile(
     r"^\s*(?:#{1,6}\s+.+|(?:\*\*|__).+(?:\*\*|__)\s*:?|[A-Z][\w /&-]{1,40}:|[\u4e00-\u9fff]{2,8}[:：])\s*$"
 )
+# "议题：", "本期会议议题：", "## Agenda": the topics the meeting goes through, each with its presenter. Its numbered
+# "topic -- presenter" lines present work; the same shape under "遗留事项" (carried-over items) is an owner's to-do.
+_AGENDA_SECTION = re.compile(
+    r"^\s*(?:#{1,6}\s*|\*\*|__)?\s*(?:本期|本次)?(?:会议)?(?:议题|议程|agenda)\s*(?:\*\*|__)?\s*[:：]?\s*(?:\*\*)?\s*$",
+    re.I,
+)
+NUMBERED = re.compile(r"^\s*\d{1,2}\s*[、.,，．)]")
+_AGENDA_TOPIC = re.compile(NUMBERED.pattern + r"\s*\S.*?" + PRESENTER_TAIL.pattern)
 _ACTION_LINE = re.compile(r"^\s*(?:[-*•]\s*)?(?:action(?: item)?|ai|todo|to-do)\s*[:：-]\s*\S", re.I)
 _OPEN_CHECKBOX = re.compile(r"^\s*(?:[-*]\s*)?\[\s\]\s*\S")
 _DONE_CHECKBOX = re.compile(r"^\s*(?:[-*]\s*)?\[[xX✓]\]")
 _METADATA = re.compile(
     r"^\s*(?:date|time|when|where|location|attendees|participants|present|absent|apologies|agenda|meeting|"
-    r"notes? taken by|scribe|日期|时间|地点|参会人员?|与会者|出席|主持人?|记录人?|会议)\s*[:：]",
+    r"notes? taken by|scribe|日期|时间|地点|参会人员?|与会者|与会人员?|出席|主持人?|记录人?|会议)\s*[:：]",
     re.I,
 )
 # "Anna to send…", "Maria will create…", "@benc will patch…": a named owner and a verb make a line an action item.
@@ -52,6 +61,7 @@ class NoteItem:
 class NoteStructure:
     items: list[NoteItem]
     consumed_lines: set[int]  # lines that are items, metadata, done checkboxes or tables: not prose
+    agenda_topics: set[int] = field(default_factory=set)  # "N、topic -- presenter" lines of an agenda: no tasks
 
 
 def _cells(row: str) -> list[str]:
@@ -83,7 +93,8 @@ def parse_structure(text: str, *, is_notes: bool = True) -> NoteStructure:
     lines = text.replace("\r\n", "\n").split("\n")
     items: list[NoteItem] = []
     consumed: set[int] = set()
-    in_section = False
+    topics: set[int] = set()
+    in_section = in_agenda = False
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -95,8 +106,13 @@ def parse_structure(text: str, *, is_notes: bool = True) -> NoteStructure:
             index += 1
             continue
         if _SECTION.match(stripped):
-            in_section = True
+            in_section, in_agenda = True, False
             consumed.add(index)
+        elif _AGENDA_SECTION.match(stripped):
+            in_section, in_agenda = False, True
+            consumed.add(index)
+        elif in_agenda and _AGENDA_TOPIC.match(stripped):
+            topics.add(index)  # a topic and its presenter: what the lines under it decide is what may be a task
         elif _METADATA.match(stripped) or _DONE_CHECKBOX.match(stripped):
             consumed.add(index)
         elif _ACTION_LINE.match(stripped):
@@ -114,7 +130,7 @@ def parse_structure(text: str, *, is_notes: bool = True) -> NoteStructure:
         elif _OTHER_SECTION.match(stripped):
             in_section = False
         index += 1
-    return NoteStructure(items, consumed)
+    return NoteStructure(items, consumed, topics)
 
 
 def _read_table(lines: list[str], start: int, items: list[NoteItem], consumed: set[int]) -> int:

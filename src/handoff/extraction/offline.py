@@ -27,7 +27,7 @@ from handoff.extraction.decision import (
     voices_opinion,
 )
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
-from handoff.extraction.notes import NoteItem, from_webvtt, meeting_attendees, parse_structure
+from handoff.extraction.notes import NUMBERED, NoteItem, from_webvtt, meeting_attendees, parse_structure
 from handoff.extraction.overlap import token_f1
 from handoff.extraction.people import Roster, addressee_from_greeting, greets_by_name, resolve_assignee
 from handoff.extraction.priority import find_priority, has_urgency
@@ -157,6 +157,7 @@ class _Candidate:
     speaker: str | None
     line_no: int
     list_item: bool
+    agenda_topic: bool = False  # an agenda's "topic -- presenter" line: scored as before, never kept
 
 
 def _title_line(text: str) -> int:
@@ -168,6 +169,10 @@ def _title_line(text: str) -> int:
 
 def _prose_lines(text: str, consumed: set[int], *, is_notes: bool) -> list[Line]:
     lines: list[Line] = []
+    # In minutes, a structured line (an action item, metadata) is no part of the prose around it: blanked, it ends the
+    # paragraph before it, and the prose after it starts one of its own instead of being numbered (and dropped) as it.
+    if is_notes:
+        text = "\n".join("" if number in consumed else line for number, line in enumerate(text.split("\n")))
     for line in split_lines(text):
         if _SIGNATURE.match(line.text.strip()):
             break  # everything below a signature delimiter is the signature
@@ -236,7 +241,14 @@ class OfflineExtractor:
             if item.line_no != title_line or item.how == "table"
         ]
         items += [
-            _Candidate(line.text, None, speakers.get(line.line_no), line.line_no, line.list_item)
+            _Candidate(
+                line.text,
+                None,
+                speakers.get(line.line_no),
+                line.line_no,
+                line.list_item,
+                line.line_no in structure.agenda_topics and bool(NUMBERED.match(line.text)),
+            )  # fmt: skip
             for line in _prose_lines(text, consumed, is_notes=is_notes)
         ]
         items.sort(key=lambda candidate: candidate.line_no)
@@ -318,6 +330,8 @@ class OfflineExtractor:
             and not (c.structured is None and (_reports(c.text) or never_a_task(c.text) or states_knowledge(c.text)))
             and not (is_notes and voices_opinion(c.text))
             and not (is_notes and is_cn_description(c.text))
+            and not c.agenda_topic
+            and not (is_notes and c.structured is None and c.text.lstrip().startswith("#"))  # a heading names a part
             for c, score in zip(found.items, scores, strict=True)
         ]
         if not is_notes:  # the remark after an ask says why or how soon; it is the ask's evidence, not a second task

@@ -82,16 +82,22 @@ _OPEN_ENDING = re.compile(
     r"(?:[,(/&+-]|\b(?:and|or|but|the|a|an|to|of|for|with|in|on|at|by|from|your|our|my|is|are))$", re.I
 )
 _CJK_ITEM_START = re.compile(r"^(?:\d{1,2}\s*[、.，,)）]|[-—–>]{1,3}|[（(]\d{1,2}[)）])")
+_PRESENTER = r"[^\s\-—–:：,，。;；()（）]{1,12}"
+# "… -- 吴峰光", "…   ------李雪生、梁伟光", "…——陈一雄": a line's closing owner or presenter, after its dashes.
+PRESENTER_TAIL = re.compile(
+    rf"[-—–]{{1,6}}\s*{_PRESENTER}(?:\s*[、&/,，和]\s*{_PRESENTER})*\s*(?:[(（][^)）]*[)）])?\s*[;；]?\s*$"
+)
 SHORT_LINE = 40  # characters: mail wraps at 70 to 80, so a line this short ended where its writer pressed Enter
 
 
 def _line_break_ends_sentence(previous: str, line: str) -> bool:
     """Hard-wrapped prose joins its lines; a table row, or a short line followed by a new capitalised one, does not
     ("Lifetime Low   +64" then "Please have your estimates in by 2:00": the ask is a sentence of its own)."""
-    if re.search(r"[.!?。！？；;:]$", previous):
+    cjk = bool(CJK_RUN.search(previous + line))
+    if cjk and (_CJK_ITEM_START.match(line) or PRESENTER_TAIL.search(previous)):
+        return True  # Chinese is not hard-wrapped: a numbered or dashed line starts an item, a named owner ends one
+    if cjk or re.search(r"[.!?。！？；;:]$", previous):
         return False
-    if CJK_RUN.search(previous + line):  # Chinese is not hard-wrapped; a numbered or dashed line starts an item
-        return bool(_CJK_ITEM_START.match(line))
     if _TABLE_GAP.search(previous) or _TABLE_GAP.search(line):
         return True
     return len(previous) < SHORT_LINE and line[:1].isupper() and not _OPEN_ENDING.search(previous)
