@@ -110,6 +110,8 @@ ROSTER = Roster(
         # "let me know" is the reader's to do, not the writer's; an adverb opening a sentence names nobody
         ("Please review and let me know if anything must change.", "Ben Carter <ben.carter@ourco.example>", "u_anna"),
         ("Separately, I will forward the document.", "Ben Carter <ben.carter@ourco.example>", "u_ben"),
+        # a question is the reader's to answer, its "we" included
+        ("Are we responsible for the transport fees in September?", "Ben Carter <ben.carter@ourco.example>", "u_anna"),
     ],
 )
 def test_assignee_rules(sentence: str, sender: str | None, expected: str | None) -> None:

@@ -349,7 +349,9 @@ def resolve_assignee(
             return roster.resolve(sender, 0.65, "writer commits for us")
         return Assignee(None, None, 0.7, "we: unresolved")
     customer_need = re.search(r"\bwe (?:still |really |urgently )?need\b", sentence, re.I) and not roster.find(sender)
-    if (_SECOND_PERSON.search(sentence) or customer_need or _READERS.search(sentence)) and not is_notes:
+    # A question in mail is the reader's to answer, "we" in it included ("Are we responsible for the fees?").
+    question = sentence.rstrip(" *_)").endswith(("?", "？"))
+    if (_SECOND_PERSON.search(sentence) or customer_need or _READERS.search(sentence) or question) and not is_notes:
         target = addressee or _first_roster_recipient(roster, recipients) or (recipients[0] if recipients else None)
         if target:
             confidence = 0.75 if addressee or len(recipients) == 1 else 0.55
