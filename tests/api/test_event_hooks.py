@@ -333,3 +333,31 @@ def test_no_event_leaves_with_a_change_that_rolled_back(demo_parts, hook_app, re
         accept_task(session, task_id, "reviewer")
         raise RuntimeError("the request failed after the accept")
     assert deliver(demo_parts)["sent"] == 0 and receiver.received("/rb") == []
+
+
+def test_a_delivery_connects_to_the_address_that_was_checked_not_a_rebound_one(receiver) -> None:
+    """DNS rebinding: the name answers a public address for the check and 127.0.0.1 a moment later. The delivery
+    connects to the checked address, with the name as Host (and as the TLS server name for https)."""
+    from handoff.events.delivery import check_reachable, pinned_post
+
+    answers = iter(["93.184.216.34", "127.0.0.1"])
+
+    def rebinding(host, port, **_):
+        return [(2, 1, 6, "", (next(answers), port))]
+
+    address = check_reachable("https://hooks.example:8443/in", allow_private=False, resolve=rebinding)
+    assert address == "93.184.216.34"
+    seen: list[httpx.Request] = []
+    mock = httpx.Client(transport=httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(204)))
+    assert pinned_post(mock, "https://hooks.example:8443/in", address, content=b"{}").status_code == 204
+    (request,) = seen
+    assert (request.url.host, request.url.port) == ("93.184.216.34", 8443)
+    assert request.headers["host"] == "hooks.example:8443"
+    assert request.extensions["sni_hostname"] == "hooks.example"
+    # Over a real connection: a name that resolves nowhere reaches the receiver at the pinned loopback address.
+    port = int(receiver.url("/").rsplit(":", 1)[1].strip("/"))
+    with httpx.Client(timeout=5) as client:
+        answer = pinned_post(client, f"http://rebind.invalid:{port}/pinned", "127.0.0.1", content=b"{}")
+    assert answer.status_code == 200
+    (arrived,) = receiver.received("/pinned")
+    assert arrived.headers.get("Host", arrived.headers.get("host")) == f"rebind.invalid:{port}"

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,13 +46,17 @@ MAX_ERROR_CHARS = 500
 Resolver = Callable[..., list]
 
 
-def check_reachable(url: str, *, allow_private: bool, resolve: Resolver = socket.getaddrinfo) -> None:
+def check_reachable(url: str, *, allow_private: bool, resolve: Resolver = socket.getaddrinfo) -> str | None:
     """A well-formed http(s) URL whose host resolves only to public addresses, unless private ones are allowed
     (`HANDOFF_HOOKS__ALLOW_PRIVATE_TARGETS`): a subscriber must not turn the service into a probe of its own network
-    or of a cloud metadata endpoint. Checked at subscription and again before each delivery."""
+    or of a cloud metadata endpoint. Checked at subscription and again before each delivery.
+
+    Returns the address that was checked (None where private targets are allowed): the delivery connects to that
+    address, so a name that resolves to a public address for the check and to 127.0.0.1 a moment later (DNS
+    rebinding) still reaches only the address that was checked."""
     parts = check_target_url(url)
     if allow_private:
-        return
+        return None
     host = parts.hostname or ""
     try:
         found = resolve(host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
@@ -64,6 +68,21 @@ def check_reachable(url: str, *, allow_private: bool, resolve: Resolver = socket
             f"target_url's host {host!r} is a private address ({', '.join(private) or 'none found'}); "
             "private targets need HANDOFF_HOOKS__ALLOW_PRIVATE_TARGETS=true"
         )
+    return str(found[0][4][0])
+
+
+def pinned_post(client: httpx.Client, url: str, address: str | None, **kwargs: Any) -> httpx.Response:
+    """POST to `url` over a connection to `address` (the one `check_reachable` checked), with the URL's own name as
+    Host and, for https, as the TLS server name the certificate is verified against."""
+    if address is None:
+        return client.post(url, **kwargs)
+    parts = check_target_url(url)
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    host_header = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    headers = {**kwargs.pop("headers", {}), "Host": host_header}
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return client.post(parts._replace(netloc=netloc).geturl(), headers=headers, extensions=extensions, **kwargs)
 
 
 @dataclass
@@ -104,8 +123,8 @@ def _post(
         SIGNATURE_HEADER: sign(claimed.secret, timestamp, body),
     }
     try:
-        check_reachable(claimed.target_url, allow_private=allow_private)
-        response = client.post(claimed.target_url, content=body, headers=headers)
+        address = check_reachable(claimed.target_url, allow_private=allow_private)
+        response = pinned_post(client, claimed.target_url, address, content=body, headers=headers)
     except InvalidInput as error:
         return None, redact(str(error))[:MAX_ERROR_CHARS]
     except httpx.HTTPError as error:
