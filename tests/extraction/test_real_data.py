@@ -267,6 +267,20 @@ def test_the_furniture_of_bulk_and_phishing_mail_is_no_plain_ask(line: str) -> N
     assert not is_plain_ask(line, explicit=True)
 
 
+@pytest.mark.parametrize(
+    ("sentence", "never"),
+    [
+        ('Please go to "Up Front" at http://home.enron.com/upfront/ to access it.', True),
+        ("Meanwhile, please read the announcement below from Security about the new access cards.", True),
+        ("Please make a note of the following:", True),
+        ("Please read the draft and send me your comments by Friday.", False),  # the reading leads to an ask
+        ("Please take a look at it and tell me what you think.", False),
+    ],
+)
+def test_what_to_read_or_where_to_look_is_no_task(sentence: str, never: bool) -> None:
+    assert never_a_task(sentence) is never
+
+
 def test_please_be_advised_is_a_notice_not_an_ask() -> None:
     assert never_a_task("Please be advised that the office closes at noon on Friday.")
     assert not never_a_task("Please be advised that the office closes at noon, and send me your timesheet?")

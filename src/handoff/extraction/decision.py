@@ -275,7 +275,14 @@ _OPEN_OFFER = re.compile(
     r"\bfeel free\b|\b(?:do not|don'?t) hesitate\b|\bshould you (?:have|need|wish|require)\b",
     _I,
 )
-_FURTHER_ASK = re.compile(r"\?|\band (?:send|let|return|forward|sign|confirm|give|call|review|provide|comment)\b", _I)
+_FURTHER_ASK = re.compile(
+    r"\?|\band (?:send|let|return|forward|sign|confirm|give|call|review|provide|comment|tell)\b", _I
+)
+# What to read or where to look, not a thing to do: "Please go to "Up Front" to access it", "please read the
+# announcement below", "Please make a note of the following:". A veto only: as a feature it moved the fitted weights.
+_READING_INSTRUCTION = re.compile(
+    r"\bplease (?:carefully )?(?:read|make (?:a )?note of|take note of|go to|visit|refer to|click)\b", _I
+)
 
 
 def never_a_task(text: str) -> bool:
@@ -283,7 +290,7 @@ def never_a_task(text: str) -> bool:
     lines, open offers ("if you have any questions, call me"), and FYI formulas that ask nothing further."""
     if _BOILERPLATE.search(text) or (_OPEN_OFFER.search(text) and not _POLITE_IF.match(text.strip())):
         return True
-    return bool(_FYI.search(text)) and not _FURTHER_ASK.search(text)
+    return bool(_FYI.search(text) or _READING_INSTRUCTION.search(text)) and not _FURTHER_ASK.search(text)
 
 
 _NEGATIVE = (_CONDITIONAL, _OFFER, _PROHIBITION, _FYI, _SOCIAL, _DISCLAIMER, _MARKETING, _RHETORIC)
