@@ -275,9 +275,14 @@ def test_the_furniture_of_bulk_and_phishing_mail_is_no_plain_ask(line: str) -> N
         ("Please make a note of the following:", True),
         ("Please read the draft and send me your comments by Friday.", False),  # the reading leads to an ask
         ("Please take a look at it and tell me what you think.", False),
+        # the writer's own whereabouts or schedule; the reader's appointment is theirs to keep
+        ("I will be out of the office on Friday 1/4 but look forward to hearing from you early next week.", True),
+        ("Elizabeth, Andrea and I are scheduled to meet with Ray Bowen on Monday.", True),
+        ("A reminder that you are scheduled to interview for the Trading Track on Thursday.", False),
+        ("I will be out next week, so could you send the SOW today?", False),
     ],
 )
-def test_what_to_read_or_where_to_look_is_no_task(sentence: str, never: bool) -> None:
+def test_what_to_read_where_to_look_and_where_the_writer_is_are_no_tasks(sentence: str, never: bool) -> None:
     assert never_a_task(sentence) is never
 
 

@@ -278,6 +278,14 @@ _OPEN_OFFER = re.compile(
 _FURTHER_ASK = re.compile(
     r"\?|\band (?:send|let|return|forward|sign|confirm|give|call|review|provide|comment|tell)\b", _I
 )
+# The writer's own whereabouts or schedule (GUIDELINES 3): "I will be out of the office on Friday", "Andrea and I are
+# scheduled to meet with Ray on Monday", "I am off to GA and will be back on Wednesday". "You are scheduled to
+# interview…" is the reader's appointment, and stays.
+_OWN_WHEREABOUTS = re.compile(
+    r"\b(?:i|we)(?:'ll| will| am| are|'m|'re| shall)\s+(?:be\s+)?(?:scheduled to|out of (?:the )?office|on vacation|"
+    r"on leave|away|back|traveling|travelling|off to|in (?:town|the office))\b",
+    _I,
+)
 # What to read or where to look, not a thing to do: "Please go to "Up Front" to access it", "please read the
 # announcement below", "Please make a note of the following:". A veto only: as a feature it moved the fitted weights.
 _READING_INSTRUCTION = re.compile(
@@ -289,6 +297,8 @@ def never_a_task(text: str) -> bool:
     """What the guidelines never count, whatever else a sentence looks like: legal footers, unsubscribe and no-reply
     lines, open offers ("if you have any questions, call me"), and FYI formulas that ask nothing further."""
     if _BOILERPLATE.search(text) or (_OPEN_OFFER.search(text) and not _POLITE_IF.match(text.strip())):
+        return True
+    if _OWN_WHEREABOUTS.search(text) and not _FURTHER_ASK.search(text) and not _ASKS_YOU.search(text):
         return True
     return bool(_FYI.search(text) or _READING_INSTRUCTION.search(text)) and not _FURTHER_ASK.search(text)
 
