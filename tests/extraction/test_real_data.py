@@ -280,6 +280,9 @@ def test_the_furniture_of_bulk_and_phishing_mail_is_no_plain_ask(line: str) -> N
         ("Elizabeth, Andrea and I are scheduled to meet with Ray Bowen on Monday.", True),
         ("A reminder that you are scheduled to interview for the Trading Track on Thursday.", False),
         ("I will be out next week, so could you send the SOW today?", False),
+        # a social formula worded as an ask, help on offer
+        ("Please join me in wishing Greg well in his future endeavors.", True),
+        ("Alice, Raetta and Larry are all available as needed to help you in this effort.", True),
     ],
 )
 def test_what_to_read_where_to_look_and_where_the_writer_is_are_no_tasks(sentence: str, never: bool) -> None:

@@ -286,6 +286,14 @@ _OWN_WHEREABOUTS = re.compile(
     r"on leave|away|back|traveling|travelling|off to|in (?:town|the office))\b",
     _I,
 )
+# A social formula worded as an ask, or help on offer: "Please join me in wishing Greg well", "Alice, Raetta and Larry
+# are all available as needed to help you".
+_SOCIAL_OR_HELP = re.compile(
+    r"\bjoin (?:me|us) in (?:wishing|welcoming|congratulating|thanking|celebrating)\b|"
+    r"\b(?:is|are|am|'m|'re)\s+(?:all\s+)?(?:available|happy|glad|here)\s+(?:as needed\s+|if needed\s+)?"
+    r"to (?:help|assist|answer)\b",
+    _I,
+)
 # What to read or where to look, not a thing to do: "Please go to "Up Front" to access it", "please read the
 # announcement below", "Please make a note of the following:". A veto only: as a feature it moved the fitted weights.
 _READING_INSTRUCTION = re.compile(
@@ -297,6 +305,8 @@ def never_a_task(text: str) -> bool:
     """What the guidelines never count, whatever else a sentence looks like: legal footers, unsubscribe and no-reply
     lines, open offers ("if you have any questions, call me"), and FYI formulas that ask nothing further."""
     if _BOILERPLATE.search(text) or (_OPEN_OFFER.search(text) and not _POLITE_IF.match(text.strip())):
+        return True
+    if _SOCIAL_OR_HELP.search(text) and not _FURTHER_ASK.search(text):
         return True
     if _OWN_WHEREABOUTS.search(text) and not _FURTHER_ASK.search(text) and not _ASKS_YOU.search(text):
         return True
