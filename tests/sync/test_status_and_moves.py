@@ -3,6 +3,8 @@ tools' own report of that change back is no change (no echo); Jira, which moves 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from sync_vendors import (
@@ -239,3 +241,38 @@ def test_the_api_closes_and_reopens_and_refuses_what_is_not_accepted(sync_parts,
             tasks = CRM_TABLES["tasks"]
             session.execute(tasks.update().where(tasks.c.id == task_id).values(status="rejected"))
         assert client.post(f"/v1/tasks/{task_id}/complete", headers=headers).status_code == 409
+
+
+def test_jiras_webhook_for_handoffs_own_close_does_not_undo_a_reopen(sync_parts, vendors, accepted_task) -> None:
+    from pathlib import Path
+
+    from pydantic import SecretStr
+
+    from handoff.sync.inbound import jira_signature
+
+    payloads = json.loads((Path(__file__).parent / "hook_payloads.json").read_text(encoding="utf-8"))
+    sync_parts.settings.sync.jira.webhook_secret = SecretStr("jira-hook-secret-0123")
+    task_id = accepted_task(targets=("jira",))
+    run_push(sync_parts)
+    _status(sync_parts, task_id, "done")
+    run_push(sync_parts)
+    issue = vendors.items["jira"][0]
+    body = json.loads(
+        json.dumps(payloads["jira_issue_updated"]["body"])
+        .replace("ISSUE_ID", issue["id"])
+        .replace("ISSUE_KEY", issue["key"])
+    )
+    body["issue"]["fields"] |= {"status": issue["fields"]["status"], "updated": issue["fields"]["updated"]}
+    raw = json.dumps(body).encode()
+    # Reopened in handoff before Jira's report of the close arrives: the report is handoff's own change, which must
+    # not undo the reopen.
+    _status(sync_parts, task_id, "open")
+    headers = {"X-Hub-Signature": jira_signature("jira-hook-secret-0123", raw), "X-Atlassian-Webhook-Identifier": "e1"}
+    with TestClient(create_app(parts=sync_parts, models={}, key_cache_ttl_s=0)) as client:
+        answer = client.post("/v1/hooks/jira", content=raw, headers=headers)
+    assert answer.status_code == 200 and answer.json()["outcome"] == "unchanged"
+    assert _task_status(sync_parts, task_id) == "open"
+    assert rows(sync_parts, task_id)["jira"]["status"] == "pending"  # the reopen still goes out
+    run_push(sync_parts)
+    assert not _remote_done(vendors, "jira") and _task_status(sync_parts, task_id) == "open"
+    assert run_push(sync_parts).outcomes == []
