@@ -127,14 +127,14 @@ def sync_surveys(session: Session, *, as_of: date, low_score: float, lookback_da
             if existing[task_id] == "open":
                 open_by_place[place].append(task_id)
         else:
+            from handoff.sync.outbox import mark_edited
+
             for task_id in open_by_place.pop(place, []):
                 session.execute(
                     update(tasks)
                     .where(tasks.c.id == task_id, tasks.c.status == "open")
                     .values(status="done", completed_at=response.responded_at)
                 )
-                from handoff.sync.outbox import mark_edited
-
                 mark_edited(session, task_id, ["status"])  # a pushed one is closed in the tools too
                 existing[task_id] = "done"
                 counts["improvement_tasks_closed"] += 1
