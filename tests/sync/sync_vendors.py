@@ -25,6 +25,15 @@ ASANA_WORKSPACE = "1100000000000001"
 TRELLO_KEY, TRELLO_TOKEN = "trellokey0123456789", "trellotoken0123456789"
 TRELLO_LIST = "5f0000000000000000000001"
 JIRA_OTHER_PROJECT = "OPS"  # a second project, for the mapping
+ASANA_OTHER_PROJECT = "1200000000000002"  # a second Asana project, for moves
+TRELLO_OTHER_LIST = "5f0000000000000000000002"  # a second list on the board, for moves
+TRELLO_DONE_LIST = "5f0000000000000000000003"  # the board's "Done" list
+# Jira's default workflow as `GET .../transitions` shows it: any status to any other, each with its category.
+JIRA_STATUSES = {
+    "11": {"name": "To Do", "statusCategory": {"key": "new"}},
+    "21": {"name": "In Progress", "statusCategory": {"key": "indeterminate"}},
+    "31": {"name": "Done", "statusCategory": {"key": "done"}},
+}
 # The people each tool knows, by email (Jira accountIds, Trello member ids).
 JIRA_USERS = {"ana@ourco.example": "5b10ac8d82e05b22cc7d4ef5"}
 # A Jira user whose email their privacy setting hides: user search by email finds nobody, issues show no email.
@@ -67,6 +76,8 @@ class Vendors:
     requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     faults: dict[tuple[str, str], list[Fault]] = field(default_factory=dict)
+    # The transitions Jira's workflow offers (id -> status it goes to); a test takes the done one away.
+    jira_transitions: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(JIRA_STATUSES))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
@@ -214,6 +225,8 @@ class Vendors:
         if method == "GET" and (found := re.fullmatch(r"/rest/api/3/issue/([^/]+)", path)):
             return self._jira_issue(found.group(1))
         body = json.loads(raw or b"null")
+        if found := re.fullmatch(r"/rest/api/3/issue/([^/]+)/transitions", path):
+            return self._jira_transitions(method, found.group(1), body)
         if method == "PUT" and (found := re.fullmatch(r"/rest/api/3/issue/([^/]+)", path)):
             if problem := self._check("jira_edit_issue", body):
                 return 400, {"errorMessages": [problem], "errors": {}}
@@ -269,6 +282,29 @@ class Vendors:
             return 204, None
         return 404, {"errorMessages": ["no such endpoint"]}
 
+    def _jira_transitions(self, method: str, issue_id: str, body: Any) -> tuple[int, Any]:
+        """`GET` the transitions from the issue's status (each with `to` and its category); `POST` one of them."""
+        with self._lock:
+            issue = next((issue for issue in self.items["jira"] if issue["id"] == issue_id), None)
+            if issue is None:
+                return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."]}
+            current = issue["fields"].get("status", JIRA_STATUSES["11"])
+            offered = {tid: to for tid, to in self.jira_transitions.items() if to["name"] != current["name"]}
+            if method == "GET":
+                listed = [{"id": tid, "name": to["name"], "to": to, "isAvailable": True} for tid, to in offered.items()]
+                return 200, {"transitions": listed}
+            if method != "POST":
+                return 405, {"errorMessages": ["method not allowed"]}
+        if problem := self._check("jira_transition_issue", body):
+            return 400, {"errorMessages": [problem], "errors": {}}
+        with self._lock:
+            chosen = offered.get(body["transition"]["id"])
+            if chosen is None:  # Jira's words for a transition not valid from this status
+                return 400, {"errorMessages": ["Transition id is not valid for this issue."], "errors": {}}
+            issue["fields"]["status"] = dict(chosen)
+            issue["fields"]["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+        return 204, None
+
     def _jira_issue(self, issue_id: str) -> tuple[int, Any]:
         """`GET /rest/api/3/issue/{id}`: what pull reads (status with its category, assignee, duedate, updated)."""
         emails = {account: email for email, account in JIRA_USERS.items()}  # JIRA_HIDDEN's stay hidden
@@ -303,6 +339,7 @@ class Vendors:
                 task = dict(task)
             email = task.get("assignee")
             task["assignee"] = {"gid": "1100", "resource_type": "user", "email": email} if email else None
+            task["projects"] = [{"gid": gid, "resource_type": "project"} for gid in task.get("projects") or []]
             task.setdefault("completed", False)
             task.setdefault("modified_at", "2026-01-01T00:00:00.000Z")
             return 200, {"data": task}
@@ -317,6 +354,8 @@ class Vendors:
                 task.update(body["data"])
                 task["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
                 return 200, {"data": {"gid": task["gid"]}}
+        if method == "POST" and (found := re.fullmatch(r"/api/1.0/tasks/(\d+)/(addProject|removeProject)", path)):
+            return self._asana_project_of_task(found.group(1), found.group(2), json.loads(raw or b"null"))
         if path.startswith("/api/1.0/webhooks") or path.startswith("/api/1.0/projects/"):
             return self._asana_webhooks(method, path, query, raw)
         if (method, path) == ("POST", "/api/1.0/tasks"):
@@ -324,7 +363,7 @@ class Vendors:
             if problem := self._check("asana_create_task", body):
                 return 400, {"errors": [{"message": problem}]}
             data = body["data"]
-            if data.get("projects") != [ASANA_PROJECT]:
+            if data.get("projects") not in ([ASANA_PROJECT], [ASANA_OTHER_PROJECT]):
                 return 404, {"errors": [{"message": "project: Unknown object"}]}
             with self._lock:
                 gid = str(1300000000000000 + next(self._ids))
@@ -333,6 +372,23 @@ class Vendors:
                 self.items["asana"].append(task)
             return 201, {"data": task}
         return 404, {"errors": [{"message": "no such endpoint"}]}
+
+    def _asana_project_of_task(self, gid: str, action: str, body: Any) -> tuple[int, Any]:
+        """`addProject` / `removeProject`: the task joins or leaves a project (it stays in the others)."""
+        shape = "asana_add_project" if action == "addProject" else "asana_remove_project"
+        if problem := self._check(shape, body):
+            return 400, {"errors": [{"message": problem}]}
+        project = body["data"]["project"]
+        if project not in (ASANA_PROJECT, ASANA_OTHER_PROJECT):
+            return 404, {"errors": [{"message": "project: Unknown object"}]}
+        with self._lock:
+            task = next((task for task in self.items["asana"] if task["gid"] == gid), None)
+            if task is None:
+                return 404, {"errors": [{"message": "task: Unknown object"}]}
+            projects = [p for p in task.get("projects") or [] if p != project]
+            task["projects"] = [*projects, project] if action == "addProject" else projects
+            task["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        return 200, {"data": {}}
 
     def _asana_webhooks(self, method: str, path: str, query: dict[str, str], raw: bytes) -> tuple[int, Any]:
         """Projects (for the workspace) and webhooks: list by workspace and resource, establish with the handshake
@@ -357,9 +413,14 @@ class Vendors:
             with self._lock:
                 twin = any(h["resource"]["gid"] == data["resource"] and h["target"] == data["target"]
                            for h in self.hooks["asana"])  # fmt: skip
-            if twin:
-                return 409, {
-                    "errors": [{"message": "Duplicate webhook: one already exists for this resource and target"}]
+            if twin:  # Asana's answer, as its staff describe it (Asana/node-asana#156; n8n-io/n8n#133): a 403
+                return 403, {
+                    "errors": [
+                        {
+                            "message": "Duplicated webhook. You already have an existing webhook for the given "
+                            "resource and target. Delete the old one before creating another."
+                        }
+                    ]
                 }
             secret = f"{next(self._ids):064x}"
             try:
@@ -386,11 +447,12 @@ class Vendors:
     def _trello(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any]:
         if query.get("key") != TRELLO_KEY or query.get("token") != TRELLO_TOKEN:
             return 401, {"message": "invalid key"}
-        if method == "GET" and path == f"/1/lists/{TRELLO_LIST}/cards":
+        lists = (TRELLO_LIST, TRELLO_OTHER_LIST, TRELLO_DONE_LIST)
+        if method == "GET" and (found := re.fullmatch(r"/1/lists/([0-9a-f]{24})/cards", path)) and found[1] in lists:
             with self._lock:
-                return 200, [dict(card) for card in self.items["trello"] if card["idList"] == TRELLO_LIST]
-        if (method, path) == ("GET", f"/1/lists/{TRELLO_LIST}"):
-            return 200, {"id": TRELLO_LIST, "idBoard": TRELLO_BOARD}
+                return 200, [dict(card) for card in self.items["trello"] if card["idList"] == found[1]]
+        if method == "GET" and (found := re.fullmatch(r"/1/lists/([0-9a-f]{24})", path)) and found[1] in lists:
+            return 200, {"id": found[1], "idBoard": TRELLO_BOARD}
         if method == "GET" and path.startswith("/1/lists/"):
             return 404, {"message": "model not found"}
         if (method, path) == ("GET", f"/1/boards/{TRELLO_BOARD}/members"):
@@ -403,6 +465,12 @@ class Vendors:
                 if card is None:
                     return 404, {"message": "The requested resource was not found."}
                 changes = {key: value for key, value in query.items() if key not in ("key", "token")}
+                if (
+                    changes.get("idList", TRELLO_LIST) not in lists
+                    or changes.get("idBoard", TRELLO_BOARD) != TRELLO_BOARD
+                ):
+                    return 400, {"message": "invalid value for idList"}
+                changes.pop("idBoard", None)
                 if changes.get("due") == "null":
                     changes["due"] = None
                 card.update(changes)
@@ -451,7 +519,7 @@ class Vendors:
         if (method, path) == ("POST", "/1/cards"):
             if problem := self._check("trello_create_card", query):
                 return 400, {"message": problem}
-            if query["idList"] != TRELLO_LIST:
+            if query["idList"] not in (TRELLO_LIST, TRELLO_OTHER_LIST):
                 return 404, {"message": "could not find the list"}
             with self._lock:
                 card_id = f"{0x6A0000000000000000000000 + next(self._ids):024x}"

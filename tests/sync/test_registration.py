@@ -135,12 +135,12 @@ def test_asana_re_registration_reuses_a_checkable_hook_and_remakes_one_it_cannot
     assert len(vendors.hooks["asana"]) == 1 and _kept_secret(served) == vendors.hooks["asana"][0]["_secret"]
 
 
-def test_a_hook_made_between_the_look_and_the_create_is_reused_after_the_tools_409(served, vendors) -> None:
+def test_a_hook_made_between_the_look_and_the_create_is_reused_after_the_tools_refusal(served, vendors) -> None:
     assert _register(served) == dict.fromkeys(("jira", "asana", "trello"), ("created", None))
     kept = _kept_secret(served)
     made = {vendor: [dict(hook) for hook in vendors.hooks[vendor]] for vendor in ("asana", "trello")}
     # The first look misses the hook each tool has (another run made it just now); the create is refused as a
-    # duplicate (Asana 409, Trello 400), the second look finds it, and it is reused.
+    # duplicate (Asana's 403 "Duplicated webhook", Trello's 400), the second look finds it, and it is reused.
     vendors.fail("asana", Fault(status=200), method="GET", path="/api/1.0/webhooks")
     vendors.fail(
         "trello", Fault(status=200), method="GET", path=f"/1/tokens/{vendors.targets()['trello']['token']}/webhooks"
@@ -148,10 +148,10 @@ def test_a_hook_made_between_the_look_and_the_create_is_reused_after_the_tools_4
     posts = vendors.count("asana", "POST", "/api/1.0/webhooks")
     results = _register(served)
     assert results["trello"] == ("exists", None) and vendors.hooks["trello"] == made["trello"]
-    # Asana's 409 is no crash. The hook found had its secret dropped by this run (it looked like a stale one), so
+    # Asana's 403 is no crash. The hook found had its secret dropped by this run (it looked like a stale one), so
     # it cannot be checked any more: it is replaced by one whose handshake is kept.
     assert results["asana"] == ("created", None)
-    assert vendors.count("asana", "POST", "/api/1.0/webhooks") == posts + 2  # the 409, then the new hook
+    assert vendors.count("asana", "POST", "/api/1.0/webhooks") == posts + 2  # the 403, then the new hook
     assert len(vendors.hooks["asana"]) == 1 and vendors.hooks["asana"][0]["gid"] != made["asana"][0]["gid"]
     assert _kept_secret(served) == vendors.hooks["asana"][0]["_secret"] != kept
 

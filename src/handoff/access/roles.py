@@ -91,6 +91,8 @@ ROUTE_PERMISSIONS: dict[str, str] = {
     "list_tasks": "tasks:read",
     "get_task": "tasks:read",
     "accept_task": "tasks:review",
+    "complete_task": "tasks:review",
+    "reopen_task": "tasks:review",
     "edit_task": "tasks:review",
     "reject_task": "tasks:review",
     "create_estimate": "estimates:write",

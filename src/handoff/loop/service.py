@@ -127,12 +127,15 @@ def sync_surveys(session: Session, *, as_of: date, low_score: float, lookback_da
             if existing[task_id] == "open":
                 open_by_place[place].append(task_id)
         else:
+            from handoff.sync.outbox import mark_edited
+
             for task_id in open_by_place.pop(place, []):
                 session.execute(
                     update(tasks)
                     .where(tasks.c.id == task_id, tasks.c.status == "open")
                     .values(status="done", completed_at=response.responded_at)
                 )
+                mark_edited(session, task_id, ["status"])  # a pushed one is closed in the tools too
                 existing[task_id] = "done"
                 counts["improvement_tasks_closed"] += 1
     return counts
@@ -162,6 +165,9 @@ def close_improvement_task(session: Session, task_id: str, *, note: str | None =
     if note:
         values["description"] = func.coalesce(tasks.c.description, "") + f"\nClosed: {note}"
     session.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+    from handoff.sync.outbox import mark_edited
+
+    mark_edited(session, task_id, ["status"])  # a pushed one is closed in the tools too
 
 
 def create_project_for_won_deal(session: Session, deal_id: str, *, estimator: Estimator | None = None) -> dict:

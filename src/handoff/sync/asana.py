@@ -52,6 +52,8 @@ def update_payload(task: PushTask, fields: Sequence[str]) -> dict[str, Any]:
         data["assignee"] = task.assignee_email or None
     if "priority" in fields:
         data["notes"] = plain_description(task)
+    if "status" in fields:
+        data["completed"] = task.status == "done"
     return {"data": data}
 
 
@@ -77,7 +79,23 @@ class AsanaConnector:
         payload = update_payload(task, fields)
         if payload["data"]:
             self.http.put(f"{TASKS_PATH}/{quote(remote_id)}", json=payload, params={"opt_fields": "gid"})
+        if "place" in fields:
+            self.move(remote_id, task)
         return None
+
+    def move(self, remote_id: str, task: PushTask) -> None:
+        """Into the task's mapped project, out of the one it was mapped to before (`addProject`, `removeProject`).
+        An Asana task can be in several projects; one a person added it to stays. The projects are read first, so
+        a retry adds and removes nothing twice."""
+        wanted = task.destination or self.project_gid
+        before = task.previous_destination or self.project_gid
+        path = f"{TASKS_PATH}/{quote(remote_id)}"
+        answer = self.http.get(path, params={"opt_fields": "projects"}) or {}
+        projects = {str(p.get("gid")) for p in (answer.get("data") or {}).get("projects") or [] if isinstance(p, dict)}
+        if wanted not in projects:
+            self.http.post(f"{path}/addProject", json={"data": {"project": wanted}}, idempotent=True)
+        if before != wanted and before in projects:
+            self.http.post(f"{path}/removeProject", json={"data": {"project": before}}, idempotent=True)
 
     def read(self, remote_id: str) -> RemoteState | None:
         answer = self.http.get(f"{TASKS_PATH}/{quote(remote_id)}", params={"opt_fields": READ_FIELDS}, missing_ok=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from handoff.errors import InvalidInput
+from handoff.errors import InvalidInput, PermanentFailure
 from handoff.sync.inbound import RemoteState, jira_state
 from handoff.sync.model import PushTask, RemoteLink, facts, unknown_person
 from handoff.sync.people import People
@@ -23,6 +23,8 @@ SUMMARY_LIMIT = 255  # Jira refuses a longer summary
 LABEL = "handoff"
 READ_FIELDS = "status,assignee,duedate,updated"
 ACCOUNT_IDS_SETTING = "HANDOFF_SYNC__JIRA__ACCOUNT_IDS"
+TRANSITIONS_PATH = CREATE_PATH + "/{id}/transitions"
+DONE_CATEGORY = "done"  # Jira's status categories: new (To Do), indeterminate (In Progress), done
 WEBHOOKS_PATH = "/rest/webhooks/1.0/webhook"  # admin webhooks: an administrator's API token registers them
 HOOK_EVENTS = ["jira:issue_updated"]
 
@@ -112,6 +114,29 @@ def edit_payload(
     return {"fields": values}
 
 
+def pick_transition(transitions: Any, *, done: bool) -> str | None:
+    """The id of the first transition (`GET .../transitions`) into a status of the done category (`done`), or out
+    of it (`not done`: a To Do status before an In Progress one); None when the workflow offers none from here."""
+    offered = [t for t in (transitions or []) if isinstance(t, dict) and t.get("id") is not None]
+
+    def category(transition: dict[str, Any]) -> Any:
+        return ((transition.get("to") or {}).get("statusCategory") or {}).get("key")
+
+    if done:
+        wanted = [t for t in offered if category(t) == DONE_CATEGORY]
+    else:
+        wanted = [t for t in offered if category(t) == "new"] + [t for t in offered if category(t) == "indeterminate"]
+    return str(wanted[0]["id"]) if wanted else None
+
+
+def moved_note(key: str | None, project_key: str, destination: str) -> str:
+    """What a move Jira cannot make says on the link."""
+    return (
+        f"Jira does not move an issue to another project through its edit API: {key or 'the issue'} stays in "
+        f"{project_key}; move it to {destination} in Jira (Move) if it should go there. The link is kept"
+    )
+
+
 def hook_payload(url: str, *, project_key: str, secret: str) -> dict[str, Any]:
     """The body of `POST /rest/webhooks/1.0/webhook`: issue updates of the project, to `url`, signed."""
     return {
@@ -176,7 +201,36 @@ class JiraConnector:
         payload = edit_payload(task, fields, account_id=account_id, priority=self.priorities.get(task.priority or ""))
         if payload["fields"]:
             self.http.put(f"{CREATE_PATH}/{quote(remote_id)}", json=payload)
+        if "place" in fields:
+            note = self._place_note(remote_id, task) or note
+        if "status" in fields:
+            self.transition(remote_id, done=task.status == "done")
         return note
+
+    def transition(self, remote_id: str, *, done: bool) -> None:
+        """Closes (a transition into a done-category status) or reopens the issue. Its status is read first, so an
+        issue already there is left alone: a retry after a lost answer, or a close already made in Jira, makes no
+        second transition. A workflow with no such transition from the issue's status is refused, naming it."""
+        issue = self.http.get(f"{CREATE_PATH}/{quote(remote_id)}", params={"fields": "status"}) or {}
+        status = (issue.get("fields") or {}).get("status") or {}
+        if ((status.get("statusCategory") or {}).get("key") == DONE_CATEGORY) == done:
+            return
+        path = TRANSITIONS_PATH.format(id=quote(remote_id))
+        chosen = pick_transition((self.http.get(path) or {}).get("transitions"), done=done)
+        if chosen is None:
+            goal = "a done status" if done else "a To Do or In Progress status"
+            raise PermanentFailure(
+                f"Jira offers no transition from {status.get('name') or 'its status'!r} to {goal} for "
+                f"{issue.get('key') or remote_id}; add one to the workflow (or change it in Jira), then run "
+                "handoff sync push --retry-failed"
+            )
+        self.http.post(path, json={"transition": {"id": chosen}})  # a lost answer is looked at again next round
+
+    def _place_note(self, remote_id: str, task: PushTask) -> str | None:
+        wanted = task.destination or self.project_key
+        issue = self.http.get(f"{CREATE_PATH}/{quote(remote_id)}", params={"fields": "project"}) or {}
+        now = ((issue.get("fields") or {}).get("project") or {}).get("key")
+        return moved_note(issue.get("key"), now, wanted) if now and now != wanted else None
 
     def read(self, remote_id: str) -> RemoteState | None:
         issue = self.http.get(f"{CREATE_PATH}/{remote_id}", params={"fields": READ_FIELDS}, missing_ok=True)

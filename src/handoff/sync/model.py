@@ -13,8 +13,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from handoff.sync.inbound import RemoteState
 
 MARKER_PREFIX = "handoff-"
-# The fields a handoff edit sends to an item already pushed (`outbox.mark_edited`), in the order they are sent.
-UPDATE_FIELDS = ("title", "due_date", "assignee", "priority")
+# The fields a handoff change sends to an item already pushed (`outbox.mark_edited`), in the order they are sent:
+# `status` closes or reopens the item, `place` moves it to the project or list its task is mapped to now.
+UPDATE_FIELDS = ("title", "due_date", "assignee", "priority", "status", "place")
 # Jira labels take no spaces, Asana external gids and Trello text take anything: one shape that all three accept.
 _MARKER_SAFE = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 
@@ -46,6 +47,9 @@ class PushTask:
     project_id: str | None = None
     account_id: str | None = None
     destination: str | None = None  # the mapped Jira project key, Asana project gid or Trello list; None: configured
+    status: str = "open"  # open or done: a done task's item is closed in the tool
+    # Where a moved task's item was mapped before the move (Asana takes it out of that project); None: configured.
+    previous_destination: str | None = None
 
     @property
     def marker(self) -> str:
@@ -81,8 +85,9 @@ class Connector(Protocol):
 
     def update(self, remote_id: str, task: PushTask, fields: Sequence[str]) -> str | None:
         """Sets `fields` (of `UPDATE_FIELDS`) of the item to the task's values now; the same call twice leaves the
-        same item (a PUT of values, never a relative change), so a retry after a lost answer is safe. Returns a
-        note like `create`'s."""
+        same item (values, never a relative change; a status change reads the item's status first), so a retry
+        after a lost answer is safe. Returns a note like `create`'s, or one saying what the tool cannot do (Jira
+        moves no issue to another project through its edit API)."""
         ...
 
 

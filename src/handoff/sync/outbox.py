@@ -61,17 +61,30 @@ def enqueue(session: Session, task_ids: Iterable[str], targets: Sequence[str], *
     return len(rows)
 
 
-# A handoff edit's column -> the field it changes in the tool (`model.UPDATE_FIELDS`).
-_EDITED = {"title": "title", "due_date": "due_date", "assignee_id": "assignee", "priority": "priority"}
+# A handoff change's column -> the field it changes in the tool (`model.UPDATE_FIELDS`). A new project or account
+# is a new `place`: the item moves to where the mapping sends the task now.
+_EDITED = {
+    "title": "title",
+    "due_date": "due_date",
+    "assignee_id": "assignee",
+    "priority": "priority",
+    "status": "status",
+    "project_id": "place",
+    "account_id": "place",
+}
+_PLACE_COLUMNS = ("project_id", "account_id")
 
 
-def mark_edited(session: Session, task_id: str, columns: Iterable[str]) -> int:
-    """A handoff edit to a task already in the outbox, in the edit's transaction: each of its links (not skipped)
-    gets the edited fields to send, and a sent one goes back to `pending`, due now; returns how many links.
+def mark_edited(session: Session, task_id: str, columns: Iterable[str], *, before: dict[str, Any] | None = None) -> int:
+    """A handoff change to a task already in the outbox (an edit, a close, a reopen), in its transaction: each of
+    its links (not skipped) gets the changed fields to send, and a sent one goes back to `pending`, due now;
+    returns how many links.
 
-    `pending_update.edit` counts the edits, so a push that read the task before this edit knows its update is out
+    `pending_update.edit` counts the changes, so a push that read the task before this one knows its update is out
     of date and leaves the row pending (`_finish`). A link not created yet is marked too: its create may be in flight
-    with the values from before the edit."""
+    with the values from before the change. A move keeps `before`'s project and account (the first move's, until it
+    is sent) as `pending_update.from`: where the item was mapped, which Asana takes it out of."""
+    columns = list(columns)
     fields = [_EDITED[column] for column in columns if column in _EDITED]
     if not fields:
         return 0
@@ -83,7 +96,11 @@ def mark_edited(session: Session, task_id: str, columns: Iterable[str]) -> int:
     for target, pending, status in links:
         pending = pending if isinstance(pending, dict) else {}
         merged = [name for name in UPDATE_FIELDS if name in {*pending.get("fields", []), *fields}]
-        values: dict[str, Any] = {"pending_update": {"fields": merged, "edit": int(pending.get("edit", 0)) + 1}}
+        marked: dict[str, Any] = {"fields": merged, "edit": int(pending.get("edit", 0)) + 1}
+        if "place" in fields or "from" in pending:
+            moved_from = pending.get("from") or {column: (before or {}).get(column) for column in _PLACE_COLUMNS}
+            marked["from"] = moved_from
+        values: dict[str, Any] = {"pending_update": marked}
         if status == "sent":  # due again, now; a refused row still waits for a person (`--retry-failed`)
             values |= {"status": "pending", "next_attempt_at": None, "attempts": 0}
         session.execute(
@@ -184,6 +201,7 @@ def load_task(session: Session, task_id: str) -> tuple[str | None, PushTask | No
         source=row.source,
         project_id=row.project_id,
         account_id=row.account_id,
+        status=row.status,
     )
 
 
@@ -218,19 +236,23 @@ def push_one(
 def _deliver(
     connector: Connector, task: PushTask, claimed: _Claimed, *, settle_s: float, sleep: Callable[[float], None]
 ) -> tuple[RemoteLink, bool]:
-    """(link, created) of one claimed row: the item made (or found) once, then the edits it does not hold yet.
+    """(link, created) of one claimed row: the item made (or found) once, then the changes it does not hold yet.
 
-    A create made now carries the task as it is, edits included; an item found by its marker, or linked before,
-    gets the edited fields with one `update` (values, so sending them again after a lost answer changes nothing)."""
+    A create made now carries the task as it is, edits and place included, but is made open: a done task's new
+    item is closed after. An item found by its marker (in the task's place now) gets the edited fields and its
+    status; one linked before gets the changed fields, each with one `update` (values, so sending them again after a
+    lost answer changes nothing)."""
+    fields = list(claimed.fields)
     if claimed.remote_id is None:
         link, created = push_one(connector, task, settle_s=settle_s, sleep=sleep)
-        if created or not claimed.fields:
-            return link, created
+        fields = [] if created else [name for name in fields if name != "place"]
+        if task.status == "done" and "status" not in fields:
+            fields.append("status")
     else:
         link, created = RemoteLink(connector.name, claimed.remote_id), False
-        if not claimed.fields:
-            return link, created
-    note = connector.update(link.remote_id, task, claimed.fields)
+    if not fields:
+        return link, created
+    note = connector.update(link.remote_id, task, fields)
     return replace(link, note=note or link.note), created
 
 
@@ -263,9 +285,10 @@ class PushReport:
 
 
 def pushed_state(task: PushTask, fields: Sequence[str] | None = None) -> dict[str, Any]:
-    """What the tool holds after a push (`fields` None: a create, with the status) or an update of `fields`."""
+    """What the tool holds after a push (`fields` None: a create, with the status, closed after when done) or an
+    update of `fields`: the baseline the tool's own report of handoff's change is read against (no echo)."""
     email = task.assignee_email.lower() if task.assignee_email else None
-    state: dict[str, Any] = {"status": "open"} if fields is None else {}
+    state: dict[str, Any] = {"status": task.status} if fields is None or "status" in fields else {}
     if fields is None or "assignee" in fields:
         state["assignee_email"] = email
     if fields is None or "due_date" in fields:
@@ -280,6 +303,7 @@ class _Claimed:
     remote_id: str | None = None
     fields: list[str] = field(default_factory=list)
     edit: int = 0
+    moved_from: dict[str, Any] | None = None  # the project and account of a moved task before its move
 
 
 def _claimed(session: Session, task_id: str, target: str) -> _Claimed:
@@ -292,7 +316,8 @@ def _claimed(session: Session, task_id: str, target: str) -> _Claimed:
         return _Claimed()
     pending = row.pending_update if isinstance(row.pending_update, dict) else {}
     fields = [name for name in pending.get("fields", []) if name in UPDATE_FIELDS]
-    return _Claimed(row.remote_id, fields, int(pending.get("edit", 0)))
+    moved_from = pending.get("from") if isinstance(pending.get("from"), dict) else None
+    return _Claimed(row.remote_id, fields, int(pending.get("edit", 0)), moved_from)
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -370,6 +395,14 @@ def push_pending(
         else:
             place = destination(mapping or {}, name, project_id=task.project_id, account_id=task.account_id)
             task = replace(task, destination=place)
+            if claimed.moved_from is not None:
+                before = claimed.moved_from
+                task = replace(
+                    task,
+                    previous_destination=destination(
+                        mapping or {}, name, project_id=before.get("project_id"), account_id=before.get("account_id")
+                    ),
+                )
             try:
                 link, outcome.created = _deliver(connectors[name], task, claimed, settle_s=settle_s, sleep=sleep)
                 outcome.status, outcome.remote_id, outcome.url = "sent", link.remote_id, link.url

@@ -71,8 +71,8 @@ def register_one(
     try:
         return "created", owner.create_hook(url, secret)
     except ExternalFailure:
-        # Made meanwhile by another run (the tool answers 409 or 400 for a duplicate), or made with its answer
-        # lost: the hook found now is reused, never made twice.
+        # Made meanwhile by another run (a duplicate is Asana's 403 "Duplicated webhook", Trello's 400), or made
+        # with its answer lost: the hook found now is reused, never made twice.
         if (found := owner.find_hook(url)) is None:
             raise
     if target == "asana":  # another run's hook, whose handshake secret this run dropped: made again, checkable

@@ -48,10 +48,22 @@ def _due(task: PushTask) -> str:
     return datetime.combine(task.due_date, DUE_TIME).isoformat() + "Z" if task.due_date else "null"
 
 
-def update_params(task: PushTask, fields: Sequence[str], *, member_ids: list[str] | None) -> dict[str, str]:
+def update_params(
+    task: PushTask,
+    fields: Sequence[str],
+    *,
+    member_ids: list[str] | None,
+    list_id: str | None = None,
+    done_list_id: str | None = None,
+) -> dict[str, str]:
     """The query parameters of `PUT /1/cards/{id}`: the edited fields as values. `idMembers` replaces the card's
     members (empty: none); `member_ids` None leaves them as they are (an assignee Trello does not know). Trello has
-    no priority: a priority edit rewrites the desc, whose fact lines carry it (and which keeps the marker)."""
+    no priority: a priority edit rewrites the desc, whose fact lines carry it (and which keeps the marker).
+
+    Done is `dueComplete` (Trello's own "complete" mark), and with a done list (`done_list_id`) the card moves
+    there too; reopened, it is not complete and goes back to `list_id`, the task's mapped list. A card is never
+    archived (`closed`): an archived card leaves the board, and a person would not see it done. A move (`place`)
+    goes to `list_id`, except for a done card in the done list, which stays there until it is reopened."""
     params: dict[str, str] = {}
     if "title" in fields:
         params["name"] = " ".join(task.title.split())[:NAME_LIMIT]
@@ -61,6 +73,15 @@ def update_params(task: PushTask, fields: Sequence[str], *, member_ids: list[str
         params["idMembers"] = ",".join(member_ids)
     if "priority" in fields:
         params["desc"] = plain_description(task)[-DESC_LIMIT:]
+    done = task.status == "done"
+    if "status" in fields:
+        params["dueComplete"] = "true" if done else "false"
+        if done_list_id:
+            params["idList"] = done_list_id if done else (list_id or "")
+    if "place" in fields and list_id and not (done and done_list_id):
+        params["idList"] = list_id
+    if not params.get("idList"):
+        params.pop("idList", None)
     return params
 
 
@@ -105,7 +126,12 @@ class TrelloConnector:
             member_ids = [member] if member else None
             if member is None:
                 note = unknown_person(task, "Trello", MEMBER_IDS_SETTING, kept=True)
-        params = update_params(task, fields, member_ids=member_ids)
+        place = task.destination or self.list_id
+        params = update_params(task, fields, member_ids=member_ids, list_id=place, done_list_id=self.done_list_id)
+        if "idList" in params:  # a list on another board needs its board too
+            board = self.board_id(params["idList"])
+            if board:
+                params["idBoard"] = board
         if params:
             self.http.put(f"{CARDS_PATH}/{remote_id}", params=params)
         return note
@@ -116,8 +142,10 @@ class TrelloConnector:
             return None
         return trello_state(card, done_list_id=self.done_list_id, people=self.people().by_remote)
 
-    def board_id(self) -> str | None:
-        board = (self.http.get(f"/1/lists/{self.list_id}", params={"fields": "idBoard"}) or {}).get("idBoard")
+    def board_id(self, list_id: str | None = None) -> str | None:
+        """The board of `list_id` (default: the configured list)."""
+        path = f"/1/lists/{list_id or self.list_id}"
+        board = (self.http.get(path, params={"fields": "idBoard"}) or {}).get("idBoard")
         return board if isinstance(board, str) else None
 
     def find_hook(self, url: str) -> str | None:

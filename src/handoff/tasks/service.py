@@ -13,7 +13,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from handoff.access.scope import EVERYTHING, AccountScope
-from handoff.clock import utcnow
+from handoff.clock import naive_utcnow, utcnow
 from handoff.errors import Conflict, InvalidInput, NotFound
 from handoff.extraction.model import TaskDraft, TeamMember
 from handoff.store.crm_tables import CRM_TABLES
@@ -664,7 +664,26 @@ def edit_task(session: Session, task_id: str, changes: dict[str, Any], reviewer:
         )
         from handoff.sync.outbox import mark_edited
 
-        mark_edited(session, task_id, values)  # already pushed: the tools get the edit, in this transaction
+        # Already pushed: the tools get the edit, in this transaction; a move says where the task was mapped.
+        before = {column: getattr(row, column) for column in ("project_id", "account_id")}
+        mark_edited(session, task_id, values, before=before)
+    return get_task(session, task_id)
+
+
+def set_task_status(session: Session, task_id: str, status: str) -> dict[str, Any]:
+    """A person closes (`done`) or reopens (`open`) an accepted task; its items in the tools follow through the sync
+    outbox, in this transaction. The same status again changes nothing and sends nothing."""
+    if status not in ("open", "done"):
+        raise InvalidInput(f"status must be open or done, not {status!r}")
+    row = _row(session, task_id)
+    if row.status not in ("open", "done"):
+        raise Conflict(f"task {task_id} is {row.status}; only an accepted task is closed or reopened")
+    if row.status != status:
+        completed = naive_utcnow() if status == "done" else None  # CRM tables hold naive UTC
+        session.execute(tasks.update().where(tasks.c.id == task_id).values(status=status, completed_at=completed))
+        from handoff.sync.outbox import mark_edited
+
+        mark_edited(session, task_id, ["status"])
     return get_task(session, task_id)
 
 

@@ -207,3 +207,31 @@ def reject_task(
 
     _visible(session, view, task_id)
     return _one(view, reject(session, task_id, caller.actor, body.reason if body else None))
+
+
+@router.post(
+    "/{task_id}/complete",
+    name="complete_task",
+    summary="Close an accepted task; its items in Jira, Asana and Trello are closed through the sync outbox.",
+    response_model=TaskPublic,
+    responses={**AUTHED, **R413, **R404, **R409},
+)
+def complete_task(task_id: str, session: SessionDep, view: View) -> TaskPublic:
+    from handoff.tasks.service import set_task_status
+
+    _visible(session, view, task_id)
+    return _one(view, set_task_status(session, task_id, "done"))
+
+
+@router.post(
+    "/{task_id}/reopen",
+    name="reopen_task",
+    summary="Reopen a done task; its items in Jira, Asana and Trello are reopened through the sync outbox.",
+    response_model=TaskPublic,
+    responses={**AUTHED, **R413, **R404, **R409},
+)
+def reopen_task(task_id: str, session: SessionDep, view: View) -> TaskPublic:
+    from handoff.tasks.service import set_task_status
+
+    _visible(session, view, task_id)
+    return _one(view, set_task_status(session, task_id, "open"))
