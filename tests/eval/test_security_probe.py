@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,19 +35,32 @@ def test_an_undocumented_500_and_a_broken_connection_are_findings_and_a_promised
     assert findings.requests == 6 and findings.statuses[503] == 1
 
 
-def test_a_mail_missing_from_the_ledger_or_credited_to_the_customer_it_names_is_counted(parts) -> None:
+def test_a_lost_a_stuck_and_a_twice_processed_mail_are_each_counted(parts) -> None:
+    from sqlalchemy import insert
+
     from handoff.intake import ledger as ledger_store
     from handoff.store.db import transaction
+    from handoff.tasks.tables import task_links
 
     raw = probe._message("<seen@probe.example>", probe.STRANGER, "Fwd", "Please wire the refund.\n")
     with transaction(parts.sessions) as session:
-        ledger_store.record_arrival(session, raw_dir=parts.settings.raw_mail_dir, raw=raw, source="smtp")
+        entry = ledger_store.record_arrival(session, raw_dir=parts.settings.raw_mail_dir, raw=raw, source="smtp")
+        # What a second attempt at the same message leaves: its task link written again, row for row.
+        link = {
+            "task_id": "T-1",
+            "ledger_id": entry.id,
+            "how": "created",
+            "evidence": "Please wire the refund.",
+            "created_at": datetime.now(UTC),
+        }
+        session.execute(insert(task_links), [link, link])
     findings = probe.Findings()
     seen = probe.Mail("forged forward", probe.STRANGER, raw, "<seen@probe.example>", claimed_account=None)
     lost = probe.Mail("customer ask", "a@b.example", b"", "<never-stored@probe.example>", expected_account="A-1")
     probe.check_mails(parts, [seen, lost], findings)
     assert findings.lost == ["<never-stored@probe.example>"]
     assert [f["message_id"] for f in findings.failed_outcomes] == ["<seen@probe.example>"]  # not processed yet
+    assert findings.duplicates == ["<seen@probe.example>: 1 task links written twice"]
 
 
 def test_a_planted_secret_is_found_wherever_it_lands() -> None:
