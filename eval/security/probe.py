@@ -5,8 +5,9 @@ Run: `python -m eval.run security` (or `make eval`, or `python -m eval.security.
 `eval/results/security-probe.json` (`HANDOFF_PROBE_RESULTS` names another file). Sizes: `HANDOFF_PROBE_FUZZ` fuzzed
 values per route (default 24), `HANDOFF_PROBE_MAILS` hostile and ordinary mails (default 300),
 `HANDOFF_PROBE_CRASH_MAILS` the burst the service is killed in (default 200), `HANDOFF_PROBE_BIG_MAIL` 0 leaves the
-1 MB mail out. The run fails (exit 1) on any finding: a 5xx the OpenAPI document does not promise, a role answer
-that differs from `access.roles.may_call`, a lost or twice-processed mail, a secret found, a forged sender credited.
+1 MB mail out, `HANDOFF_PROBE_TRAIN` 0 starts without champions (the model routes then answer their documented
+503). The run fails (exit 1) on any finding: a 5xx the OpenAPI document does not promise, a role answer that
+differs from `access.roles.may_call`, a lost or twice-processed mail, a secret found, a forged sender credited.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def _size(name: str, default: int) -> int:
 class Findings:
     requests: int = 0
     statuses: Counter = field(default_factory=Counter)
+    documented_503: Counter = field(default_factory=Counter)  # by route: e.g. no champion model loaded
     server_errors: list[dict[str, Any]] = field(default_factory=list)
     matrix_mismatches: list[dict[str, Any]] = field(default_factory=list)
     mails_sent: int = 0
@@ -94,7 +96,8 @@ class Service:
     def start(self, timeout_s: float = 300) -> None:
         import httpx
 
-        command = [sys.executable, "-m", "handoff", "up", "--no-train", "--no-scheduler"]
+        train = "--train" if _size("HANDOFF_PROBE_TRAIN", 1) else "--no-train"
+        command = [sys.executable, "-m", "handoff", "up", train, "--no-scheduler"]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout_s
@@ -133,6 +136,16 @@ class Service:
 # --- HTTP -------------------------------------------------------------------------------------------------------
 
 
+def _body_fields(document: dict[str, Any], operation: dict[str, Any]) -> list[str]:
+    """The JSON body's property names from its schema, so fuzzed values reach the fields a handler reads."""
+    content = operation.get("requestBody", {}).get("content", {})
+    schema = content.get("application/json", {}).get("schema", {})
+    reference = schema.get("$ref", "")
+    if reference.startswith("#/components/schemas/"):
+        schema = document["components"]["schemas"][reference.rsplit("/", 1)[1]]
+    return sorted(schema.get("properties", {})) or ["id", "text"]
+
+
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for path, methods in document["paths"].items():
@@ -146,6 +159,7 @@ def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
                 "secured": bool(operation.get("security")),
                 "parameters": operation.get("parameters", []),
                 "has_body": "requestBody" in operation,
+                "body_fields": _body_fields(document, operation),
                 "documented": set(operation.get("responses", {})),
             })  # fmt: skip
     return found
@@ -177,6 +191,8 @@ class Http:
             return None
         self.findings.statuses[answer.status_code] += 1
         promised = operation is not None and str(answer.status_code) in operation["documented"]
+        if answer.status_code == 503 and promised:
+            self.findings.documented_503[f"{method} {operation['path']}"] += 1
         if answer.status_code >= 500 and not (answer.status_code == 503 and promised):
             self.findings.server_errors.append({"route": f"{method} {url[:200]}", "payload": payload[:300],
                                                 "status": answer.status_code, "body": answer.text[:300]})  # fmt: skip
@@ -229,19 +245,8 @@ def probe_fuzz(http: Http, operations: list[dict[str, Any]], key: str, per_route
             params = dict.fromkeys(queries, text)
             body: dict[str, Any] = {}
             if operation["has_body"]:
-                body = {
-                    "content": json.dumps(
-                        {
-                            "id": value,
-                            "text": value,
-                            "account_ids": value,
-                            "deal_id": value,
-                            "ids": value,
-                            "limit": value,
-                        }
-                    ),  # fmt: skip
-                    "headers": {**headers, "Content-Type": "application/json"},
-                }
+                fields = dict.fromkeys(operation["body_fields"], value)
+                body = {"content": json.dumps(fields), "headers": {**headers, "Content-Type": "application/json"}}
             payload = f"path/query/body={text[:80]!r}"
             http.send(operation, method, _url(operation, value), params=params, payload=payload,
                       **(body or {"headers": headers}))  # fmt: skip
@@ -542,6 +547,8 @@ def probe(workdir: Path) -> dict[str, Any]:
             for role in FUZZ_ROLES:
                 probe_fuzz(http, operations, keys[role], fuzz)
             findings.checks["operations"] = len(operations)
+            ready = httpx.get(f"{service.api}/readyz", timeout=30).json()
+            findings.checks["models_loaded"] = sorted(ready.get("models") or {})
             http_s = time.perf_counter() - started
 
             mails = hostile_mails(customers, mail_count, big_mail, "a")
@@ -620,6 +627,7 @@ def _summary(findings: Findings, total_s: float, http_s: float) -> dict[str, Any
             "secret_hits": len(findings.secret_hits),
         },
         "statuses": {str(k): v for k, v in sorted(findings.statuses.items())},
+        "documented_503_by_route": dict(sorted(findings.documented_503.items())),
         "mails_refused": dict(findings.mails_refused),
         "mail": mail,
         "crash": findings.crash,

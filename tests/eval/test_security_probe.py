@@ -74,8 +74,8 @@ def test_a_planted_secret_is_found_wherever_it_lands() -> None:
 @pytest.mark.timeout(900)
 def test_a_tiny_probe_of_a_running_service_finds_nothing(tmp_path) -> None:
     results = tmp_path / "probe.json"
-    env = {**os.environ, "HANDOFF_PROBE_FUZZ": "2", "HANDOFF_PROBE_MAILS": "15", "HANDOFF_PROBE_CRASH_MAILS": "30",
-           "HANDOFF_PROBE_BIG_MAIL": "0", "HANDOFF_PROBE_RESULTS": str(results)}  # fmt: skip
+    sizes = {"FUZZ": "2", "MAILS": "15", "CRASH_MAILS": "30", "BIG_MAIL": "0", "TRAIN": "0", "RESULTS": str(results)}
+    env = {**os.environ, **{f"HANDOFF_PROBE_{name}": value for name, value in sizes.items()}}
     done = subprocess.run([sys.executable, "-m", "eval.security.probe"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=880)  # fmt: skip
     result = json.loads(results.read_text())
