@@ -269,6 +269,78 @@ def probe_fuzz(http: Http, operations: list[dict[str, Any]], key: str, per_route
                                                 "got": answer.status_code, "payload": "50 MB body"})  # fmt: skip
 
 
+def _web_routes() -> list[tuple[str, str, list[str]]]:
+    """(method, path, query parameter names) of the web app's pages, read from its routers (they are not in the
+    OpenAPI document)."""
+    from fastapi.routing import APIRoute
+
+    from handoff.web import accounts, estimates, models_page, pages, tasks_page
+
+    found = []
+    for module in (pages, accounts, estimates, models_page, tasks_page):
+        for route in module.router.routes:
+            if isinstance(route, APIRoute):
+                queries = [param.name for param in route.dependant.query_params]
+                found.extend((method, route.path, queries) for method in sorted(route.methods))
+    return found
+
+
+def sign_in(base: str, link: str, findings: Findings):
+    """A browser-like client signed in through the one-time link, as a person invited with `handoff users invite`."""
+    import httpx
+
+    client = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
+    token = link.rsplit("token=", 1)[1].strip()
+    page = client.get(f"/app/welcome?token={token}")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if csrf is None:
+        raise RuntimeError(f"no sign-in form at the link ({page.status_code})")
+    form = {"csrf_token": csrf.group(1), "token": token, "password": "", "password_again": ""}
+    answer = client.post("/app/welcome", data=form)
+    if answer.status_code != 303:
+        raise RuntimeError(f"sign-in answered {answer.status_code}: {answer.text[:300]}")
+    return client
+
+
+def probe_web(base: str, people: dict[str, Any], findings: Findings, per_route: int) -> None:
+    """Every page signed out (no 5xx: a redirect or the sign-in page) and signed in as each person, with fuzzed path
+    ids and query values; every form with this session's CSRF token and fuzzed fields."""
+    import httpx
+
+    from handoff.web.estimates import NUMBER_FIELDS, TEXT_FIELDS
+
+    fields = (*TEXT_FIELDS, *NUMBER_FIELDS, "title", "page", "task_id", "reason", "note", "until", "days", "language",
+              "next", "email", "password", "token")  # fmt: skip
+    routes = _web_routes()
+    signed_out = Http(base, findings)
+    signed_out.client = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
+    for method, path, _ in routes:
+        if method == "GET":
+            signed_out.send(None, method, _url({"path": path}), payload="signed out")
+    for person, client in people.items():
+        http = Http(base, findings)
+        http.client = client
+        review = client.get("/app/review")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', review.text)
+        token = csrf.group(1) if csrf else ""
+        for method, path, queries in routes:
+            if path in ("/app/sign-out", "/app/welcome", "/app/sign-in"):
+                continue  # keep the session; the sign-in forms are fuzzed signed out below
+            for value in FUZZ_VALUES[:per_route]:
+                text = value if isinstance(value, str) else json.dumps(value)
+                url = _url({"path": path}, value)
+                if method == "GET":
+                    http.send(None, method, url, params=dict.fromkeys(queries, text), payload=f"{person} {text[:80]!r}")
+                else:
+                    form = {**dict.fromkeys(fields, text), "csrf_token": token}
+                    http.send(None, method, url, data=form, payload=f"{person} form {text[:80]!r}")
+    for value in FUZZ_VALUES[:per_route]:
+        text = value if isinstance(value, str) else json.dumps(value)
+        for path in ("/app/sign-in", "/app/welcome"):
+            signed_out.send(None, "POST", path, data={"email": text, "password": text, "token": text, "next": text},
+                            payload=f"signed out form {text[:80]!r}")  # fmt: skip
+
+
 # --- Mail -------------------------------------------------------------------------------------------------------
 
 
@@ -546,6 +618,16 @@ def probe(workdir: Path) -> dict[str, Any]:
             probe_role_matrix(http, operations, keys)
             for role in FUZZ_ROLES:
                 probe_fuzz(http, operations, keys[role], fuzz)
+            people = {}
+            for role in ("admin", "account_owner"):
+                extra = ["--owner", owner] if role == "account_owner" else []
+                link = service.cli("users", "invite", f"probe-{role}@handoff.local", "--role", role, *extra)
+                people[role] = sign_in(service.api, link.strip().splitlines()[-1], findings)
+            web_before, statuses_before = findings.requests, Counter(findings.statuses)
+            probe_web(service.api, people, findings, fuzz)
+            findings.checks["web_requests"] = findings.requests - web_before
+            web_statuses = findings.statuses - statuses_before
+            findings.checks["web_statuses"] = {str(k): v for k, v in sorted(web_statuses.items())}
             findings.checks["operations"] = len(operations)
             ready = httpx.get(f"{service.api}/readyz", timeout=30).json()
             findings.checks["models_loaded"] = sorted(ready.get("models") or {})

@@ -82,6 +82,7 @@ def test_a_tiny_probe_of_a_running_service_finds_nothing(tmp_path) -> None:
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     counts = result["counts"]
     assert counts["requests"] > 300 and counts["mails_accepted"] > 15, counts
+    assert result["checks"]["web_requests"] > 50 and result["checks"]["web_statuses"].get("200", 0) > 0  # signed in
     crash = result["crash"]
     assert 0 < crash["accepted_before_kill"] < crash["burst"], crash  # the kill really came mid-burst
     assert {k: counts[k] for k in ("5xx_not_documented", "role_matrix_mismatches", "lost", "duplicates",
