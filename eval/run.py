@@ -13,6 +13,7 @@ EVALS = (
     "eval.intake.gate",  # header rules on the public spam/ham corpus
     "eval.tabular.eval",
     "eval.models.eval",
+    "eval.security.probe",  # issue 16's adversarial probe of a running `handoff up` (HANDOFF_PROBE_* set its size)
 )
 
 if __name__ == "__main__":

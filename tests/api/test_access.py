@@ -93,6 +93,35 @@ def test_the_openapi_names_the_key_schemes_on_every_keyed_operation() -> None:
                 assert keyed == ("401" in operation["responses"]), operation["operationId"]
 
 
+def test_every_keyed_operation_refuses_a_missing_and_an_unknown_key(client) -> None:
+    """The permission table only works where the route takes the caller: two hook routes once answered anyone."""
+    import re
+
+    schema = client.app.openapi()
+    opened = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "security" not in operation or operation["operationId"] == "metrics":  # open unless a setting says
+                continue
+            url = re.sub(r"\{[^}]+\}", "probe-missing", path)
+            for headers in ({}, {"Authorization": "Bearer hk_unknown_" + "x" * 32}):
+                answer = client.request(method.upper(), url, headers=headers, json={})
+                if answer.status_code != 401:
+                    opened.append((method.upper(), path, bool(headers), answer.status_code))
+    assert opened == []
+
+
+def test_metrics_take_a_key_with_metrics_read_when_the_setting_says_so(parts, make_key, auth) -> None:
+    from fastapi.testclient import TestClient
+
+    settings = parts.settings.model_copy(deep=True)
+    settings.api.metrics_require_key = True
+    with TestClient(create_app(parts=type(parts)(settings), models={}, key_cache_ttl_s=0)) as keyed:
+        assert keyed.get("/metrics").status_code == 401
+        assert keyed.get("/metrics", headers=auth(make_key("pm"))).status_code == 403
+        assert keyed.get("/metrics", headers=auth(make_key("admin"))).status_code == 200
+
+
 def test_a_role_without_the_permission_gets_403(client, make_key, auth) -> None:
     pm = make_key("pm")
     response = client.post("/v1/churn/batch", json={"account_ids": ["a-1"]}, headers=auth(pm))

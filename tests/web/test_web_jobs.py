@@ -290,3 +290,79 @@ def test_the_models_page_shows_each_champion_with_its_metrics_beside_the_baselin
     churn = models["churn"].bundle.info
     assert f"{churn['holdout_metrics']['brier']:,.3f}" in page and f"{churn['baseline_metrics']['brier']:,.3f}" in page
     assert sum(n for _, _, n in churn["reliability"]) == churn["holdout_metrics"]["n"]
+
+
+def _open_deals_of_two_owners(parts) -> tuple[str, str, str]:
+    """An owner with an open deal, that deal, and an open deal on another owner's account."""
+    deals, accounts = CRM_TABLES["deals"], CRM_TABLES["accounts"]
+    with parts.sessions() as session:
+        rows = session.execute(
+            select(deals.c.id, accounts.c.owner_id)
+            .join(accounts, accounts.c.id == deals.c.account_id)
+            .where(deals.c.stage == "open")
+            .order_by(deals.c.id)
+        ).all()
+    mine = rows[0]
+    theirs = next(row for row in rows if row.owner_id != mine.owner_id)
+    return mine.owner_id, mine.id, theirs.id
+
+
+def _finished_projects(parts, owner: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(project, account) of a finished project on `owner`'s accounts and of one on another owner's."""
+    projects, accounts = CRM_TABLES["projects"], CRM_TABLES["accounts"]
+    with parts.sessions() as session:
+        rows = session.execute(
+            select(projects.c.id, projects.c.account_id, accounts.c.owner_id)
+            .join(accounts, accounts.c.id == projects.c.account_id)
+            .where(projects.c.actual_hours.is_not(None))
+            .order_by(projects.c.id)
+        ).all()
+    mine = next((r.id, r.account_id) for r in rows if r.owner_id == owner)
+    return mine, next((r.id, r.account_id) for r in rows if r.owner_id != owner)
+
+
+def test_an_account_owner_given_estimates_sees_and_makes_them_on_their_own_accounts_only(
+    risk_app,
+    demo_parts,  # noqa: F811
+    served_models,  # noqa: F811
+    monkeypatch,
+) -> None:
+    """As `/v1/estimates`: the list, one estimate, the deal picker, a new estimate and the backtest, all scoped."""
+    from handoff.access import roles
+    from handoff.risk.schemas import EstimateBrief
+    from handoff.risk.service import estimate
+
+    owner, my_deal, their_deal = _open_deals_of_two_owners(demo_parts)
+    (my_done, my_account), (their_done, their_account) = _finished_projects(demo_parts, owner)
+    with transaction(demo_parts.sessions) as session:
+        mine = estimate(session, served_models, EstimateBrief(deal_id=my_deal)).id
+        theirs = estimate(session, served_models, EstimateBrief(deal_id=their_deal)).id
+        # The backtest's rows: one finished project each, estimated on its account (an estimate on no account is
+        # nobody's, and no owner sees it).
+        for project_id, account_id in ((my_done, my_account), (their_done, their_account)):
+            brief = EstimateBrief(project_id=project_id, account_id=account_id, scope_items=10)
+            estimate(session, served_models, brief)
+    granted = roles.ROLE_PERMISSIONS["account_owner"] | {"estimates:read", "estimates:write"}
+    monkeypatch.setitem(roles.ROLE_PERMISSIONS, "account_owner", granted)
+    with browser(risk_app) as ann:
+        sign_in_by_link(ann, invited(demo_parts, "ann@ourco.example", "account_owner", owner_id=owner))
+        listing = ann.get("/app/estimates")
+        assert listing.status_code == 200, listing.text
+        assert f'href="/app/estimates/{mine}"' in listing.text and theirs not in listing.text
+        assert f'<option value="{my_deal}">' in listing.text and f'value="{their_deal}"' not in listing.text
+        assert ann.get(f"/app/estimates/{mine}").status_code == 200
+        hidden, missing = ann.get(f"/app/estimates/{theirs}"), ann.get("/app/estimates/no-such-estimate")
+        assert hidden.status_code == missing.status_code == 404
+        token = csrf(listing.text)
+        refused = ann.post("/app/estimates", data={"csrf_token": token, "deal_id": their_deal})
+        assert refused.status_code == 404, refused.text
+        made = ann.post("/app/estimates", data={"csrf_token": token, "deal_id": my_deal})
+        assert made.status_code == 303, made.text
+        backtest = ann.get("/app/estimates/backtest").text
+        assert f"<td>{my_done}</td>" in backtest and f"<td>{their_done}</td>" not in backtest
+    with browser(risk_app) as pam:  # a PM is not scoped: both estimates are listed
+        sign_in_by_link(pam, invited(demo_parts, "pam@ourco.example", "pm"))
+        everything = pam.get("/app/estimates").text
+        assert mine in everything and theirs in everything
+        everything_done = pam.get("/app/estimates/backtest").text
+        assert f"<td>{my_done}</td>" in everything_done and f"<td>{their_done}</td>" in everything_done

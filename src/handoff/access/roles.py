@@ -192,6 +192,10 @@ SCOPE_AWARE_ROUTES = frozenset(
         "web_alert_snooze",
         "web_alert_resolve",
         "web_outbox",
+        "web_estimates",  # estimates, the deals to pick and the backtest: the caller's accounts only
+        "web_estimate_create",
+        "web_estimate",
+        "web_backtest",
     }
 )
 

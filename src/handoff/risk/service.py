@@ -303,6 +303,18 @@ def get_estimate(session: Session, estimate_id: str, *, scope: AccountScope = EV
     return _public(row)
 
 
+def within_scope(estimate: Estimate, scope: AccountScope) -> Estimate:
+    """The estimate as `scope` may see it: a similar past project on an account outside it keeps its figures (how
+    it really ended is the point of the comparison) but not its name or account."""
+    if scope.everything or all(scope.sees(p.account_id) for p in estimate.similar_projects):
+        return estimate
+    similar = [
+        p if scope.sees(p.account_id) else p.model_copy(update={"name": None, "account_id": None})
+        for p in estimate.similar_projects
+    ]
+    return estimate.model_copy(update={"similar_projects": similar})
+
+
 def _public(row: Mapping[str, Any]) -> Estimate:
     return Estimate(
         id=row["id"],
@@ -320,8 +332,9 @@ def _public(row: Mapping[str, Any]) -> Estimate:
     )
 
 
-def estimate_backtest(session: Session) -> pd.DataFrame:
-    """Stored estimates beside the actuals of their finished projects: was the truth inside P10-P90?"""
+def estimate_backtest(session: Session, scope: AccountScope = EVERYTHING) -> pd.DataFrame:
+    """Stored estimates beside the actuals of their finished projects: was the truth inside P10-P90? Only those on
+    accounts `scope` sees, as `list_estimates` lists them."""
     projects = CRM_TABLES["projects"]
     query = select(
         risk_estimates.c.id,
@@ -335,7 +348,9 @@ def estimate_backtest(session: Session) -> pd.DataFrame:
         projects.c.actual_cost,
         projects.c.planned_budget,
     ).join(projects, projects.c.id == risk_estimates.c.project_id)
-    frame = pd.read_sql_query(query.where(projects.c.actual_hours.is_not(None)), session.connection())
+    matching = [projects.c.actual_hours.is_not(None)]
+    matching += [] if scope.everything else [scope.where(risk_estimates.c.account_id)]
+    frame = pd.read_sql_query(query.where(*matching), session.connection())
     frame["effort_inside_80"] = (frame["actual_hours"] >= frame["effort_p10"]) & (
         frame["actual_hours"] <= frame["effort_p90"]
     )

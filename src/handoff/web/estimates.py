@@ -2,7 +2,8 @@
 the backtest of stored estimates against the actuals of finished projects.
 
 Estimates come from the API's own service (`risk.service.estimate`, stored as `POST /v1/estimates` stores them), from
-the champions loaded at start-up.
+the champions loaded at start-up. Scope is the API's too (`access.scope`): an account owner given `estimates:read`
+sees and makes estimates on their own accounts only, and another account's estimate answers as a missing one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy import desc, select
 from sqlalchemy.orm import Session
 
+from handoff.access.keys import Principal
+from handoff.access.scope import EVERYTHING, AccountScope, account_scope
 from handoff.api.deps import SessionDep
 from handoff.crm.dictionary import CONTRACT_TYPES, SEGMENTS
 from handoff.errors import InvalidInput
@@ -36,13 +39,13 @@ NUMBER_FIELDS = ("team_size", "scope_items", "planned_budget", "deal_amount", "s
 TEXT_FIELDS = ("deal_id", "account_id", "segment", "product", "contract_type", "planned_start", "description")
 
 
-def open_deals(session: Session, limit: int = 200) -> list[tuple[str, str]]:
-    """(deal id, "deal name · account") of open deals, newest first: what a PM picks from."""
+def open_deals(session: Session, limit: int = 200, scope: AccountScope = EVERYTHING) -> list[tuple[str, str]]:
+    """(deal id, "deal name · account") of open deals on accounts `scope` sees, newest first: what a PM picks from."""
     deals, accounts = CRM_TABLES["deals"], CRM_TABLES["accounts"]
     rows = session.execute(
         select(deals.c.id, deals.c.name, accounts.c.name.label("account"))
         .join_from(deals, accounts, accounts.c.id == deals.c.account_id, isouter=True)
-        .where(deals.c.stage == "open")
+        .where(deals.c.stage == "open", scope.where(deals.c.account_id))
         .order_by(desc(deals.c.created_at), deals.c.id)
         .limit(limit)
     )
@@ -151,11 +154,11 @@ class Backtest:
     chart: Any
 
 
-def backtest_view(session: Session, _: Callable[[str], str] = str) -> Backtest:
-    """Stored estimates beside their finished projects' actuals (`risk.service.estimate_backtest`)."""
+def backtest_view(session: Session, _: Callable[[str], str] = str, scope: AccountScope = EVERYTHING) -> Backtest:
+    """Stored estimates `scope` sees beside their finished projects' actuals (`risk.service.estimate_backtest`)."""
     from handoff.risk.service import estimate_backtest
 
-    frame = estimate_backtest(session)
+    frame = estimate_backtest(session, scope)
     rows = frame.to_dict("records")
     if not rows:
         empty = charts.scatter(
@@ -223,11 +226,12 @@ def estimates(
 ) -> Response:
     from handoff.risk.service import list_estimates
 
-    saved, total = list_estimates(session, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    scope = account_scope(session, person)
+    saved, total = list_estimates(session, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, scope=scope)
     return render(
         request,
         "estimates.html",
-        deals=open_deals(session),
+        deals=open_deals(session, scope=scope),
         saved=saved,
         total=total,
         page=page,
@@ -247,26 +251,30 @@ async def create_estimate(request: Request, person: PersonDep) -> Response:
     fields = {name: str(form.get(name) or "")[:50_000] for name in (*TEXT_FIELDS, *NUMBER_FIELDS)}
     brief = brief_from_form(fields)
     state = request.app.state
-    estimate_id = await in_scoring_lane(request, _estimate, state.parts.sessions, state.models, brief)
+    estimate_id = await in_scoring_lane(request, _estimate, state.parts.sessions, state.models, brief, person)
     return RedirectResponse(f"/app/estimates/{estimate_id}", status_code=303)
 
 
-def _estimate(sessions: Any, models: dict, brief: EstimateBrief) -> str:
+def _estimate(sessions: Any, models: dict, brief: EstimateBrief, person: Principal) -> str:
     from handoff.risk.service import estimate
     from handoff.store.db import transaction
 
     with transaction(sessions) as session:
-        return estimate(session, models, brief).id
+        # As `POST /v1/estimates`: a deal, project or account outside the caller's scope is not found.
+        return estimate(session, models, brief, scope=account_scope(session, person)).id
 
 
 @router.get("/estimates/backtest", name="web_backtest")
 def backtest(request: Request, session: SessionDep, person: PersonDep) -> Response:
-    return render(request, "backtest.html", view=backtest_view(session, translator(request)))
+    view = backtest_view(session, translator(request), account_scope(session, person))
+    return render(request, "backtest.html", view=view)
 
 
 @router.get("/estimates/{estimate_id}", name="web_estimate")
 def estimate_page(request: Request, estimate_id: str, session: SessionDep, person: PersonDep) -> Response:
-    from handoff.risk.service import get_estimate
+    from handoff.risk.service import get_estimate, within_scope
 
-    view = estimate_view(session, get_estimate(session, estimate_id), translator(request))
+    scope = account_scope(session, person)  # another owner's estimate answers as a missing one
+    found = within_scope(get_estimate(session, estimate_id, scope=scope), scope)
+    view = estimate_view(session, found, translator(request))
     return render(request, "estimate.html", view=view, finite=math.isfinite)

@@ -33,19 +33,9 @@ class EstimatePublic(Estimate):
 
 
 def _public(estimate: Estimate, scope: AccountScope = EVERYTHING) -> EstimatePublic:
-    return EstimatePublic.model_validate(_within(estimate, scope).model_dump())
+    from handoff.risk.service import within_scope
 
-
-def _within(estimate: Estimate, scope: AccountScope) -> Estimate:
-    """The estimate as `scope` may see it: a similar past project on an account outside it keeps its figures (how
-    it really ended is the point of the comparison) but not its name or account."""
-    if scope.everything or all(scope.sees(p.account_id) for p in estimate.similar_projects):
-        return estimate
-    similar = [
-        p if scope.sees(p.account_id) else p.model_copy(update={"name": None, "account_id": None})
-        for p in estimate.similar_projects
-    ]
-    return estimate.model_copy(update={"similar_projects": similar})
+    return EstimatePublic.model_validate(within_scope(estimate, scope).model_dump())
 
 
 class EstimateRequest(EstimateBrief):
@@ -95,13 +85,13 @@ async def create_estimate(body: EstimateRequest, request: Request, caller: Calle
 
 
 def _estimate_json(sessions: sessionmaker[Session], models: dict, brief: EstimateBrief, caller: Principal) -> str:
-    from handoff.risk.service import estimate
+    from handoff.risk.service import estimate, within_scope
     from handoff.store.db import transaction
 
     with transaction(sessions) as session:
         # Account owners estimate their own accounts' deals only; every other role reads no scope (no query).
         scope = account_scope(session, caller)
-        result = _within(estimate(session, models, brief, scope=scope), scope)
+        result = within_scope(estimate(session, models, brief, scope=scope), scope)
     # EstimatePublic adds no field to Estimate, so this JSON is the schema's; converting first would validate the
     # answer a second time on the hot path.
     return result.model_dump_json()

@@ -99,7 +99,10 @@ def create_hook_subscription(
     response_model=SubscriptionPagePublic,
     responses={**AUTHED},
 )
-def list_hook_subscriptions(session: SessionDep, include_removed: bool = False) -> SubscriptionPagePublic:
+def list_hook_subscriptions(
+    session: SessionDep, caller: Caller, include_removed: bool = False
+) -> SubscriptionPagePublic:
+    """`caller` is what checks the key and `hooks:manage`: without it the route answered anyone (the probe found it)."""
     from handoff.events.outbox import list_subscriptions
 
     found = list_subscriptions(session, include_removed=include_removed)
@@ -129,7 +132,10 @@ def delete_hook_subscription(subscription_id: SubscriptionId, session: SessionDe
     responses={**AUTHED, **R400, **R404},
 )
 def list_hook_deliveries(
-    subscription_id: SubscriptionId, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    subscription_id: SubscriptionId,
+    session: SessionDep,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryPagePublic:
     from handoff.events.outbox import list_deliveries
 
