@@ -21,7 +21,7 @@ SNIFF_BYTES = 4096
 # An mbox's messages go into the ledger this many to a transaction: one commit per message was a fifth of the time
 # `handoff ingest` spent on a large mbox; a batch not yet committed when the run dies is ledgered by the next run.
 MBOX_BATCH = 64
-MBOX_BATCH_BYTES = 8 * 1024 * 1024  # and at most this many bytes of them held at once (big attachments)
+MBOX_BATCH_BYTES = 4 * 1024 * 1024  # and at most this many bytes of them held at once (big attachments)
 _CHUNK = 65536  # mbox lines are read at most this long at a time: a file without newlines cannot fill memory
 # A header field at the very start: a printable name without spaces, a colon (RFC 5322 section 2.2).
 _HEADER_LINE = re.compile(rb"^[!-9;-~]{1,76}:")
