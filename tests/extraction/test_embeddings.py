@@ -57,3 +57,15 @@ def test_length_grouped_batches_keep_each_vector_and_the_input_order() -> None:
     alone = np.vstack([encode([text]) for text in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
     assert np.argmax(together @ alone.T, axis=1).tolist() == list(range(len(texts)))
+
+
+def test_batches_hold_sentences_of_similar_length_each_once_in_order() -> None:
+    lengths = [7, 233, 8, 9, 12, 30, 31, 7, 40, 10]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = list(embeddings._similar_lengths(order, lengths, batch_size=3))
+    assert [i for batch in batches for i in batch] == order
+    assert all(len(batch) <= 3 for batch in batches)
+    for batch in batches:
+        shortest, longest = lengths[batch[0]], lengths[batch[-1]]
+        assert longest <= shortest * embeddings.PADDING_SLACK + 4
+    assert [233] in [[lengths[i] for i in batch] for batch in batches]  # the long footer pads nobody else

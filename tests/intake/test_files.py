@@ -162,6 +162,26 @@ def test_progress_is_reported_through_the_callback(tmp_path: Path, sqlite_parts)
     assert counted == [2, 3]
 
 
+def test_an_mbox_is_ledgered_in_batches_with_every_message_and_its_repeat(
+    tmp_path: Path, sqlite_parts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handoff.intake.sources import files
+
+    monkeypatch.setattr(files, "MBOX_BATCH", 2)  # five messages: batches of 2, 2 and 1
+    box = tmp_path / "box"
+    names = ("gmail_forward_en.eml", "apple_mail_forward.eml", "thunderbird_forward.eml", "gmail_forward_en.eml",
+             "big5_direct.eml")  # fmt: skip
+    box.write_bytes(_mbox(*names))
+    intake = files.receive_files(sqlite_parts, [box])
+    assert [a.path for a in intake.arrivals] == [f"{box}#{i}" for i in range(1, 6)]
+    assert intake.skipped == []
+    entries = [a.entry for a in intake.arrivals]
+    # The repeat lands in another batch than its first copy and is still the duplicate of it.
+    assert entries[3].status == "processed" and entries[3].duplicate_of == entries[0].id
+    assert all(e.status == "received" for i, e in enumerate(entries) if i != 3)
+    assert len({e.id for e in entries}) == 5
+
+
 # --- the pure parts ---------------------------------------------------------------------------------------------
 
 

@@ -79,14 +79,19 @@ class Forward:
         return self.hops[-1]
 
 
+_QUOTE_PREFIX = re.compile(r"^((?:\s?>)+)\s?")
+
+
 def strip_quote_prefix(line: str) -> tuple[str, int]:
-    match = re.match(r"^((?:\s?>)+)\s?", line)
+    match = _QUOTE_PREFIX.match(line)
     if not match:
         return line, 0
     return line[match.end() :], match.group(1).count(">")
 
 
 def _field(line: str) -> tuple[str, str] | None:
+    if ":" not in line and "：" not in line:  # every field has its colon: most lines of a body are ruled out here
+        return None
     match = _FIELD.match(line)
     if not match:
         return None
@@ -96,10 +101,14 @@ def _field(line: str) -> tuple[str, str] | None:
 
 def find_header_blocks(lines: list[str]) -> list[HeaderBlock]:
     """Every printed header block in `lines` (quote prefixes ignored), in order."""
+    # Each line unquoted and read as a field once: the scan below looks at most lines several times (a long list
+    # mail cost ~6 ms a call when each look stripped and matched again).
+    texts = [strip_quote_prefix(line)[0] for line in lines]
+    found = [_field(text) for text in texts]
     blocks: list[HeaderBlock] = []
     i = 0
     while i < len(lines):
-        text = strip_quote_prefix(lines[i])[0]
+        text = texts[i]
         marker = None
         if _FORWARD_MARKERS.match(text):
             marker = "forward"
@@ -109,9 +118,12 @@ def find_header_blocks(lines: list[str]) -> list[HeaderBlock]:
             marker = "ambiguous"
         first = i + 1 if marker else i
         j = first
-        while j < len(lines) and not strip_quote_prefix(lines[j])[0].strip() and j - first < 3:
+        while j < len(lines) and not texts[j].strip() and j - first < 3:
             j += 1  # clients leave blank lines between the marker and the fields
-        fields, end = _read_fields(lines, j)
+        if j >= len(lines) or found[j] is None:  # no field where a block would start: `_read_fields` finds none
+            i += 1
+            continue
+        fields, end = _read_fields(texts, found, j)
         if "from" in fields and ("date" in fields or "subject" in fields):
             blocks.append(HeaderBlock(i, end, fields, marker or "bare"))
             i = end
@@ -124,19 +136,19 @@ def find_header_blocks(lines: list[str]) -> list[HeaderBlock]:
     return blocks
 
 
-def _read_fields(lines: list[str], start: int) -> tuple[dict[str, str], int]:
+def _read_fields(texts: list[str], found: list[tuple[str, str] | None], start: int) -> tuple[dict[str, str], int]:
+    """The fields of a block starting at `start`, given each line unquoted (`texts`) and read as a field (`found`)."""
     fields: dict[str, str] = {}
     j = start
     last: str | None = None
-    while j < len(lines) and j - start < 12:
-        text = strip_quote_prefix(lines[j])[0]
-        found = _field(text)
-        if found and found[0] not in fields:
-            fields[found[0]] = found[1].strip()
-            last = found[0]
+    while j < len(texts) and j - start < 12:
+        text, field = texts[j], found[j]
+        if field and field[0] not in fields:
+            fields[field[0]] = field[1].strip()
+            last = field[0]
         elif last in ("to", "cc") and text.strip() and text.startswith((" ", "\t")) and fields:
             fields[last] += " " + text.strip()  # a wrapped recipient list
-        elif not text.strip() and fields and j + 1 < len(lines) and _field(strip_quote_prefix(lines[j + 1])[0]):
+        elif not text.strip() and fields and j + 1 < len(texts) and found[j + 1]:
             pass  # Apple Mail leaves a blank line between some fields
         else:
             break

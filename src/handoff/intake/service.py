@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,24 @@ def receive_raw(parts: Parts, raw: bytes, source: str, *, refuse_oversize: bool 
         return ledger_store.record_arrival(
             session, raw_dir=settings.raw_mail_dir, raw=raw, source=source, max_bytes=limit
         )
+
+
+def receive_raw_many(parts: Parts, raws: Sequence[bytes], source: str) -> list[LedgerEntry]:
+    """`receive_raw` for several messages in one transaction (a file's messages): each raw file is stored and fsynced
+    as before, and their rows commit together, so all of them or none are in the ledger when this returns."""
+    settings = parts.settings
+    settings.ensure_home()
+    with transaction(parts.sessions) as session:
+        return [
+            ledger_store.record_arrival(
+                session,
+                raw_dir=settings.raw_mail_dir,
+                raw=raw,
+                source=source,
+                max_bytes=settings.inbox.max_message_bytes,
+            )  # fmt: skip
+            for raw in raws
+        ]
 
 
 def receive_notes(
