@@ -67,3 +67,13 @@ def test_churn_trained_on_dask_matches_the_local_engine_and_serves(tmp_path, dem
     assert len(dask_scores) == len(local_scores) > 100
     assert dask_scores.between(0, 1).all()
     assert dask_scores.corr(local_scores.loc[dask_scores.index], method="spearman") > 0.95
+
+
+def test_train_refuses_an_unknown_engine(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from handoff.cli.main import build_app
+
+    env = {"HANDOFF_HOME": str(tmp_path / "home")}
+    bad = CliRunner().invoke(build_app(), ["train", "--engine", "spark"], env=env)
+    assert bad.exit_code != 0 and "local or dask" in str(bad.exception)
