@@ -10,8 +10,8 @@ this process: spread over workers they would only pay the network's cost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
