@@ -13,6 +13,7 @@ BENCHES = (
     "eval.api.bench",
     "eval.alerts.bench",
     "eval.scale.bench",
+    "eval.scale.train_bench",
     "eval.sync.bench",
     "eval.web.bench",
 )

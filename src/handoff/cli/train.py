@@ -16,6 +16,11 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         source: str = typer.Option("database", "--from", help="'database' (the store) or 'demo' (fresh demo history)."),
         as_json: bool = typer.Option(False, "--json", help="Print the training summary as JSON."),
+        engine: str | None = typer.Option(
+            None,
+            "--engine",
+            help="local (this process) or dask (churn boosters on a Dask cluster); default HANDOFF_ENGINE.",
+        ),
     ) -> None:
         """Train the effort, duration, overrun and churn models; promote each that beats its champion."""
         if ctx.invoked_subcommand is not None:
@@ -24,17 +29,28 @@ def register(app: typer.Typer) -> None:
 
         if source not in ("database", "demo"):
             raise InvalidInput(f"--from must be 'database' or 'demo', not {source!r}")
+        if engine is not None and engine not in ("local", "dask"):
+            raise InvalidInput(f"--engine must be local or dask, not {engine!r}")
         from handoff.cli.output import emit_json, progress_callback, say
         from handoff.risk.training import train_all
         from handoff.wiring import build
 
         parts = build()
         parts.migrate()
-        summary = train_all(parts, source=source, progress=progress_callback(enabled=not as_json))
+        bar = progress_callback(enabled=not as_json)
+        if (engine or parts.settings.engine) == "dask":
+            from handoff.scale.training import train_all_on_dask
+
+            summary = train_all_on_dask(parts, source=source, progress=bar)
+        else:
+            summary = train_all(parts, source=source, progress=bar)
         if as_json:
             emit_json(summary)
         else:
             say(f"trained on history up to {summary['history_end']} ({summary['source']})")
+            if "engine" in summary:
+                cluster = summary["engine"]
+                say(f"  churn boosters fitted with lightgbm.dask on {cluster['workers']} Dask workers")
             for name, result in summary["models"].items():
                 verdict = "promoted to champion" if result["promoted"] else "kept the current champion"
                 metrics = ", ".join(f"{key} {value:.3g}" for key, value in _headline(result["metrics"]).items())

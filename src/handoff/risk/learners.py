@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -480,10 +480,23 @@ def _monotone_vector(columns: Sequence[str], kinds: Mapping[str, str], monotone:
     return [int(monotone.get(name, 0)) for name in columns]
 
 
+class BoosterTrainer(Protocol):
+    """Fits one LightGBM booster: `_train_booster` in this process, or `scale.training`'s on a Dask cluster."""
+
+    def __call__(
+        self, matrix: np.ndarray, target: np.ndarray, params: Mapping[str, Any], rounds: int, categorical: Sequence[int]
+    ) -> lgb.Booster: ...
+
+
+def booster_feature_names(n_features: int) -> list[str]:
+    """The names boosters know the columns by: LightGBM rejects some characters in real names; mapped back later."""
+    return [f"f{i}" for i in range(n_features)]
+
+
 def _train_booster(
     matrix: np.ndarray, target: np.ndarray, params: Mapping[str, Any], rounds: int, categorical: Sequence[int]
 ) -> lgb.Booster:
-    names = [f"f{i}" for i in range(matrix.shape[1])]  # LightGBM rejects some characters in names; map back later
+    names = booster_feature_names(matrix.shape[1])
     dataset_params = {key: params[key] for key in ("min_data_in_bin", "verbose") if key in params}
     dataset = lgb.Dataset(
         matrix,
@@ -953,12 +966,15 @@ class CalibratedClassifier:
         shapes: Sequence[str] | None = None,
         monotone: Mapping[str, int] | None = None,
         calibration_periods: int | None = None,
+        booster_trainer: BoosterTrainer | None = None,
     ) -> None:
         if method not in ("isotonic", "sigmoid"):
             raise ValueError("method must be 'isotonic' or 'sigmoid'")
         # With time-ordered folds: fit the calibration map on the latest this-many validated periods only (None:
         # all of them), so a drifting base rate is read where it is now.
         self.calibration_periods = calibration_periods
+        # Where the boosters are fitted (inner folds and the final refit); not saved: the fitted model is the same kind.
+        self.booster_trainer: BoosterTrainer = booster_trainer or _train_booster
         self.params = dict(params or {})
         self.random_state = random_state
         self.method = method
@@ -1011,7 +1027,7 @@ class CalibratedClassifier:
         for train_idx, test_idx in folds:
             seen[test_idx] = True
             for shape, params in shape_params.items():
-                booster = _train_booster(
+                booster = self.booster_trainer(
                     matrix[train_idx], labels[train_idx], params, max(self.round_grid), categorical
                 )
                 for r, rounds in enumerate(self.round_grid):
@@ -1052,7 +1068,7 @@ class CalibratedClassifier:
         }
 
         params = shape_params[self.shape]
-        self.booster = _train_booster(matrix, labels, params, self.rounds, categorical)
+        self.booster = self.booster_trainer(matrix, labels, params, self.rounds, categorical)
         self.linear = _fit_logistic(matrix, labels, categorical) if self.blend else None
         self.params = params
         return self

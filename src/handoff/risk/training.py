@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,9 @@ import pandas as pd
 from handoff.progress import Progress, no_progress
 from handoff.risk import features as feats
 from handoff.risk.bundle import ModelBundle
+
+if TYPE_CHECKING:
+    from handoff.risk.learners import BoosterTrainer
 
 MODEL_NAMES = ("effort", "duration", "overrun", "churn")
 HOLDOUT_SHARE = 0.2  # the latest fifth of projects (by planned start) is the holdout
@@ -498,8 +501,13 @@ def train_all(
     models: tuple[str, ...] = MODEL_NAMES,
     cards_dir: Path | None = None,
     learner_options: Mapping[str, Any] | None = None,
+    churn_booster_trainer: BoosterTrainer | None = None,
 ) -> dict[str, Any]:
-    """Trains every product model from the store (`database`), a fresh demo history (`demo`) or given frames."""
+    """Trains every product model from the store (`database`), a fresh demo history (`demo`) or given frames.
+
+    `churn_booster_trainer` fits the churn model's boosters elsewhere (`scale.training`: on a Dask cluster); its
+    selection, calibration and registration stay as here.
+    """
     from handoff.errors import NotReady
 
     if frames is None:
@@ -537,8 +545,11 @@ def train_all(
         raise NotReady("; ".join(dict.fromkeys(skipped.values())))
     results = {}
     trainable = [m for m in MODEL_NAMES if m in models and m in sets]
+    if churn_booster_trainer is not None and "churn" in sets:
+        sets["churn"].summary["boosters_fitted_by"] = getattr(churn_booster_trainer, "engine", "another engine")
     for name in progress(trainable, "training", len(trainable)):
-        results[name] = train_one(
-            parts.settings, sets[name], source, cards_dir=cards_dir, learner_options=learner_options
-        )
+        options = learner_options
+        if name == "churn" and churn_booster_trainer is not None:
+            options = {**(learner_options or {}), "booster_trainer": churn_booster_trainer}
+        results[name] = train_one(parts.settings, sets[name], source, cards_dir=cards_dir, learner_options=options)
     return {"source": source, "history_end": end.isoformat(), "models": results, "skipped": skipped}
