@@ -87,7 +87,8 @@ def test_the_openapi_names_the_key_schemes_on_every_keyed_operation() -> None:
     for operations in schema["paths"].values():
         for operation in operations.values():
             keyed = operation["operationId"] in ROUTE_PERMISSIONS
-            assert ("security" in operation) == keyed, operation["operationId"]
+            open_by_default = operation["operationId"] == "metrics"  # like a Prometheus exporter, unless a setting
+            assert bool(operation.get("security")) == (keyed and not open_by_default), operation["operationId"]
             # A signed webhook takes no key, yet may answer 401 to a bad signature (the vendor hooks do).
             if operation["operationId"] not in SIGNED_ROUTES:
                 assert keyed == ("401" in operation["responses"]), operation["operationId"]
@@ -101,7 +102,7 @@ def test_every_keyed_operation_refuses_a_missing_and_an_unknown_key(client) -> N
     opened = []
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            if "security" not in operation or operation["operationId"] == "metrics":  # open unless a setting says
+            if not operation.get("security"):  # signed webhooks; /metrics unless a setting says
                 continue
             url = re.sub(r"\{[^}]+\}", "probe-missing", path)
             for headers in ({}, {"Authorization": "Bearer hk_unknown_" + "x" * 32}):
@@ -117,6 +118,7 @@ def test_metrics_take_a_key_with_metrics_read_when_the_setting_says_so(parts, ma
     settings = parts.settings.model_copy(deep=True)
     settings.api.metrics_require_key = True
     with TestClient(create_app(parts=type(parts)(settings), models={}, key_cache_ttl_s=0)) as keyed:
+        assert keyed.app.openapi()["paths"]["/metrics"]["get"]["security"]  # documented as keyed, as it now is
         assert keyed.get("/metrics").status_code == 401
         assert keyed.get("/metrics", headers=auth(make_key("pm"))).status_code == 403
         assert keyed.get("/metrics", headers=auth(make_key("admin"))).status_code == 200

@@ -88,7 +88,7 @@ def create_app(
         generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
-    document_security(app)
+    document_security(app, open_operations=frozenset() if resolved.api.metrics_require_key else frozenset({"metrics"}))
     # Matched in this order, route by route: the scoring hot paths go first (matching cost ~60 us at the end).
     app.include_router(risk.router)
     app.include_router(meta.router)

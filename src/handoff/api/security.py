@@ -73,8 +73,9 @@ def caller_view(request: Request, session: SessionDep, caller: Caller) -> Disclo
 View = Annotated[Disclosure, Depends(caller_view)]
 
 
-def document_security(app: FastAPI) -> None:
-    """The key schemes in the OpenAPI document, on every operation in the permission table (those take a key)."""
+def document_security(app: FastAPI, *, open_operations: frozenset[str] = frozenset()) -> None:
+    """The key schemes in the OpenAPI document, on every operation in the permission table (those take a key), but
+    for `open_operations`, which this service answers without one (`/metrics` unless `api.metrics_require_key`)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -84,7 +85,9 @@ def document_security(app: FastAPI) -> None:
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         for operations in schema["paths"].values():
             for operation in operations.values():
-                if operation.get("operationId") in ROUTE_PERMISSIONS:
+                if operation.get("operationId") in open_operations:
+                    operation["security"] = []  # explicitly none: a client must not think it needs a key
+                elif operation.get("operationId") in ROUTE_PERMISSIONS:
                     operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
         return schema
 
