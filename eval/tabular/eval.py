@@ -4,8 +4,8 @@ Runs the same code as `handoff eval tabular` (`handoff.risk.evaluation`) on:
 - Telco churn (IBM), 5 x 5 repeated stratified CV: ROC-AUC, PR-AUC, Brier vs logistic regression;
 - classic effort (Desharnais, Maxwell, Kitchenham), 30 x 3-fold CV: MAE in hours vs LP4EE, the train median,
   log-linear regression and (Kitchenham) the expert's first estimate;
-- story points (Deep-SE's 16 projects, the published chronological split, issue text through sentence embeddings):
-  per-project MAE vs the train median and the published Deep-SE;
+- story points (Deep-SE's 16 projects, the published chronological split, issue text through sentence embeddings
+  plus the project's own point-in-time history): per-project MAE vs the train median and the published Deep-SE;
 - issue delay at creation (8 Jira repositories, train before test by `openeddate`): ROC-AUC vs the 0.55 anchor;
 - 80 % interval coverage on held-out rows for every regression set.
 
@@ -54,6 +54,8 @@ JIRA_PROJECTS = ("apache", "duraspace", "javanet", "jboss", "jira", "moodle", "m
 
 # 30 x 3 on three small tables is 270 fits: the inner tuning grid is cut (fewer round counts), never the protocol.
 SMALL_TABLE_OPTIONS = {"rounds": (50, 100, 200)}
+# Story points: how many most similar earlier issues of the same project the history features average.
+STORYPOINT_NEIGHBOURS = 5
 
 
 def main() -> dict[str, Any]:
@@ -250,7 +252,7 @@ def storypoints(root: Path, settings: Settings) -> dict[str, Any]:
     embed = _cached_embedder(settings)
     projects: dict[str, Any] = {}
     print("Story points (Deep-SE 16 projects, chronological split), MAE per project")
-    print(f"  {'project':20}{'n_test':>7}{'learner':>9}{'median':>8}{'loglin':>8}{'Deep-SE':>8}{'cov80':>7}")
+    print(f"  {'project':20}{'n_test':>7}{'learner':>9}{'median':>8}{'loglin':>8}{'Deep-SE':>8}{'cov80':>7}  picked")
     for path in sorted((root / "effort_storypoints_deepse").glob("*.csv")):
         frame = pd.read_csv(path)
         name = path.stem
@@ -262,6 +264,7 @@ def storypoints(root: Path, settings: Settings) -> dict[str, Any]:
             drop=["issuekey", "split_mark"],
             text=["title", "description"],
             embed=embed,
+            history_neighbours=STORYPOINT_NEIGHBOURS,
         )
         train_idx, test_idx = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
         result = evaluate_split(table, train_idx, test_idx)
@@ -274,11 +277,13 @@ def storypoints(root: Path, settings: Settings) -> dict[str, Any]:
             "deepse_published_mae": deepse,
             "beats_median": bool(result["metrics"]["mae"] < result["baselines"]["train_median"]["mae"]),
             "beats_deepse": bool(result["metrics"]["mae"] < deepse),
+            "picked": result["selection"],
         }
         projects[name] = row
         print(
             f"  {name:20}{len(test_idx):7d}{row['metrics']['mae']:9.2f}{row['baselines']['train_median']['mae']:8.2f}"
-            f"{row['baselines']['log_linear']['mae']:8.2f}{deepse:8.2f}{row['metrics']['coverage80']:7.3f}",
+            f"{row['baselines']['log_linear']['mae']:8.2f}{deepse:8.2f}{row['metrics']['coverage80']:7.3f}"
+            f"  {row['picked'].get('picked', '?')}",
             flush=True,
         )
     beats_median = sum(p["beats_median"] for p in projects.values())
@@ -291,7 +296,10 @@ def storypoints(root: Path, settings: Settings) -> dict[str, Any]:
     return {
         "dataset": "effort_storypoints_deepse",
         "protocol": "published chronological split: train+val -> test",
-        "features": "title + description through all-MiniLM-L6-v2, PCA(32) fitted on the training rows, text length",
+        "features": "title + description through all-MiniLM-L6-v2, PCA(32) fitted on the training rows, text length; "
+        "the project's own history, point in time (each issue sees only the training issues before it in the file's "
+        f"chronological order): count, median, mean and latest-30 median of their points, and the mean and median "
+        f"points of the {STORYPOINT_NEIGHBOURS} most similar of them by embedding (and that top similarity)",
         "projects": projects,
         "beats_median": beats_median,
         "beats_deepse": beats_deepse,

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import pandas as pd
 from handoff.errors import InvalidInput
 from handoff.progress import Progress, no_progress
 from handoff.risk.columns import ColumnPlan, TextReducer, embed_texts, infer_columns, text_of
+from handoff.risk.history import earlier_issue_features, rank_of
 from handoff.risk.learners import CalibratedClassifier, IntervalRegressor
 
 TASKS = ("classification", "regression")
@@ -356,6 +358,8 @@ class PreparedTable:
     target: np.ndarray
     embeddings: np.ndarray | None = None
     order: np.ndarray | None = None
+    # > 0: add the target's history among earlier training rows and that many most similar earlier rows by text.
+    history_neighbours: int = 0
 
 
 def prepare_table(
@@ -367,6 +371,7 @@ def prepare_table(
     text: str | Sequence[str] | None = None,
     time: str | None = None,
     embed: Callable[[list[str]], np.ndarray] = embed_texts,
+    history_neighbours: int = 0,
 ) -> PreparedTable:
     if task not in TASKS:
         raise InvalidInput(f"unknown task {task!r}; use classification or regression")
@@ -375,6 +380,8 @@ def prepare_table(
     labels = binary_labels(frame[target]) if task == "classification" else numeric_target(frame[target], target)
     if len(frame) < 10:
         raise InvalidInput(f"only {len(frame)} rows have a target value; need at least 10")
+    if history_neighbours and (not plan.text or task != "regression"):
+        raise InvalidInput("history features need a text column and a regression target")
     features = plan.features(frame)
     embeddings = None
     if plan.text:
@@ -390,19 +397,42 @@ def prepare_table(
         # Oldest first; rows without a time go first (as "old"), so they can never leak from the future.
         keys = stamps.astype("int64") if hasattr(stamps, "dt") else stamps
         order = np.argsort(np.where(stamps.isna().to_numpy(), -np.inf, np.asarray(keys, dtype=float)), kind="stable")
-    return PreparedTable(plan=plan, task=task, features=features, target=labels, embeddings=embeddings, order=order)
+    return PreparedTable(
+        plan=plan,
+        task=task,
+        features=features,
+        target=labels,
+        embeddings=embeddings,
+        order=order,
+        history_neighbours=history_neighbours,
+    )
 
 
 def fold_features(
     table: PreparedTable, train_idx: np.ndarray, test_idx: np.ndarray, *, text_components: int = 32, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and test features for one split; the text reduction is fitted on the training rows only."""
+    """Train and test features for one split; the text reduction is fitted on the training rows only.
+
+    History features read training targets only, each row those of the training rows strictly before it in time.
+    """
     train = table.features.iloc[train_idx].reset_index(drop=True)
     test = table.features.iloc[test_idx].reset_index(drop=True)
     if table.embeddings is not None:
         reducer = TextReducer(n_components=text_components, random_state=seed).fit(table.embeddings[train_idx])
         train = pd.concat([train, reducer.transform(table.embeddings[train_idx])], axis=1)
         test = pd.concat([test, reducer.transform(table.embeddings[test_idx])], axis=1)
+    if table.history_neighbours:
+        rank = rank_of(table.order, len(table.target))
+        for_rows = partial(
+            earlier_issue_features,
+            table.embeddings,
+            table.target,
+            rank,
+            train_idx,
+            neighbours=table.history_neighbours,
+        )
+        train = pd.concat([train, for_rows(train_idx)], axis=1)
+        test = pd.concat([test, for_rows(test_idx)], axis=1)
     return train, test
 
 
