@@ -313,3 +313,24 @@ def test_a_polite_if_whose_consequence_is_thanks_is_an_ask_not_an_open_offer() -
 )
 def test_an_agenda_topic_and_its_presenter_is_no_task(line: str, topic: bool) -> None:
     assert is_cn_description(line) is topic
+
+
+@pytest.mark.parametrize(
+    ("line", "record"),
+    [
+        ("* Defer detailed discussion until next week when Matteo is here", True),
+        ("*Postponed to next meeting.*", True),
+        ("* Discussed comments in issue", True),
+        ("* Tried to choose stable links for examples (i.e. GitHub)", True),
+        ("Brad Nelson to take notes.", True),
+        ("* Linking to any security related document (i.e. `url`)", True),
+        ("* Resolved the issues, will reflect on the issue", False),  # what is still to do
+        ("* Merging as is, we'll fix it before the release", False),
+        ("Ping him please", False),
+        ("Robin will send an email to the list", False),
+    ],
+)
+def test_what_minutes_record_of_the_meeting_itself_is_no_task(line: str, record: bool) -> None:
+    from handoff.extraction.decision import records_the_meeting
+
+    assert records_the_meeting(line) is record

@@ -430,6 +430,26 @@ _HEDGE_OR_GOAL = re.compile(
 _STILL_ASKS = re.compile(r"\b(?:please|can you|could you|will you|would you|let'?s|action)\b", _I)
 
 
+# What minutes record of the meeting itself rather than work to do (GUIDELINES 3): a deferral ("Defer discussion
+# until Matteo is here", "*Postponed to next meeting.*"), what was done or said ("Discussed comments in issue",
+# "Tried to choose stable links", "Completed gas cost modifications"), and who takes the notes.
+_MEETING_RECORD = re.compile(
+    r"^\W*(?:defer(?:red)?|postponed|tabled)\b|\b(?:postponed|deferred) (?:to|until)\b|"
+    r"^\W*(?:tried|discussed|agreed|decided|talked|reviewed|presented|shared|noted|mentioned|created|merged|"
+    r"released|fixed|added|updated|removed|completed|finished|resolved|closed|moved|agreement)\b|"
+    r"\btake (?:the )?notes\b|\bnote[- ]?taking\b|^\W*scribe\b|"
+    # A topic or a status named by its gerund ("Linking to security related documents", "Working on the gas model").
+    r"^\W*[A-Za-z]{3,}ing\b",
+    _I,
+)
+_STILL_TO_DO = re.compile(r"\b(?:will|needs? to|todo|action|please)\b|'ll\b", _I)
+
+
+def records_the_meeting(text: str) -> bool:
+    """A line of minutes that records the meeting (a deferral, a report, its note-taker) and leaves nothing to do."""
+    return bool(_MEETING_RECORD.search(text)) and not _STILL_TO_DO.search(text)
+
+
 def voices_opinion(text: str) -> bool:
     """A line of minutes that states a view or an aim and asks nobody for anything."""
     body = re.sub(r"^\s*(?:[-*•·]|\d{1,2}[.)])\s*", "", text.strip())

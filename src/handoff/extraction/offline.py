@@ -24,6 +24,7 @@ from handoff.extraction.decision import (
     lowercase_words,
     never_a_task,
     reads_as_bulk,
+    records_the_meeting,
     voices_opinion,
 )
 from handoff.extraction.model import Found, MessageText, TaskDraft, TeamMember
@@ -328,7 +329,7 @@ class OfflineExtractor:
                 or (c.structured is not None and c.structured.how == "table" and c.structured.owner is not None)
             )
             and not (c.structured is None and (_reports(c.text) or never_a_task(c.text) or states_knowledge(c.text)))
-            and not (is_notes and voices_opinion(c.text))
+            and not (is_notes and (voices_opinion(c.text) or records_the_meeting(c.text)))
             and not (is_notes and is_cn_description(c.text))
             and not c.agenda_topic
             and not (is_notes and c.structured is None and c.text.lstrip().startswith("#"))  # a heading names a part
