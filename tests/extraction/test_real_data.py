@@ -309,6 +309,11 @@ def test_a_polite_if_whose_consequence_is_thanks_is_an_ask_not_an_open_offer() -
         ("双内核测试进展、发布件评审 -  李晓东", True),
         ("后续社区执行流程的变更和影响，需要一篇oEEP -- 吴峰光", False),
         ("会后联系公众号负责人，推送筹备组成立的新闻。", False),
+        # a described part of a design or a rule, and what a link shows
+        ("序列化协议：DubboCodec 利用 Hessian2 提供的 Encoder/Decoder 完成类型映射。", True),
+        ("单测描述：需要在描述部分清晰、详细说明单测方法的场景。", True),
+        ("- Motivation：维护系统可用性、减少停机时间。", True),
+        ("2. 官网新增 About 页面：https://www.cloudwego.io/zh/about/", True),
     ],
 )
 def test_an_agenda_topic_and_its_presenter_is_no_task(line: str, topic: bool) -> None:

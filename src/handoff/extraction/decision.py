@@ -391,7 +391,12 @@ _CN_NOT_TO_DO = re.compile(
     r"介绍|回顾|汇报|分享|演示|背景|议题|要点|表示|请假|how to|已经|已完成|完成了|同意|通过|认为|是否|"
     r"如果|若|由于|一旦|可以|"
     # What was done or is so: a verb with 了 ("解决了", "进行了"; 了解 is "to learn"), "目前", the copula "是".
-    r"[\u4e00-\u9fff]了(?!解)|目前|(?<![要需还])是(?![否])",
+    r"[\u4e00-\u9fff]了(?!解)|目前|(?<![要需还])是(?![否])|"
+    # A described part of a design or a rule: "序列化协议：…", "Motivation：…", "单测描述：需要…".
+    r"^\W*(?:\d{1,2}\s*[、.．)]\s*)?(?:\*\*)?[^：:]{0,12}?(?:描述|协议|形式|motivation|背景|原理|实现|思路|现状|定义|"
+    r"说明|概述|简介|特点|优势|效果)\s*(?:\*\*)?\s*[：:]|"
+    # What a link shows: "官网新增 About 页面：https://…", "活动回顾：https://…".
+    r"[：:]\s*\[?https?://\S+\s*$",
     _I,
 )
 
