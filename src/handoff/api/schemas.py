@@ -17,15 +17,17 @@ def examples(*values: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(values)})
 
 
+# FastAPI drops every null from the OpenAPI document, so a required field that may be null gets a value here: the
+# entry is a second copy of mail 1038 (its `error` "" where a real duplicate holds null).
 LEDGER_ENTRY_EXAMPLE: dict[str, Any] = {
     "id": 1042,
     "source": "smtp",
     "kind": "email",
     "status": "processed",
-    "outcome": "tasks_created",
-    "display_status": "tasks_created",
-    "reason": None,
-    "error": None,
+    "outcome": "duplicate",
+    "display_status": "duplicate",
+    "reason": "same Message-ID and body as ledger entry 1038",
+    "error": "",
     "message_id": "<CAF3k9x2@mail.acme-logistics.com>",
     "subject": "Re: Kickoff next week",
     "sender": "j***@acme-logistics.com",
@@ -37,11 +39,11 @@ LEDGER_ENTRY_EXAMPLE: dict[str, Any] = {
     "account_id": "A-00042",
     "project_id": "P-00087",
     "attempts": 1,
-    "duplicate_of": None,
+    "duplicate_of": 1038,
     "raw_size": 18342,
     "released_by": None,
     "released_at": None,
-    "task_ids": ["tsk_3f9a1c2e7b4d5a60"],
+    "task_ids": [],
     "links": {},
 }
 
@@ -93,10 +95,17 @@ class WhoAmIPublic(BaseModel):
     model_config = examples(
         {
             "key_id": "9b2f4c1d8e7a4b6c9d0e1f2a3b4c5d6e",
-            "name": "zapier",
-            "role": "integration",
-            "owner_id": None,
-            "permissions": ["emails:write", "notes:write", "tasks:read"],
+            "name": "maria-keller",
+            "role": "account_owner",
+            "owner_id": "TM-007",
+            "permissions": [
+                "alerts:manage",
+                "alerts:read",
+                "churn:read",
+                "contact_data",
+                "contacts:read",
+                "tasks:read",
+            ],
         }
     )
 
