@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -11,22 +11,47 @@ from handoff.access.disclosure import Disclosure
 from handoff.alerts.models import FREE_TEXT, Alert
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
-from handoff.api.schemas import ResolveRequest, SnoozeRequest
+from handoff.api.schemas import ResolveRequest, SnoozeRequest, examples
 from handoff.api.security import Caller, View
 from handoff.errors import NotFound
 from handoff.schema_types import UtcDateTime
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
+ALERT_EXAMPLE: dict[str, Any] = {
+    "id": "5e0d7a3c9b2f4e1a8c6d4b2a0f9e8d7c",
+    "account_id": "A-00042",
+    "account_name": "Acme Logistics",
+    "owner_id": "TM-007",
+    "cause": "jump",
+    "status": "open",
+    "probability": 0.31,
+    "previous_probability": 0.17,
+    "drivers": ["9 support tickets in 90 days (+8.4 pts)", "Renewal in 41 days (+3.1 pts)"],
+    "changes": {"text": "Risk rose from 17% to 31% since the last run.", "delta": 0.14},
+    "opened_on": "2026-12-07",
+    "last_run_date": "2026-12-07",
+    "updated_at": "2026-12-07T02:10:44Z",
+    "snoozed_until": None,
+    "snooze_reason": None,
+    "resolved_at": None,
+    "resolved_by": None,
+    "resolution_note": None,
+}
+
 
 class AlertPublic(Alert):
     """An open, snoozed or resolved churn alert on one account and cause."""
+
+    model_config = examples(ALERT_EXAMPLE)
 
     updated_at: UtcDateTime
     resolved_at: UtcDateTime | None = None
 
 
 class AlertPagePublic(BaseModel):
+    model_config = examples({"alerts": [ALERT_EXAMPLE], "total": 1})
+
     alerts: list[AlertPublic]
     total: int
 

@@ -16,7 +16,7 @@ from handoff.access.roles import allows
 from handoff.access.scope import account_scope
 from handoff.api.deps import SessionDep
 from handoff.api.errors import AUTHED, R404, R429, RateLimited
-from handoff.api.schemas import ContactPublic
+from handoff.api.schemas import CONTACT_EXAMPLE, ContactPublic, examples
 from handoff.api.security import Caller
 from handoff.errors import NotFound
 
@@ -35,6 +35,8 @@ def _count(request: Request, caller: Principal) -> None:
 
 
 class ContactPagePublic(BaseModel):
+    model_config = examples({"contacts": [CONTACT_EXAMPLE], "masked": True})
+
     contacts: list[ContactPublic]
     masked: bool = Field(description="True when email and phone are masked for this key's role.")
 

@@ -9,15 +9,53 @@ from starlette.concurrency import run_in_threadpool
 
 from handoff.api.deps import PartsDep
 from handoff.api.errors import R400, R401, R409, R413, _doc
+from handoff.api.schemas import examples
 
 router = APIRouter(prefix="/v1/hooks", tags=["sync"])
 
-HOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+
+def _hook_body(example: dict) -> dict:
+    """The vendor's JSON as it sends it (read raw: the signature covers the exact bytes), with one real-shaped body."""
+    schema = {"type": "object", "examples": [example]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+JIRA_BODY = _hook_body(
+    {
+        "webhookEvent": "jira:issue_updated",
+        "timestamp": 1765100000000,
+        "issue": {
+            "id": "10231",
+            "key": "ACME-12",
+            "fields": {
+                "status": {"name": "Done", "statusCategory": {"key": "done"}},
+                "assignee": {"emailAddress": "maria.keller@handoff.example"},
+                "duedate": "2026-12-18",
+                "updated": "2026-12-08T09:30:00.000+0000",
+            },
+        },
+    }
+)
+ASANA_BODY = _hook_body(
+    {"events": [{"action": "changed", "resource": {"gid": "1208830000000001", "resource_type": "task"}}]}
+)
+TRELLO_BODY = _hook_body(
+    {
+        "action": {
+            "id": "6756b1f2a9c8e7d6c5b4a392",
+            "type": "updateCard",
+            "date": "2026-12-08T09:30:00.000Z",
+            "data": {"card": {"id": "6756a0e1b8c7d6e5f4a3b291"}, "listAfter": {"id": "64f1c2a9b8e7d6c5b4a39281"}},
+        }
+    }
+)
 R502 = {502: _doc("The tool could not be read (Asana's events name tasks only).")}
 
 
 class HookPublic(BaseModel):
     """What became of one delivery: applied, unchanged, stale, unlinked, ignored, duplicate or handshake."""
+
+    model_config = examples({"outcome": "applied", "task_ids": ["tsk_3f9a1c2e7b4d5a60"]})
 
     outcome: str
     task_ids: list[str]
@@ -39,7 +77,7 @@ async def _receive(vendor: str, request: Request, parts) -> JSONResponse:
     summary="A Jira Cloud admin webhook (issue updated), signed with its secret in X-Hub-Signature.",
     response_model=HookPublic,
     responses={**R400, **R401, **R413},
-    openapi_extra=HOOK_BODY,
+    openapi_extra=JIRA_BODY,
 )
 async def receive_jira_hook(request: Request, parts: PartsDep) -> JSONResponse:
     return await _receive("jira", request, parts)
@@ -51,7 +89,7 @@ async def receive_jira_hook(request: Request, parts: PartsDep) -> JSONResponse:
     summary="Asana's webhook: the X-Hook-Secret handshake (echoed and kept), then events signed in X-Hook-Signature.",
     response_model=HookPublic,
     responses={**R400, **R401, **R409, **R413, **R502},
-    openapi_extra=HOOK_BODY,
+    openapi_extra=ASANA_BODY,
 )
 async def receive_asana_hook(request: Request, parts: PartsDep) -> JSONResponse:
     return await _receive("asana", request, parts)
@@ -68,7 +106,7 @@ async def check_trello_hook() -> Response:
     summary="A Trello webhook, signed with base64 HMAC-SHA1 over body + callback URL in X-Trello-Webhook.",
     response_model=HookPublic,
     responses={**R400, **R401, **R413},
-    openapi_extra=HOOK_BODY,
+    openapi_extra=TRELLO_BODY,
 )
 async def receive_trello_hook(request: Request, parts: PartsDep) -> JSONResponse:
     return await _receive("trello", request, parts)

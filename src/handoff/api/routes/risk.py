@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -15,6 +15,7 @@ from handoff.access.roles import SCOPED_ROLES
 from handoff.access.scope import EVERYTHING, AccountScope, account_scope
 from handoff.api.deps import SessionDep, in_scoring_lane
 from handoff.api.errors import AUTHED, R400, R404, R413, R503
+from handoff.api.schemas import examples
 from handoff.api.scoring import MISSING
 from handoff.api.security import Caller
 from handoff.errors import NotFound
@@ -23,13 +24,70 @@ from handoff.schema_types import EARLIEST, LATEST, Day
 
 router = APIRouter(prefix="/v1", tags=["risk"])
 
+CHURN_SCORE_EXAMPLE: dict[str, Any] = {
+    "account_id": "A-00042",
+    "as_of": "2026-12-07",
+    "probability": 0.31,
+    "drivers": [
+        {"feature": "tickets_90d", "text": "9 support tickets in 90 days (+8.4 pts)", "effect": 0.084, "unit": "pp"},
+        {"feature": "days_to_renewal", "text": "Renewal in 41 days (+3.1 pts)", "effect": 0.031, "unit": "pp"},
+    ],
+    "model_version": "3",
+}
+
+ESTIMATE_EXAMPLE: dict[str, Any] = {
+    "id": "0c6f2b8e9d4a4f1b8a7e5d3c2b1a0f9e",
+    "created_at": "2026-12-07T11:20:31Z",
+    "as_of": "2026-12-07",
+    "account_id": "A-00042",
+    "deal_id": "D-000311",
+    "project_id": None,
+    "effort_hours": {"p10": 310.0, "p50": 420.0, "p90": 610.0},
+    "duration_days": {"p10": 38.0, "p50": 52.0, "p90": 75.0},
+    "overrun": {
+        "probability": 0.27,
+        "expected_overrun_pct": 0.06,
+        "expected_overrun_amount": 3900.0,
+        "threshold_pct": 0.1,
+    },
+    "factors": {
+        "effort": [{"feature": "scope_items", "text": "12 scope items (+140 h)", "effect": 140.0, "unit": "h"}],
+        "duration": [{"feature": "team_size", "text": "3 people (+6 days)", "effect": 6.0, "unit": "days"}],
+        "overrun": [{"feature": "contract_type", "text": "Fixed price (+4.0 pts)", "effect": 0.04, "unit": "pp"}],
+    },
+    "similar_projects": [
+        {
+            "project_id": "P-00087",
+            "name": "Acme Logistics onboarding",
+            "account_id": "A-00042",
+            "product": "Implementation",
+            "contract_type": "fixed_price",
+            "scope_items": 11.0,
+            "team_size": 3.0,
+            "planned_budget": 62000.0,
+            "actual_cost": 68500.0,
+            "planned_hours": 400.0,
+            "actual_hours": 455.0,
+            "planned_days": 50.0,
+            "actual_days": 58.0,
+            "overrun_pct": 0.105,
+            "similarity": 0.83,
+        }
+    ],
+    "model_versions": {"handoff-effort": "2", "handoff-duration": "2", "handoff-overrun": "2"},
+}
+
 
 class ChurnScorePublic(ChurnScore):
     """A 90-day churn probability for one account, with the strongest drivers first."""
 
+    model_config = examples(CHURN_SCORE_EXAMPLE)
+
 
 class EstimatePublic(Estimate):
     """A kickoff estimate as stored and returned."""
+
+    model_config = examples(ESTIMATE_EXAMPLE)
 
 
 def _public(estimate: Estimate, scope: AccountScope = EVERYTHING) -> EstimatePublic:
@@ -44,20 +102,43 @@ class EstimateRequest(EstimateBrief):
     Without an account the estimate has no customer history to read; it still answers from the brief alone.
     """
 
+    model_config = examples(
+        {"deal_id": "D-000311"},
+        {
+            "account_id": "A-00042",
+            "segment": "mid_market",
+            "product": "Implementation",
+            "contract_type": "fixed_price",
+            "team_size": 3,
+            "scope_items": 12,
+            "planned_budget": 65000.0,
+            "deal_amount": 80000.0,
+            "sales_estimate_hours": 380.0,
+            "planned_start": "2027-01-11",
+            "description": "Warehouse system rollout at two sites, with data migration and staff training.",
+        },
+    )
+
     planned_start: Day | None = Field(None, description="Planned start date.")
 
 
 class EstimatePagePublic(BaseModel):
+    model_config = examples({"estimates": [ESTIMATE_EXAMPLE], "total": 1})
+
     estimates: list[EstimatePublic]
     total: int = Field(description="Estimates matching the filters, across all pages.")
 
 
 class ChurnBatchRequest(BaseModel):
+    model_config = examples({"account_ids": ["A-00042", "A-00107"], "as_of": "2026-12-07"})
+
     account_ids: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(min_length=1, max_length=10_000)
     as_of: Day | None = Field(None, description="Score as of this day (features see only earlier data).")
 
 
 class ChurnBatchPublic(BaseModel):
+    model_config = examples({"scores": [CHURN_SCORE_EXAMPLE], "not_scored": ["A-00107"]})
+
     scores: list[ChurnScorePublic]
     not_scored: list[str] = Field(description="Unknown accounts, or not active customers on the as-of day.")
 

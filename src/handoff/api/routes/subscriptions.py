@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from handoff.api.deps import PartsDep, SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R413
+from handoff.api.schemas import examples
 from handoff.api.security import Caller
 from handoff.errors import NotFound
 from handoff.events.model import EVENT_TYPES, MAX_TARGET_URL_CHARS
@@ -18,9 +19,40 @@ router = APIRouter(prefix="/v1/hooks/subscriptions", tags=["hooks"])
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 SubscriptionId = Annotated[str, Path(min_length=1, max_length=32)]
 
+SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
+    "id": "sub_7d3e9a1b5c2f4e6a8b0c",
+    "target_url": "https://hooks.zapier.com/hooks/standard/123/abc/",
+    "events": ["task.accepted", "estimate.created"],
+    "status": "active",
+    "removed_reason": None,
+    "key_id": "9b2f4c1d8e7a4b6c9d0e1f2a3b4c5d6e",
+    "created_at": "2026-12-07T12:00:00Z",
+    "removed_at": None,
+}
+DELIVERY_EXAMPLE: dict[str, Any] = {
+    "event_id": "evt_2a7c9e1f3b5d4a6c8e0f1a2b3c4d5e6f",
+    "type": "task.accepted",
+    "subject": "task:tsk_3f9a1c2e7b4d5a60",
+    "status": "sent",
+    "attempts": 2,
+    "last_status_code": 200,
+    "last_error": None,
+    "created_at": "2026-12-07T12:05:10Z",
+    "last_attempt_at": "2026-12-07T12:06:11Z",
+    "next_attempt_at": None,
+    "sent_at": "2026-12-07T12:06:11Z",
+}
+
 
 class SubscriptionRequest(BaseModel):
     """Where to POST events, and which ones."""
+
+    model_config = examples(
+        {
+            "target_url": "https://hooks.zapier.com/hooks/standard/123/abc/",
+            "events": ["task.accepted", "estimate.created"],
+        }
+    )
 
     target_url: str = Field(
         min_length=8,
@@ -32,6 +64,8 @@ class SubscriptionRequest(BaseModel):
 
 
 class SubscriptionPublic(BaseModel):
+    model_config = examples(SUBSCRIPTION_EXAMPLE)
+
     id: str
     target_url: str
     events: list[str]
@@ -43,6 +77,8 @@ class SubscriptionPublic(BaseModel):
 
 
 class SubscriptionCreatedPublic(SubscriptionPublic):
+    model_config = examples({**SUBSCRIPTION_EXAMPLE, "secret": "whsec_example-only-3q2X7wLmP0fK9sVbN4cR8tYh1uJ6"})
+
     secret: str = Field(
         description="Signs every delivery: X-Handoff-Signature = sha256=HMAC-SHA256(secret, timestamp + '.' + body). "
         "Shown only in this answer."
@@ -50,10 +86,14 @@ class SubscriptionCreatedPublic(SubscriptionPublic):
 
 
 class SubscriptionPagePublic(BaseModel):
+    model_config = examples({"subscriptions": [SUBSCRIPTION_EXAMPLE]})
+
     subscriptions: list[SubscriptionPublic]
 
 
 class DeliveryPublic(BaseModel):
+    model_config = examples(DELIVERY_EXAMPLE)
+
     event_id: str = Field(description="The same on every attempt: receivers dedupe on it.")
     type: str
     subject: str
@@ -68,6 +108,8 @@ class DeliveryPublic(BaseModel):
 
 
 class DeliveryPagePublic(BaseModel):
+    model_config = examples({"deliveries": [DELIVERY_EXAMPLE]})
+
     deliveries: list[DeliveryPublic]
 
 

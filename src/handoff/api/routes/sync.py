@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from handoff.api.deps import PartsDep
 from handoff.api.errors import AUTHED
+from handoff.api.schemas import examples
 from handoff.api.security import Caller
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
@@ -17,6 +18,14 @@ Section = dict[str, dict[str, str]]
 class SyncMappingPublic(BaseModel):
     """`{target: {projects: {handoff project id: place}, accounts: {handoff account id: place}}}`; a project's place
     wins over its account's, and a task with neither goes to the target's configured project or list."""
+
+    model_config = examples(
+        {
+            "jira": {"projects": {"P-00087": "ACME"}, "accounts": {"A-00042": "ACME"}},
+            "asana": {},
+            "trello": {"accounts": {"A-00107": "64f1c2a9b8e7d6c5b4a39281"}},
+        }
+    )
 
     jira: Section = Field(default_factory=dict, description="Jira project keys.")
     asana: Section = Field(default_factory=dict, description="Asana project gids.")

@@ -11,15 +11,46 @@ from pydantic import BaseModel, ConfigDict, Field
 from handoff.access.disclosure import Disclosure
 from handoff.api.deps import PartsDep, SessionDep
 from handoff.api.errors import AUTHED, R400, R404, R409, R413
+from handoff.api.schemas import examples
 from handoff.api.security import Caller, View
 from handoff.errors import InvalidInput
 from handoff.schema_types import Day, UtcDateTime
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
+TASK_EXAMPLE: dict[str, Any] = {
+    "id": "tsk_3f9a1c2e7b4d5a60",
+    "title": "Send the kickoff agenda",
+    "description": "Please send the kickoff agenda by Friday.",
+    "assignee_id": "TM-007",
+    "assignee_name": None,
+    "assignee": "Maria Keller",
+    "due_date": "2026-12-18",
+    "priority": "high",
+    "status": "suggested",
+    "source": "email",
+    "account_id": "A-00042",
+    "project_id": "P-00087",
+    "created_at": "2026-12-07T09:14:07Z",
+    "confidence": 0.9,
+    "extractor": "offline",
+    "evidence": "Please send the kickoff agenda by Friday.",
+    "fields": {
+        "due_date": {"value": "2026-12-18", "confidence": 0.8, "evidence": "by Friday"},
+        "priority": {"value": "high", "confidence": 0.7, "evidence": "urgent"},
+    },
+    "notes": [],
+    "ledger_id": 1042,
+    "thread_id": "thr_5c1e0a9b",
+    "links": [{"ledger_id": 1051, "how": "thread", "similarity": 0.91, "at": "2026-12-08T08:30:00Z"}],
+    "sync": [],
+}
+
 
 class TaskFieldPublic(BaseModel):
     """One extracted field: its value, how sure the extractor was, and the sentence it came from."""
+
+    model_config = examples({"value": "2026-12-18", "confidence": 0.8, "evidence": "by Friday"})
 
     value: Any = None
     confidence: float | None = None
@@ -36,6 +67,19 @@ class TaskLinkPublic(BaseModel):
 class TaskSyncPublic(BaseModel):
     """Where the task was pushed: one entry per configured target, from the moment it was accepted."""
 
+    model_config = examples(
+        {
+            "target": "jira",
+            "status": "sent",
+            "remote_id": "10231",
+            "remote_key": "ACME-12",
+            "url": "https://acme.atlassian.net/browse/ACME-12",
+            "attempts": 1,
+            "error": None,
+            "sent_at": "2026-12-07T10:00:02Z",
+        }
+    )
+
     target: Literal["jira", "asana", "trello"]
     status: str = Field(description="pending (to push), sent (linked), failed (refused; see error), skipped.")
     remote_id: str | None = Field(None, description="The target's id of the issue, task or card.")
@@ -47,6 +91,8 @@ class TaskSyncPublic(BaseModel):
 
 
 class TaskPublic(BaseModel):
+    model_config = examples(TASK_EXAMPLE)
+
     id: str
     title: str
     description: str | None = None
@@ -74,6 +120,8 @@ class TaskPublic(BaseModel):
 
 
 class TaskPagePublic(BaseModel):
+    model_config = examples({"tasks": [TASK_EXAMPLE], "total": 1})
+
     tasks: list[TaskPublic]
     total: int = Field(description="Tasks matching the filters, across all pages.")
 
@@ -81,7 +129,10 @@ class TaskPagePublic(BaseModel):
 class TaskEditRequest(BaseModel):
     """Only the fields to change; each change is stored as a label (old, new, who, when)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"priority": "urgent", "due_date": "2026-12-16", "assignee_id": "TM-007"}]},
+    )
 
     title: str | None = Field(None, min_length=1, max_length=255)  # the CRM column holds 255
     description: str | None = Field(None, max_length=20_000)
@@ -93,6 +144,8 @@ class TaskEditRequest(BaseModel):
 
 
 class TaskRejectRequest(BaseModel):
+    model_config = examples({"reason": "A pleasantry, not a commitment."})
+
     reason: str | None = Field(None, max_length=2000, description="Why it is not a task; kept with the label.")
 
 
