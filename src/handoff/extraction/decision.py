@@ -303,14 +303,15 @@ _READING_INSTRUCTION = re.compile(
 
 def never_a_task(text: str) -> bool:
     """What the guidelines never count, whatever else a sentence looks like: legal footers, unsubscribe and no-reply
-    lines, open offers ("if you have any questions, call me"), and FYI formulas that ask nothing further."""
+    lines, open offers ("if you have any questions, call me"), and, where nothing further is asked, FYI formulas,
+    reading instructions, social formulas, help on offer and the writer's own whereabouts."""
     if _BOILERPLATE.search(text) or (_OPEN_OFFER.search(text) and not _POLITE_IF.match(text.strip())):
         return True
-    if _SOCIAL_OR_HELP.search(text) and not _FURTHER_ASK.search(text):
+    if _FURTHER_ASK.search(text):
+        return False
+    if _OWN_WHEREABOUTS.search(text) and not _ASKS_YOU.search(text):
         return True
-    if _OWN_WHEREABOUTS.search(text) and not _FURTHER_ASK.search(text) and not _ASKS_YOU.search(text):
-        return True
-    return bool(_FYI.search(text) or _READING_INSTRUCTION.search(text)) and not _FURTHER_ASK.search(text)
+    return bool(_FYI.search(text) or _READING_INSTRUCTION.search(text) or _SOCIAL_OR_HELP.search(text))
 
 
 _NEGATIVE = (_CONDITIONAL, _OFFER, _PROHIBITION, _FYI, _SOCIAL, _DISCLAIMER, _MARKETING, _RHETORIC)
